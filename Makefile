@@ -1,0 +1,46 @@
+# The two commands: `make run` and `make test`. Everything else is set up on the way.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 0.0.0.0
+PORT   ?= 8000
+
+.PHONY: run test lint typecheck unit migrate seed bench clean help
+
+help:
+	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on :$(PORT)"
+	@echo "make test   - install dev tools, run ruff, mypy and the test suite (SQLite + PostgreSQL)"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+migrate: $(VENV)/.installed
+	$(PY) -m app.cli migrate
+
+seed: migrate
+	$(PY) -m app.cli seed-demo --if-empty
+
+run: seed
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check app tests migrations
+	$(VENV)/bin/ruff format --check app tests migrations
+
+typecheck: $(VENV)/.dev-installed
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.dev-installed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

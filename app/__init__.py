@@ -1,0 +1,1 @@
+"""Pregnancy Butler: the VIP prenatal clinic service."""

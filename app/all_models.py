@@ -1,0 +1,22 @@
+"""Imports every model so that Base.metadata is complete (Alembic, tests)."""
+
+from app.audit.models import AuditEvent
+from app.auth.models import ApiClient, AuthToken, User
+from app.butlers.models import Butler, RosterShift
+from app.core.database import Base
+from app.core.idempotency import IdempotencyRecord
+from app.mothers.models import Mother, Pregnancy, RiskGradeChange
+
+__all__ = [
+    "ApiClient",
+    "AuditEvent",
+    "AuthToken",
+    "Base",
+    "Butler",
+    "IdempotencyRecord",
+    "Mother",
+    "Pregnancy",
+    "RiskGradeChange",
+    "RosterShift",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Append-only audit trail of every access to a mother's data."""

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UUIDPrimaryKey
+
+
+class AuditEvent(UUIDPrimaryKey, Base):
+    """Who did what to which record, when, in which request. Never updated or deleted."""
+
+    __tablename__ = "audit_events"
+
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    actor_kind: Mapped[str] = mapped_column(String(10))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    actor_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(10))
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    # Identifiers and field names only: never personal data.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index(None, "resource_type", "resource_id"),)

@@ -1,0 +1,88 @@
+"""Writing audit events: in the request's transaction, or after its rollback for refusals."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import AuditEvent
+from app.core.clock import Clock
+from app.core.principal import Principal
+
+
+class AuditTrail:
+    """The audit writer for one request; build it with the ``AuditDep`` dependency."""
+
+    def __init__(
+        self,
+        *,
+        session: AsyncSession,
+        request: Request,
+        principal: Principal | None,
+        clock: Clock,
+    ) -> None:
+        self._session = session
+        self._request = request
+        self._principal = principal
+        self._clock = clock
+
+    def _event(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: uuid.UUID | str | None,
+        outcome: str,
+        detail: dict[str, Any] | None,
+    ) -> AuditEvent:
+        p = self._principal
+        return AuditEvent(
+            occurred_at=self._clock.now(),
+            actor_kind=p.kind.value if p else "anonymous",
+            actor_id=p.id if p else None,
+            actor_name=p.name if p else "anonymous",
+            role=p.role if p else "anonymous",
+            action=action,
+            outcome=outcome,
+            resource_type=resource_type,
+            resource_id=str(resource_id) if resource_id is not None else None,
+            request_id=getattr(self._request.state, "request_id", None),
+            detail=detail,
+        )
+
+    def record(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: uuid.UUID | str | None,
+        *,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """An access that succeeded; it commits, or vanishes, with the request."""
+        self._session.add(self._event(action, resource_type, resource_id, "success", detail))
+
+    def record_many(
+        self, action: str, resource_type: str, resource_ids: Iterable[uuid.UUID]
+    ) -> None:
+        ids = [str(i) for i in resource_ids]
+        self._session.add(
+            self._event(action, resource_type, None, "success", {"ids": ids, "count": len(ids)})
+        )
+
+    def record_denied(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: uuid.UUID | str | None,
+        *,
+        reason: str,
+    ) -> None:
+        """A refused access; written even though the request's transaction rolls back."""
+        pending: list[AuditEvent] = getattr(self._request.state, "audit_on_failure", [])
+        pending.append(
+            self._event(action, resource_type, resource_id, "denied", {"reason": reason})
+        )
+        self._request.state.audit_on_failure = pending

@@ -1,0 +1,1 @@
+"""Users, login tokens, integration clients and role checks."""

@@ -1,0 +1,126 @@
+"""Who is calling and may they: authentication, role checks, Idempotency-Key."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from app.audit.service import AuditTrail
+from app.auth import service
+from app.auth.models import Role
+from app.auth.repository import AuthRepository
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import Forbidden, NotAuthenticated
+from app.core.idempotency import claim_key, fingerprint
+from app.core.principal import Principal
+from app.core.routing import SessionDep
+
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="A token from POST /v1/auth/login.", scheme_name="bearer"
+)
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="An integration client's API key (lab report system).",
+    scheme_name="apiKey",
+)
+
+
+def get_auth_repository(session: SessionDep) -> AuthRepository:
+    return AuthRepository(session)
+
+
+AuthRepoDep = Annotated[AuthRepository, Depends(get_auth_repository)]
+
+
+async def get_principal(
+    request: Request,
+    repo: AuthRepoDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal:
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        principal = await service.authenticate_bearer(
+            repo, secret=credentials.credentials, now=clock.now()
+        )
+    elif api_key:
+        principal = await service.authenticate_api_key(repo, key=api_key)
+    else:
+        raise NotAuthenticated("Send 'Authorization: Bearer <token>' or 'X-API-Key'.")
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+RoleCheck = Callable[[Principal], Awaitable[Principal]]
+
+
+def require_roles(*roles: Role) -> RoleCheck:
+    allowed = frozenset(r.value for r in roles)
+
+    async def check_role(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"This needs one of the roles: {', '.join(sorted(allowed))}.",
+                extra={"required_roles": sorted(allowed)},
+            )
+        return principal
+
+    check_role.allowed_roles = allowed  # type: ignore[attr-defined]
+    return check_role
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+
+def get_audit(
+    request: Request, session: SessionDep, clock: ClockDep, principal: CurrentPrincipal
+) -> AuditTrail:
+    return AuditTrail(session=session, request=request, principal=principal, clock=clock)
+
+
+AuditDep = Annotated[AuditTrail, Depends(get_audit)]
+
+
+async def idempotent(
+    request: Request,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description=(
+                "Any unique string (a UUID is best). A retry with the same key and body returns "
+                "the first answer; the same key with another body gets 422; while the first is "
+                "still running, 409. Keys are kept per client for at least 24 hours."
+            ),
+        ),
+    ] = None,
+) -> None:
+    """Honour Idempotency-Key (SPEC.md section 4); every creating POST depends on this."""
+    if not idempotency_key:
+        return
+    body = await request.body()
+    request.state.idempotency_claim = await claim_key(
+        request.app.state.session_factory,
+        scope=principal.scope_key,
+        key=idempotency_key,
+        fingerprint_=fingerprint(request.method, request.url.path, request.url.query, body),
+        now=clock.now(),
+        lock_for=timedelta(seconds=settings.idempotency_lock_seconds),
+        keep_for=timedelta(hours=settings.idempotency_ttl_hours),
+    )
+
+
+Idempotent = Depends(idempotent)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UUIDPrimaryKey, str_enum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    FRONT_DESK = "front_desk"
+    BUTLER = "butler"
+    DOCTOR = "doctor"
+    STATION = "station"
+    LAB_SYSTEM = "lab_system"
+
+
+USER_ROLES = (Role.ADMIN, Role.FRONT_DESK, Role.BUTLER, Role.DOCTOR, Role.STATION)
+CLIENT_ROLES = (Role.LAB_SYSTEM,)
+
+role_enum = str_enum(Role, "role")
+
+
+class User(UUIDPrimaryKey, Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(role_enum)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class AuthToken(UUIDPrimaryKey, Base):
+    """A login session. Only the SHA-256 of the bearer secret is kept."""
+
+    __tablename__ = "auth_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(100))
+
+
+class ApiClient(UUIDPrimaryKey, Base):
+    """A partner system (the lab report system) that calls with an API key and signs webhooks."""
+
+    __tablename__ = "api_clients"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[Role] = mapped_column(role_enum)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    # Several secrets are valid at once so that a sender can rotate without downtime.
+    signing_secrets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

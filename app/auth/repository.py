@@ -1,0 +1,67 @@
+"""Every query of the auth aggregate."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ApiClient, AuthToken, User
+from app.butlers.models import Butler
+
+
+class AuthRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def user_by_username(self, username: str) -> User | None:
+        return await self.session.scalar(select(User).where(User.username == username))
+
+    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def list_users(self, *, after: uuid.UUID | None, limit: int) -> list[User]:
+        stmt = select(User).order_by(User.id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(User.id > after)
+        return list(await self.session.scalars(stmt))
+
+    async def token_principal_row(
+        self, token_hash: str
+    ) -> tuple[AuthToken, User, uuid.UUID | None] | None:
+        """The token, its user and (for butlers) the butler id, in one round trip."""
+        stmt = (
+            select(AuthToken, User, Butler.id)
+            .join(User, User.id == AuthToken.user_id)
+            .outerjoin(Butler, Butler.user_id == User.id)
+            .where(AuthToken.token_hash == token_hash)
+        )
+        row = (await self.session.execute(stmt)).tuples().first()
+        return (row[0], row[1], row[2]) if row is not None else None
+
+    async def client_by_key_hash(self, key_hash: str) -> ApiClient | None:
+        return await self.session.scalar(select(ApiClient).where(ApiClient.key_hash == key_hash))
+
+    async def list_clients(self) -> list[ApiClient]:
+        return list(await self.session.scalars(select(ApiClient).order_by(ApiClient.name)))
+
+    async def client_by_id(self, client_id: uuid.UUID) -> ApiClient | None:
+        return await self.session.get(ApiClient, client_id)
+
+    async def client_by_name(self, name: str) -> ApiClient | None:
+        return await self.session.scalar(select(ApiClient).where(ApiClient.name == name))
+
+    async def revoke_tokens(
+        self, *, user_id: uuid.UUID, at: datetime, reason: str, only: uuid.UUID | None = None
+    ) -> int:
+        stmt = (
+            update(AuthToken)
+            .where(AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_reason=reason)
+        )
+        if only is not None:
+            stmt = stmt.where(AuthToken.id == only)
+        result = await self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from fastapi import Response, status
+
+from app.auth import service
+from app.auth.dependencies import (
+    AdminPrincipal,
+    AuditDep,
+    AuthRepoDep,
+    CurrentPrincipal,
+    Idempotent,
+)
+from app.auth.models import Role
+from app.auth.schemas import (
+    ApiClientCreate,
+    ApiClientCreated,
+    ApiClientList,
+    ApiClientPublic,
+    LoginRequest,
+    Me,
+    RevokedTokens,
+    TokenResponse,
+    UserCreate,
+    UserPage,
+    UserPublic,
+    UserUpdate,
+)
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import problem_responses
+from app.core.pagination import PageDep, page_info
+from app.core.routing import make_router
+
+router = make_router(prefix="/v1", responses=problem_responses(401, 422))
+
+
+@router.post(
+    "/auth/login",
+    tags=["auth"],
+    response_model=TokenResponse,
+    summary="Log in with username and password",
+    responses=problem_responses(401),
+)
+async def login(
+    body: LoginRequest, repo: AuthRepoDep, clock: ClockDep, settings: SettingsDep
+) -> TokenResponse:
+    secret, token, user = await service.login(
+        repo,
+        username=body.username,
+        password=body.password,
+        now=clock.now(),
+        ttl=timedelta(minutes=settings.token_ttl_minutes),
+    )
+    return TokenResponse(
+        access_token=secret, expires_at=token.expires_at, user=UserPublic.model_validate(user)
+    )
+
+
+@router.post(
+    "/auth/logout",
+    tags=["auth"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke the token this request carries",
+)
+async def logout(principal: CurrentPrincipal, repo: AuthRepoDep, clock: ClockDep) -> Response:
+    await service.logout(repo, principal=principal, now=clock.now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/auth/me", tags=["auth"], response_model=Me, summary="Who am I")
+async def me(principal: CurrentPrincipal) -> Me:
+    return Me(
+        kind=principal.kind.value,
+        id=principal.id,
+        name=principal.name,
+        role=Role(principal.role),
+        butler_id=principal.butler_id,
+    )
+
+
+@router.post(
+    "/users",
+    tags=["users"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    summary="Create a staff account",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 409),
+)
+async def create_user(
+    body: UserCreate,
+    _admin: AdminPrincipal,
+    repo: AuthRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> UserPublic:
+    user = await service.create_user(
+        repo,
+        username=body.username,
+        display_name=body.display_name,
+        role=Role(body.role),
+        password=body.password,
+        now=clock.now(),
+    )
+    audit.record("user.create", "user", user.id, detail={"role": user.role.value})
+    return UserPublic.model_validate(user)
+
+
+@router.get(
+    "/users",
+    tags=["users"],
+    response_model=UserPage,
+    summary="List staff accounts",
+    responses=problem_responses(403),
+)
+async def list_users(_admin: AdminPrincipal, repo: AuthRepoDep, page: PageDep) -> UserPage:
+    users = await repo.list_users(after=page.after, limit=page.limit + 1)
+    has_more = len(users) > page.limit
+    users = users[: page.limit]
+    return UserPage(
+        items=[UserPublic.model_validate(u) for u in users],
+        page=page_info([u.id for u in users], page, has_more=has_more),
+    )
+
+
+@router.get(
+    "/users/{user_id}",
+    tags=["users"],
+    response_model=UserPublic,
+    summary="Read a staff account",
+    responses=problem_responses(403, 404),
+)
+async def get_user(user_id: uuid.UUID, _admin: AdminPrincipal, repo: AuthRepoDep) -> UserPublic:
+    return UserPublic.model_validate(await service.get_user(repo, user_id=user_id))
+
+
+@router.patch(
+    "/users/{user_id}",
+    tags=["users"],
+    response_model=UserPublic,
+    summary="Rename, disable or re-enable an account, or set its password",
+    responses=problem_responses(403, 404),
+)
+async def update_user(
+    user_id: uuid.UUID,
+    body: UserUpdate,
+    _admin: AdminPrincipal,
+    repo: AuthRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> UserPublic:
+    user = await service.update_user(
+        repo,
+        user_id=user_id,
+        display_name=body.display_name,
+        is_active=body.is_active,
+        password=body.password,
+        now=clock.now(),
+    )
+    audit.record("user.update", "user", user.id, detail={"fields": sorted(body.model_fields_set)})
+    return UserPublic.model_validate(user)
+
+
+@router.post(
+    "/users/{user_id}/revoke-tokens",
+    tags=["users"],
+    response_model=RevokedTokens,
+    summary="Revoke every token of an account (lost phone, suspected leak)",
+    responses=problem_responses(403, 404),
+)
+async def revoke_tokens(
+    user_id: uuid.UUID,
+    _admin: AdminPrincipal,
+    repo: AuthRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> RevokedTokens:
+    count = await service.revoke_user_tokens(
+        repo, user_id=user_id, now=clock.now(), reason="revoked by admin"
+    )
+    audit.record("user.revoke_tokens", "user", user_id, detail={"revoked": count})
+    return RevokedTokens(revoked=count)
+
+
+@router.post(
+    "/api-clients",
+    tags=["api-clients"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiClientCreated,
+    summary="Register an integration client; its API key and signing secret are shown once",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 409),
+)
+async def create_api_client(
+    body: ApiClientCreate,
+    _admin: AdminPrincipal,
+    repo: AuthRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> ApiClientCreated:
+    client, key, secret = await service.create_api_client(
+        repo, name=body.name, role=Role(body.role), now=clock.now()
+    )
+    audit.record("api_client.create", "api_client", client.id)
+    return ApiClientCreated(
+        **ApiClientPublic.model_validate(client).model_dump(), api_key=key, signing_secret=secret
+    )
+
+
+@router.get(
+    "/api-clients",
+    tags=["api-clients"],
+    response_model=ApiClientList,
+    summary="List integration clients",
+    responses=problem_responses(403),
+)
+async def list_api_clients(_admin: AdminPrincipal, repo: AuthRepoDep) -> ApiClientList:
+    return ApiClientList(
+        items=[ApiClientPublic.model_validate(c) for c in await repo.list_clients()]
+    )
+
+
+@router.post(
+    "/api-clients/{client_id}/deactivate",
+    tags=["api-clients"],
+    response_model=ApiClientPublic,
+    summary="Stop accepting an integration client's API key",
+    responses=problem_responses(403, 404),
+)
+async def deactivate_api_client(
+    client_id: uuid.UUID,
+    _admin: AdminPrincipal,
+    repo: AuthRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> ApiClientPublic:
+    client = await service.deactivate_api_client(repo, client_id=client_id, now=clock.now())
+    audit.record("api_client.deactivate", "api_client", client.id)
+    return ApiClientPublic.model_validate(client)

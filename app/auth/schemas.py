@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.auth.models import Role
+from app.core.pagination import PageInfo
+
+Username = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
+]
+Password = Annotated[str, Field(min_length=12, max_length=256)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+UserRole = Literal["admin", "front_desk", "butler", "doctor", "station"]
+
+
+class LoginRequest(BaseModel):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"username": "frontdesk", "password": "butler-demo-2026"}]}
+    )
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    display_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+
+
+class TokenResponse(BaseModel):
+    access_token: str = Field(description="Send as 'Authorization: Bearer <token>'.")
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name
+    expires_at: datetime
+    user: UserPublic
+
+
+class Me(BaseModel):
+    kind: Literal["user", "client"]
+    id: uuid.UUID
+    name: str
+    role: Role
+    butler_id: uuid.UUID | None = None
+
+
+class UserCreate(BaseModel):
+    username: Username
+    display_name: DisplayName
+    role: UserRole
+    password: Password
+
+
+class UserUpdate(BaseModel):
+    display_name: DisplayName | None = None
+    is_active: bool | None = Field(
+        default=None, description="false disables the account and revokes all its tokens."
+    )
+    password: Password | None = Field(
+        default=None, description="A new password; all existing tokens are revoked."
+    )
+
+
+class UserPage(BaseModel):
+    items: list[UserPublic]
+    page: PageInfo
+
+
+class RevokedTokens(BaseModel):
+    revoked: int = Field(description="How many live tokens were revoked.")
+
+
+class ApiClientCreate(BaseModel):
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{2,99}$")
+    ]
+    role: Literal["lab_system"] = "lab_system"
+
+
+class ApiClientPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    role: Role
+    key_prefix: str = Field(description="The first characters of the API key, to recognise it.")
+    is_active: bool
+    created_at: datetime
+
+
+class ApiClientCreated(ApiClientPublic):
+    api_key: str = Field(description="Shown once: send as 'X-API-Key'. Only a hash is stored.")
+    signing_secret: str = Field(
+        description="Shown once: the Standard Webhooks secret that signs this client's deliveries."
+    )
+
+
+class ApiClientList(BaseModel):
+    items: list[ApiClientPublic]

@@ -1,0 +1,193 @@
+"""Login, logout, token checks and account administration. Services flush; they never commit."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.models import ApiClient, AuthToken, Role, User
+from app.auth.repository import AuthRepository
+from app.core.errors import Conflict, NotAuthenticated, NotFound
+from app.core.principal import Principal, PrincipalKind
+from app.core.security import (
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_digest,
+    verify_password,
+)
+
+INVALID_LOGIN = "Unknown username or wrong password."
+
+
+async def login(
+    repo: AuthRepository,
+    *,
+    username: str,
+    password: str,
+    now: datetime,
+    ttl: timedelta,
+) -> tuple[str, AuthToken, User]:
+    user = await repo.user_by_username(username.strip().lower())
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        raise NotAuthenticated(INVALID_LOGIN)
+    if not user.is_active:
+        raise NotAuthenticated(INVALID_LOGIN)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    secret = new_token("pbt")
+    token = AuthToken(
+        user_id=user.id,
+        token_hash=token_digest(secret),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    repo.session.add(token)
+    await repo.session.flush()
+    return secret, token, user
+
+
+async def authenticate_bearer(repo: AuthRepository, *, secret: str, now: datetime) -> Principal:
+    row = await repo.token_principal_row(token_digest(secret))
+    if row is None:
+        raise NotAuthenticated("The token is not valid.")
+    token, user, butler_id = row
+    if token.revoked_at is not None:
+        raise NotAuthenticated("The token was revoked; log in again.")
+    if token.expires_at <= now:
+        raise NotAuthenticated("The token has expired; log in again.")
+    if not user.is_active:
+        raise NotAuthenticated("The account is disabled.")
+    return Principal(
+        kind=PrincipalKind.USER,
+        id=user.id,
+        name=user.username,
+        role=user.role.value,
+        token_id=token.id,
+        butler_id=butler_id,
+    )
+
+
+async def authenticate_api_key(repo: AuthRepository, *, key: str) -> Principal:
+    client = await repo.client_by_key_hash(token_digest(key))
+    if client is None or not client.is_active:
+        raise NotAuthenticated("The API key is not valid.")
+    return Principal(
+        kind=PrincipalKind.CLIENT, id=client.id, name=client.name, role=client.role.value
+    )
+
+
+async def logout(repo: AuthRepository, *, principal: Principal, now: datetime) -> None:
+    if principal.kind is PrincipalKind.USER and principal.token_id is not None:
+        await repo.revoke_tokens(
+            user_id=principal.id, at=now, reason="logout", only=principal.token_id
+        )
+
+
+async def create_user(
+    repo: AuthRepository,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    password: str,
+    now: datetime,
+) -> User:
+    if await repo.user_by_username(username) is not None:
+        raise Conflict(f"The username {username!r} is taken.")
+    user = User(
+        username=username,
+        display_name=display_name,
+        role=role,
+        password_hash=hash_password(password),
+        is_active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    repo.session.add(user)
+    try:
+        await repo.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"The username {username!r} is taken.") from exc
+    return user
+
+
+async def get_user(repo: AuthRepository, *, user_id: uuid.UUID) -> User:
+    user = await repo.user_by_id(user_id)
+    if user is None:
+        raise NotFound("No user with that id.")
+    return user
+
+
+async def update_user(
+    repo: AuthRepository,
+    *,
+    user_id: uuid.UUID,
+    display_name: str | None,
+    is_active: bool | None,
+    password: str | None,
+    now: datetime,
+) -> User:
+    user = await get_user(repo, user_id=user_id)
+    if display_name is not None:
+        user.display_name = display_name
+    if password is not None:
+        user.password_hash = hash_password(password)
+        await repo.revoke_tokens(user_id=user.id, at=now, reason="password changed")
+    if is_active is not None and is_active != user.is_active:
+        user.is_active = is_active
+        if not is_active:
+            await repo.revoke_tokens(user_id=user.id, at=now, reason="account disabled")
+    user.updated_at = now
+    user.version += 1
+    await repo.session.flush()
+    return user
+
+
+async def revoke_user_tokens(
+    repo: AuthRepository, *, user_id: uuid.UUID, now: datetime, reason: str
+) -> int:
+    await get_user(repo, user_id=user_id)
+    return await repo.revoke_tokens(user_id=user_id, at=now, reason=reason)
+
+
+async def create_api_client(
+    repo: AuthRepository,
+    *,
+    name: str,
+    role: Role,
+    now: datetime,
+    api_key: str | None = None,
+    signing_secret: str | None = None,
+) -> tuple[ApiClient, str, str]:
+    if await repo.client_by_name(name) is not None:
+        raise Conflict(f"An API client named {name!r} exists.")
+    key = api_key or new_token("pbk")
+    secret = signing_secret or secrets.token_urlsafe(32)
+    client = ApiClient(
+        name=name,
+        role=role,
+        key_hash=token_digest(key),
+        key_prefix=key[:12],
+        signing_secrets=[secret],
+        is_active=True,
+        created_at=now,
+    )
+    repo.session.add(client)
+    await repo.session.flush()
+    return client, key, secret
+
+
+async def deactivate_api_client(
+    repo: AuthRepository, *, client_id: uuid.UUID, now: datetime
+) -> ApiClient:
+    client = await repo.client_by_id(client_id)
+    if client is None:
+        raise NotFound("No API client with that id.")
+    client.is_active = False
+    client.revoked_at = now
+    await repo.session.flush()
+    return client

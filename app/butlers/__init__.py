@@ -1,0 +1,1 @@
+"""Butlers: the staff who accompany mothers, their skills, languages, caseload and roster."""

@@ -1,0 +1,286 @@
+"""One error hierarchy, rendered as RFC 9457 problem details by one set of handlers.
+
+Raise an ``AppError`` subclass anywhere (service, dependency, repository); the handlers in
+``install_error_handlers`` turn it, and FastAPI's and Starlette's own errors, into
+``application/problem+json``. A 500 says nothing about the cause, only the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+logger = logging.getLogger("app.errors")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted name of the offending field, e.g. national_id.")
+    location: str = Field(description="body, query, path or header.")
+    pointer: str | None = Field(default=None, description="JSON Pointer into the body (RFC 6901).")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every 4xx and 5xx answer of the REST API."""
+
+    type: str = Field(examples=["/problems/not-found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str | None = Field(default=None, examples=["No mother with that id is visible to you."])
+    instance: str | None = Field(default=None, examples=["/v1/mothers/0191f..."])
+    request_id: str | None = Field(default=None, examples=["7f2c1d9e4b8a4c55"])
+    errors: list[FieldError] | None = None
+
+
+class AppError(Exception):
+    """Base of every error the API answers with on purpose."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        errors: Sequence[FieldError] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra or {}
+        self.errors = list(errors) if errors else None
+
+
+class NotAuthenticated(AppError):
+    status = 401
+    slug = "not-authenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="pregnancy-butler"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(AppError):
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed for your role"
+
+
+class NotFound(AppError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict with the current state"
+
+
+class IdempotencyInProgress(Conflict):
+    slug = "idempotency-in-progress"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    slug = "precondition-failed"
+    title = "The resource changed since you read it"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(AppError):
+    status = 422
+    slug = "validation-error"
+    title = "The request is not valid"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    slug = "idempotency-key-reused"
+    title = "This Idempotency-Key was used with a different request"
+
+
+class PreconditionRequired(AppError):
+    status = 428
+    slug = "precondition-required"
+    title = "If-Match is required"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+    errors: Sequence[FieldError] | None = None,
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "instance": request.url.path,
+        "request_id": request_id,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
+    all_headers = dict(headers or {})
+    if request_id:
+        all_headers.setdefault("X-Request-ID", request_id)
+    return JSONResponse(body, status_code=status, headers=all_headers, media_type=PROBLEM_JSON)
+
+
+def _field_errors(exc: RequestValidationError) -> list[FieldError]:
+    out: list[FieldError] = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        location = loc[0] if loc else "body"
+        path = loc[1:] if len(loc) > 1 else []
+        message = str(err.get("msg", "invalid value"))
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        out.append(
+            FieldError(
+                field=".".join(path) or location,
+                location=location,
+                pointer=("#/" + "/".join(path)) if location == "body" else None,
+                detail=message,
+            )
+        )
+    return out
+
+
+async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        request,
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        extra=exc.extra,
+        errors=exc.errors,
+    )
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    fields = ", ".join(sorted({e.field for e in errors}))
+    return problem_response(
+        request,
+        status=422,
+        slug=ValidationFailed.slug,
+        title=ValidationFailed.title,
+        detail=f"Invalid fields: {fields}" if fields else None,
+        errors=errors,
+    )
+
+
+_HTTP_SLUGS = {
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    401: ("not-authenticated", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    413: ("payload-too-large", "Request body too large"),
+}
+
+
+async def _http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", ""))
+    if not title:
+        try:
+            title = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            title = "Error"
+    detail = (
+        exc.detail if isinstance(exc.detail, str) and exc.detail.lower() != title.lower() else None
+    )
+    return problem_response(
+        request,
+        status=exc.status_code,
+        slug=slug,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"event": "unhandled_error", "path": request.url.path},
+    )
+    return problem_response(
+        request,
+        status=500,
+        slug="internal-error",
+        title="Internal server error",
+        detail="Something went wrong on our side. Quote the request id when you report it.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+    app.add_exception_handler(Exception, _unhandled_handler)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry that documents problem answers in OpenAPI."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        try:
+            description = HTTPStatus(status).phrase
+        except ValueError:
+            description = "Error"
+        out[status] = {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out

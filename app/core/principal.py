@@ -1,0 +1,28 @@
+"""Who is calling: a logged-in user or an integration client."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class PrincipalKind(StrEnum):
+    USER = "user"
+    CLIENT = "client"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    id: uuid.UUID
+    name: str
+    role: str
+    token_id: uuid.UUID | None = None
+    butler_id: uuid.UUID | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scope_key(self) -> str:
+        """The namespace for per-client state such as Idempotency-Key."""
+        return f"{self.kind.value}:{self.id}"

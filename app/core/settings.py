@@ -1,0 +1,76 @@
+"""One settings class, read from environment variables (see README, "Settings")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'pregnancy-butler.db'}"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        description="development, test or production; production refuses demo seeding.",
+    )
+    database_url: str = Field(
+        default=DEFAULT_SQLITE_URL,
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    sql_echo: bool = False
+
+    clinic_timezone: str = Field(
+        default="Asia/Shanghai", description="Time zone of the clinic's calendar day."
+    )
+    token_ttl_minutes: int = Field(
+        default=12 * 60, ge=1, le=30 * 24 * 60, description="Lifetime of a login token."
+    )
+    idempotency_ttl_hours: int = Field(default=48, ge=24, le=24 * 30)
+    idempotency_lock_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="After this long an unfinished Idempotency-Key claim is considered abandoned.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger request bodies get 413."
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    demo_password: str = Field(default="butler-demo-2026", min_length=8)
+    demo_lab_api_key: str = Field(default="pb_demo_lab_key_0001", min_length=16)
+    demo_lab_secret: str = Field(default="demo-lab-signing-secret-2026", min_length=16)
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic_timezone)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""A small demo clinic for `make run`; refused in production."""

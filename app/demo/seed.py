@@ -1,0 +1,206 @@
+"""Seed a demo clinic: one user per role, butlers on a roster, mothers at different weeks."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+
+from sqlalchemy import func, select
+
+from app.auth import service as auth_service
+from app.auth.models import Role, User
+from app.auth.repository import AuthRepository
+from app.butlers import service as butler_service
+from app.butlers.models import Skill
+from app.butlers.repository import ButlerRepository
+from app.butlers.schemas import ButlerCreate, Shift
+from app.core.clock import SystemClock, local_today
+from app.core.database import create_engine, create_session_factory
+from app.core.principal import Principal, PrincipalKind
+from app.core.settings import Settings
+from app.mothers import service as mother_service
+from app.mothers.domain import RiskGrade, check_digit
+from app.mothers.repository import MotherRepository
+from app.mothers.schemas import MotherCreate, PregnancyCreate
+
+STAFF = [
+    ("admin", "Clinic Admin", Role.ADMIN),
+    ("frontdesk", "前台 周丽", Role.FRONT_DESK),
+    ("doctor", "产科 陈医生", Role.DOCTOR),
+    ("station-us", "超声室 1", Role.STATION),
+    ("butler-wang", "王芳", Role.BUTLER),
+    ("butler-li", "李静", Role.BUTLER),
+    ("butler-zhang", "张敏", Role.BUTLER),
+]
+BUTLERS = {
+    "butler-wang": ([Skill.HIGH_RISK, Skill.INFECTION_CONTROL], ["zh-CN"], 12),
+    "butler-li": ([Skill.HIGH_RISK, Skill.NUTRITION], ["zh-CN", "en"], 10),
+    "butler-zhang": ([Skill.LACTATION], ["zh-CN", "yue"], 8),
+}
+# (MRN, name, birth date, phone, days since LMP, gravida, para, grade, butler)
+MOTHERS = [
+    (
+        "MRN0001",
+        "刘小雨",
+        date(1994, 3, 7),
+        "13800138001",
+        70,
+        1,
+        0,
+        RiskGrade.GREEN,
+        "butler-zhang",
+    ),
+    (
+        "MRN0002",
+        "陈思琪",
+        date(1991, 8, 21),
+        "13900139002",
+        171,
+        2,
+        1,
+        RiskGrade.YELLOW,
+        "butler-li",
+    ),
+    (
+        "MRN0003",
+        "赵雅婷",
+        date(1987, 12, 2),
+        "13700137003",
+        190,
+        3,
+        1,
+        RiskGrade.ORANGE,
+        "butler-wang",
+    ),
+    ("MRN0004", "孙悦", date(1996, 5, 30), "15800158004", 240, 1, 0, RiskGrade.RED, "butler-li"),
+    (
+        "MRN0005",
+        "周晓燕",
+        date(1993, 1, 15),
+        "18600186005",
+        98,
+        1,
+        0,
+        RiskGrade.PURPLE,
+        "butler-wang",
+    ),
+    (
+        "MRN0006",
+        "吴静怡",
+        date(1998, 10, 9),
+        "13600136006",
+        262,
+        2,
+        0,
+        RiskGrade.GREEN,
+        "butler-zhang",
+    ),
+]
+WEEKDAY_SHIFTS = [Shift(weekday=d, starts_at=time(7, 30), ends_at=time(17, 0)) for d in range(5)]
+
+
+def demo_national_id(region: str, born: date, serial: str) -> str:
+    first17 = f"{region}{born:%Y%m%d}{serial}"
+    return first17 + check_digit(first17)
+
+
+def _say(step: int, total: int, text: str) -> None:
+    print(f"[{step}/{total}] {text}", flush=True)
+
+
+async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
+    engine = create_engine(settings)
+    clock = SystemClock()
+    now = clock.now()
+    today = local_today(clock, settings.tz)
+    total = 4
+    try:
+        async with create_session_factory(engine)() as session:
+            users_count = await session.scalar(select(func.count()).select_from(User))
+            if users_count:
+                if only_if_empty:
+                    print("database already has users: demo seeding skipped")
+                    return 0
+                print("refusing to seed a database that already has users")
+                return 2
+            auth_repo = AuthRepository(session)
+            _say(1, total, "staff accounts, one per role")
+            users: dict[str, User] = {}
+            for username, display, role in STAFF:
+                users[username] = await auth_service.create_user(
+                    auth_repo,
+                    username=username,
+                    display_name=display,
+                    role=role,
+                    password=settings.demo_password,
+                    now=now,
+                )
+            _say(2, total, "butlers with skills, languages and a weekday roster")
+            butler_repo = ButlerRepository(session)
+            butler_ids = {}
+            for username, (skills, languages, caseload) in BUTLERS.items():
+                user = users[username]
+                butler, _ = await butler_service.create_butler(
+                    butler_repo,
+                    auth_repo,
+                    data=ButlerCreate(
+                        user_id=user.id,
+                        display_name=user.display_name,
+                        skills=skills,
+                        languages=languages,
+                        max_caseload=caseload,
+                        roster=WEEKDAY_SHIFTS,
+                    ),
+                    now=now,
+                )
+                butler_ids[username] = butler.id
+            _say(3, total, "mothers at different weeks and risk grades")
+            actor = Principal(
+                kind=PrincipalKind.USER,
+                id=users["frontdesk"].id,
+                name="frontdesk",
+                role=Role.FRONT_DESK.value,
+            )
+            mother_repo = MotherRepository(session)
+            for i, (mrn, name, born, phone, days, gravida, para, grade, owner) in enumerate(
+                MOTHERS, start=1
+            ):
+                await mother_service.enrol_mother(
+                    mother_repo,
+                    butler_repo,
+                    data=MotherCreate(
+                        mrn=mrn,
+                        name=name,
+                        national_id=demo_national_id("110105", born, f"{i:02d}2"),
+                        phone=phone,
+                        language="zh-CN",
+                        primary_butler_id=butler_ids[owner],
+                        pregnancy=PregnancyCreate(
+                            lmp_date=today - timedelta(days=days),
+                            gravida=gravida,
+                            para=para,
+                            risk_grade=grade,
+                        ),
+                    ),
+                    actor=actor,
+                    today=today,
+                    now=now,
+                )
+            _say(4, total, "lab report system client")
+            await auth_service.create_api_client(
+                auth_repo,
+                name="Hospital LIS",
+                role=Role.LAB_SYSTEM,
+                now=now,
+                api_key=settings.demo_lab_api_key,
+                signing_secret=settings.demo_lab_secret,
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+    print()
+    print("Demo clinic ready. Every demo user has the password:", settings.demo_password)
+    print("  users: " + ", ".join(u for u, _, _ in STAFF))
+    print("  lab client API key (X-API-Key):", settings.demo_lab_api_key)
+    print("  lab client signing secret:", settings.demo_lab_secret)
+    return 0

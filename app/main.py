@@ -1,0 +1,100 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.audit.router import router as audit_router
+from app.auth.router import router as auth_router
+from app.butlers.router import router as butlers_router
+from app.core.clock import Clock, SystemClock
+from app.core.database import create_engine, create_session_factory
+from app.core.errors import Problem, install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.migrations import schema_head
+from app.core.settings import Settings, get_settings
+from app.mothers.router import router as mothers_router
+from app.ops.router import router as ops_router
+
+logger = logging.getLogger("app")
+
+DESCRIPTION = """
+Pregnancy Butler runs the VIP prenatal clinic: every expectant mother has a personal butler who
+walks her through her visit, collects her reports and brings her the results.
+
+* Errors are `application/problem+json` (RFC 9457).
+* Creating POSTs honour `Idempotency-Key`; writes to records need `If-Match` with the read `ETag`.
+* Log in at `POST /v1/auth/login` and send `Authorization: Bearer <token>`;
+  integration clients send `X-API-Key`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    engine = create_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logger.info("starting", extra={"environment": settings.environment.value})
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Pregnancy Butler",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    # SQLite has one writer at a time: serialise writing requests in-process instead of failing.
+    app.state.write_lock = asyncio.Lock() if settings.is_sqlite else None
+    app.state.schema_head = schema_head()
+
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(ops_router)
+    app.include_router(auth_router)
+    app.include_router(mothers_router)
+    app.include_router(butlers_router)
+    app.include_router(audit_router)
+
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Make sure the Problem schema is in components even if no route named it as a model."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``uvicorn app.main:app`` builds the app on first use, not at import time."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""Mothers and their pregnancy episode: identity, dating, risk grade."""

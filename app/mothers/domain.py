@@ -1,0 +1,197 @@
+"""Pure rules about mothers and pregnancies. No ORM, no I/O: tested without a database."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+PREGNANCY_DAYS = 280  # Naegele: EDD = LMP + 280 days
+MAX_GESTATION_DAYS = 44 * 7  # beyond 44 weeks an LMP is a data error, not a pregnancy
+SECOND_TRIMESTER_DAY = 14 * 7
+THIRD_TRIMESTER_DAY = 28 * 7
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+_ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
+_MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+MIN_MOTHER_AGE = 12
+MAX_MOTHER_AGE = 65
+
+
+class RiskGrade(StrEnum):
+    """The national five-colour pregnancy risk grading."""
+
+    GREEN = "green"  # low risk
+    YELLOW = "yellow"  # general risk
+    ORANGE = "orange"  # high risk
+    RED = "red"  # very high risk
+    PURPLE = "purple"  # infectious disease: infection-control handling
+
+    @property
+    def needs_infection_control(self) -> bool:
+        return self is RiskGrade.PURPLE
+
+    @property
+    def is_high_risk(self) -> bool:
+        return self in (RiskGrade.ORANGE, RiskGrade.RED)
+
+
+class DatingMethod(StrEnum):
+    LMP = "lmp"  # Naegele from the last menstrual period
+    ULTRASOUND = "ultrasound"  # first-trimester scan; overrides LMP dating
+    REPORTED = "reported"  # an EDD recorded elsewhere, method unknown
+
+
+class Trimester(StrEnum):
+    FIRST = "first"
+    SECOND = "second"
+    THIRD = "third"
+
+
+@dataclass(frozen=True, slots=True)
+class NationalId:
+    value: str
+    birth_date: date
+
+
+def check_digit(first17: str) -> str:
+    """ISO 7064 MOD 11-2 check character of a resident identity card number (GB 11643)."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK_CHARS[total % 11]
+
+
+def parse_national_id(raw: str) -> NationalId:
+    """Validate an 18-character national id's form; raise ValueError saying what is wrong."""
+    value = raw.strip().upper()
+    if not _ID_PATTERN.fullmatch(value):
+        raise ValueError("must be 18 characters: 17 digits and a digit or X")
+    if check_digit(value[:17]) != value[17]:
+        raise ValueError("check digit does not match (ISO 7064 MOD 11-2)")
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError as exc:
+        raise ValueError("birth date inside the number is not a real date") from exc
+    return NationalId(value=value, birth_date=born)
+
+
+def check_mother_age(born: date, *, today: date) -> None:
+    """A birth date is plausible for a pregnant woman (catches swapped or mistyped dates)."""
+    if born > today:
+        raise ValueError("birth date is in the future")
+    age = age_on(born, today)
+    if not MIN_MOTHER_AGE <= age <= MAX_MOTHER_AGE:
+        raise ValueError(f"birth date gives age {age}, outside {MIN_MOTHER_AGE}-{MAX_MOTHER_AGE}")
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def normalize_mobile(raw: str) -> str:
+    """A mainland mobile number as 11 digits; accepts +86/0086 and spaces or dashes."""
+    digits = re.sub(r"[\s-]", "", raw.strip())
+    for prefix in ("+86", "0086", "86"):
+        if digits.startswith(prefix) and len(digits) == 11 + len(prefix):
+            digits = digits[len(prefix) :]
+            break
+    if not _MOBILE_PATTERN.fullmatch(digits):
+        raise ValueError("must be a mainland China mobile number: 11 digits starting 13-19")
+    return digits
+
+
+def mask_national_id(value: str) -> str:
+    """110105199001010123 -> 110105********0123."""
+    if len(value) < 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def mask_phone(value: str) -> str:
+    """13800138000 -> 138****8000."""
+    if len(value) < 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_name(value: str) -> str:
+    """王小琪 -> 王*琪; 王琪 -> 王*; for waiting-room displays."""
+    if len(value) <= 1:
+        return value
+    if len(value) == 2:
+        return value[0] + "*"
+    return value[0] + "*" * (len(value) - 2) + value[-1]
+
+
+# Dating ------------------------------------------------------------------------------------
+
+
+def edd_from_lmp(lmp: date) -> date:
+    return lmp + timedelta(days=PREGNANCY_DAYS)
+
+
+def gestational_age_days(edd: date, on: date) -> int:
+    """Completed days since the (LMP-equivalent) start of pregnancy."""
+    return PREGNANCY_DAYS - (edd - on).days
+
+
+def format_gestational_age(days: int) -> str:
+    """171 -> '24+3' (completed weeks + days)."""
+    return f"{days // 7}+{days % 7}"
+
+
+def trimester(days: int) -> Trimester:
+    if days < SECOND_TRIMESTER_DAY:
+        return Trimester.FIRST
+    if days < THIRD_TRIMESTER_DAY:
+        return Trimester.SECOND
+    return Trimester.THIRD
+
+
+def check_lmp(lmp: date, *, today: date) -> None:
+    if lmp > today:
+        raise ValueError("LMP cannot be in the future")
+    if (today - lmp).days > MAX_GESTATION_DAYS:
+        raise ValueError("LMP is more than 44 weeks ago")
+
+
+def check_edd(edd: date, *, today: date) -> None:
+    days = gestational_age_days(edd, today)
+    if days < 0:
+        raise ValueError("EDD is more than 40 weeks ahead")
+    if days > MAX_GESTATION_DAYS:
+        raise ValueError("EDD gives a gestational age over 44 weeks")
+
+
+@dataclass(frozen=True, slots=True)
+class Dating:
+    lmp_date: date | None
+    edd_date: date
+    method: DatingMethod
+
+
+def date_pregnancy(
+    *,
+    lmp: date | None,
+    edd: date | None,
+    method: DatingMethod | None,
+    today: date,
+) -> Dating:
+    """Decide the EDD: an ultrasound-dated EDD wins over LMP dating; LMP alone gives Naegele's."""
+    if lmp is None and edd is None:
+        raise ValueError("give the LMP, the EDD, or both")
+    if lmp is not None:
+        check_lmp(lmp, today=today)
+    if edd is not None:
+        check_edd(edd, today=today)
+        chosen = method or (DatingMethod.ULTRASOUND if lmp is not None else DatingMethod.REPORTED)
+        if chosen is DatingMethod.LMP and lmp is not None and edd != edd_from_lmp(lmp):
+            raise ValueError(
+                "an LMP-dated EDD must be LMP + 280 days; say dating_method=ultrasound"
+            )
+        return Dating(lmp_date=lmp, edd_date=edd, method=chosen)
+    assert lmp is not None
+    if method not in (None, DatingMethod.LMP):
+        raise ValueError(f"{method} dating needs the EDD")
+    return Dating(lmp_date=lmp, edd_date=edd_from_lmp(lmp), method=DatingMethod.LMP)

@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request, Response, status
+
+from app.auth.dependencies import AuditDep, Idempotent, require_roles
+from app.auth.models import Role
+from app.butlers.repository import ButlerRepository
+from app.core.clock import local_today
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import NotFound, problem_responses
+from app.core.etag import check_if_match, etag_for
+from app.core.pagination import PageDep, page_info
+from app.core.principal import Principal
+from app.core.routing import SessionDep, make_router
+from app.mothers import domain, service
+from app.mothers.domain import RiskGrade
+from app.mothers.models import Mother
+from app.mothers.repository import MotherFilter, MotherRepository
+from app.mothers.schemas import (
+    MotherCreate,
+    MotherPage,
+    MotherRecord,
+    MotherUpdate,
+    RiskGradeChangePublic,
+    RiskHistory,
+)
+
+router = make_router(prefix="/v1/mothers", tags=["mothers"], responses=problem_responses(401, 422))
+
+MotherReader = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
+]
+MotherWriter = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))
+]
+MotherEnroller = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
+
+
+def get_mother_repository(session: SessionDep) -> MotherRepository:
+    return MotherRepository(session)
+
+
+def get_butler_repository(session: SessionDep) -> ButlerRepository:
+    return ButlerRepository(session)
+
+
+MotherRepoDep = Annotated[MotherRepository, Depends(get_mother_repository)]
+ButlerRepoDep = Annotated[ButlerRepository, Depends(get_butler_repository)]
+
+
+async def readable_mother(
+    mother_id: uuid.UUID,
+    request: Request,
+    principal: MotherReader,
+    repo: MotherRepoDep,
+    audit: AuditDep,
+) -> Mother:
+    """Load the mother, or 404 when she does not exist or is not this caller's to see."""
+    mother = await repo.get(mother_id, for_update=request.method not in ("GET", "HEAD"))
+    if mother is None:
+        raise NotFound("No mother with that id is visible to you.")
+    if not service.visibility_for(principal).allows(mother):
+        audit.record_denied(
+            f"mother.{request.method.lower()}", "mother", mother.id, reason="not assigned"
+        )
+        raise NotFound("No mother with that id is visible to you.")
+    return mother
+
+
+ReadableMother = Annotated[Mother, Depends(readable_mother)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MotherRecord,
+    summary="Enrol a mother with her current pregnancy",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 409),
+)
+async def enrol_mother(
+    body: MotherCreate,
+    principal: MotherEnroller,
+    repo: MotherRepoDep,
+    butlers: ButlerRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+) -> MotherRecord:
+    today = local_today(clock, settings.tz)
+    mother, pregnancy = await service.enrol_mother(
+        repo, butlers, data=body, actor=principal, today=today, now=clock.now()
+    )
+    audit.record("mother.create", "mother", mother.id)
+    response.headers["Location"] = f"/v1/mothers/{mother.id}"
+    response.headers["ETag"] = etag_for(mother.version)
+    return service.record_view(mother, pregnancy, role=principal.role, today=today)
+
+
+@router.get(
+    "",
+    response_model=MotherPage,
+    summary="Search mothers (identifiers masked); a butler sees only her own mothers",
+    responses=problem_responses(403),
+)
+async def list_mothers(
+    principal: MotherReader,
+    repo: MotherRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    page: PageDep,
+    mrn: Annotated[str | None, Query(max_length=32)] = None,
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Part of the name.")
+    ] = None,
+    phone: Annotated[str | None, Query(max_length=20, description="Full mobile number.")] = None,
+    risk_grade: Annotated[list[RiskGrade] | None, Query()] = None,
+    edd_from: Annotated[date | None, Query()] = None,
+    edd_to: Annotated[date | None, Query()] = None,
+    primary_butler_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> MotherPage:
+    visibility = service.visibility_for(principal)
+    if not visibility.all_mothers:
+        if visibility.butler_id is None:
+            return MotherPage(items=[], page=page_info([], page, has_more=False))
+        primary_butler_id = visibility.butler_id
+    try:
+        normalized_phone = domain.normalize_mobile(phone) if phone else None
+    except ValueError:
+        normalized_phone = phone
+    rows = await repo.search(
+        MotherFilter(
+            mrn=mrn,
+            name=name,
+            phone=normalized_phone,
+            risk_grades=tuple(risk_grade or ()),
+            edd_from=edd_from,
+            edd_to=edd_to,
+            primary_butler_id=primary_butler_id,
+        ),
+        after=page.after,
+        limit=page.limit + 1,
+    )
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    today = local_today(clock, settings.tz)
+    audit.record_many("mother.list", "mother", [m.id for m, _ in rows])
+    return MotherPage(
+        items=[service.summary_view(m, p, today=today) for m, p in rows],
+        page=page_info([m.id for m, _ in rows], page, has_more=has_more),
+    )
+
+
+@router.get(
+    "/{mother_id}",
+    response_model=MotherRecord,
+    summary="Read a mother's record (sends ETag)",
+    responses=problem_responses(403, 404),
+)
+async def read_mother(
+    mother: ReadableMother,
+    principal: MotherReader,
+    repo: MotherRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+) -> MotherRecord:
+    pregnancy = await repo.active_pregnancy(mother.id)
+    audit.record("mother.read", "mother", mother.id)
+    response.headers["ETag"] = etag_for(mother.version)
+    today = local_today(clock, settings.tz)
+    return service.record_view(mother, pregnancy, role=principal.role, today=today)
+
+
+@router.patch(
+    "/{mother_id}",
+    response_model=MotherRecord,
+    summary="Change a mother's record or pregnancy (If-Match required)",
+    responses=problem_responses(403, 404, 409, 412, 428),
+)
+async def update_mother(
+    body: MotherUpdate,
+    principal: MotherWriter,
+    mother: ReadableMother,
+    repo: MotherRepoDep,
+    butlers: ButlerRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description="The ETag you read; required.")
+    ] = None,
+) -> MotherRecord:
+    check_if_match(if_match, version=mother.version)
+    today = local_today(clock, settings.tz)
+    mother, pregnancy, changed = await service.update_mother(
+        repo, butlers, mother=mother, data=body, actor=principal, today=today, now=clock.now()
+    )
+    audit.record("mother.update", "mother", mother.id, detail={"fields": changed})
+    response.headers["ETag"] = etag_for(mother.version)
+    return service.record_view(mother, pregnancy, role=principal.role, today=today)
+
+
+@router.get(
+    "/{mother_id}/risk-history",
+    response_model=RiskHistory,
+    summary="Risk-grade history of her current pregnancy: who changed it, when and why",
+    responses=problem_responses(403, 404),
+)
+async def risk_history(mother: ReadableMother, repo: MotherRepoDep, audit: AuditDep) -> RiskHistory:
+    pregnancy = await repo.active_pregnancy(mother.id)
+    if pregnancy is None:
+        raise NotFound("She has no active pregnancy episode.")
+    audit.record("mother.risk_history.read", "mother", mother.id)
+    changes = await repo.risk_history(pregnancy.id)
+    return RiskHistory(
+        pregnancy_id=pregnancy.id,
+        changes=[RiskGradeChangePublic.model_validate(c) for c in changes],
+    )
