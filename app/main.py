@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
@@ -23,6 +24,23 @@ from app.mothers.router import router as mothers_router
 from app.ops.router import router as ops_router
 
 logger = logging.getLogger("app")
+
+ROUTERS: tuple[APIRouter, ...] = (
+    ops_router,
+    auth_router,
+    mothers_router,
+    butlers_router,
+    audit_router,
+)
+
+
+def api_routes() -> Iterator[APIRoute]:
+    """Every API route with its full path (tests build route tables from this)."""
+    for router in ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                yield route
+
 
 DESCRIPTION = """
 Pregnancy Butler runs the VIP prenatal clinic: every expectant mother has a personal butler who
@@ -64,11 +82,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 
-    app.include_router(ops_router)
-    app.include_router(auth_router)
-    app.include_router(mothers_router)
-    app.include_router(butlers_router)
-    app.include_router(audit_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     _register_problem_schema(app)
     return app

@@ -38,8 +38,11 @@ class AuthRepository:
             .outerjoin(Butler, Butler.user_id == User.id)
             .where(AuthToken.token_hash == token_hash)
         )
-        row = (await self.session.execute(stmt)).tuples().first()
-        return (row[0], row[1], row[2]) if row is not None else None
+        row = (await self.session.execute(stmt)).first()
+        if row is None:
+            return None
+        token, user, butler_id = row
+        return token, user, butler_id
 
     async def client_by_key_hash(self, key_hash: str) -> ApiClient | None:
         return await self.session.scalar(select(ApiClient).where(ApiClient.key_hash == key_hash))

@@ -252,7 +252,11 @@ async def _unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.error(
         "unhandled error",
         exc_info=exc,
-        extra={"event": "unhandled_error", "path": request.url.path},
+        extra={
+            "event": "unhandled_error",
+            "path": request.url.path,
+            "request_id": getattr(request.state, "request_id", None),
+        },
     )
     return problem_response(
         request,

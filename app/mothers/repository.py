@@ -75,7 +75,7 @@ class MotherRepository:
         stmt = self._search(f).order_by(Mother.id).limit(limit)
         if after is not None:
             stmt = stmt.where(Mother.id > after)
-        rows = (await self.session.execute(stmt)).tuples().all()
+        rows = (await self.session.execute(stmt)).all()
         return [(mother, pregnancy) for mother, pregnancy in rows]
 
     async def risk_history(self, pregnancy_id: uuid.UUID) -> list[RiskGradeChange]:
