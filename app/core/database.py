@@ -72,12 +72,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, echo=settings.sql_echo)
+        engine = create_async_engine(
+            settings.database_url, echo=settings.sql_echo, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         settings.database_url,
         echo=settings.sql_echo,
+        hide_parameters=True,  # SQL errors and echo must not print personal data
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,

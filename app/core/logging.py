@@ -61,6 +61,9 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access",):
-        logging.getLogger(noisy).handlers[:] = []
-        logging.getLogger(noisy).propagate = False
+    # The access log is ours (route templates, no query strings); uvicorn's would print raw URLs.
+    logging.getLogger("uvicorn.access").handlers[:] = []
+    logging.getLogger("uvicorn.access").propagate = False
+    # Drivers log SQL with bound parameters (names, ids, phones) at DEBUG: never let them.
+    for chatty in ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

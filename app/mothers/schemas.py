@@ -54,7 +54,7 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, m
 _EXAMPLE_CREATE: dict[str, Any] = {
     "mrn": "MRN0099",
     "name": "李小红",
-    "national_id": "11010519950307002X",
+    "national_id": "110105199503070021",
     "phone": "13800138000",
     "language": "zh-CN",
     "pregnancy": {

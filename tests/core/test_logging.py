@@ -1,0 +1,56 @@
+"""Logs are structured, carry the request id and no personal numbers."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from app.core.logging import JsonFormatter, scrub
+from tests.conftest import Api
+from tests.factories import mother_body, national_id
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+async def test_logs_carry_no_national_id_or_phone(api: Api, log_lines: io.StringIO) -> None:
+    body = mother_body()
+    created = await api.client.post("/v1/mothers", headers=api.auth("frontdesk"), json=body)
+    assert created.status_code == 201
+    mother_id = created.json()["id"]
+    await api.client.get(
+        "/v1/mothers", headers=api.auth("frontdesk"), params={"phone": body["phone"]}
+    )
+    await api.client.get(f"/v1/mothers/{mother_id}", headers=api.auth("frontdesk"))
+    bad = dict(body, national_id=body["national_id"][:-1] + "0", mrn="MRNBAD01")
+    await api.client.post("/v1/mothers", headers=api.auth("frontdesk"), json=bad)
+
+    text = log_lines.getvalue()
+    records = [json.loads(line) for line in text.splitlines()]
+    access = [r for r in records if r.get("event") == "http_request"]
+    assert len(access) == 4
+    assert all(r["request_id"] for r in access)
+    assert {r["route"] for r in access} == {"/v1/mothers", "/v1/mothers/{mother_id}"}
+    for secret in (national_id(), national_id()[:-1], "13800138000", "李小红"):
+        assert secret not in text
+
+
+def test_scrub_masks_numbers_that_slip_into_a_message() -> None:
+    assert scrub(f"id {national_id()} phone 13800138000") == (
+        f"id {national_id()[:6]}********{national_id()[-4:]} phone 138****8000"
+    )

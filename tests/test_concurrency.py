@@ -1,0 +1,90 @@
+"""Invariants under real concurrency, held by the database (run on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.clock import FrozenClock
+from app.mothers.domain import DatingMethod, RiskGrade
+from app.mothers.models import Mother, Pregnancy, PregnancyStatus
+from tests.conftest import Api
+from tests.factories import mother_body
+from tests.mothers.test_mothers_api import enrol
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_enrolments_of_one_mrn_create_one_mother(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    bodies = [mother_body(mrn="MRN-RACE", serial=f"{700 + i}") for i in range(12)]
+    responses = await asyncio.gather(
+        *(api.client.post("/v1/mothers", headers=api.auth("frontdesk"), json=b) for b in bodies)
+    )
+    assert Counter(r.status_code for r in responses) == Counter({201: 1, 409: 11})
+    async with session_factory() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Mother).where(Mother.mrn == "MRN-RACE")
+        )
+    assert count == 1
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_writes_with_one_etag_let_exactly_one_win(api: Api) -> None:
+    mother = await enrol(api)
+    path = f"/v1/mothers/{mother['id']}"
+    headers = {**api.auth("frontdesk"), "If-Match": '"1"'}
+    responses = await asyncio.gather(
+        *(api.client.patch(path, headers=headers, json={"name": f"名字{i}"}) for i in range(10))
+    )
+    assert Counter(r.status_code for r in responses) == Counter({200: 1, 412: 9})
+    winner = next(r for r in responses if r.status_code == 200).json()
+    current = (await api.client.get(path, headers=api.auth("frontdesk"))).json()
+    assert current["version"] == 2
+    assert current["name"] == winner["name"]
+
+
+async def test_the_database_allows_one_active_pregnancy_per_mother(
+    api: Api, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+) -> None:
+    mother = await enrol(api)
+    async with session_factory() as session:
+        session.add(
+            Pregnancy(
+                mother_id=uuid.UUID(mother["id"]),
+                status=PregnancyStatus.ACTIVE,
+                lmp_date=None,
+                edd_date=date(2027, 3, 1),
+                dating_method=DatingMethod.REPORTED,
+                gravida=2,
+                para=0,
+                risk_grade=RiskGrade.GREEN,
+                created_at=clock.now(),
+            )
+        )
+        with pytest.raises(IntegrityError):
+            await session.commit()
+    # A closed episode beside the active one is fine.
+    async with session_factory() as session:
+        session.add(
+            Pregnancy(
+                mother_id=uuid.UUID(mother["id"]),
+                status=PregnancyStatus.CLOSED,
+                lmp_date=None,
+                edd_date=date(2025, 3, 1),
+                dating_method=DatingMethod.REPORTED,
+                gravida=1,
+                para=0,
+                risk_grade=RiskGrade.GREEN,
+                created_at=clock.now(),
+                closed_at=clock.now(),
+            )
+        )
+        await session.commit()
