@@ -5,9 +5,8 @@ from typing import Annotated
 
 from fastapi import Query
 from pydantic import AwareDatetime
-from sqlalchemy import select
 
-from app.audit.models import AuditEvent
+from app.audit.repository import AuditFilter, AuditRepository
 from app.audit.schemas import AuditEventPublic, AuditPage
 from app.auth.dependencies import AdminPrincipal
 from app.core.errors import problem_responses
@@ -32,24 +31,19 @@ async def list_audit_events(
     occurred_from: Annotated[AwareDatetime | None, Query()] = None,
     occurred_to: Annotated[AwareDatetime | None, Query()] = None,
 ) -> AuditPage:
-    stmt = select(AuditEvent).order_by(AuditEvent.id).limit(page.limit + 1)
-    if page.after is not None:
-        stmt = stmt.where(AuditEvent.id > page.after)
-    if resource_type:
-        stmt = stmt.where(AuditEvent.resource_type == resource_type)
-    if resource_id:
-        stmt = stmt.where(AuditEvent.resource_id == resource_id)
-    if actor_id:
-        stmt = stmt.where(AuditEvent.actor_id == actor_id)
-    if action:
-        stmt = stmt.where(AuditEvent.action == action)
-    if outcome:
-        stmt = stmt.where(AuditEvent.outcome == outcome)
-    if occurred_from:
-        stmt = stmt.where(AuditEvent.occurred_at >= occurred_from)
-    if occurred_to:
-        stmt = stmt.where(AuditEvent.occurred_at < occurred_to)
-    events = list(await session.scalars(stmt))
+    events = await AuditRepository(session).search(
+        AuditFilter(
+            resource_type=resource_type or None,
+            resource_id=resource_id or None,
+            actor_id=actor_id,
+            action=action or None,
+            outcome=outcome,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+        ),
+        after=page.after,
+        limit=page.limit + 1,
+    )
     has_more = len(events) > page.limit
     events = events[: page.limit]
     return AuditPage(

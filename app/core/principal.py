@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -20,7 +20,6 @@ class Principal:
     role: str
     token_id: uuid.UUID | None = None
     butler_id: uuid.UUID | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def scope_key(self) -> str:

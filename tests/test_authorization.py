@@ -1,0 +1,92 @@
+"""Who may call what: a route x role table, checked against the running app.
+
+The table is built from the app's own routes, so a new route without an entry fails here.
+Object-level checks (a butler and another butler's mother) live with each domain's tests.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from app.main import api_routes
+from tests.conftest import Api
+from tests.factories import LAB_KEY
+
+ANY = "any authenticated"
+PUBLIC = "public"
+ADMIN = {"admin"}
+READ_MOTHERS = {"admin", "frontdesk", "doctor", "butler1"}
+STAFF_READ_BUTLERS = {"admin", "frontdesk", "doctor", "butler1"}
+
+EXPECTED: dict[str, str | set[str]] = {
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /metrics": PUBLIC,
+    "POST /v1/auth/login": PUBLIC,
+    "POST /v1/auth/logout": ANY,
+    "GET /v1/auth/me": ANY,
+    "POST /v1/users": ADMIN,
+    "GET /v1/users": ADMIN,
+    "GET /v1/users/{user_id}": ADMIN,
+    "PATCH /v1/users/{user_id}": ADMIN,
+    "POST /v1/users/{user_id}/revoke-tokens": ADMIN,
+    "POST /v1/api-clients": ADMIN,
+    "GET /v1/api-clients": ADMIN,
+    "POST /v1/api-clients/{client_id}/deactivate": ADMIN,
+    "POST /v1/mothers": {"admin", "frontdesk"},
+    "GET /v1/mothers": READ_MOTHERS,
+    "GET /v1/mothers/{mother_id}": READ_MOTHERS,
+    "PATCH /v1/mothers/{mother_id}": {"admin", "frontdesk", "doctor"},
+    "GET /v1/mothers/{mother_id}/risk-history": READ_MOTHERS,
+    "POST /v1/butlers": ADMIN,
+    "GET /v1/butlers": STAFF_READ_BUTLERS,
+    "GET /v1/butlers/me": ANY,
+    "GET /v1/butlers/{butler_id}": STAFF_READ_BUTLERS,
+    "PATCH /v1/butlers/{butler_id}": ADMIN,
+    "PUT /v1/butlers/{butler_id}/roster": ADMIN,
+    "GET /v1/audit-events": ADMIN,
+}
+CALLERS = ["admin", "frontdesk", "doctor", "station", "butler1", "lab", "anonymous"]
+
+
+def operations() -> list[str]:
+    ops = [
+        f"{method} {route.path}"
+        for route in api_routes()
+        for method in sorted(route.methods - {"HEAD"})
+    ]
+    # Logging out revokes the caller's token: do it last.
+    return sorted(ops, key=lambda op: op.endswith("/logout"))
+
+
+def test_every_route_has_an_entry() -> None:
+    assert sorted(operations()) == sorted(EXPECTED)
+
+
+async def test_the_table_holds(api: Api) -> None:
+    wrong: list[str] = []
+    for name in operations():
+        method, path = name.split(" ", 1)
+        url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        rule = EXPECTED[name]
+        for caller in CALLERS:
+            headers = (
+                {}
+                if caller == "anonymous"
+                else {"X-API-Key": LAB_KEY}
+                if caller == "lab"
+                else api.auth(caller)
+            )
+            response = await api.client.request(method, url, headers=headers, json={})
+            if rule == PUBLIC:
+                ok = response.status_code not in (401, 403)
+            elif caller == "anonymous":
+                ok = response.status_code == 401
+            elif rule == ANY or caller in rule:
+                ok = response.status_code not in (401, 403)
+            else:
+                ok = response.status_code == 403
+            if not ok:
+                wrong.append(f"{caller}: {name} -> {response.status_code}")
+    assert wrong == []
