@@ -5,7 +5,9 @@ from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler, RosterShift
 from app.core.database import Base
 from app.core.idempotency import IdempotencyRecord
-from app.mothers.models import Mother, Pregnancy, RiskGradeChange
+from app.mothers.models import DatingChange, Mother, Pregnancy, RiskGradeChange
+from app.notifications.models import OutboxMessage
+from app.visits.models import ClinicSession, ExamOrder, Visit, VisitStatusChange
 
 __all__ = [
     "ApiClient",
@@ -13,10 +15,16 @@ __all__ = [
     "AuthToken",
     "Base",
     "Butler",
+    "ClinicSession",
+    "DatingChange",
+    "ExamOrder",
     "IdempotencyRecord",
     "Mother",
+    "OutboxMessage",
     "Pregnancy",
     "RiskGradeChange",
     "RosterShift",
     "User",
+    "Visit",
+    "VisitStatusChange",
 ]

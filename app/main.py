@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.butlers.router import router as butlers_router
+from app.careplan.router import router as careplan_router
 from app.core.clock import Clock, SystemClock
 from app.core.database import create_engine, create_session_factory
 from app.core.errors import Problem, install_error_handlers
@@ -22,6 +23,7 @@ from app.core.migrations import schema_head
 from app.core.settings import Settings, get_settings
 from app.mothers.router import router as mothers_router
 from app.ops.router import router as ops_router
+from app.visits.router import router as visits_router
 
 logger = logging.getLogger("app")
 
@@ -30,6 +32,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth_router,
     mothers_router,
     butlers_router,
+    careplan_router,
+    visits_router,
     audit_router,
 )
 

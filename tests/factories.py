@@ -68,7 +68,7 @@ async def make_staff(factory: async_sessionmaker[AsyncSession], *, now: datetime
                     user_id=user.id,
                     token_hash=token_digest(secret),
                     created_at=now,
-                    expires_at=now + timedelta(hours=8),
+                    expires_at=now + timedelta(days=30),
                 )
             )
             staff.users[username] = user

@@ -18,6 +18,10 @@ PUBLIC = "public"
 ADMIN = {"admin"}
 READ_MOTHERS = {"admin", "frontdesk", "doctor", "butler1"}
 STAFF_READ_BUTLERS = {"admin", "frontdesk", "doctor", "butler1"}
+DESK = {"admin", "frontdesk"}
+CLINICIANS = {"admin", "frontdesk", "doctor"}
+READ_VISITS = {"admin", "frontdesk", "doctor", "butler1", "station"}
+MOVE_VISITS = {"admin", "frontdesk", "doctor", "station"}
 
 EXPECTED: dict[str, str | set[str]] = {
     "GET /healthz": PUBLIC,
@@ -46,6 +50,22 @@ EXPECTED: dict[str, str | set[str]] = {
     "PATCH /v1/butlers/{butler_id}": ADMIN,
     "PUT /v1/butlers/{butler_id}/roster": ADMIN,
     "GET /v1/audit-events": ADMIN,
+    "GET /v1/mothers/{mother_id}/dating-history": READ_MOTHERS,
+    "GET /v1/care-plan-guidelines": READ_MOTHERS,
+    "GET /v1/mothers/{mother_id}/care-plan": READ_MOTHERS,
+    "POST /v1/clinic-sessions": DESK,
+    "GET /v1/clinic-sessions": READ_MOTHERS,
+    "POST /v1/visits": DESK,
+    "GET /v1/visits/board": CLINICIANS,
+    "POST /v1/visits/no-show-sweep": DESK,
+    "GET /v1/visits/{visit_id}": READ_VISITS,
+    "POST /v1/visits/{visit_id}/reschedule": DESK,
+    "POST /v1/visits/{visit_id}/cancel": DESK,
+    "POST /v1/visits/{visit_id}/no-show": DESK,
+    "POST /v1/visits/{visit_id}/start": MOVE_VISITS,
+    "POST /v1/visits/{visit_id}/complete": MOVE_VISITS,
+    "POST /v1/visits/{visit_id}/exam-orders": CLINICIANS,
+    "POST /v1/check-ins": DESK,
 }
 CALLERS = ["admin", "frontdesk", "doctor", "station", "butler1", "lab", "anonymous"]
 

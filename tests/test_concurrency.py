@@ -15,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import FrozenClock
 from app.mothers.domain import DatingMethod, RiskGrade
 from app.mothers.models import Mother, Pregnancy, PregnancyStatus
+from app.notifications.models import OutboxMessage
+from app.visits.models import ExamOrder, Visit
 from tests.conftest import Api
 from tests.factories import mother_body
 from tests.mothers.test_mothers_api import enrol
+from tests.visits.test_visits_api import open_session
 
 
 @pytest.mark.postgres_only
@@ -66,6 +69,7 @@ async def test_the_database_allows_one_active_pregnancy_per_mother(
             gravida=2,
             para=0,
             risk_grade=RiskGrade.GREEN,
+            care_plan_code="cn-2018",
             created_at=clock.now(),
         )
 
@@ -76,3 +80,54 @@ async def test_the_database_allows_one_active_pregnancy_per_mother(
     async with session_factory() as session:  # a closed episode beside the active one is fine
         session.add(episode(PregnancyStatus.CLOSED, date(2025, 3, 1)))
         await session.commit()
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_check_ins_make_one_visit_and_one_set_of_orders(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await open_session(api, day="2026-11-28")
+    mother = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
+    # No booking: every scan races to create the walk-in visit.
+    responses = await asyncio.gather(
+        *(
+            api.client.post(
+                "/v1/check-ins", headers=api.auth("frontdesk"), json={"mrn": mother["mrn"]}
+            )
+            for _ in range(6)
+        )
+    )
+    assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(not r.json()["already_checked_in"] for r in responses) == 1
+    async with session_factory() as db:
+        visits = await db.scalar(select(func.count()).select_from(Visit))
+        orders = list(await db.scalars(select(ExamOrder.exam_code)))
+        messages = await db.scalar(select(func.count()).select_from(OutboxMessage))
+    assert visits == 1
+    assert sorted(orders) == sorted(set(orders))
+    assert len(orders) == 5
+    assert messages == 1
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_bookings_never_overfill_an_hour(api: Api) -> None:
+    session = await open_session(api, starts="08:00", ends="09:00", per_hour=3)
+    mothers = [await enrol(api, serial=f"{800 + i}", phone=f"138000008{i:02d}") for i in range(8)]
+    responses = await asyncio.gather(
+        *(
+            api.client.post(
+                "/v1/visits",
+                headers=api.auth("frontdesk"),
+                json={"mother_id": m["id"], "session_id": session["id"]},
+            )
+            for m in mothers
+        )
+    )
+    assert Counter(r.status_code for r in responses) == Counter({201: 3, 409: 5})
+    listed = await api.client.get(
+        "/v1/clinic-sessions",
+        headers=api.auth("frontdesk"),
+        params={"from": "2026-12-01", "to": "2026-12-01"},
+    )
+    assert listed.json()["items"][0]["booked"] == 3

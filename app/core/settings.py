@@ -20,6 +20,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class BookingOutsideWindow(StrEnum):
+    WARN = "warn"
+    REFUSE = "refuse"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
@@ -48,6 +53,18 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies get 413."
+    )
+    care_plan_guideline: str = Field(
+        default="cn-2018", description="Code of the guideline table new pregnancies follow."
+    )
+    care_plan_dir: str | None = Field(
+        default=None,
+        description="A directory of the hospital's own guideline tables (JSON), added to the "
+        "built-in ones; a file with a built-in table's code replaces it.",
+    )
+    booking_outside_window: BookingOutsideWindow = Field(
+        default=BookingOutsideWindow.WARN,
+        description="warn: book and say so; refuse: 409 when a visit falls outside its window.",
     )
     log_level: str = "INFO"
     log_json: bool = True

@@ -184,6 +184,7 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
                     actor=actor,
                     today=today,
                     now=now,
+                    care_plan_code=settings.care_plan_guideline,
                 )
             _say(4, total, "lab report system client")
             await auth_service.create_api_client(

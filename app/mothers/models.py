@@ -53,6 +53,7 @@ class Pregnancy(UUIDPrimaryKey, Base):
     gravida: Mapped[int] = mapped_column(SmallInteger)
     para: Mapped[int] = mapped_column(SmallInteger)
     risk_grade: Mapped[RiskGrade] = mapped_column(str_enum(RiskGrade, "risk_grade"), index=True)
+    care_plan_code: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 
@@ -81,6 +82,24 @@ class RiskGradeChange(UUIDPrimaryKey, Base):
     )
     from_grade: Mapped[RiskGrade | None] = mapped_column(str_enum(RiskGrade, "from_grade"))
     to_grade: Mapped[RiskGrade] = mapped_column(str_enum(RiskGrade, "to_grade"))
+    reason: Mapped[str] = mapped_column(String(500))
+    changed_by_id: Mapped[uuid.UUID | None]
+    changed_by_name: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[datetime]
+
+
+class DatingChange(UUIDPrimaryKey, Base):
+    """Each dating of a pregnancy (LMP, ultrasound, reported), so a re-dating keeps its history."""
+
+    __tablename__ = "pregnancy_dating_changes"
+
+    pregnancy_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("pregnancies.id", ondelete="CASCADE"), index=True
+    )
+    lmp_date: Mapped[date | None]
+    edd_date: Mapped[date]
+    dating_method: Mapped[DatingMethod] = mapped_column(str_enum(DatingMethod, "dating_method"))
+    previous_edd_date: Mapped[date | None]
     reason: Mapped[str] = mapped_column(String(500))
     changed_by_id: Mapped[uuid.UUID | None]
     changed_by_name: Mapped[str] = mapped_column(String(100))

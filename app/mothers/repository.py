@@ -10,7 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.mothers.domain import RiskGrade
-from app.mothers.models import Mother, Pregnancy, PregnancyStatus, RiskGradeChange
+from app.mothers.models import DatingChange, Mother, Pregnancy, PregnancyStatus, RiskGradeChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,18 @@ class MotherRepository:
             stmt = stmt.where(Mother.id > after)
         rows = (await self.session.execute(stmt)).all()
         return [(mother, pregnancy) for mother, pregnancy in rows]
+
+    async def dating_history(self, pregnancy_id: uuid.UUID) -> list[DatingChange]:
+        return list(
+            await self.session.scalars(
+                select(DatingChange)
+                .where(DatingChange.pregnancy_id == pregnancy_id)
+                .order_by(DatingChange.changed_at, DatingChange.id)
+            )
+        )
+
+    async def by_mrn(self, mrn: str) -> Mother | None:
+        return await self.session.scalar(select(Mother).where(Mother.mrn == mrn))
 
     async def risk_history(self, pregnancy_id: uuid.UUID) -> list[RiskGradeChange]:
         return list(

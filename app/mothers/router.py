@@ -4,23 +4,29 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi import Header, Query, Response, status
 
-from app.auth.dependencies import AuditDep, Idempotent, require_roles
-from app.auth.models import Role
-from app.butlers.repository import ButlerRepository
+from app.auth.dependencies import AuditDep, Idempotent
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.etag import check_if_match, etag_for
 from app.core.pagination import PageDep, page_info
-from app.core.principal import Principal
-from app.core.routing import SessionDep, make_router
+from app.core.routing import make_router
 from app.mothers import domain, service
+from app.mothers.dependencies import (
+    ButlerRepoDep,
+    MotherEnroller,
+    MotherReader,
+    MotherRepoDep,
+    MotherWriter,
+    ReadableMother,
+)
 from app.mothers.domain import RiskGrade
-from app.mothers.models import Mother
-from app.mothers.repository import MotherFilter, MotherRepository
+from app.mothers.repository import MotherFilter
 from app.mothers.schemas import (
+    DatingChangePublic,
+    DatingHistory,
     MotherCreate,
     MotherPage,
     MotherRecord,
@@ -30,48 +36,6 @@ from app.mothers.schemas import (
 )
 
 router = make_router(prefix="/v1/mothers", tags=["mothers"], responses=problem_responses(401, 422))
-
-MotherReader = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
-]
-MotherWriter = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))
-]
-MotherEnroller = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
-
-
-def get_mother_repository(session: SessionDep) -> MotherRepository:
-    return MotherRepository(session)
-
-
-def get_butler_repository(session: SessionDep) -> ButlerRepository:
-    return ButlerRepository(session)
-
-
-MotherRepoDep = Annotated[MotherRepository, Depends(get_mother_repository)]
-ButlerRepoDep = Annotated[ButlerRepository, Depends(get_butler_repository)]
-
-
-async def readable_mother(
-    mother_id: uuid.UUID,
-    request: Request,
-    principal: MotherReader,
-    repo: MotherRepoDep,
-    audit: AuditDep,
-) -> Mother:
-    """Load the mother, or 404 when she does not exist or is not this caller's to see."""
-    mother = await repo.get(mother_id, for_update=request.method not in ("GET", "HEAD"))
-    if mother is None:
-        raise NotFound("No mother with that id is visible to you.")
-    if not service.visibility_for(principal).allows(mother):
-        audit.record_denied(
-            f"mother.{request.method.lower()}", "mother", mother.id, reason="not assigned"
-        )
-        raise NotFound("No mother with that id is visible to you.")
-    return mother
-
-
-ReadableMother = Annotated[Mother, Depends(readable_mother)]
 
 
 @router.post(
@@ -94,7 +58,13 @@ async def enrol_mother(
 ) -> MotherRecord:
     today = local_today(clock, settings.tz)
     mother, pregnancy = await service.enrol_mother(
-        repo, butlers, data=body, actor=principal, today=today, now=clock.now()
+        repo,
+        butlers,
+        data=body,
+        actor=principal,
+        today=today,
+        now=clock.now(),
+        care_plan_code=settings.care_plan_guideline,
     )
     audit.record("mother.create", "mother", mother.id)
     response.headers["Location"] = f"/v1/mothers/{mother.id}"
@@ -224,4 +194,24 @@ async def risk_history(mother: ReadableMother, repo: MotherRepoDep, audit: Audit
     return RiskHistory(
         pregnancy_id=pregnancy.id,
         changes=[RiskGradeChangePublic.model_validate(c) for c in changes],
+    )
+
+
+@router.get(
+    "/{mother_id}/dating-history",
+    response_model=DatingHistory,
+    summary="How her pregnancy was dated and re-dated (LMP, ultrasound), with reasons",
+    responses=problem_responses(403, 404),
+)
+async def dating_history(
+    mother: ReadableMother, repo: MotherRepoDep, audit: AuditDep
+) -> DatingHistory:
+    pregnancy = await repo.active_pregnancy(mother.id)
+    if pregnancy is None:
+        raise NotFound("She has no active pregnancy episode.")
+    audit.record("mother.dating_history.read", "mother", mother.id)
+    changes = await repo.dating_history(pregnancy.id)
+    return DatingHistory(
+        pregnancy_id=pregnancy.id,
+        changes=[DatingChangePublic.model_validate(c) for c in changes],
     )

@@ -110,6 +110,9 @@ class PregnancyUpdate(BaseModel):
     dating_method: DatingMethod | None = None
     gravida: int | None = Field(default=None, ge=1, le=30)
     para: int | None = Field(default=None, ge=0, le=29)
+    dating_reason: Reason | None = Field(
+        default=None, description="Why the dating changes, e.g. 'NT scan CRL 62 mm'."
+    )
 
 
 class MotherUpdate(BaseModel):
@@ -212,3 +215,20 @@ class RiskGradeChangePublic(BaseModel):
 class RiskHistory(BaseModel):
     pregnancy_id: uuid.UUID
     changes: list[RiskGradeChangePublic]
+
+
+class DatingChangePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    lmp_date: date | None
+    edd_date: date
+    dating_method: DatingMethod
+    previous_edd_date: date | None
+    reason: str
+    changed_by_name: str
+    changed_at: datetime
+
+
+class DatingHistory(BaseModel):
+    pregnancy_id: uuid.UUID
+    changes: list[DatingChangePublic]

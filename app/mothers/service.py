@@ -13,7 +13,13 @@ from app.core.errors import Conflict, FieldError, ValidationFailed
 from app.core.principal import Principal
 from app.mothers import domain
 from app.mothers.domain import DatingMethod, RiskGrade
-from app.mothers.models import Mother, Pregnancy, PregnancyStatus, RiskGradeChange
+from app.mothers.models import (
+    DatingChange,
+    Mother,
+    Pregnancy,
+    PregnancyStatus,
+    RiskGradeChange,
+)
 from app.mothers.repository import MotherRepository
 from app.mothers.schemas import (
     GestationalAge,
@@ -79,6 +85,7 @@ async def enrol_mother(
     actor: Principal,
     today: date,
     now: datetime,
+    care_plan_code: str,
 ) -> tuple[Mother, Pregnancy]:
     born = _check_birth_date(data.national_id, data.date_of_birth, today)
     dating = _dating(
@@ -120,10 +127,24 @@ async def enrol_mother(
         gravida=data.pregnancy.gravida,
         para=data.pregnancy.para,
         risk_grade=data.pregnancy.risk_grade,
+        care_plan_code=care_plan_code,
         created_at=now,
     )
     repo.session.add(pregnancy)
     await repo.session.flush()
+    repo.session.add(
+        DatingChange(
+            pregnancy_id=pregnancy.id,
+            lmp_date=dating.lmp_date,
+            edd_date=dating.edd_date,
+            dating_method=dating.method,
+            previous_edd_date=None,
+            reason="dating at enrolment",
+            changed_by_id=actor.id,
+            changed_by_name=actor.name,
+            changed_at=now,
+        )
+    )
     repo.session.add(
         RiskGradeChange(
             pregnancy_id=pregnancy.id,
@@ -189,9 +210,24 @@ async def update_mother(
                 # Re-dating by LMP must not silently overwrite an ultrasound-dated EDD.
                 edd, method = pregnancy.edd_date, pregnancy.dating_method
             dating = _dating(lmp=lmp, edd=edd, method=method, today=today)
+            before = (pregnancy.lmp_date, pregnancy.edd_date, pregnancy.dating_method)
             put(pregnancy, "lmp_date", dating.lmp_date, "pregnancy.lmp_date")
             put(pregnancy, "edd_date", dating.edd_date, "pregnancy.edd_date")
             put(pregnancy, "dating_method", dating.method, "pregnancy.dating_method")
+            if (dating.lmp_date, dating.edd_date, dating.method) != before:
+                repo.session.add(
+                    DatingChange(
+                        pregnancy_id=pregnancy.id,
+                        lmp_date=dating.lmp_date,
+                        edd_date=dating.edd_date,
+                        dating_method=dating.method,
+                        previous_edd_date=before[1],
+                        reason=p.dating_reason or f"re-dated ({dating.method.value})",
+                        changed_by_id=actor.id,
+                        changed_by_name=actor.name,
+                        changed_at=now,
+                    )
+                )
         gravida = p.gravida if p.gravida is not None else pregnancy.gravida
         para = p.para if p.para is not None else pregnancy.para
         if para >= gravida:

@@ -1,0 +1,1 @@
+"""Care plans: visit windows and recommended exams, generated from guideline tables (data)."""

@@ -1,0 +1,60 @@
+"""Loading a mother for a request: role check, then existence and visibility (object level)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.auth.dependencies import AuditDep, require_roles
+from app.auth.models import Role
+from app.butlers.repository import ButlerRepository
+from app.core.errors import NotFound
+from app.core.principal import Principal
+from app.core.routing import SessionDep
+from app.mothers import service
+from app.mothers.models import Mother
+from app.mothers.repository import MotherRepository
+
+MotherReader = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
+]
+MotherWriter = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))
+]
+MotherEnroller = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
+
+
+def get_mother_repository(session: SessionDep) -> MotherRepository:
+    return MotherRepository(session)
+
+
+def get_butler_repository(session: SessionDep) -> ButlerRepository:
+    return ButlerRepository(session)
+
+
+MotherRepoDep = Annotated[MotherRepository, Depends(get_mother_repository)]
+ButlerRepoDep = Annotated[ButlerRepository, Depends(get_butler_repository)]
+
+
+async def readable_mother(
+    mother_id: uuid.UUID,
+    request: Request,
+    principal: MotherReader,
+    repo: MotherRepoDep,
+    audit: AuditDep,
+) -> Mother:
+    """Load the mother, or 404 when she does not exist or is not this caller's to see."""
+    mother = await repo.get(mother_id, for_update=request.method not in ("GET", "HEAD"))
+    if mother is None:
+        raise NotFound("No mother with that id is visible to you.")
+    if not service.visibility_for(principal).allows(mother):
+        audit.record_denied(
+            f"mother.{request.method.lower()}", "mother", mother.id, reason="not assigned"
+        )
+        raise NotFound("No mother with that id is visible to you.")
+    return mother
+
+
+ReadableMother = Annotated[Mother, Depends(readable_mother)]

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UUIDPrimaryKey
+
+
+class OutboxMessage(UUIDPrimaryKey, Base):
+    """A notification written in the same transaction as the change it announces.
+
+    A dispatcher sends it after commit; a rolled-back request leaves no message behind.
+    Payloads carry ids only, never names, numbers or results.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    topic: Mapped[str] = mapped_column(String(60))
+    butler_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("butlers.id", ondelete="SET NULL"), index=True
+    )
+    mother_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("mothers.id", ondelete="CASCADE"), index=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_messages_pending",
+            "created_at",
+            postgresql_where=text("dispatched_at IS NULL"),
+            sqlite_where=text("dispatched_at IS NULL"),
+        ),
+    )

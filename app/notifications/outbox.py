@@ -1,0 +1,32 @@
+"""Writing to the outbox. Services call this; the request's commit makes it real."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.notifications.models import OutboxMessage
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    topic: str,
+    now: datetime,
+    butler_id: uuid.UUID | None = None,
+    mother_id: uuid.UUID | None = None,
+    payload: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    message = OutboxMessage(
+        topic=topic,
+        butler_id=butler_id,
+        mother_id=mother_id,
+        payload={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in (payload or {}).items()},
+        created_at=now,
+        attempts=0,
+    )
+    session.add(message)
+    return message

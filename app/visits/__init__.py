@@ -1,0 +1,1 @@
+"""Clinic sessions, visit booking, check-in and the visit's status machine."""

@@ -1,0 +1,472 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response, status
+
+from app.auth.dependencies import AuditDep, Idempotent, require_roles
+from app.auth.models import Role
+from app.careplan.registry import load_guidelines
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import NotFound, ValidationFailed, problem_responses
+from app.core.principal import Principal
+from app.core.routing import SessionDep, make_router
+from app.core.settings import BookingOutsideWindow
+from app.mothers import service as mother_service
+from app.mothers.dependencies import MotherRepoDep
+from app.visits import service
+from app.visits.domain import VisitStatus
+from app.visits.models import ExamOrder, Visit
+from app.visits.repository import VisitRepository
+from app.visits.schemas import (
+    Board,
+    BoardSession,
+    BoardVisit,
+    CheckIn,
+    CheckInResult,
+    ClinicSessionCreate,
+    ClinicSessionList,
+    ExamOrderCreate,
+    ExamOrderPublic,
+    ReasonBody,
+    SweepRequest,
+    SweepResult,
+    VisitBook,
+    VisitDetail,
+    VisitPublic,
+    VisitReschedule,
+    VisitStatusChangePublic,
+)
+
+router = make_router(prefix="/v1", tags=["visits"], responses=problem_responses(401, 422))
+
+Desk = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
+ClinicStaff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
+VisitReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER, Role.STATION)),
+]
+VisitMover = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION)),
+]
+SessionReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER)),
+]
+
+
+def get_visit_repository(session: SessionDep) -> VisitRepository:
+    return VisitRepository(session)
+
+
+VisitRepoDep = Annotated[VisitRepository, Depends(get_visit_repository)]
+
+
+def get_clinic(clock: ClockDep, settings: SettingsDep) -> service.Clinic:
+    return service.Clinic(
+        now=clock.now(), tz=settings.tz, guidelines=load_guidelines(settings.care_plan_dir)
+    )
+
+
+ClinicDep = Annotated[service.Clinic, Depends(get_clinic)]
+
+
+async def visible_visit(
+    visit_id: uuid.UUID,
+    request: Request,
+    principal: VisitReader,
+    repo: VisitRepoDep,
+    mothers: MotherRepoDep,
+    audit: AuditDep,
+) -> Visit:
+    """The visit, if this caller may see the mother's care; 404 otherwise."""
+    visit = await repo.visit(visit_id, for_update=request.method != "GET")
+    if visit is None:
+        raise NotFound("No visit with that id is visible to you.")
+    if principal.role == Role.BUTLER:
+        mother = await mothers.get(visit.mother_id)
+        own = mother is not None and mother_service.visibility_for(principal).allows(mother)
+        if not own and visit.accompanying_butler_id != principal.butler_id:
+            audit.record_denied("visit.read", "visit", visit.id, reason="not assigned")
+            raise NotFound("No visit with that id is visible to you.")
+    return visit
+
+
+VisibleVisit = Annotated[Visit, Depends(visible_visit)]
+
+
+def _view(
+    visit: Visit, orders: list[ExamOrder] | None = None, warnings: list[str] | None = None
+) -> VisitPublic:
+    return VisitPublic(
+        id=visit.id,
+        mother_id=visit.mother_id,
+        pregnancy_id=visit.pregnancy_id,
+        session_id=visit.session_id,
+        visit_date=visit.visit_date,
+        scheduled_at=visit.scheduled_at,
+        window_code=visit.window_code,
+        status=visit.status,
+        walk_in=visit.walk_in,
+        accompanying_butler_id=visit.accompanying_butler_id,
+        arrived_at=visit.arrived_at,
+        started_at=visit.started_at,
+        completed_at=visit.completed_at,
+        cancelled_at=visit.cancelled_at,
+        cancel_reason=visit.cancel_reason,
+        version=visit.version,
+        exam_orders=[ExamOrderPublic.model_validate(o) for o in orders or []],
+        warnings=warnings or [],
+    )
+
+
+# Clinic sessions ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/clinic-sessions",
+    tags=["clinic sessions"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClinicSessionList,
+    summary="Open a clinic session (optionally the same one for several weeks)",
+    dependencies=[Idempotent],
+    responses=problem_responses(403),
+)
+async def create_clinic_sessions(
+    body: ClinicSessionCreate, _admin: Desk, repo: VisitRepoDep, clinic: ClinicDep
+) -> ClinicSessionList:
+    sessions = await service.create_sessions(repo, data=body, now=clinic.now)
+    return ClinicSessionList(items=[service.session_view(s, 0) for s in sessions])
+
+
+@router.get(
+    "/clinic-sessions",
+    tags=["clinic sessions"],
+    response_model=ClinicSessionList,
+    summary="Clinic sessions in a date range, with places booked and left",
+    responses=problem_responses(403),
+)
+async def list_clinic_sessions(
+    _who: SessionReader,
+    repo: VisitRepoDep,
+    clinic: ClinicDep,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> ClinicSessionList:
+    start = date_from or clinic.today
+    end = date_to or start + timedelta(days=14)
+    if end < start or (end - start).days > 92:
+        raise ValidationFailed("The range must run forwards and span at most 92 days.")
+    sessions = await repo.clinic_sessions(start=start, end=end)
+    counts = await repo.booked_counts([s.id for s in sessions])
+    return ClinicSessionList(items=[service.session_view(s, counts.get(s.id, 0)) for s in sessions])
+
+
+# Booking ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/visits",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VisitPublic,
+    summary="Book a visit into a clinic session for a care-plan window",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 404, 409),
+)
+async def book_visit(
+    body: VisitBook,
+    principal: Desk,
+    repo: VisitRepoDep,
+    mothers: MotherRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+    settings: SettingsDep,
+    response: Response,
+) -> VisitPublic:
+    mother = await mothers.get(body.mother_id, for_update=True)
+    if mother is None:
+        raise NotFound("No mother with that id.")
+    visit, warnings = await service.book_visit(
+        repo,
+        mothers,
+        mother=mother,
+        session_id=body.session_id,
+        preferred=body.preferred_time,
+        window_code=body.window_code,
+        refuse_outside_window=settings.booking_outside_window is BookingOutsideWindow.REFUSE,
+        actor=principal,
+        clinic=clinic,
+    )
+    audit.record("visit.book", "visit", visit.id, detail={"mother_id": str(mother.id)})
+    response.headers["Location"] = f"/v1/visits/{visit.id}"
+    return _view(visit, warnings=warnings)
+
+
+@router.get(
+    "/visits/board",
+    response_model=Board,
+    summary="Today's board: each session's visits by state (booked, arrived, in progress, done)",
+    responses=problem_responses(403),
+)
+async def board(
+    _who: ClinicStaff,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> Board:
+    day = day or clinic.today
+    sessions = await repo.clinic_sessions(start=day, end=day)
+    visits = await repo.visits_on(day)
+    counts = await repo.booked_counts([s.id for s in sessions])
+    out = []
+    for session in sessions:
+        rows = [(v, m) for v, m in visits if v.session_id == session.id]
+        tally = {s.value: 0 for s in VisitStatus}
+        for visit, _ in rows:
+            tally[visit.status.value] += 1
+        out.append(
+            BoardSession(
+                session=service.session_view(session, counts.get(session.id, 0)),
+                counts=tally,
+                visits=[
+                    BoardVisit(
+                        visit_id=v.id,
+                        mother_id=m.id,
+                        mrn=m.mrn,
+                        name=m.name,
+                        scheduled_at=v.scheduled_at,
+                        status=v.status,
+                        walk_in=v.walk_in,
+                        accompanying_butler_id=v.accompanying_butler_id,
+                    )
+                    for v, m in rows
+                ],
+            )
+        )
+    audit.record_many("visit.board", "mother", [m.id for _, m in visits])
+    return Board(day=day, sessions=out)
+
+
+@router.post(
+    "/visits/no-show-sweep",
+    response_model=SweepResult,
+    summary="End of day: booked visits whose session has ended become no-shows",
+    responses=problem_responses(403),
+)
+async def no_show_sweep(
+    body: SweepRequest, principal: Desk, repo: VisitRepoDep, audit: AuditDep, clinic: ClinicDep
+) -> SweepResult:
+    day = body.day or clinic.today
+    marked = await service.sweep_no_shows(repo, day=day, actor=principal, clinic=clinic)
+    for visit_id in marked:
+        audit.record("visit.no_show", "visit", visit_id, detail={"sweep": day.isoformat()})
+    return SweepResult(day=day, marked_no_show=marked)
+
+
+@router.get(
+    "/visits/{visit_id}",
+    response_model=VisitDetail,
+    summary="A visit with its exam orders and its status history",
+    responses=problem_responses(403, 404),
+)
+async def read_visit(visit: VisibleVisit, repo: VisitRepoDep, audit: AuditDep) -> VisitDetail:
+    orders = (await repo.orders_of([visit.id]))[visit.id]
+    history = await repo.status_changes(visit.id)
+    audit.record("visit.read", "visit", visit.id, detail={"mother_id": str(visit.mother_id)})
+    return VisitDetail(
+        **_view(visit, orders).model_dump(),
+        history=[VisitStatusChangePublic.model_validate(h) for h in history],
+    )
+
+
+@router.post(
+    "/visits/{visit_id}/reschedule",
+    response_model=VisitPublic,
+    summary="Move a booked visit to another session or hour, with a reason",
+    responses=problem_responses(403, 404, 409),
+)
+async def reschedule_visit(
+    body: VisitReschedule,
+    principal: Desk,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    mothers: MotherRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+    settings: SettingsDep,
+) -> VisitPublic:
+    warnings = await service.reschedule_visit(
+        repo,
+        mothers,
+        visit=visit,
+        session_id=body.session_id,
+        preferred=body.preferred_time,
+        reason=body.reason,
+        refuse_outside_window=settings.booking_outside_window is BookingOutsideWindow.REFUSE,
+        actor=principal,
+        clinic=clinic,
+    )
+    audit.record("visit.reschedule", "visit", visit.id)
+    return _view(visit, warnings=warnings)
+
+
+async def _transition(
+    visit: Visit,
+    to: VisitStatus,
+    *,
+    principal: Principal,
+    repo: VisitRepository,
+    audit: AuditDep,
+    clinic: service.Clinic,
+    reason: str | None = None,
+) -> VisitPublic:
+    await service.change_status(
+        repo, visit=visit, to=to, actor=principal, clinic=clinic, reason=reason
+    )
+    audit.record(f"visit.{to.value}", "visit", visit.id)
+    return _view(visit, (await repo.orders_of([visit.id]))[visit.id])
+
+
+@router.post(
+    "/visits/{visit_id}/cancel",
+    response_model=VisitPublic,
+    summary="Cancel a visit, with a reason",
+    responses=problem_responses(403, 404, 409),
+)
+async def cancel_visit(
+    body: ReasonBody,
+    principal: Desk,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+) -> VisitPublic:
+    return await _transition(
+        visit,
+        VisitStatus.CANCELLED,
+        principal=principal,
+        repo=repo,
+        audit=audit,
+        clinic=clinic,
+        reason=body.reason,
+    )
+
+
+@router.post(
+    "/visits/{visit_id}/no-show",
+    response_model=VisitPublic,
+    summary="Mark a booked visit as a no-show",
+    responses=problem_responses(403, 404, 409),
+)
+async def mark_no_show(
+    principal: Desk, visit: VisibleVisit, repo: VisitRepoDep, audit: AuditDep, clinic: ClinicDep
+) -> VisitPublic:
+    return await _transition(
+        visit, VisitStatus.NO_SHOW, principal=principal, repo=repo, audit=audit, clinic=clinic
+    )
+
+
+@router.post(
+    "/visits/{visit_id}/start",
+    response_model=VisitPublic,
+    summary="Her first exam has begun: the visit is in progress",
+    responses=problem_responses(403, 404, 409),
+)
+async def start_visit(
+    principal: VisitMover,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+) -> VisitPublic:
+    return await _transition(
+        visit, VisitStatus.IN_PROGRESS, principal=principal, repo=repo, audit=audit, clinic=clinic
+    )
+
+
+@router.post(
+    "/visits/{visit_id}/complete",
+    response_model=VisitPublic,
+    summary="Her exams for the day are done: the visit is completed",
+    responses=problem_responses(403, 404, 409),
+)
+async def complete_visit(
+    principal: VisitMover,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+) -> VisitPublic:
+    return await _transition(
+        visit, VisitStatus.COMPLETED, principal=principal, repo=repo, audit=audit, clinic=clinic
+    )
+
+
+@router.post(
+    "/visits/{visit_id}/exam-orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExamOrderPublic,
+    summary="Add an exam order to a visit (front desk or doctor)",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 404, 409),
+)
+async def add_exam_order(
+    body: ExamOrderCreate,
+    principal: ClinicStaff,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    mothers: MotherRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+) -> ExamOrderPublic:
+    order = await service.add_exam_order(
+        repo, mothers, visit=visit, exam_code=body.exam_code, actor=principal, clinic=clinic
+    )
+    audit.record("visit.exam_order", "visit", visit.id, detail={"exam_code": order.exam_code})
+    return ExamOrderPublic.model_validate(order)
+
+
+# Check-in -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/check-ins",
+    tags=["check-in"],
+    response_model=CheckInResult,
+    summary="Check a mother in for today by MRN or visit; a repeated scan returns the same visit",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 404, 409),
+)
+async def check_in(
+    body: CheckIn,
+    principal: Desk,
+    repo: VisitRepoDep,
+    mothers: MotherRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+) -> CheckInResult:
+    if body.mrn is not None:
+        mother = await mothers.by_mrn(body.mrn)
+    else:
+        assert body.visit_id is not None
+        found = await repo.visit(body.visit_id)
+        mother = await mothers.get(found.mother_id) if found else None
+    if mother is None:
+        raise NotFound("No mother or visit matches that scan.")
+    visit, repeated = await service.check_in(
+        repo,
+        mothers,
+        mother=mother,
+        visit_id=body.visit_id,
+        extra_exams=body.extra_exams,
+        actor=principal,
+        clinic=clinic,
+    )
+    if not repeated:
+        audit.record("visit.check_in", "visit", visit.id, detail={"mother_id": str(mother.id)})
+    orders = (await repo.orders_of([visit.id]))[visit.id]
+    return CheckInResult(**_view(visit, orders).model_dump(), already_checked_in=repeated)

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.visits.domain import VisitStatus
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+ExamCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{2,40}$")]
+
+
+class ClinicSessionCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "VIP clinic",
+                    "session_date": "2026-12-01",
+                    "starts_at": "08:00",
+                    "ends_at": "12:00",
+                    "per_hour": 8,
+                    "repeat_weeks": 4,
+                }
+            ]
+        }
+    )
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = (
+        "VIP clinic"
+    )
+    session_date: date
+    starts_at: time
+    ends_at: time
+    per_hour: int = Field(ge=1, le=60, description="Mothers that can be booked in each hour.")
+    repeat_weeks: int = Field(
+        default=0, ge=0, le=52, description="Also create the same session this many weeks on."
+    )
+
+    @model_validator(mode="after")
+    def _hours(self) -> Self:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class ClinicSessionPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    session_date: date
+    starts_at: time
+    ends_at: time
+    per_hour: int
+    capacity: int
+    booked: int
+    available: int
+    is_open: bool
+
+
+class ClinicSessionList(BaseModel):
+    items: list[ClinicSessionPublic]
+
+
+class VisitBook(BaseModel):
+    mother_id: uuid.UUID
+    session_id: uuid.UUID
+    preferred_time: time | None = Field(
+        default=None, description="Local time wanted; the first hour with room when left out."
+    )
+    window_code: str | None = Field(
+        default=None,
+        max_length=20,
+        description="The care-plan window this visit serves; found from the date when left out.",
+    )
+
+
+class VisitReschedule(BaseModel):
+    session_id: uuid.UUID
+    preferred_time: time | None = Field(default=None, description="Local time wanted.")
+    reason: Reason
+
+
+class ReasonBody(BaseModel):
+    reason: Reason
+
+
+class CheckIn(BaseModel):
+    """Scan her card (MRN) or the visit's code; a second scan returns the same visit."""
+
+    mrn: str | None = Field(default=None, max_length=32)
+    visit_id: uuid.UUID | None = None
+    extra_exams: list[ExamCode] = Field(
+        default_factory=list, max_length=20, description="Exam codes ordered on top of the plan."
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Self:
+        if (self.mrn is None) == (self.visit_id is None):
+            raise ValueError("give exactly one of mrn and visit_id")
+        return self
+
+
+class ExamOrderCreate(BaseModel):
+    exam_code: ExamCode
+
+
+class ExamOrderPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    order_number: str = Field(description="Quoted back by the lab system (OBR-2 / basedOn).")
+    exam_code: str
+    exam_name: str
+    fasting: bool
+    source: str
+    status: str
+    ordered_by_name: str
+    created_at: datetime
+
+
+class VisitStatusChangePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: VisitStatus | None
+    to_status: VisitStatus
+    reason: str | None
+    changed_at: datetime
+    actor_name: str
+
+
+class VisitPublic(BaseModel):
+    id: uuid.UUID
+    mother_id: uuid.UUID
+    pregnancy_id: uuid.UUID
+    session_id: uuid.UUID
+    visit_date: date
+    scheduled_at: datetime
+    window_code: str | None
+    status: VisitStatus
+    walk_in: bool
+    accompanying_butler_id: uuid.UUID | None
+    arrived_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    version: int
+    exam_orders: list[ExamOrderPublic] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="E.g. the date lies outside the care-plan window."
+    )
+
+
+class CheckInResult(VisitPublic):
+    already_checked_in: bool = Field(description="true when this scan repeated an earlier one.")
+
+
+class VisitDetail(VisitPublic):
+    history: list[VisitStatusChangePublic]
+
+
+class BoardVisit(BaseModel):
+    visit_id: uuid.UUID
+    mother_id: uuid.UUID
+    mrn: str
+    name: str
+    scheduled_at: datetime
+    status: VisitStatus
+    walk_in: bool
+    accompanying_butler_id: uuid.UUID | None
+
+
+class BoardSession(BaseModel):
+    session: ClinicSessionPublic
+    counts: dict[str, int] = Field(
+        description="booked, checked_in, in_progress, completed, no_show, cancelled"
+    )
+    visits: list[BoardVisit]
+
+
+class Board(BaseModel):
+    day: date
+    sessions: list[BoardSession]
+
+
+class SweepRequest(BaseModel):
+    day: date | None = Field(default=None, description="The clinic day; today when left out.")
+
+
+class SweepResult(BaseModel):
+    day: date
+    marked_no_show: list[uuid.UUID]

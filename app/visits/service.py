@@ -1,0 +1,603 @@
+"""Sessions, booking, check-in and status changes of visits. Services flush; never commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+
+from app.careplan import domain as plan
+from app.careplan.domain import Guideline
+from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.core.ids import uuid7
+from app.core.principal import Principal
+from app.mothers.domain import RiskGrade, format_gestational_age, gestational_age_days
+from app.mothers.models import Mother, Pregnancy
+from app.mothers.repository import MotherRepository
+from app.notifications.outbox import enqueue
+from app.visits.domain import (
+    IllegalTransitionError,
+    SessionShape,
+    VisitStatus,
+    check_transition,
+    first_free_slot,
+    local_datetime,
+)
+from app.visits.models import ClinicSession, ExamOrder, Visit, VisitStatusChange
+from app.visits.repository import VisitRepository
+from app.visits.schemas import ClinicSessionCreate, ClinicSessionPublic
+
+
+class SessionFull(Conflict):
+    slug = "session-full"
+    title = "The clinic session has no room at that time"
+
+
+class AlreadyBooked(Conflict):
+    slug = "already-booked"
+    title = "She already has a visit at that time"
+
+
+class OutsideWindow(Conflict):
+    slug = "outside-care-plan-window"
+    title = "The date is outside the care-plan window"
+
+
+class IllegalTransition(Conflict):
+    slug = "illegal-visit-transition"
+    title = "The visit cannot change to that state"
+
+
+@dataclass(frozen=True, slots=True)
+class Clinic:
+    """What the visit rules need from the app: its clock reading, zone and guideline tables."""
+
+    now: datetime
+    tz: ZoneInfo
+    guidelines: dict[str, Guideline]
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.tz).date()
+
+    @property
+    def local_time(self) -> time:
+        return self.now.astimezone(self.tz).time()
+
+    def guideline(self, pregnancy: Pregnancy) -> Guideline:
+        try:
+            return self.guidelines[pregnancy.care_plan_code]
+        except KeyError as exc:
+            raise Conflict(
+                f"The care-plan table {pregnancy.care_plan_code!r} of this pregnancy is not "
+                "installed."
+            ) from exc
+
+
+def _invalid(field: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"{field}: {detail}",
+        errors=[FieldError(field=field, location="body", pointer=f"#/{field}", detail=detail)],
+    )
+
+
+def _shape(session: ClinicSession) -> SessionShape:
+    return SessionShape(session.session_date, session.starts_at, session.ends_at, session.per_hour)
+
+
+def _record(
+    repo: VisitRepository,
+    visit: Visit,
+    *,
+    to: VisitStatus,
+    actor: Principal,
+    now: datetime,
+    reason: str | None = None,
+    from_: VisitStatus | None = None,
+) -> None:
+    repo.session.add(
+        VisitStatusChange(
+            visit_id=visit.id,
+            from_status=from_,
+            to_status=to,
+            reason=reason,
+            changed_at=now,
+            actor_id=actor.id,
+            actor_name=actor.name,
+        )
+    )
+
+
+def _move(
+    repo: VisitRepository,
+    visit: Visit,
+    to: VisitStatus,
+    *,
+    actor: Principal,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    current = VisitStatus(visit.status)
+    try:
+        check_transition(current, to)
+    except IllegalTransitionError as exc:
+        raise IllegalTransition(
+            str(exc).capitalize() + ".",
+            extra={"current_status": current.value, "requested_status": to.value},
+        ) from exc
+    visit.status = to
+    visit.version += 1
+    visit.updated_at = now
+    _record(repo, visit, from_=current, to=to, actor=actor, now=now, reason=reason)
+
+
+# Clinic sessions -------------------------------------------------------------------------
+
+
+async def create_sessions(
+    repo: VisitRepository, *, data: ClinicSessionCreate, now: datetime
+) -> list[ClinicSession]:
+    sessions = [
+        ClinicSession(
+            name=data.name,
+            session_date=data.session_date + timedelta(weeks=week),
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+            per_hour=data.per_hour,
+            is_open=True,
+            created_at=now,
+        )
+        for week in range(data.repeat_weeks + 1)
+    ]
+    repo.session.add_all(sessions)
+    await repo.session.flush()
+    return sessions
+
+
+def session_view(session: ClinicSession, booked: int) -> ClinicSessionPublic:
+    capacity = _shape(session).capacity
+    return ClinicSessionPublic(
+        id=session.id,
+        name=session.name,
+        session_date=session.session_date,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        per_hour=session.per_hour,
+        capacity=capacity,
+        booked=booked,
+        available=max(capacity - booked, 0),
+        is_open=session.is_open,
+    )
+
+
+# Booking ----------------------------------------------------------------------------------
+
+
+async def _pregnancy(mothers: MotherRepository, mother: Mother) -> Pregnancy:
+    pregnancy = await mothers.active_pregnancy(mother.id)
+    if pregnancy is None:
+        raise Conflict("She has no active pregnancy episode to book a visit for.")
+    return pregnancy
+
+
+async def _bookable_slot(
+    repo: VisitRepository,
+    *,
+    session_id: uuid.UUID,
+    preferred: time | None,
+    clinic: Clinic,
+    ignore_visit: Visit | None = None,
+) -> tuple[ClinicSession, time]:
+    session = await repo.clinic_session(session_id, for_update=True)  # serialises its bookings
+    if session is None:
+        raise _invalid("session_id", "no clinic session with that id")
+    if not session.is_open:
+        raise Conflict("That clinic session is closed for booking.")
+    shape = _shape(session)
+    if session.session_date < clinic.today or (
+        session.session_date == clinic.today and session.ends_at <= clinic.local_time
+    ):
+        raise Conflict("That clinic session is over.")
+    counts = await repo.slot_counts(session.id)
+    if ignore_visit is not None and ignore_visit.session_id == session.id:
+        counts[ignore_visit.slot_start] = counts.get(ignore_visit.slot_start, 1) - 1
+    if preferred is not None:
+        slot = shape.slot_of(preferred)
+        if slot is None:
+            raise _invalid(
+                "preferred_time",
+                f"the session runs {session.starts_at:%H:%M}-{session.ends_at:%H:%M}",
+            )
+        if counts.get(slot, 0) >= shape.per_hour:
+            raise SessionFull(
+                f"The {slot:%H:%M} hour already has {shape.per_hour} mothers booked.",
+                extra={"session_id": str(session.id), "slot": f"{slot:%H:%M}"},
+            )
+        return session, slot
+    free = first_free_slot(shape, counts)
+    if free is None:
+        raise SessionFull(
+            f"All {shape.capacity} places of this session are taken.",
+            extra={"session_id": str(session.id)},
+        )
+    return session, free
+
+
+def _choose_window(
+    guideline: Guideline,
+    pregnancy: Pregnancy,
+    *,
+    day: date,
+    window_code: str | None,
+    taken: set[str],
+) -> tuple[plan.Window | None, int]:
+    ga_day = gestational_age_days(pregnancy.edd_date, day)
+    grade = RiskGrade(pregnancy.risk_grade)
+    if window_code is None:
+        return plan.window_on(guideline, grade, ga_day, taken=taken), ga_day
+    for window in plan.windows_for(guideline, grade):
+        if window.code == window_code:
+            return window, ga_day
+    raise _invalid("window_code", f"the {guideline.code} plan has no window {window_code!r}")
+
+
+def _window_warning(window: plan.Window | None, ga_day: int) -> str | None:
+    ga = format_gestational_age(ga_day)
+    if window is None:
+        return f"At {ga} weeks the date lies in no care-plan window."
+    if not window.from_day <= ga_day <= window.to_day:
+        span = (
+            f"{format_gestational_age(window.from_day)} to {format_gestational_age(window.to_day)}"
+        )
+        return f"At {ga} weeks the date lies outside the window {window.label} ({span})."
+    return None
+
+
+async def _taken_windows(repo: VisitRepository, pregnancy: Pregnancy) -> set[str]:
+    return {
+        v.window_code
+        for v in await repo.visits_of_pregnancy(pregnancy.id)
+        if v.window_code and v.status not in (VisitStatus.CANCELLED, VisitStatus.NO_SHOW)
+    }
+
+
+async def book_visit(
+    repo: VisitRepository,
+    mothers: MotherRepository,
+    *,
+    mother: Mother,
+    session_id: uuid.UUID,
+    preferred: time | None,
+    window_code: str | None,
+    refuse_outside_window: bool,
+    actor: Principal,
+    clinic: Clinic,
+) -> tuple[Visit, list[str]]:
+    pregnancy = await _pregnancy(mothers, mother)
+    session, slot = await _bookable_slot(
+        repo, session_id=session_id, preferred=preferred, clinic=clinic
+    )
+    window, ga_day = _choose_window(
+        clinic.guideline(pregnancy),
+        pregnancy,
+        day=session.session_date,
+        window_code=window_code,
+        taken=await _taken_windows(repo, pregnancy),
+    )
+    if await repo.active_visit_on(mother.id, session.session_date) is not None:
+        raise AlreadyBooked(f"She already has a visit on {session.session_date.isoformat()}.")
+    warning = _window_warning(window, ga_day)
+    if warning and refuse_outside_window:
+        raise OutsideWindow(warning)
+    now = clinic.now
+    visit = Visit(
+        mother_id=mother.id,
+        pregnancy_id=pregnancy.id,
+        session_id=session.id,
+        visit_date=session.session_date,
+        scheduled_at=local_datetime(session.session_date, slot, clinic.tz),
+        slot_start=slot,
+        window_code=window.code if window else None,
+        status=VisitStatus.BOOKED,
+        walk_in=False,
+        accompanying_butler_id=mother.primary_butler_id,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    repo.session.add(visit)
+    try:
+        await repo.session.flush()
+    except IntegrityError as exc:  # a concurrent booking for the same day won
+        raise AlreadyBooked(f"She already has a visit on {session.session_date}.") from exc
+    _record(repo, visit, to=VisitStatus.BOOKED, actor=actor, now=now)
+    await repo.session.flush()
+    return visit, [warning] if warning else []
+
+
+async def reschedule_visit(
+    repo: VisitRepository,
+    mothers: MotherRepository,
+    *,
+    visit: Visit,
+    session_id: uuid.UUID,
+    preferred: time | None,
+    reason: str,
+    refuse_outside_window: bool,
+    actor: Principal,
+    clinic: Clinic,
+) -> list[str]:
+    if visit.status is not VisitStatus.BOOKED:
+        raise IllegalTransition(
+            f"Only a booked visit can be rescheduled; this one is {visit.status.value}.",
+            extra={"current_status": visit.status.value, "requested_status": "booked"},
+        )
+    mother = await mothers.get(visit.mother_id)
+    assert mother is not None
+    pregnancy = await _pregnancy(mothers, mother)
+    session, slot = await _bookable_slot(
+        repo, session_id=session_id, preferred=preferred, clinic=clinic, ignore_visit=visit
+    )
+    other = await repo.active_visit_on(visit.mother_id, session.session_date)
+    if other is not None and other.id != visit.id:
+        raise AlreadyBooked(f"She already has a visit on {session.session_date.isoformat()}.")
+    ga_day = gestational_age_days(pregnancy.edd_date, session.session_date)
+    window, _ = _choose_window(
+        clinic.guideline(pregnancy),
+        pregnancy,
+        day=session.session_date,
+        window_code=visit.window_code,
+        taken=set(),
+    )
+    warning = _window_warning(window, ga_day)
+    if warning and refuse_outside_window:
+        raise OutsideWindow(warning)
+    before = visit.scheduled_at
+    visit.session_id = session.id
+    visit.visit_date = session.session_date
+    visit.slot_start = slot
+    visit.scheduled_at = local_datetime(session.session_date, slot, clinic.tz)
+    visit.version += 1
+    visit.updated_at = clinic.now
+    _record(
+        repo,
+        visit,
+        from_=VisitStatus.BOOKED,
+        to=VisitStatus.BOOKED,
+        actor=actor,
+        now=clinic.now,
+        reason=f"rescheduled from {before.astimezone(clinic.tz):%Y-%m-%d %H:%M}: {reason}",
+    )
+    try:
+        await repo.session.flush()
+    except IntegrityError as exc:
+        raise AlreadyBooked(f"She already has a visit on {session.session_date}.") from exc
+    return [warning] if warning else []
+
+
+async def change_status(
+    repo: VisitRepository,
+    *,
+    visit: Visit,
+    to: VisitStatus,
+    actor: Principal,
+    clinic: Clinic,
+    reason: str | None = None,
+) -> Visit:
+    if to is VisitStatus.NO_SHOW and visit.visit_date > clinic.today:
+        raise Conflict("A visit in the future cannot be a no-show yet.")
+    _move(repo, visit, to, actor=actor, now=clinic.now, reason=reason)
+    if to is VisitStatus.IN_PROGRESS:
+        visit.started_at = clinic.now
+    elif to is VisitStatus.COMPLETED:
+        visit.completed_at = clinic.now
+    elif to is VisitStatus.CANCELLED:
+        visit.cancelled_at = clinic.now
+        visit.cancel_reason = reason
+    await repo.session.flush()
+    return visit
+
+
+async def sweep_no_shows(
+    repo: VisitRepository, *, day: date, actor: Principal, clinic: Clinic
+) -> list[uuid.UUID]:
+    """Booked visits of sessions that have ended become no-shows (end-of-day sweep)."""
+    if day > clinic.today:
+        raise _invalid("date", "the day has not happened yet")
+    marked = []
+    for visit, session in await repo.booked_until(day):
+        ended = session.session_date < clinic.today or session.ends_at <= clinic.local_time
+        if ended:
+            _move(
+                repo,
+                visit,
+                VisitStatus.NO_SHOW,
+                actor=actor,
+                now=clinic.now,
+                reason="end-of-day sweep: not checked in",
+            )
+            marked.append(visit.id)
+    await repo.session.flush()
+    return marked
+
+
+# Check-in ---------------------------------------------------------------------------------
+
+
+def _new_order(
+    visit: Visit, exam: plan.ExamType, *, source: str, actor: Principal, now: datetime
+) -> ExamOrder:
+    return ExamOrder(
+        order_number=f"ORD-{uuid7().hex[-10:].upper()}",
+        visit_id=visit.id,
+        pregnancy_id=visit.pregnancy_id,
+        exam_code=exam.code,
+        exam_name=exam.name,
+        fasting=exam.fasting,
+        source=source,
+        status="ordered",
+        ordered_by_name=actor.name,
+        created_at=now,
+    )
+
+
+async def _walk_in(
+    repo: VisitRepository,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    actor: Principal,
+    clinic: Clinic,
+) -> Visit:
+    """A mother without a booking today takes the first place left in today's sessions."""
+    now_local = clinic.local_time
+    for candidate in await repo.clinic_sessions(start=clinic.today, end=clinic.today):
+        if not candidate.is_open or candidate.ends_at <= now_local:
+            continue
+        session = await repo.clinic_session(candidate.id, for_update=True)
+        assert session is not None
+        shape = _shape(session)
+        counts = await repo.slot_counts(session.id)
+        current = shape.slot_of(now_local)
+        later = [s for s in shape.slots() if current is None or s >= current]
+        slot = next((s for s in later if counts.get(s, 0) < shape.per_hour), None)
+        if slot is None:
+            continue
+        guideline = clinic.guideline(pregnancy)
+        window, _ = _choose_window(
+            guideline,
+            pregnancy,
+            day=clinic.today,
+            window_code=None,
+            taken=await _taken_windows(repo, pregnancy),
+        )
+        visit = Visit(
+            mother_id=mother.id,
+            pregnancy_id=pregnancy.id,
+            session_id=session.id,
+            visit_date=clinic.today,
+            scheduled_at=max(clinic.now, local_datetime(clinic.today, slot, clinic.tz)),
+            slot_start=slot,
+            window_code=window.code if window else None,
+            status=VisitStatus.CHECKED_IN,
+            walk_in=True,
+            accompanying_butler_id=mother.primary_butler_id,
+            created_at=clinic.now,
+            updated_at=clinic.now,
+            version=1,
+        )
+        repo.session.add(visit)
+        await repo.session.flush()
+        _record(
+            repo, visit, to=VisitStatus.CHECKED_IN, actor=actor, now=clinic.now, reason="walk-in"
+        )
+        return visit
+    raise SessionFull("No clinic session today has room for a walk-in.")
+
+
+async def check_in(
+    repo: VisitRepository,
+    mothers: MotherRepository,
+    *,
+    mother: Mother,
+    visit_id: uuid.UUID | None,
+    extra_exams: list[str],
+    actor: Principal,
+    clinic: Clinic,
+) -> tuple[Visit, bool]:
+    """Check her in for today; a repeated scan returns the same visit and creates nothing."""
+    locked = await mothers.get(mother.id, for_update=True)  # one check-in of her at a time
+    assert locked is not None
+    if visit_id is not None:
+        visit = await repo.visit(visit_id, for_update=True)
+        if visit is None or visit.mother_id != mother.id:
+            raise NotFound("No such visit for this mother.")
+        if visit.visit_date != clinic.today:
+            raise Conflict(f"That visit is on {visit.visit_date.isoformat()}, not today.")
+    else:
+        visit = await repo.active_visit_on(mother.id, clinic.today)
+    if visit is not None and visit.status in (VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
+        return visit, True
+
+    pregnancy = await _pregnancy(mothers, mother)
+    guideline = clinic.guideline(pregnancy)
+    unknown = sorted(set(extra_exams) - set(guideline.exams))
+    if unknown:
+        raise _invalid("extra_exams", f"unknown exam codes: {', '.join(unknown)}")
+
+    if visit is None:
+        visit = await _walk_in(repo, mother=mother, pregnancy=pregnancy, actor=actor, clinic=clinic)
+    else:
+        _move(repo, visit, VisitStatus.CHECKED_IN, actor=actor, now=clinic.now)
+    visit.arrived_at = clinic.now
+
+    window = next(
+        (
+            w
+            for w in plan.windows_for(guideline, RiskGrade(pregnancy.risk_grade))
+            if w.code == visit.window_code
+        ),
+        None,
+    )
+    ga_day = gestational_age_days(pregnancy.edd_date, clinic.today)
+    planned = plan.exams_due(guideline, window, ga_day)
+    for code in planned:
+        repo.session.add(
+            _new_order(
+                visit, guideline.exams[code], source="care_plan", actor=actor, now=clinic.now
+            )
+        )
+    for code in dict.fromkeys(extra_exams):
+        if code not in planned:
+            repo.session.add(
+                _new_order(
+                    visit, guideline.exams[code], source="added", actor=actor, now=clinic.now
+                )
+            )
+    enqueue(
+        repo.session,
+        topic="visit.checked_in",
+        now=clinic.now,
+        butler_id=visit.accompanying_butler_id,
+        mother_id=mother.id,
+        payload={"visit_id": visit.id, "session_id": visit.session_id},
+    )
+    try:
+        await repo.session.flush()
+    except IntegrityError as exc:  # a concurrent scan created her visit first
+        raise Conflict(
+            "She was checked in by another desk at the same moment; scan again."
+        ) from exc
+    return visit, False
+
+
+async def add_exam_order(
+    repo: VisitRepository,
+    mothers: MotherRepository,
+    *,
+    visit: Visit,
+    exam_code: str,
+    actor: Principal,
+    clinic: Clinic,
+) -> ExamOrder:
+    if visit.status not in (VisitStatus.BOOKED, VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
+        raise Conflict(f"A {visit.status.value} visit takes no new orders.")
+    pregnancy = await repo.session.get(Pregnancy, visit.pregnancy_id)
+    assert pregnancy is not None
+    guideline = clinic.guideline(pregnancy)
+    exam = guideline.exams.get(exam_code)
+    if exam is None:
+        raise _invalid("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
+    existing = (await repo.orders_of([visit.id]))[visit.id]
+    if any(o.exam_code == exam_code and o.status != "cancelled" for o in existing):
+        raise Conflict(f"{exam.name} is already ordered for this visit.")
+    order = _new_order(visit, exam, source="added", actor=actor, now=clinic.now)
+    repo.session.add(order)
+    try:
+        await repo.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{exam.name} is already ordered for this visit.") from exc
+    return order
