@@ -18,7 +18,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.database import create_engine, create_session_factory
 from app.core.errors import Problem, install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
 from app.core.settings import Settings, get_settings
 from app.mothers.router import router as mothers_router
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.schema_head = schema_head()
 
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 
     for router in ROUTERS:

@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
 
 from app.audit.repository import AuditFilter, AuditRepository
 from app.audit.schemas import AuditEventPublic, AuditPage
@@ -12,6 +11,7 @@ from app.auth.dependencies import AdminPrincipal
 from app.core.errors import problem_responses
 from app.core.pagination import PageDep, page_info
 from app.core.routing import SessionDep, make_router
+from app.core.types import Instant
 
 router = make_router(
     prefix="/v1/audit-events", tags=["audit"], responses=problem_responses(401, 403, 422)
@@ -28,8 +28,8 @@ async def list_audit_events(
     actor_id: Annotated[uuid.UUID | None, Query()] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|denied)$")] = None,
-    occurred_from: Annotated[AwareDatetime | None, Query()] = None,
-    occurred_to: Annotated[AwareDatetime | None, Query()] = None,
+    occurred_from: Annotated[Instant | None, Query()] = None,
+    occurred_to: Annotated[Instant | None, Query()] = None,
 ) -> AuditPage:
     events = await AuditRepository(session).search(
         AuditFilter(

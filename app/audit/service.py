@@ -20,7 +20,7 @@ class AuditTrail:
     def __init__(
         self,
         *,
-        session: AsyncSession,
+        session: AsyncSession | None,
         request: Request,
         principal: Principal | None,
         clock: Clock,
@@ -62,14 +62,16 @@ class AuditTrail:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """An access that succeeded; it commits, or vanishes, with the request."""
+        assert self._session is not None
         self._session.add(self._event(action, resource_type, resource_id, "success", detail))
 
     def record_many(
         self, action: str, resource_type: str, resource_ids: Iterable[uuid.UUID]
     ) -> None:
-        ids = [str(i) for i in resource_ids]
-        self._session.add(
-            self._event(action, resource_type, None, "success", {"ids": ids, "count": len(ids)})
+        """One row per record shown, so that "who saw mother X" finds list views too."""
+        assert self._session is not None
+        self._session.add_all(
+            [self._event(action, resource_type, rid, "success", None) for rid in resource_ids]
         )
 
     def record_denied(

@@ -59,14 +59,25 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-RoleCheck = Callable[[Principal], Awaitable[Principal]]
+RoleCheck = Callable[..., Awaitable[Principal]]
 
 
 def require_roles(*roles: Role) -> RoleCheck:
     allowed = frozenset(r.value for r in roles)
 
-    async def check_role(principal: CurrentPrincipal) -> Principal:
+    async def check_role(
+        request: Request, principal: CurrentPrincipal, clock: ClockDep
+    ) -> Principal:
         if principal.role not in allowed:
+            route = request.scope.get("route")
+            AuditTrail(
+                session=None, request=request, principal=principal, clock=clock
+            ).record_denied(
+                f"{request.method} {getattr(route, 'path', request.url.path)}",
+                "route",
+                None,
+                reason="role not allowed",
+            )
             raise Forbidden(
                 f"This needs one of the roles: {', '.join(sorted(allowed))}.",
                 extra={"required_roles": sorted(allowed)},
@@ -91,6 +102,7 @@ AuditDep = Annotated[AuditTrail, Depends(get_audit)]
 
 async def idempotent(
     request: Request,
+    session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
     settings: SettingsDep,
@@ -111,6 +123,9 @@ async def idempotent(
     """Honour Idempotency-Key (SPEC.md section 4); every creating POST depends on this."""
     if not idempotency_key:
         return
+    # Nothing is written yet: end the request's read transaction so that it gives its pooled
+    # connection back while the claim uses one (a request never holds two; no pool deadlock).
+    await session.rollback()
     body = await request.body()
     request.state.idempotency_claim = await claim_key(
         request.app.state.session_factory,

@@ -19,7 +19,11 @@ class AuthRepository:
     async def user_by_username(self, username: str) -> User | None:
         return await self.session.scalar(select(User).where(User.username == username))
 
-    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+    async def user_by_id(self, user_id: uuid.UUID, *, for_update: bool = False) -> User | None:
+        if for_update:
+            return await self.session.scalar(
+                select(User).where(User.id == user_id).with_for_update()
+            )
         return await self.session.get(User, user_id)
 
     async def list_users(self, *, after: uuid.UUID | None, limit: int) -> list[User]:
@@ -35,7 +39,7 @@ class AuthRepository:
         stmt = (
             select(AuthToken, User, Butler.id)
             .join(User, User.id == AuthToken.user_id)
-            .outerjoin(Butler, Butler.user_id == User.id)
+            .outerjoin(Butler, (Butler.user_id == User.id) & Butler.is_active)
             .where(AuthToken.token_hash == token_hash)
         )
         row = (await self.session.execute(stmt)).first()

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import Response, status
+from fastapi import Header, Response, status
 
 from app.auth import service
 from app.auth.dependencies import (
@@ -30,6 +31,7 @@ from app.auth.schemas import (
 )
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import problem_responses
+from app.core.etag import check_if_match, etag_for
 from app.core.pagination import PageDep, page_info
 from app.core.routing import make_router
 
@@ -132,16 +134,20 @@ async def list_users(_admin: AdminPrincipal, repo: AuthRepoDep, page: PageDep) -
     summary="Read a staff account",
     responses=problem_responses(403, 404),
 )
-async def get_user(user_id: uuid.UUID, _admin: AdminPrincipal, repo: AuthRepoDep) -> UserPublic:
-    return UserPublic.model_validate(await service.get_user(repo, user_id=user_id))
+async def get_user(
+    user_id: uuid.UUID, _admin: AdminPrincipal, repo: AuthRepoDep, response: Response
+) -> UserPublic:
+    user = await service.get_user(repo, user_id=user_id)
+    response.headers["ETag"] = etag_for(user.version)
+    return UserPublic.model_validate(user)
 
 
 @router.patch(
     "/users/{user_id}",
     tags=["users"],
     response_model=UserPublic,
-    summary="Rename, disable or re-enable an account, or set its password",
-    responses=problem_responses(403, 404),
+    summary="Rename, disable or re-enable an account, or set its password (If-Match required)",
+    responses=problem_responses(403, 404, 412, 428),
 )
 async def update_user(
     user_id: uuid.UUID,
@@ -150,16 +156,23 @@ async def update_user(
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
+    response: Response,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description="The ETag you read; required.")
+    ] = None,
 ) -> UserPublic:
+    user = await service.get_user(repo, user_id=user_id, for_update=True)
+    check_if_match(if_match, version=user.version)
     user = await service.update_user(
         repo,
-        user_id=user_id,
+        user=user,
         display_name=body.display_name,
         is_active=body.is_active,
         password=body.password,
         now=clock.now(),
     )
     audit.record("user.update", "user", user.id, detail={"fields": sorted(body.model_fields_set)})
+    response.headers["ETag"] = etag_for(user.version)
     return UserPublic.model_validate(user)
 
 
@@ -190,7 +203,10 @@ async def revoke_tokens(
     status_code=status.HTTP_201_CREATED,
     response_model=ApiClientCreated,
     summary="Register an integration client; its API key and signing secret are shown once",
-    dependencies=[Idempotent],
+    description=(
+        "Idempotency-Key is not honoured here on purpose: replaying would mean keeping the "
+        "secrets. A retry is safe anyway, because client names are unique (409)."
+    ),
     responses=problem_responses(403, 409),
 )
 async def create_api_client(

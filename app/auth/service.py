@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -32,12 +33,16 @@ async def login(
     ttl: timedelta,
 ) -> tuple[str, AuthToken, User]:
     user = await repo.user_by_username(username.strip().lower())
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
+    verified = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, password
+    )
+    if not verified or user is None:
         raise NotAuthenticated(INVALID_LOGIN)
     if not user.is_active:
         raise NotAuthenticated(INVALID_LOGIN)
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
     secret = new_token("pbt")
     token = AuthToken(
         user_id=user.id,
@@ -102,7 +107,7 @@ async def create_user(
         username=username,
         display_name=display_name,
         role=role,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         is_active=True,
         created_at=now,
         updated_at=now,
@@ -115,8 +120,8 @@ async def create_user(
     return user
 
 
-async def get_user(repo: AuthRepository, *, user_id: uuid.UUID) -> User:
-    user = await repo.user_by_id(user_id)
+async def get_user(repo: AuthRepository, *, user_id: uuid.UUID, for_update: bool = False) -> User:
+    user = await repo.user_by_id(user_id, for_update=for_update)
     if user is None:
         raise NotFound("No user with that id.")
     return user
@@ -125,17 +130,16 @@ async def get_user(repo: AuthRepository, *, user_id: uuid.UUID) -> User:
 async def update_user(
     repo: AuthRepository,
     *,
-    user_id: uuid.UUID,
+    user: User,
     display_name: str | None,
     is_active: bool | None,
     password: str | None,
     now: datetime,
 ) -> User:
-    user = await get_user(repo, user_id=user_id)
     if display_name is not None:
         user.display_name = display_name
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = await asyncio.to_thread(hash_password, password)
         await repo.revoke_tokens(user_id=user.id, at=now, reason="password changed")
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active

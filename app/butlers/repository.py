@@ -14,7 +14,11 @@ class ButlerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, butler_id: uuid.UUID) -> Butler | None:
+    async def get(self, butler_id: uuid.UUID, *, for_update: bool = False) -> Butler | None:
+        if for_update:
+            return await self.session.scalar(
+                select(Butler).where(Butler.id == butler_id).with_for_update()
+            )
         return await self.session.get(Butler, butler_id)
 
     async def by_user(self, user_id: uuid.UUID) -> Butler | None:

@@ -155,7 +155,7 @@ async def update_butler(
     response: Response,
     if_match: IfMatch = None,
 ) -> ButlerPublic:
-    butler = await service.get_butler(repo, butler_id=butler_id)
+    butler = await service.get_butler(repo, butler_id=butler_id, for_update=True)
     check_if_match(if_match, version=butler.version)
     changed = await service.update_butler(repo, butler=butler, data=body, now=clock.now())
     audit.record("butler.update", "butler", butler.id, detail={"fields": changed})
@@ -178,7 +178,7 @@ async def replace_roster(
     response: Response,
     if_match: IfMatch = None,
 ) -> ButlerPublic:
-    butler = await service.get_butler(repo, butler_id=butler_id)
+    butler = await service.get_butler(repo, butler_id=butler_id, for_update=True)
     check_if_match(if_match, version=butler.version)
     await service.replace_roster(repo, butler=butler, shifts=body.shifts, now=clock.now())
     audit.record("butler.roster", "butler", butler.id, detail={"shifts": len(body.shifts)})

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from itertools import pairwise
 from typing import Annotated, Self
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.butlers.models import Skill
 from app.core.pagination import PageInfo
+from app.core.types import LocalTime
 
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -16,8 +17,8 @@ DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length
 
 class Shift(BaseModel):
     weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday (ISO order).")
-    starts_at: time = Field(examples=["08:00"])
-    ends_at: time = Field(examples=["17:00"])
+    starts_at: LocalTime = Field(examples=["08:00"])
+    ends_at: LocalTime = Field(examples=["17:00"])
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:

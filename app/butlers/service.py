@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from app.auth.models import Role
 from app.auth.repository import AuthRepository
 from app.butlers.models import Butler, RosterShift, Skill
@@ -52,14 +54,19 @@ async def create_butler(
         version=1,
     )
     repo.session.add(butler)
-    await repo.session.flush()
+    try:
+        await repo.session.flush()
+    except IntegrityError as exc:  # the same account linked by a concurrent request
+        raise Conflict("That account is already linked to a butler record.") from exc
     shifts = _shift_rows(butler.id, data.roster)
     await repo.replace_shifts(butler.id, shifts)
     return butler, shifts
 
 
-async def get_butler(repo: ButlerRepository, *, butler_id: uuid.UUID) -> Butler:
-    butler = await repo.get(butler_id)
+async def get_butler(
+    repo: ButlerRepository, *, butler_id: uuid.UUID, for_update: bool = False
+) -> Butler:
+    butler = await repo.get(butler_id, for_update=for_update)
     if butler is None:
         raise NotFound("No butler with that id.")
     return butler

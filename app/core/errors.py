@@ -224,6 +224,7 @@ _HTTP_SLUGS = {
     401: ("not-authenticated", "Authentication required"),
     403: ("forbidden", "Not allowed"),
     413: ("payload-too-large", "Request body too large"),
+    422: ("validation-error", "The request is not valid"),
 }
 
 

@@ -18,11 +18,15 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _NATIONAL_ID = re.compile(r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<![0-9])(?:\+?86)?(1[3-9]\d)\d{4}(\d{4})(?![0-9])")
 
+# PostgreSQL's "DETAIL: Key (mrn)=(MRN0001) already exists." carries the value itself.
+_KEY_VALUES = re.compile(r"Key \(([^)]*)\)=\((?:[^()]|\([^()]*\))*\)")
+
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def scrub(text: str) -> str:
-    """Mask anything that looks like a national id or mobile number."""
+    """Mask anything that looks like a national id or mobile number, and database key values."""
+    text = _KEY_VALUES.sub(r"Key (\1)=(…)", text)
     text = _NATIONAL_ID.sub(r"\1********\2", text)
     return _MOBILE.sub(r"\1****\2", text)
 

@@ -73,8 +73,13 @@ def _principal_ref(scope: Scope) -> str | None:
     return getattr(principal, "scope_key", None)
 
 
-class BodySizeLimitMiddleware:
-    """413 before a large body is read into memory (declared or streamed)."""
+class RequestGuardMiddleware:
+    """Refuses, before any handler runs, what no handler should see.
+
+    A body larger than ``max_bytes`` (declared or streamed) gets 413. A NUL character in the
+    query string or in a JSON body gets 422: PostgreSQL cannot store it in text, and nothing in
+    this domain needs one.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -84,45 +89,68 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query.lower() or b"\x00" in query:
+            await _problem(
+                scope,
+                send,
+                422,
+                "validation-error",
+                "The request is not valid",
+                "The query string contains a NUL character.",
+            )
+            return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send)
+            await _problem(
+                scope,
+                send,
+                413,
+                "payload-too-large",
+                "Request body too large",
+                f"The body may be at most {self.max_bytes} bytes.",
+            )
             return
         received = 0
+        tail = b""
 
-        async def limited_receive() -> Message:
-            nonlocal received
+        async def guarded_receive() -> Message:
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk: bytes = message.get("body", b"")
+                received += len(chunk)
+                # FastAPI re-raises HTTPException from body reading; the handler renders it.
                 if received > self.max_bytes:
-                    # FastAPI re-raises HTTPException from body reading; the handler renders it.
                     raise HTTPException(413, f"The body may be at most {self.max_bytes} bytes.")
+                window = tail + chunk
+                if b"\\u0000" in window or b"\x00" in window:
+                    raise HTTPException(422, "The body contains a NUL character.")
+                tail = window[-5:]
             return message
 
-        await self.app(scope, limited_receive, send)
+        await self.app(scope, guarded_receive, send)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        request_id = scope.get("state", {}).get("request_id")
-        body = json.dumps(
-            {
-                "type": "/problems/payload-too-large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"The body may be at most {self.max_bytes} bytes.",
-                "instance": scope.get("path"),
-                "request_id": request_id,
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _problem(
+    scope: Scope, send: Send, status: int, slug: str, title: str, detail: str
+) -> None:
+    request_id = scope.get("state", {}).get("request_id")
+    body = json.dumps(
+        {
+            "type": f"/problems/{slug}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path"),
+            "request_id": request_id,
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if request_id:
+        headers.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -39,6 +39,8 @@ class TransactionalRoute(APIRoute):
                     response = await original(request)
                 except IdempotentReplay as replay:
                     await session.rollback()
+                    session.add(replay_audit_event(request, replay.response))
+                    await session.commit()
                     return replay.response
                 except BaseException:
                     await session.rollback()
@@ -48,10 +50,15 @@ class TransactionalRoute(APIRoute):
                     await session.rollback()
                     await _after_failure(request, session)
                     return response
-                claim: Claim | None = getattr(request.state, "idempotency_claim", None)
-                if claim is not None:
-                    await complete_claim(session, claim, response)
-                await session.commit()
+                try:
+                    claim: Claim | None = getattr(request.state, "idempotency_claim", None)
+                    if claim is not None:
+                        await complete_claim(session, claim, response)
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    await _after_failure(request, session)
+                    raise
                 return response
 
         return handler
@@ -66,6 +73,37 @@ async def _after_failure(request: Request, session: AsyncSession) -> None:
         await release_claim(session, claim)
     session.add_all(pending)
     await session.commit()
+
+
+_RESOURCE_OF_COLLECTION = {
+    "mothers": "mother",
+    "visits": "visit",
+    "butlers": "butler",
+    "users": "user",
+}
+
+
+def replay_audit_event(request: Request, response: Response) -> Any:
+    """A replayed answer is a read of what it carries: say so in the audit trail."""
+    from app.audit.models import AuditEvent  # the core must not import domains at load time
+
+    principal = getattr(request.state, "principal", None)
+    location = response.headers.get("location")
+    parts = location.strip("/").split("/") if location else []
+    collection = parts[1] if len(parts) > 2 else "request"
+    return AuditEvent(
+        occurred_at=request.app.state.clock.now(),
+        actor_kind=principal.kind.value if principal else "anonymous",
+        actor_id=principal.id if principal else None,
+        actor_name=principal.name if principal else "anonymous",
+        role=principal.role if principal else "anonymous",
+        action="idempotent_replay",
+        outcome="success",
+        resource_type=_RESOURCE_OF_COLLECTION.get(collection, collection),
+        resource_id=location.rsplit("/", 1)[-1] if location else None,
+        request_id=getattr(request.state, "request_id", None),
+        detail={"method": request.method, "path": request.url.path},
+    )
 
 
 def get_session(request: Request) -> AsyncSession:

@@ -6,6 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.types import LocalTime
 from app.visits.domain import VisitStatus
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
@@ -32,8 +33,8 @@ class ClinicSessionCreate(BaseModel):
         "VIP clinic"
     )
     session_date: date
-    starts_at: time
-    ends_at: time
+    starts_at: LocalTime
+    ends_at: LocalTime
     per_hour: int = Field(ge=1, le=60, description="Mothers that can be booked in each hour.")
     repeat_weeks: int = Field(
         default=0, ge=0, le=52, description="Also create the same session this many weeks on."
@@ -66,7 +67,7 @@ class ClinicSessionList(BaseModel):
 class VisitBook(BaseModel):
     mother_id: uuid.UUID
     session_id: uuid.UUID
-    preferred_time: time | None = Field(
+    preferred_time: LocalTime | None = Field(
         default=None, description="Local time wanted; the first hour with room when left out."
     )
     window_code: str | None = Field(
@@ -78,7 +79,7 @@ class VisitBook(BaseModel):
 
 class VisitReschedule(BaseModel):
     session_id: uuid.UUID
-    preferred_time: time | None = Field(default=None, description="Local time wanted.")
+    preferred_time: LocalTime | None = Field(default=None, description="Local time wanted.")
     reason: Reason
 
 

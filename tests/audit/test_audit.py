@@ -38,12 +38,12 @@ async def test_reads_and_writes_are_audited_with_actor_and_request_id(
         ("mother.create", "frontdesk", "front_desk", mother["id"], "success"),
         ("mother.read", "butler1", "butler", mother["id"], "success"),
         ("mother.update", "doctor", "doctor", mother["id"], "success"),
-        ("mother.list", "frontdesk", "front_desk", None, "success"),
+        ("mother.list", "frontdesk", "front_desk", mother["id"], "success"),
     ]
     recorded = await events(session_factory)
     assert recorded[1].request_id == read.headers["x-request-id"]
     assert recorded[2].detail == {"fields": ["risk_grade"]}
-    assert recorded[3].detail == {"ids": [mother["id"]], "count": 1}
+    assert recorded[3].detail is None
 
 
 async def test_a_refused_access_is_audited_even_though_the_request_fails(
@@ -100,3 +100,13 @@ async def test_the_database_refuses_to_change_the_trail(
         with pytest.raises(DBAPIError, match="append-only"):
             await session.execute(text(statement))
     assert len(await events(session_factory)) == 1
+
+
+async def test_a_role_refusal_is_audited(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    assert_problem(await api.client.get("/v1/mothers", headers=api.auth("station")), 403)
+    denied = [e for e in await events(session_factory) if e.outcome == "denied"]
+    assert [(e.action, e.actor_name, e.resource_type) for e in denied] == [
+        ("GET /v1/mothers", "station", "route")
+    ]

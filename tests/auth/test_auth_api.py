@@ -61,10 +61,19 @@ async def test_admin_revokes_every_token_of_a_lost_phone(api: Api) -> None:
 
 async def test_disabling_an_account_locks_it_out(api: Api) -> None:
     user_id = api.staff.users["station"].id
+    path = f"/v1/users/{user_id}"
+    assert_problem(await api.client.patch(path, headers=api.auth("admin"), json={}), 428)
+    etag = (await api.client.get(path, headers=api.auth("admin"))).headers["etag"]
     response = await api.client.patch(
-        f"/v1/users/{user_id}", headers=api.auth("admin"), json={"is_active": False}
+        path, headers={**api.auth("admin"), "If-Match": etag}, json={"is_active": False}
     )
     assert response.status_code == 200
+    assert_problem(
+        await api.client.patch(
+            path, headers={**api.auth("admin"), "If-Match": etag}, json={"is_active": True}
+        ),
+        412,
+    )
     assert_problem(await api.client.get("/v1/auth/me", headers=api.auth("station")), 401)
     refused = await api.client.post(
         "/v1/auth/login", json={"username": "station", "password": PASSWORD}

@@ -139,3 +139,54 @@ async def test_a_butler_sees_only_her_own_record(api: Api) -> None:
         ),
         403,
     )
+
+
+async def test_wall_clock_times_only(api: Api) -> None:
+    butler_id = api.staff.butlers["butler1"].id
+    for shift in (
+        {"weekday": 1, "starts_at": "08:00", "ends_at": "12:00+08:00"},
+        {"weekday": 1, "starts_at": "08:00+08:00", "ends_at": "12:00+08:00"},
+    ):
+        response = await api.client.put(
+            f"/v1/butlers/{butler_id}/roster",
+            headers={**api.auth("admin"), "If-Match": '"1"'},
+            json={"shifts": [shift]},
+        )
+        assert_problem(response, 422)
+
+
+async def test_a_deactivated_butler_loses_her_mothers(api: Api) -> None:
+    from tests.mothers.test_mothers_api import enrol
+
+    butler = api.staff.butlers["butler1"]
+    mother = await enrol(api, primary_butler_id=str(butler.id))
+    path = f"/v1/mothers/{mother['id']}"
+    assert (await api.client.get(path, headers=api.auth("butler1"))).status_code == 200
+    off = await api.client.patch(
+        f"/v1/butlers/{butler.id}",
+        headers={**api.auth("admin"), "If-Match": '"1"'},
+        json={"is_active": False},
+    )
+    assert off.status_code == 200
+    assert_problem(await api.client.get(path, headers=api.auth("butler1")), 404)
+    listed = await api.client.get("/v1/mothers", headers=api.auth("butler1"))
+    assert listed.json()["items"] == []
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_writes_with_one_etag_let_exactly_one_win(api: Api) -> None:
+    import asyncio
+    from collections import Counter
+
+    butler_id = api.staff.butlers["butler1"].id
+    responses = await asyncio.gather(
+        *(
+            api.client.patch(
+                f"/v1/butlers/{butler_id}",
+                headers={**api.auth("admin"), "If-Match": '"1"'},
+                json={"max_caseload": 20 + i},
+            )
+            for i in range(4)
+        )
+    )
+    assert Counter(r.status_code for r in responses) == Counter({200: 1, 412: 3})

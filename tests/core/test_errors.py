@@ -117,3 +117,41 @@ async def test_a_500_hides_internals_and_logs_the_request_id(failing_app: FastAP
     assert errors
     assert errors[0]["request_id"] == body["request_id"]
     assert "RuntimeError" in errors[0]["exc"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("GET", "/v1/mothers", {"name": "\x00abc"}, None),
+        ("GET", "/v1/audit-events", {"resource_id": "\x00"}, None),
+        ("POST", "/v1/auth/login", None, {"username": "a\u0000b", "password": "x"}),
+        (
+            "POST",
+            "/v1/users",
+            None,
+            {
+                "username": "nul.user",
+                "display_name": "a\u0000b",
+                "role": "doctor",
+                "password": "long-enough-password",
+            },
+        ),
+    ],
+)
+async def test_nul_characters_are_refused_not_stored(
+    api: Api, method: str, path: str, params: dict[str, str] | None, body: object
+) -> None:
+    response = await api.client.request(
+        method, path, headers=api.auth("admin"), params=params, json=body
+    )
+    assert_problem(response, 422)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"occurred_from": "9999-12-31T23:59:59-23:59"}, {"occurred_to": "0001-01-01T00:00:00+01:00"}],
+)
+async def test_absurd_instants_are_422(api: Api, params: dict[str, str]) -> None:
+    assert_problem(
+        await api.client.get("/v1/audit-events", headers=api.auth("admin"), params=params), 422
+    )

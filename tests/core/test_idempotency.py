@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.audit.models import AuditEvent
 from app.auth.dependencies import idempotent
 from app.core.clock import FrozenClock
 from app.core.idempotency import IdempotencyRecord, IdempotencyStatus, fingerprint
@@ -125,8 +126,17 @@ async def test_concurrent_duplicates_create_one_mother(
     assert await count_mothers(session_factory) == 1
 
 
+# Its answer carries secrets shown once; storing it for replays would keep them (retries are
+# safe anyway: client names are unique).
+SECRET_BEARING = {"/v1/api-clients"}
+
+
 def test_every_creating_post_honours_idempotency_key() -> None:
-    creating = [r for r in api_routes() if "POST" in r.methods and r.status_code == 201]
+    creating = [
+        r
+        for r in api_routes()
+        if "POST" in r.methods and r.status_code == 201 and r.path not in SECRET_BEARING
+    ]
     assert creating, "no creating routes found"
     missing = [
         route.path
@@ -134,3 +144,40 @@ def test_every_creating_post_honours_idempotency_key() -> None:
         if idempotent not in {d.call for d in route.dependant.dependencies}
     ]
     assert missing == []
+
+
+async def test_a_replay_is_audited_as_a_read(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = {**api.auth("frontdesk"), "Idempotency-Key": "audit-me"}
+    body = mother_body(serial="701")
+    first = await api.client.post("/v1/mothers", headers=headers, json=body)
+    replay = await api.client.post("/v1/mothers", headers=headers, json=body)
+    async with session_factory() as session:
+        events = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "idempotent_replay")
+            )
+        )
+    assert [(e.resource_type, e.resource_id, e.request_id) for e in events] == [
+        ("mother", first.json()["id"], replay.headers["x-request-id"])
+    ]
+
+
+@pytest.mark.postgres_only
+async def test_keys_do_not_exhaust_the_connection_pool(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Claiming a key must not need a second connection while the request holds one."""
+    responses = await asyncio.gather(
+        *(
+            api.client.post(
+                "/v1/mothers",
+                headers={**api.auth("frontdesk"), "Idempotency-Key": f"pool-{i}"},
+                json=mother_body(serial=f"{900 + i}", phone=f"1380000{900 + i:04d}"),
+            )
+            for i in range(16)  # the test pool holds 5 + 5 connections
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 16
+    assert await count_mothers(session_factory) == 16

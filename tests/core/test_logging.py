@@ -54,3 +54,8 @@ def test_scrub_masks_numbers_that_slip_into_a_message() -> None:
     assert scrub(f"id {national_id()} phone 13800138000") == (
         f"id {national_id()[:6]}********{national_id()[-4:]} phone 138****8000"
     )
+
+
+def test_scrub_hides_database_key_values() -> None:
+    detail = "DETAIL:  Key (mrn)=(MRN0001) already exists."
+    assert scrub(detail) == "DETAIL:  Key (mrn)=(…) already exists."

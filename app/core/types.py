@@ -1,0 +1,27 @@
+"""Shared field types: clinic wall-clock times and bounded instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _wall_clock(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("give a clinic wall-clock time without an offset, e.g. 08:00")
+    return value
+
+
+def _bounded(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must lie between the years 1900 and 2200")
+    return value.astimezone(UTC)
+
+
+LocalTime = Annotated[time, AfterValidator(_wall_clock)]
+Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]
