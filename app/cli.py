@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import os
 import sys
+import uuid
 
 from app.core.clock import SystemClock
 from app.core.database import create_engine, create_session_factory
@@ -87,6 +88,38 @@ async def _purge() -> int:
     return 0
 
 
+async def _sweep(day: str | None) -> int:
+    from datetime import date
+
+    from app.careplan.registry import load_guidelines
+    from app.core.principal import Principal, PrincipalKind
+    from app.core.settings import get_settings
+    from app.visits import service
+    from app.visits.repository import VisitRepository
+
+    settings = get_settings()
+    engine = create_engine(settings)
+    clinic = service.Clinic(
+        now=SystemClock().now(), tz=settings.tz, guidelines=load_guidelines(settings.care_plan_dir)
+    )
+    system = Principal(
+        kind=PrincipalKind.CLIENT, id=uuid.UUID(int=0), name="no-show sweep", role="system"
+    )
+    try:
+        async with create_session_factory(engine)() as session:
+            marked = await service.sweep_no_shows(
+                VisitRepository(session),
+                day=date.fromisoformat(day) if day else clinic.today,
+                actor=system,
+                clinic=clinic,
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"marked {len(marked)} booked visits as no-show")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pregnancy-butler", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("purge-expired", help="delete expired tokens and idempotency keys").set_defaults(
         func=lambda _a: asyncio.run(_purge())
     )
+
+    sweep = sub.add_parser("sweep-no-shows", help="end of day: booked, not checked in -> no-show")
+    sweep.add_argument("--date", help="the clinic day (YYYY-MM-DD); today when left out")
+    sweep.set_defaults(func=lambda a: asyncio.run(_sweep(a.date)))
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

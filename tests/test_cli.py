@@ -31,7 +31,7 @@ async def test_migrate_seed_and_log_in_as_a_demo_user(
     assert await asyncio.to_thread(main, ["migrate"]) == 0
     assert await asyncio.to_thread(main, ["seed-demo", "--if-empty"]) == 0
     out = capsys.readouterr().out
-    assert "[4/4]" in out
+    assert "[5/5]" in out
     assert "a-demo-password-for-tests" in out
     assert "pb_demo_lab_key_0001" in out
     assert await asyncio.to_thread(main, ["seed-demo", "--if-empty"]) == 0

@@ -82,6 +82,9 @@ def test_the_walkthrough_runs(demo_server: str) -> None:
     assert "'risk_grade': 'orange'" in out  # the doctor's change
     assert '"field": "national_id"' in out  # the bad check digit
     assert '"action": "mother.create"' in out
+    assert "checked_in ['vitals', 'consultation'" in out  # the day's orders, plan first
+    assert "\nTrue\n" in out  # the second scan
+    assert "'checked_in': 1" in out  # the board
     assert out.rstrip().endswith("401")  # the revoked butler token
 
 

@@ -21,6 +21,9 @@ from app.mothers import service as mother_service
 from app.mothers.domain import RiskGrade, check_digit
 from app.mothers.repository import MotherRepository
 from app.mothers.schemas import MotherCreate, PregnancyCreate
+from app.visits import service as visit_service
+from app.visits.repository import VisitRepository
+from app.visits.schemas import ClinicSessionCreate
 
 STAFF = [
     ("admin", "Clinic Admin", Role.ADMIN),
@@ -112,7 +115,7 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
     clock = SystemClock()
     now = clock.now()
     today = local_today(clock, settings.tz)
-    total = 4
+    total = 5
     try:
         async with create_session_factory(engine)() as session:
             users_count = await session.scalar(select(func.count()).select_from(User))
@@ -186,7 +189,35 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
                     now=now,
                     care_plan_code=settings.care_plan_guideline,
                 )
-            _say(4, total, "lab report system client")
+            _say(4, total, "clinic sessions: today (all day, for trying it out) and two weeks")
+            await visit_service.create_sessions(
+                VisitRepository(session),
+                data=ClinicSessionCreate(
+                    name="VIP clinic (demo day)",
+                    session_date=today,
+                    starts_at=time(0, 0),
+                    ends_at=time(23, 59, 59),
+                    per_hour=8,
+                ),
+                now=now,
+            )
+            for offset in range(1, 15):
+                day = today + timedelta(days=offset)
+                if day.weekday() >= 5:
+                    continue
+                for starts, ends in ((time(8, 0), time(12, 0)), (time(13, 30), time(16, 30))):
+                    await visit_service.create_sessions(
+                        VisitRepository(session),
+                        data=ClinicSessionCreate(
+                            name="VIP clinic",
+                            session_date=day,
+                            starts_at=starts,
+                            ends_at=ends,
+                            per_hour=8,
+                        ),
+                        now=now,
+                    )
+            _say(5, total, "lab report system client")
             await auth_service.create_api_client(
                 auth_repo,
                 name="Hospital LIS",

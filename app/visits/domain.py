@@ -83,8 +83,13 @@ def local_datetime(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
 
 
-def first_free_slot(shape: SessionShape, booked_per_slot: dict[time, int]) -> time | None:
+def first_free_slot(
+    shape: SessionShape, booked_per_slot: dict[time, int], *, earliest: time | None = None
+) -> time | None:
+    """The first hour with room, not before ``earliest`` (the current hour on the day itself)."""
     for slot in shape.slots():
+        if earliest is not None and slot < earliest:
+            continue
         if booked_per_slot.get(slot, 0) < shape.per_hour:
             return slot
     return None

@@ -204,6 +204,7 @@ async def _bookable_slot(
     counts = await repo.slot_counts(session.id)
     if ignore_visit is not None and ignore_visit.session_id == session.id:
         counts[ignore_visit.slot_start] = counts.get(ignore_visit.slot_start, 1) - 1
+    earliest = shape.slot_of(clinic.local_time) if session.session_date == clinic.today else None
     if preferred is not None:
         slot = shape.slot_of(preferred)
         if slot is None:
@@ -211,13 +212,15 @@ async def _bookable_slot(
                 "preferred_time",
                 f"the session runs {session.starts_at:%H:%M}-{session.ends_at:%H:%M}",
             )
+        if earliest is not None and slot < earliest:
+            raise Conflict(f"The {slot:%H:%M} hour has already passed.")
         if counts.get(slot, 0) >= shape.per_hour:
             raise SessionFull(
                 f"The {slot:%H:%M} hour already has {shape.per_hour} mothers booked.",
                 extra={"session_id": str(session.id), "slot": f"{slot:%H:%M}"},
             )
         return session, slot
-    free = first_free_slot(shape, counts)
+    free = first_free_slot(shape, counts, earliest=earliest)
     if free is None:
         raise SessionFull(
             f"All {shape.capacity} places of this session are taken.",
@@ -461,9 +464,7 @@ async def _walk_in(
         assert session is not None
         shape = _shape(session)
         counts = await repo.slot_counts(session.id)
-        current = shape.slot_of(now_local)
-        later = [s for s in shape.slots() if current is None or s >= current]
-        slot = next((s for s in later if counts.get(s, 0) < shape.per_hour), None)
+        slot = first_free_slot(shape, counts, earliest=shape.slot_of(now_local))
         if slot is None:
             continue
         guideline = clinic.guideline(pregnancy)

@@ -405,3 +405,12 @@ async def test_a_butler_sees_only_her_mothers_visits(api: Api) -> None:
         await api.client.get(f"/v1/mothers/{theirs['id']}/care-plan", headers=api.auth("butler1")),
         404,
     )
+
+
+async def test_today_books_from_the_current_hour_on(api: Api) -> None:
+    session = await open_session(api, day=TODAY)  # 08:00-12:00; it is 10:00
+    mother = await mother_with_butler(api)
+    body = assert_problem(await book(api, mother["id"], session["id"], preferred_time="08:30"), 409)
+    assert "passed" in str(body["detail"])
+    visit = (await book(api, mother["id"], session["id"])).json()
+    assert visit["scheduled_at"] == "2026-11-28T02:00:00Z"  # the 10:00 hour, not 08:00
