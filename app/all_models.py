@@ -1,5 +1,6 @@
 """Imports every model so that Base.metadata is complete (Alembic, tests)."""
 
+from app.assignments.models import ButlerLeave, CareAssignment
 from app.audit.models import AuditEvent
 from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler, RosterShift
@@ -15,6 +16,8 @@ __all__ = [
     "AuthToken",
     "Base",
     "Butler",
+    "ButlerLeave",
+    "CareAssignment",
     "ClinicSession",
     "DatingChange",
     "ExamOrder",

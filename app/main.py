@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
+from app.assignments.router import router as assignments_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.butlers.router import router as butlers_router
@@ -32,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth_router,
     mothers_router,
     butlers_router,
+    assignments_router,
     careplan_router,
     visits_router,
     audit_router,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.models import ApiClient, AuthToken, Role, User
-from app.butlers.models import Butler
+from app.butlers.models import Butler, RosterShift
 from app.core.security import hash_password, new_token, token_digest
 from app.mothers.domain import check_digit
 
@@ -85,6 +85,13 @@ async def make_staff(factory: async_sessionmaker[AsyncSession], *, now: datetime
                     updated_at=now,
                 )
                 session.add(butler)
+                await session.flush()
+                session.add_all(
+                    RosterShift(
+                        butler_id=butler.id, weekday=day, starts_at=time(7), ends_at=time(19)
+                    )
+                    for day in range(7)
+                )
                 staff.butlers[username] = butler
         staff.lab_client = ApiClient(
             name="Test LIS",

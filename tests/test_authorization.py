@@ -66,6 +66,14 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/visits/{visit_id}/complete": MOVE_VISITS,
     "POST /v1/visits/{visit_id}/exam-orders": CLINICIANS,
     "POST /v1/check-ins": DESK,
+    "GET /v1/mothers/{mother_id}/care-team": READ_MOTHERS,
+    "POST /v1/mothers/{mother_id}/primary-butler": DESK,
+    "POST /v1/butlers/{butler_id}/release": DESK,
+    "POST /v1/butlers/{butler_id}/leaves": DESK,
+    "GET /v1/butlers/{butler_id}/leaves": DESK,
+    "GET /v1/caseloads": DESK,
+    "GET /v1/assignments/flagged": DESK,
+    "GET /v1/me/mothers": {"butler1"},
 }
 CALLERS = ["admin", "frontdesk", "doctor", "station", "butler1", "lab", "anonymous"]
 

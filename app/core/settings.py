@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         default=BookingOutsideWindow.WARN,
         description="warn: book and say so; refuse: 409 when a visit falls outside its window.",
     )
+    caseload_weights: str = Field(
+        default="green=1,yellow=1,orange=2,red=3,purple=3",
+        description="Weight of a mother in a butler's caseload, by risk grade.",
+    )
+    visit_minutes: int = Field(
+        default=180,
+        ge=15,
+        le=600,
+        description="How long a butler is taken up by accompanying one visit.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -77,6 +87,14 @@ class Settings(BaseSettings):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         ZoneInfo(value)
+        return value
+
+    @field_validator("caseload_weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        from app.assignments.domain import parse_weights
+
+        parse_weights(value)
         return value
 
     @property

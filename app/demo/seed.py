@@ -6,6 +6,9 @@ from datetime import date, time, timedelta
 
 from sqlalchemy import func, select
 
+from app.assignments.domain import parse_weights
+from app.assignments.repository import AssignmentRepository
+from app.assignments.service import Policy, assign_primary
 from app.auth import service as auth_service
 from app.auth.models import Role, User
 from app.auth.repository import AuthRepository
@@ -164,10 +167,15 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
                 role=Role.FRONT_DESK.value,
             )
             mother_repo = MotherRepository(session)
+            policy = Policy(
+                weights=parse_weights(settings.caseload_weights),
+                visit_minutes=settings.visit_minutes,
+                tz=settings.tz,
+            )
             for i, (mrn, name, born, phone, days, gravida, para, grade, owner) in enumerate(
                 MOTHERS, start=1
             ):
-                await mother_service.enrol_mother(
+                mother, pregnancy = await mother_service.enrol_mother(
                     mother_repo,
                     butler_repo,
                     data=MotherCreate(
@@ -176,7 +184,6 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
                         national_id=demo_national_id("110105", born, f"{i:02d}2"),
                         phone=phone,
                         language="zh-CN",
-                        primary_butler_id=butler_ids[owner],
                         pregnancy=PregnancyCreate(
                             lmp_date=today - timedelta(days=days),
                             gravida=gravida,
@@ -188,6 +195,16 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
                     today=today,
                     now=now,
                     care_plan_code=settings.care_plan_guideline,
+                )
+                await assign_primary(
+                    AssignmentRepository(session),
+                    mother=mother,
+                    pregnancy=pregnancy,
+                    requested=butler_ids[owner],
+                    reason="enrolment (demo)",
+                    actor=actor,
+                    now=now,
+                    policy=policy,
                 )
             _say(4, total, "clinic sessions: today (all day, for trying it out) and two weeks")
             await visit_service.create_sessions(

@@ -7,13 +7,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.assignments.dependencies import may_see_mother
+from app.assignments.repository import AssignmentRepository
 from app.auth.dependencies import AuditDep, require_roles
 from app.auth.models import Role
 from app.butlers.repository import ButlerRepository
+from app.core.clock import local_today
+from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound
 from app.core.principal import Principal
 from app.core.routing import SessionDep
-from app.mothers import service
 from app.mothers.models import Mother
 from app.mothers.repository import MotherRepository
 
@@ -44,12 +47,15 @@ async def readable_mother(
     principal: MotherReader,
     repo: MotherRepoDep,
     audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> Mother:
     """Load the mother, or 404 when she does not exist or is not this caller's to see."""
     mother = await repo.get(mother_id, for_update=request.method not in ("GET", "HEAD"))
     if mother is None:
         raise NotFound("No mother with that id is visible to you.")
-    if not service.visibility_for(principal).allows(mother):
+    today = local_today(clock, settings.tz)
+    if not await may_see_mother(AssignmentRepository(repo.session), principal, mother.id, today):
         audit.record_denied(
             f"mother.{request.method.lower()}", "mother", mother.id, reason="not assigned"
         )

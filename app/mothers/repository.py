@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.assignments.repository import visible_mother_ids
 from app.mothers.domain import RiskGrade
 from app.mothers.models import DatingChange, Mother, Pregnancy, PregnancyStatus, RiskGradeChange
 
@@ -22,6 +23,8 @@ class MotherFilter:
     edd_from: date | None = None
     edd_to: date | None = None
     primary_butler_id: uuid.UUID | None = None
+    visible_to_butler: uuid.UUID | None = None  # only her assigned mothers (as of visible_on)
+    visible_on: date | None = None
 
 
 class MotherRepository:
@@ -67,6 +70,9 @@ class MotherRepository:
             stmt = stmt.where(Pregnancy.edd_date <= f.edd_to)
         if f.primary_butler_id:
             stmt = stmt.where(Mother.primary_butler_id == f.primary_butler_id)
+        if f.visible_to_butler is not None:
+            assert f.visible_on is not None
+            stmt = stmt.where(Mother.id.in_(visible_mother_ids(f.visible_to_butler, f.visible_on)))
         return stmt
 
     async def search(

@@ -6,7 +6,11 @@ from typing import Annotated
 
 from fastapi import Header, Query, Response, status
 
+from app.assignments.dependencies import PolicyDep
+from app.assignments.repository import AssignmentRepository
+from app.assignments.service import accompanying_today, assign_primary, decision_view
 from app.auth.dependencies import AuditDep, Idempotent
+from app.auth.models import Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
@@ -54,6 +58,7 @@ async def enrol_mother(
     audit: AuditDep,
     clock: ClockDep,
     settings: SettingsDep,
+    policy: PolicyDep,
     response: Response,
 ) -> MotherRecord:
     today = local_today(clock, settings.tz)
@@ -66,10 +71,24 @@ async def enrol_mother(
         now=clock.now(),
         care_plan_code=settings.care_plan_guideline,
     )
-    audit.record("mother.create", "mother", mother.id)
+    decision = await assign_primary(
+        AssignmentRepository(repo.session),
+        mother=mother,
+        pregnancy=pregnancy,
+        requested=body.primary_butler_id,
+        reason="enrolment",
+        actor=principal,
+        now=clock.now(),
+        policy=policy,
+    )
+    audit.record(
+        "mother.create", "mother", mother.id, detail={"butler_id": str(decision.butler_id)}
+    )
     response.headers["Location"] = f"/v1/mothers/{mother.id}"
     response.headers["ETag"] = etag_for(mother.version)
-    return service.record_view(mother, pregnancy, role=principal.role, today=today)
+    record = service.record_view(mother, pregnancy, role=principal.role, today=today)
+    record.assignment = decision_view(decision)
+    return record
 
 
 @router.get(
@@ -95,11 +114,12 @@ async def list_mothers(
     edd_to: Annotated[date | None, Query()] = None,
     primary_butler_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> MotherPage:
-    visibility = service.visibility_for(principal)
-    if not visibility.all_mothers:
-        if visibility.butler_id is None:
+    today = local_today(clock, settings.tz)
+    visible_to: uuid.UUID | None = None
+    if principal.role == Role.BUTLER:  # only her own mothers, whatever the filters say
+        if principal.butler_id is None:
             return MotherPage(items=[], page=page_info([], page, has_more=False))
-        primary_butler_id = visibility.butler_id
+        visible_to = principal.butler_id
     try:
         normalized_phone = domain.normalize_mobile(phone) if phone else None
     except ValueError:
@@ -113,13 +133,14 @@ async def list_mothers(
             edd_from=edd_from,
             edd_to=edd_to,
             primary_butler_id=primary_butler_id,
+            visible_to_butler=visible_to,
+            visible_on=today,
         ),
         after=page.after,
         limit=page.limit + 1,
     )
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
-    today = local_today(clock, settings.tz)
     audit.record_many("mother.list", "mother", [m.id for m, _ in rows])
     return MotherPage(
         items=[service.summary_view(m, p, today=today) for m, p in rows],
@@ -146,7 +167,9 @@ async def read_mother(
     audit.record("mother.read", "mother", mother.id)
     response.headers["ETag"] = etag_for(mother.version)
     today = local_today(clock, settings.tz)
-    return service.record_view(mother, pregnancy, role=principal.role, today=today)
+    record = service.record_view(mother, pregnancy, role=principal.role, today=today)
+    record.accompanying_today = await accompanying_today(repo.session, mother, today)
+    return record
 
 
 @router.patch(

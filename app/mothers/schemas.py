@@ -14,6 +14,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from app.assignments.schemas import AccompanyingToday, AssignmentDecision
 from app.core.pagination import PageInfo
 from app.mothers.domain import (
     DatingMethod,
@@ -100,7 +101,11 @@ class MotherCreate(BaseModel):
         default=None, description="Taken from the national id when left out; must agree with it."
     )
     language: Language = "zh-CN"
-    primary_butler_id: uuid.UUID | None = None
+    primary_butler_id: uuid.UUID | None = Field(
+        default=None,
+        description="The front desk's choice of primary butler (the rules are checked); "
+        "chosen by the rules when left out.",
+    )
     pregnancy: PregnancyCreate
 
 
@@ -129,9 +134,6 @@ class MotherUpdate(BaseModel):
     phone: MobileStr | None = None
     date_of_birth: date | None = None
     language: Language | None = None
-    primary_butler_id: uuid.UUID | None = Field(
-        default=None, description="Link her primary butler; null unlinks."
-    )
     pregnancy: PregnancyUpdate | None = None
     risk_grade: RiskGrade | None = None
     risk_reason: Reason | None = Field(
@@ -178,6 +180,12 @@ class MotherRecord(BaseModel):
     language: str
     primary_butler_id: uuid.UUID | None
     pregnancy: PregnancyPublic | None
+    accompanying_today: AccompanyingToday | None = Field(
+        default=None, description="Who accompanies her at today's visit (primary or cover)."
+    )
+    assignment: AssignmentDecision | None = Field(
+        default=None, description="On enrolment: why this primary butler was chosen."
+    )
     created_at: datetime
     updated_at: datetime
     version: int

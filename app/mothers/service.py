@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from app.assignments.repository import AssignmentRepository
+from app.assignments.service import flag_if_rules_break
 from app.butlers.repository import ButlerRepository
 from app.core.errors import Conflict, FieldError, ValidationFailed
 from app.core.principal import Principal
@@ -71,12 +71,6 @@ def _dating(
         raise _invalid(field, str(exc)) from exc
 
 
-async def _check_butler(butlers: ButlerRepository, butler_id: uuid.UUID) -> None:
-    butler = await butlers.get(butler_id)
-    if butler is None or not butler.is_active:
-        raise _invalid("primary_butler_id", "no active butler with that id")
-
-
 async def enrol_mother(
     repo: MotherRepository,
     butlers: ButlerRepository,
@@ -98,9 +92,6 @@ async def enrol_mother(
         raise Conflict(f"A mother with MRN {data.mrn} is already enrolled.")
     if await repo.national_id_owner(data.national_id) is not None:
         raise Conflict("A mother with this national id is already enrolled under another MRN.")
-    if data.primary_butler_id is not None:
-        await _check_butler(butlers, data.primary_butler_id)
-
     mother = Mother(
         mrn=data.mrn,
         name=data.name,
@@ -108,7 +99,7 @@ async def enrol_mother(
         phone=data.phone,
         date_of_birth=born,
         language=data.language,
-        primary_butler_id=data.primary_butler_id,
+        primary_butler_id=None,  # set by the assignment rules right after
         created_at=now,
         updated_at=now,
         version=1,
@@ -191,10 +182,6 @@ async def update_mother(
         value = getattr(data, field)
         if field in sent and value is not None:
             put(mother, field, value, field)
-    if "primary_butler_id" in sent:
-        if data.primary_butler_id is not None:
-            await _check_butler(butlers, data.primary_butler_id)
-        put(mother, "primary_butler_id", data.primary_butler_id, "primary_butler_id")
 
     pregnancy = await repo.active_pregnancy(mother.id)
     if (data.pregnancy is not None or data.risk_grade is not None) and pregnancy is None:
@@ -252,6 +239,15 @@ async def update_mother(
         )
         pregnancy.risk_grade = data.risk_grade
         changed.append("risk_grade")
+        assignments = AssignmentRepository(repo.session)
+        current = await assignments.active_primary(mother.id)
+        flag_if_rules_break(
+            current,
+            await butlers.get(current.butler_id) if current else None,
+            grade=data.risk_grade,
+            now=now,
+            session=repo.session,
+        )
 
     if changed:
         mother.version += 1
@@ -329,22 +325,3 @@ def summary_view(mother: Mother, pregnancy: Pregnancy | None, *, today: date) ->
         ),
         primary_butler_id=mother.primary_butler_id,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Visibility:
-    """What a principal may see of mothers: everything, or only those linked to its butler."""
-
-    all_mothers: bool
-    butler_id: uuid.UUID | None
-
-    def allows(self, mother: Mother) -> bool:
-        return self.all_mothers or (
-            self.butler_id is not None and mother.primary_butler_id == self.butler_id
-        )
-
-
-def visibility_for(principal: Principal) -> Visibility:
-    if principal.role == "butler":
-        return Visibility(all_mothers=False, butler_id=principal.butler_id)
-    return Visibility(all_mothers=True, butler_id=None)

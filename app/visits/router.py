@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
 
+from app.assignments.dependencies import PolicyDep, may_see_mother
+from app.assignments.repository import AssignmentRepository
 from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
 from app.careplan.registry import load_guidelines
@@ -14,7 +16,6 @@ from app.core.errors import NotFound, ValidationFailed, problem_responses
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.settings import BookingOutsideWindow
-from app.mothers import service as mother_service
 from app.mothers.dependencies import MotherRepoDep
 from app.visits import service
 from app.visits.domain import VisitStatus
@@ -79,19 +80,18 @@ async def visible_visit(
     request: Request,
     principal: VisitReader,
     repo: VisitRepoDep,
-    mothers: MotherRepoDep,
     audit: AuditDep,
+    clinic: ClinicDep,
 ) -> Visit:
     """The visit, if this caller may see the mother's care; 404 otherwise."""
     visit = await repo.visit(visit_id, for_update=request.method != "GET")
     if visit is None:
         raise NotFound("No visit with that id is visible to you.")
-    if principal.role == Role.BUTLER:
-        mother = await mothers.get(visit.mother_id)
-        own = mother is not None and mother_service.visibility_for(principal).allows(mother)
-        if not own and visit.accompanying_butler_id != principal.butler_id:
-            audit.record_denied("visit.read", "visit", visit.id, reason="not assigned")
-            raise NotFound("No visit with that id is visible to you.")
+    if not await may_see_mother(
+        AssignmentRepository(repo.session), principal, visit.mother_id, clinic.today
+    ):
+        audit.record_denied("visit.read", "visit", visit.id, reason="not assigned")
+        raise NotFound("No visit with that id is visible to you.")
     return visit
 
 
@@ -184,6 +184,7 @@ async def book_visit(
     audit: AuditDep,
     clinic: ClinicDep,
     settings: SettingsDep,
+    policy: PolicyDep,
     response: Response,
 ) -> VisitPublic:
     mother = await mothers.get(body.mother_id, for_update=True)
@@ -199,6 +200,7 @@ async def book_visit(
         refuse_outside_window=settings.booking_outside_window is BookingOutsideWindow.REFUSE,
         actor=principal,
         clinic=clinic,
+        policy=policy,
     )
     audit.record("visit.book", "visit", visit.id, detail={"mother_id": str(mother.id)})
     response.headers["Location"] = f"/v1/visits/{visit.id}"
@@ -298,6 +300,7 @@ async def reschedule_visit(
     audit: AuditDep,
     clinic: ClinicDep,
     settings: SettingsDep,
+    policy: PolicyDep,
 ) -> VisitPublic:
     warnings = await service.reschedule_visit(
         repo,
@@ -309,6 +312,7 @@ async def reschedule_visit(
         refuse_outside_window=settings.booking_outside_window is BookingOutsideWindow.REFUSE,
         actor=principal,
         clinic=clinic,
+        policy=policy,
     )
     audit.record("visit.reschedule", "visit", visit.id)
     return _view(visit, warnings=warnings)
@@ -448,6 +452,7 @@ async def check_in(
     mothers: MotherRepoDep,
     audit: AuditDep,
     clinic: ClinicDep,
+    policy: PolicyDep,
 ) -> CheckInResult:
     if body.mrn is not None:
         mother = await mothers.by_mrn(body.mrn)
@@ -465,6 +470,7 @@ async def check_in(
         extra_exams=body.extra_exams,
         actor=principal,
         clinic=clinic,
+        policy=policy,
     )
     if not repeated:
         audit.record("visit.check_in", "visit", visit.id, detail={"mother_id": str(mother.id)})

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
+from app.assignments.repository import AssignmentRepository
+from app.assignments.service import Policy, arrange_escort, end_cover
 from app.careplan import domain as plan
 from app.careplan.domain import Guideline
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -278,6 +280,7 @@ async def book_visit(
     refuse_outside_window: bool,
     actor: Principal,
     clinic: Clinic,
+    policy: Policy,
 ) -> tuple[Visit, list[str]]:
     pregnancy = await _pregnancy(mothers, mother)
     session, slot = await _bookable_slot(
@@ -306,7 +309,7 @@ async def book_visit(
         window_code=window.code if window else None,
         status=VisitStatus.BOOKED,
         walk_in=False,
-        accompanying_butler_id=mother.primary_butler_id,
+        accompanying_butler_id=None,  # arrange_escort decides
         created_at=now,
         updated_at=now,
         version=1,
@@ -318,6 +321,15 @@ async def book_visit(
         raise AlreadyBooked(f"She already has a visit on {session.session_date}.") from exc
     _record(repo, visit, to=VisitStatus.BOOKED, actor=actor, now=now)
     await repo.session.flush()
+    await arrange_escort(
+        AssignmentRepository(repo.session),
+        visit=visit,
+        mother=mother,
+        pregnancy=pregnancy,
+        actor=actor,
+        now=now,
+        policy=policy,
+    )
     return visit, [warning] if warning else []
 
 
@@ -332,6 +344,7 @@ async def reschedule_visit(
     refuse_outside_window: bool,
     actor: Principal,
     clinic: Clinic,
+    policy: Policy,
 ) -> list[str]:
     if visit.status is not VisitStatus.BOOKED:
         raise IllegalTransition(
@@ -378,6 +391,15 @@ async def reschedule_visit(
         await repo.session.flush()
     except IntegrityError as exc:
         raise AlreadyBooked(f"She already has a visit on {session.session_date}.") from exc
+    await arrange_escort(
+        AssignmentRepository(repo.session),
+        visit=visit,
+        mother=mother,
+        pregnancy=pregnancy,
+        actor=actor,
+        now=clinic.now,
+        policy=policy,
+    )
     return [warning] if warning else []
 
 
@@ -400,6 +422,13 @@ async def change_status(
     elif to is VisitStatus.CANCELLED:
         visit.cancelled_at = clinic.now
         visit.cancel_reason = reason
+    if to in (VisitStatus.CANCELLED, VisitStatus.NO_SHOW):
+        await end_cover(
+            AssignmentRepository(repo.session),
+            visit=visit,
+            reason=f"visit {to.value}",
+            now=clinic.now,
+        )
     await repo.session.flush()
     return visit
 
@@ -421,6 +450,12 @@ async def sweep_no_shows(
                 actor=actor,
                 now=clinic.now,
                 reason="end-of-day sweep: not checked in",
+            )
+            await end_cover(
+                AssignmentRepository(repo.session),
+                visit=visit,
+                reason="no-show",
+                now=clinic.now,
             )
             marked.append(visit.id)
     await repo.session.flush()
@@ -485,7 +520,7 @@ async def _walk_in(
             window_code=window.code if window else None,
             status=VisitStatus.CHECKED_IN,
             walk_in=True,
-            accompanying_butler_id=mother.primary_butler_id,
+            accompanying_butler_id=None,  # arrange_escort decides
             created_at=clinic.now,
             updated_at=clinic.now,
             version=1,
@@ -508,6 +543,7 @@ async def check_in(
     extra_exams: list[str],
     actor: Principal,
     clinic: Clinic,
+    policy: Policy,
 ) -> tuple[Visit, bool]:
     """Check her in for today; a repeated scan returns the same visit and creates nothing."""
     locked = await mothers.get(mother.id, for_update=True)  # one check-in of her at a time
@@ -558,6 +594,16 @@ async def check_in(
                     visit, guideline.exams[code], source="added", actor=actor, now=clinic.now
                 )
             )
+    # Who is on duty and free may have changed since booking: decide again now she is here.
+    await arrange_escort(
+        AssignmentRepository(repo.session),
+        visit=visit,
+        mother=mother,
+        pregnancy=pregnancy,
+        actor=actor,
+        now=clinic.now,
+        policy=policy,
+    )
     enqueue(
         repo.session,
         topic="visit.checked_in",

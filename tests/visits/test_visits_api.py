@@ -231,7 +231,11 @@ async def test_check_in_creates_the_days_orders_and_tells_the_butler(
     assert len(again.json()["exam_orders"]) == 6
 
     async with session_factory() as session:
-        messages = list(await session.scalars(select(OutboxMessage)))
+        messages = list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.topic == "visit.checked_in")
+            )
+        )
     assert [(m.topic, m.butler_id) for m in messages] == [
         ("visit.checked_in", api.staff.butlers["butler1"].id)
     ]

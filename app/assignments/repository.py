@@ -1,0 +1,236 @@
+"""Every query of care assignments, leave, and what the choice rules need to know."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from datetime import date
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.assignments.models import AssignmentRole, ButlerLeave, CareAssignment
+from app.butlers.models import Butler, RosterShift
+from app.mothers.domain import RiskGrade
+from app.mothers.models import Mother, Pregnancy, PregnancyStatus
+from app.visits.domain import ACTIVE
+from app.visits.models import Visit
+
+
+def visible_mother_ids(butler_id: uuid.UUID, today: date) -> Select[uuid.UUID]:
+    """Mothers a butler may see: her active primary assignments, and covers for today."""
+    return select(CareAssignment.mother_id).where(
+        CareAssignment.butler_id == butler_id,
+        CareAssignment.ends_at.is_(None),
+        or_(
+            CareAssignment.role == AssignmentRole.PRIMARY,
+            and_(CareAssignment.role == AssignmentRole.COVER, CareAssignment.valid_on == today),
+        ),
+    )
+
+
+class AssignmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def can_see(self, butler_id: uuid.UUID, mother_id: uuid.UUID, today: date) -> bool:
+        stmt = visible_mother_ids(butler_id, today).where(CareAssignment.mother_id == mother_id)
+        return await self.session.scalar(stmt.limit(1)) is not None
+
+    async def lock_butlers(self) -> list[Butler]:
+        """Every butler row, locked in id order: assignments are decided one at a time."""
+        return list(
+            await self.session.scalars(select(Butler).order_by(Butler.id).with_for_update())
+        )
+
+    async def butlers(self) -> list[Butler]:
+        return list(await self.session.scalars(select(Butler).order_by(Butler.id)))
+
+    async def loads(self, weights: Mapping[RiskGrade, int]) -> dict[uuid.UUID, int]:
+        """Weighted caseload per butler: her active primary mothers, by current risk grade."""
+        rows = await self.session.execute(
+            select(CareAssignment.butler_id, Pregnancy.risk_grade, func.count())
+            .join(
+                Pregnancy,
+                and_(
+                    Pregnancy.mother_id == CareAssignment.mother_id,
+                    Pregnancy.status == PregnancyStatus.ACTIVE,
+                ),
+            )
+            .where(CareAssignment.role == AssignmentRole.PRIMARY, CareAssignment.ends_at.is_(None))
+            .group_by(CareAssignment.butler_id, Pregnancy.risk_grade)
+        )
+        loads: Counter[uuid.UUID] = Counter()
+        for butler_id, grade, count in rows.all():
+            loads[butler_id] += weights[RiskGrade(grade)] * int(count)
+        return dict(loads)
+
+    async def grade_counts(self) -> dict[uuid.UUID, dict[str, int]]:
+        rows = await self.session.execute(
+            select(CareAssignment.butler_id, Pregnancy.risk_grade, func.count())
+            .join(
+                Pregnancy,
+                and_(
+                    Pregnancy.mother_id == CareAssignment.mother_id,
+                    Pregnancy.status == PregnancyStatus.ACTIVE,
+                ),
+            )
+            .where(CareAssignment.role == AssignmentRole.PRIMARY, CareAssignment.ends_at.is_(None))
+            .group_by(CareAssignment.butler_id, Pregnancy.risk_grade)
+        )
+        out: dict[uuid.UUID, dict[str, int]] = {}
+        for butler_id, grade, count in rows.all():
+            out.setdefault(butler_id, {})[RiskGrade(grade).value] = int(count)
+        return out
+
+    async def rostered(self) -> set[uuid.UUID]:
+        return set(await self.session.scalars(select(RosterShift.butler_id).distinct()))
+
+    async def shifts_on(self, weekday: int) -> dict[uuid.UUID, list[RosterShift]]:
+        out: dict[uuid.UUID, list[RosterShift]] = {}
+        for shift in await self.session.scalars(
+            select(RosterShift).where(RosterShift.weekday == weekday)
+        ):
+            out.setdefault(shift.butler_id, []).append(shift)
+        return out
+
+    async def on_leave(self, day: date) -> set[uuid.UUID]:
+        return set(
+            await self.session.scalars(
+                select(ButlerLeave.butler_id).where(
+                    ButlerLeave.starts_on <= day, ButlerLeave.ends_on >= day
+                )
+            )
+        )
+
+    async def escorted_visits(self, day: date) -> list[Visit]:
+        """Live visits of that day that already have a butler at their side."""
+        return list(
+            await self.session.scalars(
+                select(Visit).where(
+                    Visit.visit_date == day,
+                    Visit.status.in_(ACTIVE),
+                    Visit.accompanying_butler_id.is_not(None),
+                )
+            )
+        )
+
+    async def active_primary(
+        self, mother_id: uuid.UUID, *, for_update: bool = False
+    ) -> CareAssignment | None:
+        stmt = select(CareAssignment).where(
+            CareAssignment.mother_id == mother_id,
+            CareAssignment.role == AssignmentRole.PRIMARY,
+            CareAssignment.ends_at.is_(None),
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def active_cover(self, visit_id: uuid.UUID) -> CareAssignment | None:
+        return await self.session.scalar(
+            select(CareAssignment).where(
+                CareAssignment.visit_id == visit_id,
+                CareAssignment.role == AssignmentRole.COVER,
+                CareAssignment.ends_at.is_(None),
+            )
+        )
+
+    async def history(self, mother_id: uuid.UUID) -> list[CareAssignment]:
+        return list(
+            await self.session.scalars(
+                select(CareAssignment)
+                .where(CareAssignment.mother_id == mother_id)
+                .order_by(CareAssignment.starts_at, CareAssignment.id)
+            )
+        )
+
+    async def primary_mothers(self, butler_id: uuid.UUID) -> list[tuple[Mother, Pregnancy]]:
+        rows = await self.session.execute(
+            select(Mother, Pregnancy)
+            .join(CareAssignment, CareAssignment.mother_id == Mother.id)
+            .join(
+                Pregnancy,
+                and_(Pregnancy.mother_id == Mother.id, Pregnancy.status == PregnancyStatus.ACTIVE),
+            )
+            .where(
+                CareAssignment.butler_id == butler_id,
+                CareAssignment.role == AssignmentRole.PRIMARY,
+                CareAssignment.ends_at.is_(None),
+            )
+            .order_by(Mother.id)
+        )
+        return [(m, p) for m, p in rows.all()]
+
+    async def flagged(self) -> list[CareAssignment]:
+        return list(
+            await self.session.scalars(
+                select(CareAssignment)
+                .where(CareAssignment.ends_at.is_(None), CareAssignment.flagged_reason.is_not(None))
+                .order_by(CareAssignment.id)
+            )
+        )
+
+    async def future_visits(self, mother_id: uuid.UUID, from_day: date) -> list[Visit]:
+        return list(
+            await self.session.scalars(
+                select(Visit)
+                .where(
+                    Visit.mother_id == mother_id,
+                    Visit.visit_date >= from_day,
+                    Visit.status.in_(ACTIVE),
+                )
+                .order_by(Visit.scheduled_at)
+            )
+        )
+
+    async def visits_today(self, day: date) -> Counter[uuid.UUID]:
+        rows = await self.session.execute(
+            select(Visit.accompanying_butler_id, func.count())
+            .where(
+                Visit.visit_date == day,
+                Visit.status != "cancelled",
+                Visit.accompanying_butler_id.is_not(None),
+            )
+            .group_by(Visit.accompanying_butler_id)
+        )
+        return Counter({b: int(n) for b, n in rows.all() if b is not None})
+
+    async def leaves(self, butler_id: uuid.UUID) -> list[ButlerLeave]:
+        return list(
+            await self.session.scalars(
+                select(ButlerLeave)
+                .where(ButlerLeave.butler_id == butler_id)
+                .order_by(ButlerLeave.starts_on)
+            )
+        )
+
+    async def my_assignments(self, butler_id: uuid.UUID, today: date) -> list[CareAssignment]:
+        return list(
+            await self.session.scalars(
+                select(CareAssignment)
+                .where(CareAssignment.mother_id.in_(visible_mother_ids(butler_id, today)))
+                .where(
+                    CareAssignment.butler_id == butler_id,
+                    CareAssignment.ends_at.is_(None),
+                )
+                .order_by(CareAssignment.mother_id)
+            )
+        )
+
+    async def next_visits(self, mother_ids: list[uuid.UUID], today: date) -> dict[uuid.UUID, Visit]:
+        if not mother_ids:
+            return {}
+        out: dict[uuid.UUID, Visit] = {}
+        for visit in await self.session.scalars(
+            select(Visit)
+            .where(
+                Visit.mother_id.in_(mother_ids),
+                Visit.visit_date >= today,
+                Visit.status.in_(ACTIVE),
+            )
+            .order_by(Visit.scheduled_at)
+        ):
+            out.setdefault(visit.mother_id, visit)
+        return out
