@@ -85,6 +85,8 @@ def test_the_walkthrough_runs(demo_server: str) -> None:
     assert "checked_in ['vitals', 'consultation'" in out  # the day's orders, plan first
     assert "\nTrue\n" in out  # the second scan
     assert "'checked_in': 1" in out  # the board
+    assert "chosen by the front desk" in out  # the assignment explained
+    assert "MRN0099 primary" in out  # the butler's own list
     assert out.rstrip().endswith("401")  # the revoked butler token
 
 
