@@ -8,6 +8,13 @@ from app.core.database import Base
 from app.core.idempotency import IdempotencyRecord
 from app.mothers.models import DatingChange, Mother, Pregnancy, RiskGradeChange
 from app.notifications.models import OutboxMessage
+from app.reports.models import (
+    CriticalAlert,
+    InboundMessage,
+    LabObservation,
+    LabReport,
+    ReportEvent,
+)
 from app.visits.models import ClinicSession, ExamOrder, Visit, VisitStatusChange
 
 __all__ = [
@@ -19,12 +26,17 @@ __all__ = [
     "ButlerLeave",
     "CareAssignment",
     "ClinicSession",
+    "CriticalAlert",
     "DatingChange",
     "ExamOrder",
     "IdempotencyRecord",
+    "InboundMessage",
+    "LabObservation",
+    "LabReport",
     "Mother",
     "OutboxMessage",
     "Pregnancy",
+    "ReportEvent",
     "RiskGradeChange",
     "RosterShift",
     "User",

@@ -24,6 +24,7 @@ from app.core.migrations import schema_head
 from app.core.settings import Settings, get_settings
 from app.mothers.router import router as mothers_router
 from app.ops.router import router as ops_router
+from app.reports.router import router as reports_router
 from app.visits.router import router as visits_router
 
 logger = logging.getLogger("app")
@@ -36,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     assignments_router,
     careplan_router,
     visits_router,
+    reports_router,
     audit_router,
 )
 

@@ -76,6 +76,16 @@ class Settings(BaseSettings):
         le=600,
         description="How long a butler is taken up by accompanying one visit.",
     )
+    critical_ack_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=240,
+        description="A critical-value alert not acknowledged in this time is escalated.",
+    )
+    critical_values_file: str | None = Field(
+        default=None,
+        description="The hospital's own critical-value table (JSON); the built-in one if unset.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, UUIDPrimaryKey, str_enum
+from app.reports.domain import PickupState, ReportStatus
+
+
+class InboundMessage(UUIDPrimaryKey, Base):
+    """Every message from the lab, stored verbatim before it is processed."""
+
+    __tablename__ = "inbound_messages"
+
+    channel: Mapped[str] = mapped_column(String(10))  # hl7v2 | fhir | mllp
+    sender_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_clients.id", ondelete="SET NULL")
+    )
+    sender_name: Mapped[str] = mapped_column(String(100))
+    message_key: Mapped[str | None] = mapped_column(String(200))  # MSH-10, Bundle/report id
+    webhook_id: Mapped[str | None] = mapped_column(String(200))
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # exactly the bytes that arrived
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(12))  # received | processed | rejected | failed
+    outcome: Mapped[str | None] = mapped_column(String(1000))
+    ack_code: Mapped[str | None] = mapped_column(String(12))  # AA, AE, AR or a FHIR severity
+    response_status: Mapped[int | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+    replay_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("inbound_messages.id", ondelete="SET NULL")
+    )
+
+    __table_args__ = (
+        # The same MSH-10 (or webhook-id) from the same sender is the same message.
+        Index(
+            "uq_inbound_messages_sender_key",
+            "sender_id",
+            "channel",
+            "message_key",
+            unique=True,
+            postgresql_where=text("message_key IS NOT NULL AND replay_of IS NULL"),
+            sqlite_where=text("message_key IS NOT NULL AND replay_of IS NULL"),
+        ),
+        Index(
+            "uq_inbound_messages_webhook_id",
+            "sender_id",
+            "webhook_id",
+            unique=True,
+            postgresql_where=text("webhook_id IS NOT NULL AND replay_of IS NULL"),
+            sqlite_where=text("webhook_id IS NOT NULL AND replay_of IS NULL"),
+        ),
+    )
+
+
+class LabReport(UUIDPrimaryKey, Base):
+    """One report from the lab; amendments update it and keep the trail in report_events."""
+
+    __tablename__ = "lab_reports"
+
+    sender_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_clients.id", ondelete="SET NULL")
+    )
+    source_key: Mapped[str] = mapped_column(String(200))
+    last_message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inbound_messages.id"))
+    exam_order_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("exam_orders.id", ondelete="SET NULL"), index=True
+    )
+    mother_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("mothers.id", ondelete="CASCADE"), index=True
+    )
+    visit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visits.id", ondelete="SET NULL"))
+    placer_order: Mapped[str | None] = mapped_column(String(64))
+    filler_order: Mapped[str | None] = mapped_column(String(64))
+    patient_mrn: Mapped[str | None] = mapped_column(String(64))  # as the lab sent it
+    code: Mapped[str | None] = mapped_column(String(64))
+    display: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[ReportStatus] = mapped_column(str_enum(ReportStatus, "status"))
+    status_derived: Mapped[bool] = mapped_column(default=False)
+    status_note: Mapped[str] = mapped_column(String(200))
+    pickup_state: Mapped[PickupState] = mapped_column(str_enum(PickupState, "pickup_state"))
+    effective_at: Mapped[datetime | None]
+    issued_at: Mapped[datetime | None]
+    conclusion: Mapped[str | None] = mapped_column(Text)
+    critical: Mapped[bool] = mapped_column(default=False)
+    reconciliation_reason: Mapped[str | None] = mapped_column(String(300))
+    reconciled_by: Mapped[str | None] = mapped_column(String(100))
+    picked_up_at: Mapped[datetime | None]
+    picked_up_by: Mapped[uuid.UUID | None]
+    pickup_place: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None]
+    delivered_by: Mapped[uuid.UUID | None]
+    delivery_note: Mapped[str | None] = mapped_column(String(2000))
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (
+        UniqueConstraint("sender_id", "source_key"),  # a lab's report exists once
+        Index(
+            "ix_lab_reports_unreconciled",
+            "received_at",
+            postgresql_where=text("mother_id IS NULL"),
+            sqlite_where=text("mother_id IS NULL"),
+        ),
+    )
+
+
+class LabObservation(UUIDPrimaryKey, Base):
+    __tablename__ = "lab_observations"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("lab_reports.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(SmallInteger)
+    code: Mapped[str] = mapped_column(String(64))
+    code_system: Mapped[str | None] = mapped_column(String(200))
+    display: Mapped[str | None] = mapped_column(String(200))
+    value_type: Mapped[str] = mapped_column(String(5))
+    value: Mapped[str | None] = mapped_column(String(2000))
+    numeric: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(40))
+    reference_range: Mapped[str | None] = mapped_column(String(100))
+    flag: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str | None] = mapped_column(String(20))
+    critical_reason: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("report_id", "seq"),)
+
+
+class ReportEvent(UUIDPrimaryKey, Base):
+    """The trail of a report: each lab status, pickup, delivery, reconciliation. Append-only."""
+
+    __tablename__ = "report_events"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("lab_reports.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str | None] = mapped_column(String(20))
+    pickup_state: Mapped[str | None] = mapped_column(String(20))
+    message_id: Mapped[uuid.UUID | None]
+    actor_name: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    at: Mapped[datetime]
+
+
+class CriticalAlert(UUIDPrimaryKey, Base):
+    """A critical value that a butler and the doctor on duty must acknowledge in time."""
+
+    __tablename__ = "critical_alerts"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("lab_reports.id", ondelete="CASCADE"), index=True
+    )
+    mother_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("mothers.id", ondelete="CASCADE")
+    )
+    butler_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("butlers.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str] = mapped_column(String(500))
+    raised_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    escalated_at: Mapped[datetime | None]
+    level: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+    __table_args__ = (
+        Index(
+            "ix_critical_alerts_open",
+            "due_at",
+            postgresql_where=text("acknowledged_at IS NULL"),
+            sqlite_where=text("acknowledged_at IS NULL"),
+        ),
+        # One open alert per report: a resent message does not page twice.
+        Index(
+            "uq_critical_alerts_open_per_report",
+            "report_id",
+            unique=True,
+            postgresql_where=text("acknowledged_at IS NULL"),
+            sqlite_where=text("acknowledged_at IS NULL"),
+        ),
+    )

@@ -1,0 +1,650 @@
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.assignments.dependencies import may_see_mother
+from app.assignments.repository import AssignmentRepository, visible_mother_ids
+from app.auth.dependencies import AuditDep, require_roles
+from app.auth.models import ApiClient, Role
+from app.core.clock import local_today
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import NotAuthenticated, NotFound, problem_responses
+from app.core.pagination import PageDep, page_info
+from app.core.principal import Principal
+from app.core.routing import SessionDep, make_router
+from app.core.settings import Settings
+from app.reports import service
+from app.reports.intake import (
+    Answer,
+    IntakeContext,
+    fhir_answer,
+    fhir_key,
+    hl7_answer,
+    hl7_control_id,
+    kept_headers,
+    process,
+    record,
+    store,
+    thresholds_from,
+)
+from app.reports.models import InboundMessage, LabReport
+from app.reports.repository import ReportRepository
+from app.reports.schemas import (
+    AlertList,
+    AlertPublic,
+    Attach,
+    Deliver,
+    InboundMessageList,
+    InboundMessagePublic,
+    ObservationPublic,
+    PickUp,
+    ReportDetail,
+    ReportEventPublic,
+    ReportPage,
+    ReportSummary,
+)
+from app.reports.webhooks import SignatureInvalid, verify
+
+logger = logging.getLogger("app.reports")
+
+router = make_router(prefix="/v1", tags=["reports"], responses=problem_responses(401, 422))
+
+LabClient = Annotated[Principal, Depends(require_roles(Role.LAB_SYSTEM))]
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+Desk = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
+Reader = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
+]
+Carrier = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.BUTLER))]
+Acknowledger = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
+]
+
+
+def get_report_repository(session: SessionDep) -> ReportRepository:
+    return ReportRepository(session)
+
+
+ReportRepoDep = Annotated[ReportRepository, Depends(get_report_repository)]
+
+
+def _context(settings: Settings) -> IntakeContext:
+    return IntakeContext(
+        tz=settings.tz,
+        thresholds=thresholds_from(settings.critical_values_file),
+        ack_within=timedelta(minutes=settings.critical_ack_minutes),
+    )
+
+
+def _respond(answer: Answer, *, replayed: bool = False) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(
+        content=answer.body,
+        status_code=answer.status,
+        media_type=answer.media_type,
+        headers=headers,
+    )
+
+
+async def _receive(
+    request: Request,
+    *,
+    channel: str,
+    principal: Principal,
+    session: AsyncSession,
+    clock: ClockDep,
+    settings: Settings,
+) -> Response:
+    raw = await request.body()
+    now = clock.now()
+    factory = request.app.state.session_factory
+    await session.rollback()  # give the request's connection back while storing (one at a time)
+    headers = kept_headers(request.headers)
+    body = raw.decode("utf-8", errors="replace")
+
+    async with factory() as db:
+        client = await db.get(ApiClient, principal.id)
+        secrets = list(client.signing_secrets) if client else []
+    try:
+        verify(
+            secrets=secrets,
+            msg_id=request.headers.get("webhook-id"),
+            timestamp=request.headers.get("webhook-timestamp"),
+            signatures=request.headers.get("webhook-signature"),
+            body=raw,
+            now=now,
+        )
+    except SignatureInvalid as exc:
+        await store(
+            factory,
+            channel=channel,
+            sender_id=principal.id,
+            sender_name=principal.name,
+            body=raw,
+            headers=headers,
+            message_key=None,
+            webhook_id=None,
+            now=now,
+            state="rejected",
+            outcome=f"signature refused: {exc}",
+        )
+        raise NotAuthenticated(f"Webhook signature refused: {exc}.") from exc
+    if not _is_text(raw):
+        answer = (
+            hl7_answer(None, "AR", "The body is not UTF-8 text.", now=now, state="rejected")
+            if channel == "hl7v2"
+            else fhir_answer(
+                400, "error", "structure", "The body is not UTF-8 text.", state="rejected"
+            )
+        )
+        await store(
+            factory,
+            channel=channel,
+            sender_id=principal.id,
+            sender_name=principal.name,
+            body=raw,
+            headers=headers,
+            message_key=None,
+            webhook_id=None,
+            now=now,
+            state=answer.state,
+            outcome=answer.outcome,
+        )
+        return _respond(answer)
+
+    key = hl7_control_id(body) if channel == "hl7v2" else fhir_key(body)
+    webhook_id = request.headers.get("webhook-id")
+    async with factory() as db:
+        earlier = await ReportRepository(db).seen(
+            sender_id=principal.id, channel=channel, key=key, webhook_id=webhook_id
+        )
+    if earlier is not None:
+        if earlier.response_body is not None and earlier.response_status is not None:
+            media = "application/hl7-v2" if channel == "hl7v2" else "application/fhir+json"
+            return Response(
+                content=earlier.response_body,
+                status_code=earlier.response_status,
+                media_type=media,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        return _respond(_busy(channel, now))
+    message_id = await store(
+        factory,
+        channel=channel,
+        sender_id=principal.id,
+        sender_name=principal.name,
+        body=raw,
+        headers=headers,
+        message_key=key,
+        webhook_id=webhook_id,
+        now=now,
+    )
+    if message_id is None:  # the same message is being taken in by another request right now
+        return _respond(_busy(channel, now))
+    return await _process_stored(
+        request,
+        session,
+        channel=channel,
+        body=body,
+        sender_id=principal.id,
+        message_id=message_id,
+        settings=settings,
+        now=now,
+    )
+
+
+def _is_text(raw: bytes) -> bool:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return "\x00" not in text
+
+
+def _busy(channel: str, now: Any) -> Answer:
+    text = "The same message is still being processed; send it again later."
+    if channel == "hl7v2":
+        return hl7_answer(None, "AE", text, now=now, state="received")
+    return fhir_answer(409, "error", "conflict", text, state="received")
+
+
+async def _process_stored(
+    request: Request,
+    session: AsyncSession,
+    *,
+    channel: str,
+    body: str,
+    sender_id: uuid.UUID,
+    message_id: uuid.UUID,
+    settings: Settings,
+    now: Any,
+) -> Response:
+    try:
+        answer = await process(
+            session,
+            channel=channel,
+            body=body,
+            sender_id=sender_id,
+            message_id=message_id,
+            context=_context(settings),
+            now=now,
+        )
+    except Exception:  # stored, so nothing is lost: answer AE and keep it for a replay
+        logger.exception("lab message processing failed", extra={"message_id": str(message_id)})
+        await session.rollback()
+        text = "Internal error while processing; the message is stored and will be replayed."
+        answer = (
+            hl7_answer(None, "AE", text, now=now, state="failed")
+            if channel in ("hl7v2", "mllp")
+            else fhir_answer(500, "error", "exception", text, state="failed")
+        )
+    if answer.state == "processed":
+        await record(session, message_id, answer, now=now)  # commits with the reports
+    else:
+        await session.rollback()
+        async with request.app.state.session_factory() as db:
+            await record(db, message_id, answer, now=now)
+            await db.commit()
+    return _respond(answer)
+
+
+HL7_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/hl7-v2": {"schema": {"type": "string"}},
+            "text/plain": {"schema": {"type": "string"}},
+        },
+    }
+}
+FHIR_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+    }
+}
+SIGNED = (
+    "Authenticate with X-API-Key and sign with Standard Webhooks headers (webhook-id, "
+    "webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>). "
+    "The same webhook-id, or the same message id from the same sender, returns the first answer."
+)
+
+
+@router.post(
+    "/integrations/lab/hl7v2",
+    tags=["lab integration"],
+    summary="Receive one HL7 v2 ORU^R01 (ER7); answers an ACK (AA, AE or AR)",
+    description=SIGNED,
+    response_class=Response,
+    openapi_extra=HL7_BODY,
+    responses={
+        200: {"content": {"application/hl7-v2": {}}, "description": "The ACK"},
+        **problem_responses(403, 413),
+    },
+)
+async def receive_hl7(
+    request: Request,
+    principal: LabClient,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Response:
+    return await _receive(
+        request,
+        channel="hl7v2",
+        principal=principal,
+        session=session,
+        clock=clock,
+        settings=settings,
+    )
+
+
+@router.post(
+    "/integrations/lab/fhir",
+    tags=["lab integration"],
+    summary="Receive a FHIR R4 DiagnosticReport, or a Bundle of them; answers an OperationOutcome",
+    description=SIGNED,
+    response_class=Response,
+    openapi_extra=FHIR_BODY,
+    responses={
+        200: {"content": {"application/fhir+json": {}}, "description": "OperationOutcome"},
+        **problem_responses(403, 413),
+    },
+)
+async def receive_fhir(
+    request: Request,
+    principal: LabClient,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Response:
+    return await _receive(
+        request,
+        channel="fhir",
+        principal=principal,
+        session=session,
+        clock=clock,
+        settings=settings,
+    )
+
+
+@router.get(
+    "/integrations/messages",
+    tags=["lab integration"],
+    response_model=InboundMessageList,
+    summary="Stored inbound lab messages, newest first (admins)",
+    responses=problem_responses(403),
+)
+async def list_messages(
+    _admin: Admin,
+    repo: ReportRepoDep,
+    page: PageDep,
+    state: Annotated[str | None, Query(pattern="^(received|processed|rejected|failed)$")] = None,
+) -> InboundMessageList:
+    rows = await repo.messages(after=page.after, limit=page.limit + 1, state=state)
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return InboundMessageList(
+        items=[InboundMessagePublic.model_validate(m) for m in rows],
+        page=page_info([m.id for m in rows], page, has_more=has_more),
+    )
+
+
+@router.post(
+    "/integrations/messages/{message_id}/replay",
+    tags=["lab integration"],
+    response_model=InboundMessagePublic,
+    summary="Process a stored message again (a new message record points to the original)",
+    responses=problem_responses(403, 404),
+)
+async def replay_message(
+    message_id: uuid.UUID,
+    request: Request,
+    principal: Admin,
+    session: SessionDep,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> InboundMessagePublic:
+    original = await repo.message(message_id)
+    if original is None or original.sender_id is None:
+        raise NotFound("No stored message with that id.")
+    now = clock.now()
+    copy_id = await store(
+        request.app.state.session_factory,
+        channel=original.channel,
+        sender_id=original.sender_id,
+        sender_name=original.sender_name,
+        body=original.body,
+        headers=original.headers,
+        message_key=original.message_key,
+        webhook_id=None,
+        now=now,
+        replay_of=original.id,
+    )
+    assert copy_id is not None
+    await _process_stored(
+        request,
+        session,
+        channel=original.channel,
+        body=original.body.decode("utf-8", errors="replace"),
+        sender_id=original.sender_id,
+        message_id=copy_id,
+        settings=settings,
+        now=now,
+    )
+    audit.record(
+        "lab_message.replay", "inbound_message", original.id, detail={"copy": str(copy_id)}
+    )
+    replayed = await session.get(InboundMessage, copy_id)  # recorded by now, either way
+    assert replayed is not None
+    return InboundMessagePublic.model_validate(replayed)
+
+
+# Reports -------------------------------------------------------------------------------------
+
+
+async def _visible_report(
+    report_id: uuid.UUID,
+    request: Request,
+    principal: Reader,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> LabReport:
+    report = await repo.report(report_id, for_update=request.method != "GET")
+    if report is None:
+        raise NotFound("No report with that id is visible to you.")
+    if principal.role == Role.BUTLER:
+        today = local_today(clock, settings.tz)
+        allowed = report.mother_id is not None and await may_see_mother(
+            AssignmentRepository(repo.session), principal, report.mother_id, today
+        )
+        if not allowed:
+            audit.record_denied("report.read", "report", report.id, reason="not assigned")
+            raise NotFound("No report with that id is visible to you.")
+    return report
+
+
+VisibleReport = Annotated[LabReport, Depends(_visible_report)]
+
+
+async def _detail(repo: ReportRepository, report: LabReport) -> ReportDetail:
+    return ReportDetail(
+        **ReportSummary.model_validate(report).model_dump(),
+        patient_mrn=report.patient_mrn,
+        filler_order=report.filler_order,
+        effective_at=report.effective_at,
+        conclusion=report.conclusion,
+        picked_up_at=report.picked_up_at,
+        pickup_place=report.pickup_place,
+        delivered_at=report.delivered_at,
+        delivery_note=report.delivery_note,
+        observations=[
+            ObservationPublic.model_validate(o) for o in await repo.observations(report.id)
+        ],
+        events=[ReportEventPublic.model_validate(e) for e in await repo.events(report.id)],
+    )
+
+
+@router.get(
+    "/reports",
+    response_model=ReportPage,
+    summary="Reports of a mother (or of all your mothers, for a butler)",
+    responses=problem_responses(403),
+)
+async def list_reports(
+    principal: Reader,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    page: PageDep,
+    mother_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> ReportPage:
+    mother_ids: list[uuid.UUID] | None = [mother_id] if mother_id else None
+    if principal.role == Role.BUTLER:
+        today = local_today(clock, settings.tz)
+        if principal.butler_id is None:
+            mother_ids = []
+        else:
+            visible = list(
+                await repo.session.scalars(visible_mother_ids(principal.butler_id, today))
+            )
+            mother_ids = [m for m in visible if mother_id is None or m == mother_id]
+    elif mother_ids is None:
+        mother_ids = None
+    rows = await repo.reports(mother_ids=mother_ids, after=page.after, limit=page.limit + 1)
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    audit.record_many("report.list", "report", [r.id for r in rows])
+    return ReportPage(
+        items=[ReportSummary.model_validate(r) for r in rows],
+        page=page_info([r.id for r in rows], page, has_more=has_more),
+    )
+
+
+@router.get(
+    "/reconciliation",
+    response_model=ReportPage,
+    summary="Results that matched no order, or whose patient disagreed: attach them by hand",
+    responses=problem_responses(403),
+)
+async def reconciliation(_desk: Desk, repo: ReportRepoDep, page: PageDep) -> ReportPage:
+    rows = await repo.reports(
+        mother_ids=None, unmatched=True, after=page.after, limit=page.limit + 1
+    )
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return ReportPage(
+        items=[ReportSummary.model_validate(r) for r in rows],
+        page=page_info([r.id for r in rows], page, has_more=has_more),
+    )
+
+
+@router.get(
+    "/reports/{report_id}",
+    response_model=ReportDetail,
+    summary="A report with its observations and its trail",
+    responses=problem_responses(403, 404),
+)
+async def read_report(report: VisibleReport, repo: ReportRepoDep, audit: AuditDep) -> ReportDetail:
+    audit.record(
+        "report.read",
+        "report",
+        report.id,
+        detail={"mother_id": str(report.mother_id) if report.mother_id else None},
+    )
+    return await _detail(repo, report)
+
+
+@router.post(
+    "/reports/{report_id}/pick-up",
+    response_model=ReportDetail,
+    summary="The butler has collected the report (where)",
+    responses=problem_responses(403, 404, 409),
+)
+async def pick_up(
+    body: PickUp,
+    principal: Carrier,
+    report: VisibleReport,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> ReportDetail:
+    await service.pick_up(repo, report=report, place=body.place, actor=principal, now=clock.now())
+    audit.record("report.pick_up", "report", report.id)
+    return await _detail(repo, report)
+
+
+@router.post(
+    "/reports/{report_id}/deliver",
+    response_model=ReportDetail,
+    summary="The butler has explained the results to the mother (with a feedback note)",
+    responses=problem_responses(403, 404, 409),
+)
+async def deliver(
+    body: Deliver,
+    principal: Carrier,
+    report: VisibleReport,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> ReportDetail:
+    await service.deliver(repo, report=report, note=body.note, actor=principal, now=clock.now())
+    audit.record("report.deliver", "report", report.id)
+    return await _detail(repo, report)
+
+
+@router.post(
+    "/reports/{report_id}/attach",
+    response_model=ReportDetail,
+    summary="Attach an unmatched result to an exam order by hand (front desk), with a reason",
+    responses=problem_responses(403, 404, 409),
+)
+async def attach(
+    body: Attach,
+    principal: Desk,
+    report: VisibleReport,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> ReportDetail:
+    context = _context(settings)
+    await service.attach(
+        repo,
+        report=report,
+        exam_order_id=body.exam_order_id,
+        reason=body.reason,
+        actor=principal,
+        now=clock.now(),
+        thresholds=context.thresholds,
+        ack_within=context.ack_within,
+    )
+    audit.record("report.attach", "report", report.id, detail={"mother_id": str(report.mother_id)})
+    return await _detail(repo, report)
+
+
+# Critical-value alerts -----------------------------------------------------------------------
+
+
+@router.get(
+    "/alerts",
+    tags=["alerts"],
+    response_model=AlertList,
+    summary="Critical-value alerts (open ones by default); a butler sees her own",
+    responses=problem_responses(403),
+)
+async def list_alerts(
+    principal: Acknowledger,
+    repo: ReportRepoDep,
+    open_only: Annotated[bool, Query(alias="open")] = True,
+) -> AlertList:
+    butler = principal.butler_id if principal.role == Role.BUTLER else None
+    if principal.role == Role.BUTLER and butler is None:
+        return AlertList(items=[])
+    rows = await repo.alerts(open_only=open_only, butler_id=butler)
+    return AlertList(items=[AlertPublic.model_validate(a) for a in rows])
+
+
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    tags=["alerts"],
+    response_model=AlertPublic,
+    summary="Acknowledge a critical value (a second tap changes nothing)",
+    responses=problem_responses(403, 404),
+)
+async def acknowledge(
+    alert_id: uuid.UUID,
+    principal: Acknowledger,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> AlertPublic:
+    alert = await repo.alert(alert_id)
+    if alert is None or (principal.role == Role.BUTLER and alert.butler_id != principal.butler_id):
+        raise NotFound("No alert with that id is visible to you.")
+    alert = await service.acknowledge(repo, alert_id=alert_id, actor=principal, now=clock.now())
+    audit.record("alert.acknowledge", "alert", alert.id)
+    return AlertPublic.model_validate(alert)
+
+
+@router.post(
+    "/alerts/escalate",
+    tags=["alerts"],
+    response_model=AlertList,
+    summary="Escalate alerts past their acknowledgement time (also run by the worker)",
+    responses=problem_responses(403),
+)
+async def escalate(_admin: Admin, repo: ReportRepoDep, clock: ClockDep) -> AlertList:
+    escalated = await service.escalate_overdue(repo, now=clock.now())
+    return AlertList(items=[AlertPublic.model_validate(a) for a in escalated])

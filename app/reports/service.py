@@ -1,0 +1,390 @@
+"""Taking results in, attaching them to the right mother (or to reconciliation), and the
+pickup lifecycle. Services flush; never commit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.core.principal import Principal
+from app.mothers.models import Mother
+from app.notifications.outbox import enqueue
+from app.reports import domain
+from app.reports.domain import ParsedReport, PickupState, ReportStatus, Threshold
+from app.reports.models import CriticalAlert, LabObservation, LabReport, ReportEvent
+from app.reports.repository import ReportRepository
+from app.visits.models import Visit
+
+
+class IllegalPickup(Conflict):
+    slug = "illegal-report-transition"
+    title = "The report cannot change to that state"
+
+
+@dataclass
+class IntakeResult:
+    matched: int = 0
+    reconciliation: int = 0
+    reports: list[uuid.UUID] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.matched} report(s) attached"]
+        if self.reconciliation:
+            parts.append(f"{self.reconciliation} to reconciliation")
+        return "; ".join(parts + self.notes)
+
+
+def _event(
+    report: LabReport,
+    kind: str,
+    *,
+    actor: str,
+    at: datetime,
+    message_id: uuid.UUID | None = None,
+    note: str | None = None,
+) -> ReportEvent:
+    return ReportEvent(
+        report_id=report.id,
+        kind=kind,
+        status=report.status.value,
+        pickup_state=report.pickup_state.value,
+        message_id=message_id,
+        actor_name=actor,
+        note=note,
+        at=at,
+    )
+
+
+async def _match(
+    repo: ReportRepository, parsed: ParsedReport
+) -> tuple[uuid.UUID | None, uuid.UUID | None, uuid.UUID | None, str | None]:
+    """(order, visit, mother, reconciliation reason). Order number AND patient must agree."""
+    if not parsed.placer_order:
+        return None, None, None, "no order number (OBR-2 / basedOn) in the message"
+    found = await repo.order_by_number(parsed.placer_order)
+    if found is None:
+        return None, None, None, f"no exam order {parsed.placer_order}"
+    order, visit = found
+    mother = await repo.session.get(Mother, visit.mother_id)
+    assert mother is not None
+    if not parsed.patient_mrn:
+        return None, None, None, f"order {parsed.placer_order}: the message names no patient"
+    if parsed.patient_mrn != mother.mrn:
+        return (
+            None,
+            None,
+            None,
+            f"order {parsed.placer_order} belongs to another patient than the message names",
+        )
+    return order.id, visit.id, mother.id, None
+
+
+async def _butler_for(repo: ReportRepository, report: LabReport) -> uuid.UUID | None:
+    """Who brings her the results: the butler who accompanied the visit, else her primary."""
+    if report.visit_id is not None:
+        visit = await repo.session.get(Visit, report.visit_id)
+        if visit is not None and visit.accompanying_butler_id is not None:
+            return visit.accompanying_butler_id
+    if report.mother_id is not None:
+        mother = await repo.session.get(Mother, report.mother_id)
+        if mother is not None:
+            return mother.primary_butler_id
+    return None
+
+
+async def _announce_ready(
+    repo: ReportRepository, report: LabReport, *, now: datetime, reopened: bool
+) -> None:
+    butler_id = await _butler_for(repo, report)
+    enqueue(
+        repo.session,
+        topic="report.amended" if reopened else "report.ready",
+        now=now,
+        butler_id=butler_id,
+        mother_id=report.mother_id,
+        payload={"report_id": report.id, "channel": "butler_app"},
+    )
+    # The mother's SMS says only that something is ready: never a result or a diagnosis.
+    enqueue(
+        repo.session,
+        topic="sms.report_ready",
+        now=now,
+        mother_id=report.mother_id,
+        payload={"report_id": report.id, "channel": "sms", "template": "report_ready"},
+    )
+
+
+async def _raise_alert(
+    repo: ReportRepository,
+    report: LabReport,
+    reasons: Sequence[str],
+    *,
+    now: datetime,
+    ack_within: timedelta,
+) -> None:
+    if await repo.open_alert(report.id) is not None:
+        return  # already paging about this report
+    butler_id = await _butler_for(repo, report)
+    alert = CriticalAlert(
+        report_id=report.id,
+        mother_id=report.mother_id,
+        butler_id=butler_id,
+        reason="; ".join(reasons)[:500],
+        raised_at=now,
+        due_at=now + ack_within,
+        level=0,
+    )
+    repo.session.add(alert)
+    await repo.session.flush()
+    for recipient, topic in ((butler_id, "alert.critical"), (None, "alert.critical.doctor")):
+        enqueue(
+            repo.session,
+            topic=topic,
+            now=now,
+            butler_id=recipient,
+            mother_id=report.mother_id,
+            payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
+        )
+    repo.session.add(_event(report, "critical_alert", actor="system", at=now, note=alert.reason))
+
+
+async def ingest(
+    repo: ReportRepository,
+    *,
+    sender_id: uuid.UUID,
+    message_id: uuid.UUID,
+    reports: Sequence[ParsedReport],
+    thresholds: Sequence[Threshold],
+    now: datetime,
+    ack_within: timedelta,
+) -> IntakeResult:
+    """Store each report, attach it to its order's mother or send it to reconciliation."""
+    result = IntakeResult()
+    for parsed in reports:
+        order_id, visit_id, mother_id, problem = await _match(repo, parsed)
+        report = await repo.report_by_key(sender_id, parsed.source_key)
+        new_status = parsed.status.status
+        if report is None:
+            report = LabReport(
+                sender_id=sender_id,
+                source_key=parsed.source_key,
+                last_message_id=message_id,
+                status=new_status,
+                pickup_state=PickupState.NOT_READY,
+                status_derived=parsed.status.derived,
+                status_note=parsed.status.note,
+                received_at=now,
+                updated_at=now,
+                version=1,
+            )
+            repo.session.add(report)
+            previous_status: ReportStatus | None = None
+            previous_pickup = PickupState.NOT_READY
+        else:
+            previous_status, previous_pickup = report.status, report.pickup_state
+            report.version += 1
+        report.last_message_id = message_id
+        report.exam_order_id, report.visit_id, report.mother_id = order_id, visit_id, mother_id
+        report.reconciliation_reason = problem
+        report.placer_order, report.filler_order = parsed.placer_order, parsed.filler_order
+        report.patient_mrn = parsed.patient_mrn
+        report.code, report.display = parsed.code, parsed.display
+        report.status = new_status
+        report.status_derived, report.status_note = parsed.status.derived, parsed.status.note
+        report.effective_at, report.issued_at = parsed.effective_at, parsed.issued_at
+        report.conclusion = parsed.conclusion
+        report.updated_at = now
+        report.pickup_state = domain.pickup_after_status(
+            previous_pickup, previous_status, new_status
+        )
+        await repo.session.flush()
+
+        criticals = []
+        rows = []
+        for seq, obs in enumerate(parsed.observations, start=1):
+            reason = domain.critical_reason(obs, thresholds)
+            if reason:
+                criticals.append(reason)
+            rows.append(
+                LabObservation(
+                    report_id=report.id,
+                    seq=seq,
+                    code=obs.code,
+                    code_system=obs.code_system,
+                    display=obs.display,
+                    value_type=obs.value_type,
+                    value=obs.value,
+                    numeric=obs.numeric,
+                    unit=obs.unit,
+                    reference_range=obs.reference_range,
+                    flag=obs.flag,
+                    status=obs.status,
+                    critical_reason=reason,
+                )
+            )
+        await repo.replace_observations(report.id, rows)
+        report.critical = bool(criticals)
+        repo.session.add(
+            _event(
+                report,
+                "lab_status",
+                actor="lab",
+                at=now,
+                message_id=message_id,
+                note=problem or parsed.status.note,
+            )
+        )
+        result.reports.append(report.id)
+        if problem is not None:
+            result.reconciliation += 1
+            enqueue(
+                repo.session,
+                topic="report.unmatched",
+                now=now,
+                payload={"report_id": report.id, "channel": "front_desk"},
+            )
+            continue
+        result.matched += 1
+        became_ready = report.pickup_state is PickupState.READY and (
+            previous_pickup is not PickupState.READY or previous_status != new_status
+        )
+        if became_ready:
+            await _announce_ready(repo, report, now=now, reopened=previous_status in domain.READY)
+        if criticals and new_status not in domain.WITHDRAWN:
+            await _raise_alert(repo, report, criticals, now=now, ack_within=ack_within)
+    await repo.session.flush()
+    return result
+
+
+# The butler's part: pick up, deliver ------------------------------------------------------
+
+
+def _move(report: LabReport, to: PickupState) -> None:
+    try:
+        domain.check_pickup(report.pickup_state, to)
+    except domain.IllegalPickupError as exc:
+        raise IllegalPickup(
+            str(exc).capitalize() + ".",
+            extra={"current_state": exc.current.value, "requested_state": to.value},
+        ) from exc
+    report.pickup_state = to
+    report.version += 1
+
+
+async def pick_up(
+    repo: ReportRepository, *, report: LabReport, place: str, actor: Principal, now: datetime
+) -> LabReport:
+    _move(report, PickupState.PICKED_UP)
+    report.picked_up_at, report.picked_up_by, report.pickup_place = now, actor.id, place
+    report.updated_at = now
+    repo.session.add(_event(report, "picked_up", actor=actor.name, at=now, note=place))
+    await repo.session.flush()
+    return report
+
+
+async def deliver(
+    repo: ReportRepository, *, report: LabReport, note: str, actor: Principal, now: datetime
+) -> LabReport:
+    _move(report, PickupState.DELIVERED)
+    report.delivered_at, report.delivered_by, report.delivery_note = now, actor.id, note
+    report.updated_at = now
+    repo.session.add(_event(report, "delivered", actor=actor.name, at=now, note=note))
+    await repo.session.flush()
+    return report
+
+
+async def attach(
+    repo: ReportRepository,
+    *,
+    report: LabReport,
+    exam_order_id: uuid.UUID,
+    reason: str,
+    actor: Principal,
+    now: datetime,
+    thresholds: Sequence[Threshold],
+    ack_within: timedelta,
+) -> LabReport:
+    """The front desk attaches an unmatched result by hand, saying why."""
+    if report.mother_id is not None:
+        raise Conflict("This report is already attached to a mother.")
+    found = await repo.order(exam_order_id)
+    if found is None:
+        raise ValidationFailed(
+            "exam_order_id: no such exam order",
+            errors=[
+                FieldError(
+                    field="exam_order_id",
+                    location="body",
+                    pointer="#/exam_order_id",
+                    detail="no such exam order",
+                )
+            ],
+        )
+    order, visit = found
+    report.exam_order_id, report.visit_id, report.mother_id = order.id, visit.id, visit.mother_id
+    report.reconciliation_reason = None
+    report.reconciled_by = actor.name
+    report.updated_at = now
+    report.version += 1
+    repo.session.add(_event(report, "reconciled", actor=actor.name, at=now, note=reason))
+    await repo.session.flush()
+    if report.pickup_state is PickupState.READY:
+        await _announce_ready(repo, report, now=now, reopened=False)
+    observations = await repo.observations(report.id)
+    criticals = [o.critical_reason for o in observations if o.critical_reason]
+    if criticals and report.status not in domain.WITHDRAWN:
+        await _raise_alert(repo, report, criticals, now=now, ack_within=ack_within)
+    await repo.session.flush()
+    return report
+
+
+# Critical-value alerts ---------------------------------------------------------------------
+
+
+async def acknowledge(
+    repo: ReportRepository, *, alert_id: uuid.UUID, actor: Principal, now: datetime
+) -> CriticalAlert:
+    alert = await repo.alert(alert_id, for_update=True)
+    if alert is None:
+        raise NotFound("No alert with that id.")
+    if alert.acknowledged_at is not None:
+        return alert  # a second tap on the phone changes nothing
+    alert.acknowledged_at, alert.acknowledged_by = now, f"{actor.role}:{actor.name}"
+    report = await repo.report(alert.report_id)
+    if report is not None:
+        repo.session.add(_event(report, "alert_acknowledged", actor=actor.name, at=now))
+    await repo.session.flush()
+    return alert
+
+
+async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[CriticalAlert]:
+    """Alerts nobody acknowledged in time go to the front-desk lead and the admins."""
+    escalated = []
+    for alert in await repo.overdue_alerts(now):
+        alert.escalated_at = now
+        alert.level = 1
+        enqueue(
+            repo.session,
+            topic="alert.escalated",
+            now=now,
+            mother_id=alert.mother_id,
+            payload={"alert_id": alert.id, "channel": "front_desk_lead"},
+        )
+        report = await repo.report(alert.report_id)
+        if report is not None:
+            repo.session.add(
+                _event(
+                    report,
+                    "alert_escalated",
+                    actor="system",
+                    at=now,
+                    note=f"not acknowledged by {alert.due_at.isoformat()}",
+                )
+            )
+        escalated.append(alert)
+    await repo.session.flush()
+    return escalated

@@ -1,0 +1,381 @@
+"""Lab intake over HTTP: ACKs, matching, reconciliation, de-duplication, signatures, the pickup
+lifecycle and critical values, with the database state checked after each."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.clock import FrozenClock
+from app.notifications.models import OutboxMessage
+from app.reports.models import InboundMessage, LabReport
+from tests.conftest import Api
+from tests.core.test_errors import assert_problem
+from tests.factories import LAB_KEY
+from tests.mothers.test_mothers_api import enrol
+from tests.reports.messages import fhir_bundle, fixture, oru, signed
+from tests.visits.test_visits_api import open_session
+
+HL7 = "/v1/integrations/lab/hl7v2"
+FHIR = "/v1/integrations/lab/fhir"
+
+
+class Lab:
+    def __init__(self, api: Api, clock: FrozenClock) -> None:
+        self.api = api
+        self.clock = clock
+
+    def headers(self, body: str, **kw: Any) -> dict[str, str]:
+        at = kw.pop("at", int(self.clock.now().timestamp()))
+        return {"X-API-Key": LAB_KEY, **signed(body, at=at, **kw)}
+
+    async def hl7(self, body: str, **kw: Any) -> tuple[str, str]:
+        response = await self.api.client.post(
+            HL7,
+            content=body.encode(),
+            headers={**self.headers(body, **kw), "content-type": "application/hl7-v2"},
+        )
+        assert response.status_code == 200, response.text
+        msa = next(s for s in response.text.split("\r") if s.startswith("MSA"))
+        parts = msa.split("|")
+        return parts[1], parts[2]
+
+    async def fhir(self, body: str, **kw: Any) -> Any:
+        return await self.api.client.post(
+            FHIR,
+            content=body.encode(),
+            headers={**self.headers(body, **kw), "content-type": "application/fhir+json"},
+        )
+
+
+@pytest.fixture
+def lab(api: Api, clock: FrozenClock) -> Lab:
+    return Lab(api, clock)
+
+
+async def checked_in_mother(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A mother checked in today, with her exam orders (cbc among them)."""
+    await open_session(api, day="2026-11-28")
+    mother = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
+    visit = await api.client.post(
+        "/v1/check-ins", headers=api.auth("frontdesk"), json={"mrn": mother["mrn"]}
+    )
+    return mother, visit.json()
+
+
+def order_number(visit: dict[str, Any], code: str = "cbc") -> str:
+    return next(o["order_number"] for o in visit["exam_orders"] if o["exam_code"] == code)
+
+
+async def count(factory: async_sessionmaker[AsyncSession], model: Any, *where: Any) -> int:
+    async with factory() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def topics(factory: async_sessionmaker[AsyncSession], prefix: str) -> list[str]:
+    async with factory() as session:
+        rows = await session.scalars(
+            select(OutboxMessage.topic)
+            .where(OutboxMessage.topic.like(f"{prefix}%"))
+            .order_by(OutboxMessage.id)
+        )
+        return list(rows)
+
+
+async def test_a_final_result_reaches_the_butler(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    body = oru(control_id="CTL-1", mrn=mother["mrn"], order=order_number(visit))
+    assert await lab.hl7(body) == ("AA", "CTL-1")
+    listed = (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"]
+    (report,) = listed
+    assert (report["mother_id"], report["status"], report["pickup_state"]) == (
+        mother["id"],
+        "final",
+        "ready",
+    )
+    detail = (
+        await api.client.get(f"/v1/reports/{report['id']}", headers=api.auth("butler1"))
+    ).json()
+    assert [(o["code"], o["numeric"], o["unit"]) for o in detail["observations"]] == [
+        ("718-7", 112.0, "g/L"),
+        ("777-3", 210.0, "10*9/L"),
+    ]
+    assert await topics(session_factory, "report.") == ["report.ready"]
+    assert await topics(session_factory, "sms.") == ["sms.report_ready"]
+    async with session_factory() as session:
+        sms = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.topic == "sms.report_ready")
+        )
+    assert sms is not None
+    assert set(sms.payload) == {"report_id", "channel", "template"}  # no values, no diagnosis
+    async with session_factory() as session:
+        stored = await session.scalar(select(InboundMessage))
+    assert stored is not None
+    assert (stored.body, stored.state, stored.ack_code) == (body.encode(), "processed", "AA")
+
+    picked = await api.client.post(
+        f"/v1/reports/{report['id']}/pick-up",
+        headers=api.auth("butler1"),
+        json={"place": "Lab counter 2"},
+    )
+    assert picked.json()["pickup_state"] == "picked_up"
+    delivered = await api.client.post(
+        f"/v1/reports/{report['id']}/deliver",
+        headers=api.auth("butler1"),
+        json={"note": "All normal; explained at home by phone."},
+    )
+    assert delivered.json()["pickup_state"] == "delivered"
+    again = await api.client.post(
+        f"/v1/reports/{report['id']}/deliver", headers=api.auth("butler1"), json={"note": "twice"}
+    )
+    body_ = assert_problem(again, 409)
+    assert body_["current_state"] == "delivered"
+    assert_problem(
+        await api.client.get(f"/v1/reports/{report['id']}", headers=api.auth("butler2")), 404
+    )
+
+
+async def test_unknown_order_and_patient_mismatch_go_to_reconciliation(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    assert (await lab.hl7(fixture("oru-r01-glucose-v24.hl7")))[0] == "AA"  # no such order
+    wrong_patient = oru(control_id="CTL-2", mrn="SOMEONE-ELSE", order=order_number(visit))
+    assert (await lab.hl7(wrong_patient))[0] == "AA"
+    queue = (await api.client.get("/v1/reconciliation", headers=api.auth("frontdesk"))).json()[
+        "items"
+    ]
+    reasons = sorted(r["reconciliation_reason"] for r in queue)
+    assert reasons[0].startswith("no exam order 845439")
+    assert "another patient" in reasons[1]
+    assert all(r["mother_id"] is None for r in queue)
+    # Nothing reached the mother or her butler.
+    assert (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"] == []
+    assert await topics(session_factory, "report.ready") == []
+
+    mismatch = next(r for r in queue if "another patient" in r["reconciliation_reason"])
+    attached = await api.client.post(
+        f"/v1/reports/{mismatch['id']}/attach",
+        headers=api.auth("frontdesk"),
+        json={
+            "exam_order_id": next(o["id"] for o in visit["exam_orders"] if o["exam_code"] == "cbc"),
+            "reason": "lab typed the MRN wrongly; confirmed by phone",
+        },
+    )
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["mother_id"] == mother["id"]
+    assert attached.json()["events"][-1]["note"] == "lab typed the MRN wrongly; confirmed by phone"
+    assert await topics(session_factory, "report.ready") == ["report.ready"]
+
+
+async def test_a_duplicate_msh10_returns_the_same_ack_and_creates_nothing(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    body = oru(control_id="CTL-3", mrn=mother["mrn"], order=order_number(visit))
+    first = await api.client.post(HL7, content=body.encode(), headers=lab.headers(body))
+    second = await api.client.post(HL7, content=body.encode(), headers=lab.headers(body))
+    assert second.text == first.text
+    assert second.headers["idempotent-replayed"] == "true"
+    assert await count(session_factory, LabReport) == 1
+    assert await count(session_factory, InboundMessage) == 1
+    # The same webhook-id with a new body is the same delivery too.
+    same_id = lab.headers(body, msg_id="fixed-id")
+    await api.client.post(
+        HL7,
+        content=body.replace("CTL-3", "CTL-4").encode(),
+        headers={**lab.headers(body.replace("CTL-3", "CTL-4"), msg_id="fixed-id")},
+    )
+    retry = await api.client.post(
+        HL7,
+        content=body.replace("CTL-3", "CTL-4").encode(),
+        headers={**lab.headers(body.replace("CTL-3", "CTL-4"), msg_id="fixed-id")},
+    )
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert same_id
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("not hl7 at all", "AR"),
+        ("MSH|^~\\&|LIS|HOSP|PB|VIP|2026||ADT^A01|C9|P|2.5\rPID|1||X\r", "AR"),
+        ("MSH|^~\\&|LIS|HOSP|PB|VIP|2026||ORU^R01|C10|P|2.5\rPID|1||X\r", "AE"),
+        ("MSH|^~\\&|LIS|HOSP|PB|VIP|2026||ORU^R01|C11|P|2.5\rOBR|1|ORD-X|F|||", "AA"),
+    ],
+)
+async def test_bad_messages_get_ar_or_ae_and_are_stored(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession], body: str, code: str
+) -> None:
+    got, _ = await lab.hl7(body)
+    assert got == code
+    async with session_factory() as session:
+        stored = await session.scalar(select(InboundMessage))
+    assert stored is not None
+    assert stored.body == body.encode()
+    assert stored.state == ("processed" if code == "AA" else "rejected")
+
+
+async def test_binary_garbage_is_refused_and_kept(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    raw = b"\xff\xfe\x00MSH|\x9c\x80"
+    headers = {"X-API-Key": LAB_KEY, **signed(raw, at=int(lab.clock.now().timestamp()))}
+    response = await api.client.post(HL7, content=raw, headers=headers)
+    assert "MSA|AR" in response.text
+    assert await count(session_factory, InboundMessage, InboundMessage.state == "rejected") == 1
+
+
+async def test_amendments_reopen_and_cancellation_withdraws(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    order = order_number(visit)
+    await lab.hl7(oru(control_id="A1", mrn=mother["mrn"], order=order, obr25="P"))
+    (report,) = (await api.client.get("/v1/reports", headers=api.auth("frontdesk"))).json()["items"]
+    assert (report["status"], report["pickup_state"]) == ("preliminary", "not_ready")
+    await lab.hl7(oru(control_id="A2", mrn=mother["mrn"], order=order, obr25="F"))
+    await api.client.post(
+        f"/v1/reports/{report['id']}/pick-up", headers=api.auth("butler1"), json={"place": "lab"}
+    )
+    await lab.hl7(oru(control_id="A3", mrn=mother["mrn"], order=order, obr25="C"))
+    detail = (
+        await api.client.get(f"/v1/reports/{report['id']}", headers=api.auth("butler1"))
+    ).json()
+    assert (detail["status"], detail["pickup_state"]) == ("corrected", "ready")
+    assert await topics(session_factory, "report.") == ["report.ready", "report.amended"]
+    await lab.hl7(oru(control_id="A4", mrn=mother["mrn"], order=order, obr25="X"))
+    detail = (
+        await api.client.get(f"/v1/reports/{report['id']}", headers=api.auth("butler1"))
+    ).json()
+    assert detail["pickup_state"] == "withdrawn"
+    assert [e["status"] for e in detail["events"] if e["kind"] == "lab_status"] == [
+        "preliminary",
+        "final",
+        "corrected",
+        "cancelled",
+    ]
+    assert await count(session_factory, LabReport) == 1
+
+
+async def test_signatures_are_required(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    body = oru(control_id="S1", mrn="M", order="O")
+    now = int(lab.clock.now().timestamp())
+    cases = [
+        {"X-API-Key": LAB_KEY},
+        {"X-API-Key": LAB_KEY, **signed(body, at=now, secret="wrong")},
+        {"X-API-Key": LAB_KEY, **signed(body, at=now - 400)},
+    ]
+    for headers in cases:
+        assert_problem(await api.client.post(HL7, content=body.encode(), headers=headers), 401)
+    assert_problem(
+        await api.client.post(HL7, content=body.encode(), headers=signed(body, at=now)), 401
+    )
+    assert_problem(
+        await api.client.post(
+            HL7, content=body.encode(), headers={**api.auth("frontdesk"), **signed(body, at=now)}
+        ),
+        403,
+    )
+    # Refused deliveries are kept too, for the integration engineer.
+    assert await count(session_factory, InboundMessage, InboundMessage.state == "rejected") == 3
+
+
+async def test_a_rotated_secret_is_accepted(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    from app.auth.models import ApiClient
+
+    async with session_factory() as session:
+        client = await session.get(ApiClient, api.staff.lab_client.id)  # type: ignore[union-attr]
+        assert client is not None
+        client.signing_secrets = ["new-secret", "test-secret"]
+        await session.commit()
+    body = oru(control_id="R1", mrn="M", order="O")
+    assert (await lab.hl7(body, secret="new-secret"))[0] == "AA"
+
+
+async def test_fhir_bundle_and_outcomes(api: Api, lab: Lab) -> None:
+    mother, visit = await checked_in_mother(api)
+    ok = await lab.fhir(fhir_bundle(order=order_number(visit, "ogtt"), mrn=mother["mrn"]))
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["content-type"].startswith("application/fhir+json")
+    assert ok.json()["resourceType"] == "OperationOutcome"
+    assert ok.json()["issue"][0]["severity"] == "information"
+    (report,) = (await api.client.get("/v1/reports", headers=api.auth("doctor"))).json()["items"]
+    assert (report["mother_id"], report["pickup_state"]) == (mother["id"], "ready")
+    wrong = await lab.fhir('{"resourceType": "Patient", "id": "p1"}')
+    assert wrong.status_code == 422
+    assert wrong.json()["issue"][0]["code"] == "not-supported"
+    broken = await lab.fhir("{not json")
+    assert broken.status_code == 400
+    assert broken.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_critical_values_page_and_escalate(
+    api: Api, lab: Lab, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    body = oru(
+        control_id="K1",
+        mrn=mother["mrn"],
+        order=order_number(visit),
+        obr25="P",
+        obx=["OBX|1|NM|718-7^Hemoglobin^LN||62|g/L|110-150|LL|||P"],
+    )
+    await lab.hl7(body)
+    alerts = (await api.client.get("/v1/alerts", headers=api.auth("butler1"))).json()["items"]
+    (alert,) = alerts
+    assert "LL" in alert["reason"]
+    assert alert["butler_id"] == str(api.staff.butlers["butler1"].id)
+    assert await topics(session_factory, "alert.") == ["alert.critical", "alert.critical.doctor"]
+    await lab.hl7(body.replace("K1", "K2"))  # the same result again does not page twice
+    assert (
+        len((await api.client.get("/v1/alerts", headers=api.auth("doctor"))).json()["items"]) == 1
+    )
+
+    clock.advance(timedelta(minutes=10))
+    early = await api.client.post("/v1/alerts/escalate", headers=api.auth("admin"))
+    assert early.json()["items"] == []
+    clock.advance(timedelta(minutes=6))
+    late = await api.client.post("/v1/alerts/escalate", headers=api.auth("admin"))
+    assert [a["level"] for a in late.json()["items"]] == [1]
+    assert "alert.escalated" in await topics(session_factory, "alert.")
+    ack = await api.client.post(
+        f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler1")
+    )
+    assert ack.json()["acknowledged_by"] == "butler:butler1"
+    assert (await api.client.get("/v1/alerts", headers=api.auth("butler1"))).json()["items"] == []
+    assert_problem(
+        await api.client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler2")),
+        404,
+    )
+
+
+async def test_admins_list_and_replay_stored_messages(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    body = oru(control_id="P1", mrn=mother["mrn"], order=order_number(visit))
+    await lab.hl7(body)
+    listed = (await api.client.get("/v1/integrations/messages", headers=api.auth("admin"))).json()[
+        "items"
+    ]
+    (message,) = listed
+    replay = await api.client.post(
+        f"/v1/integrations/messages/{message['id']}/replay", headers=api.auth("admin")
+    )
+    assert replay.status_code == 200, replay.text
+    assert (replay.json()["replay_of"], replay.json()["state"]) == (message["id"], "processed")
+    assert await count(session_factory, LabReport) == 1  # the same report, updated
+    assert_problem(
+        await api.client.get("/v1/integrations/messages", headers=api.auth("frontdesk")), 403
+    )
