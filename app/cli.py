@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 
+from app import all_models  # noqa: F401 - every mapper configured in a process of its own
 from app.core.clock import SystemClock
 from app.core.database import create_engine, create_session_factory
 from app.core.settings import Environment, get_settings
@@ -120,6 +121,78 @@ async def _sweep(day: str | None) -> int:
     return 0
 
 
+async def _dispatch(once: bool) -> int:
+    import signal
+
+    from app.notifications import dispatcher
+
+    settings = get_settings()
+    engine = create_engine(settings)
+    factory = create_session_factory(engine)
+    clock = SystemClock()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if once:
+            sms = dispatcher.sms_from(settings)
+            sent = 0
+            while await dispatcher.dispatch_one(
+                factory, sms=sms, now=clock.now(), max_attempts=settings.outbox_max_attempts
+            ):
+                sent += 1
+            await dispatcher.maintenance(factory, settings, clock.now())
+            print(f"processed {sent} outbox messages")
+        else:
+            print("dispatcher running; Ctrl-C to stop", flush=True)
+            await dispatcher.run(factory, settings, now=clock.now, stop=stop)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _mllp(host: str, port: int, client_name: str) -> int:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from app.auth.models import ApiClient
+    from app.reports import mllp
+    from app.reports.intake import IntakeContext, thresholds_from
+
+    settings = get_settings()
+    engine = create_engine(settings)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        client = await session.scalar(select(ApiClient).where(ApiClient.name == client_name))
+    if client is None or not client.is_active:
+        print(f"no active API client named {client_name!r}", file=sys.stderr)
+        await engine.dispose()
+        return 2
+    context = IntakeContext(
+        tz=settings.tz,
+        thresholds=thresholds_from(settings.critical_values_file),
+        ack_within=timedelta(minutes=settings.critical_ack_minutes),
+    )
+    server = await mllp.serve(
+        host=host,
+        port=port,
+        factory=factory,
+        client_id=client.id,
+        client_name=client.name,
+        context=context,
+        now=SystemClock().now,
+    )
+    print(f"MLLP listener on {host}:{port} for {client.name}", flush=True)
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        await engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pregnancy-butler", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     sweep = sub.add_parser("sweep-no-shows", help="end of day: booked, not checked in -> no-show")
     sweep.add_argument("--date", help="the clinic day (YYYY-MM-DD); today when left out")
     sweep.set_defaults(func=lambda a: asyncio.run(_sweep(a.date)))
+
+    dispatch = sub.add_parser("dispatch", help="deliver the outbox (the production worker)")
+    dispatch.add_argument("--once", action="store_true", help="drain what is due, then exit")
+    dispatch.set_defaults(func=lambda a: asyncio.run(_dispatch(a.once)))
+
+    listener = sub.add_parser("mllp", help="listen for HL7 v2 over MLLP (trusted network only)")
+    listener.add_argument("--host", default="127.0.0.1")
+    listener.add_argument("--port", type=int, default=2575)
+    listener.add_argument("--client", default="Hospital LIS", help="the sending API client's name")
+    listener.set_defaults(func=lambda a: asyncio.run(_mllp(a.host, a.port, a.client)))
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -23,6 +23,8 @@ from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
 from app.core.settings import Settings, get_settings
 from app.mothers.router import router as mothers_router
+from app.notifications import dispatcher
+from app.notifications.router import router as notifications_router
 from app.ops.router import router as ops_router
 from app.reports.router import router as reports_router
 from app.visits.router import router as visits_router
@@ -38,6 +40,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     careplan_router,
     visits_router,
     reports_router,
+    notifications_router,
     audit_router,
 )
 
@@ -69,7 +72,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.info("starting", extra={"environment": settings.environment.value})
+        in_app = settings.dispatcher_in_app
+        stop = asyncio.Event()
+        worker = None
+        if in_app if in_app is not None else settings.is_sqlite:
+            worker = asyncio.create_task(
+                dispatcher.run(
+                    app.state.session_factory, settings, now=app.state.clock.now, stop=stop
+                )
+            )
         yield
+        stop.set()
+        if worker is not None:
+            await worker
         await engine.dispose()
 
     app = FastAPI(

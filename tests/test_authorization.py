@@ -87,6 +87,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "GET /v1/alerts": READ_MOTHERS,
     "POST /v1/alerts/{alert_id}/acknowledge": READ_MOTHERS,
     "POST /v1/alerts/escalate": ADMIN,
+    "GET /v1/notifications": ADMIN,
 }
 # The lab's own routes also need a webhook signature, which these calls do not carry: the
 # allowed caller gets past the role check and is then refused with 401 for the signature.

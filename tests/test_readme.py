@@ -87,6 +87,8 @@ def test_the_walkthrough_runs(demo_server: str) -> None:
     assert "'checked_in': 1" in out  # the board
     assert "chosen by the front desk" in out  # the assignment explained
     assert "MRN0099 primary" in out  # the butler's own list
+    assert "MSA|AA|DEMO-" in out  # the lab's result was accepted
+    assert "\npicked_up\ndelivered\n" in out  # and the butler brought it
     assert out.rstrip().endswith("401")  # the revoked butler token
 
 

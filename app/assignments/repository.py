@@ -14,6 +14,7 @@ from app.assignments.models import AssignmentRole, ButlerLeave, CareAssignment
 from app.butlers.models import Butler, RosterShift
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy, PregnancyStatus
+from app.reports.models import LabReport
 from app.visits.domain import ACTIVE
 from app.visits.models import Visit
 
@@ -234,3 +235,17 @@ class AssignmentRepository:
         ):
             out.setdefault(visit.mother_id, visit)
         return out
+
+    async def open_reports(self, mother_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Per mother: reports the butler still has to pick up or deliver."""
+        if not mother_ids:
+            return {}
+        rows = await self.session.execute(
+            select(LabReport.mother_id, func.count())
+            .where(
+                LabReport.mother_id.in_(mother_ids),
+                LabReport.pickup_state.in_(("ready", "picked_up")),
+            )
+            .group_by(LabReport.mother_id)
+        )
+        return {m: int(n) for m, n in rows.all() if m is not None}

@@ -304,6 +304,7 @@ async def my_mothers(
     assignments = await repo.my_assignments(principal.butler_id, today)
     ids = list(dict.fromkeys(a.mother_id for a in assignments))
     next_visits = await repo.next_visits(ids, today)
+    open_reports = await repo.open_reports(ids)
     items = []
     for assignment in assignments:
         mother = await mothers.get(assignment.mother_id)
@@ -325,6 +326,7 @@ async def my_mothers(
                 else None,
                 next_visit_id=visit.id if visit else None,
                 next_visit_at=visit.scheduled_at if visit else None,
+                open_reports=open_reports.get(mother.id, 0),
                 flagged_reason=assignment.flagged_reason,
             )
         )

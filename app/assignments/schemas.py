@@ -147,6 +147,7 @@ class MyMother(BaseModel):
     gestational_age: str | None
     next_visit_id: uuid.UUID | None
     next_visit_at: datetime | None
+    open_reports: int = Field(description="Reports ready to pick up or picked up, not delivered.")
     flagged_reason: str | None
 
 

@@ -20,6 +20,11 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class SmsProvider(StrEnum):
+    CONSOLE = "console"
+    HTTP = "http"
+
+
 class BookingOutsideWindow(StrEnum):
     WARN = "warn"
     REFUSE = "refuse"
@@ -86,6 +91,24 @@ class Settings(BaseSettings):
         default=None,
         description="The hospital's own critical-value table (JSON); the built-in one if unset.",
     )
+    pickup_reminder_minutes: int = Field(
+        default=120,
+        ge=5,
+        description="A final report not picked up by then reminds the butler "
+        "(and, after twice as long, the front desk).",
+    )
+    sms_provider: SmsProvider = Field(
+        default=SmsProvider.CONSOLE, description="console (logs a masked line) or http."
+    )
+    sms_http_url: str | None = Field(default=None, description="The SMS gateway's URL (http).")
+    sms_http_token: str | None = Field(default=None, description="Bearer token for the gateway.")
+    dispatcher_in_app: bool | None = Field(
+        default=None,
+        description="Deliver the outbox inside the web process; default: yes on SQLite, no on "
+        "PostgreSQL (run `python -m app.cli dispatch` as a worker there).",
+    )
+    dispatch_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
     log_level: str = "INFO"
     log_json: bool = True
 

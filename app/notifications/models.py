@@ -27,15 +27,20 @@ class OutboxMessage(UUIDPrimaryKey, Base):
         ForeignKey("mothers.id", ondelete="CASCADE"), index=True
     )
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Where it goes: butler_app, sms, front_desk, front_desk_lead, doctor (see dispatcher.py).
+    channel: Mapped[str] = mapped_column(String(20), default="butler_app")
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending|delivered|failed
     created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (
         Index(
-            "ix_outbox_messages_pending",
-            "created_at",
-            postgresql_where=text("dispatched_at IS NULL"),
-            sqlite_where=text("dispatched_at IS NULL"),
+            "ix_outbox_messages_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
         ),
     )

@@ -20,12 +20,16 @@ def enqueue(
     mother_id: uuid.UUID | None = None,
     payload: dict[str, Any] | None = None,
 ) -> OutboxMessage:
+    body = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in (payload or {}).items()}
     message = OutboxMessage(
         topic=topic,
         butler_id=butler_id,
         mother_id=mother_id,
-        payload={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in (payload or {}).items()},
+        payload=body,
+        channel=str(body.get("channel", "butler_app")),
+        state="pending",
         created_at=now,
+        next_attempt_at=now,
         attempts=0,
     )
     session.add(message)

@@ -107,6 +107,8 @@ class LabReport(UUIDPrimaryKey, Base):
     delivered_at: Mapped[datetime | None]
     delivered_by: Mapped[uuid.UUID | None]
     delivery_note: Mapped[str | None] = mapped_column(String(2000))
+    ready_at: Mapped[datetime | None]  # when it last became ready for pickup
+    reminders_sent: Mapped[int] = mapped_column(SmallInteger, default=0)
     received_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)

@@ -152,6 +152,20 @@ class ReportRepository:
             stmt = stmt.where(CriticalAlert.butler_id == butler_id)
         return list(await self.session.scalars(stmt))
 
+    async def ready_since(self, before: datetime) -> list[LabReport]:
+        return list(
+            await self.session.scalars(
+                select(LabReport)
+                .where(
+                    LabReport.pickup_state == "ready",
+                    LabReport.mother_id.is_not(None),
+                    LabReport.ready_at <= before,
+                    LabReport.reminders_sent < 2,
+                )
+                .with_for_update(skip_locked=True)
+            )
+        )
+
     async def overdue_alerts(self, now: datetime) -> list[CriticalAlert]:
         return list(
             await self.session.scalars(

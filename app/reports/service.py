@@ -253,6 +253,7 @@ async def ingest(
             previous_pickup is not PickupState.READY or previous_status != new_status
         )
         if became_ready:
+            report.ready_at, report.reminders_sent = now, 0
             await _announce_ready(repo, report, now=now, reopened=previous_status in domain.READY)
         if criticals and new_status not in domain.WITHDRAWN:
             await _raise_alert(repo, report, criticals, now=now, ack_within=ack_within)
@@ -333,6 +334,7 @@ async def attach(
     repo.session.add(_event(report, "reconciled", actor=actor.name, at=now, note=reason))
     await repo.session.flush()
     if report.pickup_state is PickupState.READY:
+        report.ready_at, report.reminders_sent = now, 0
         await _announce_ready(repo, report, now=now, reopened=False)
     observations = await repo.observations(report.id)
     criticals = [o.critical_reason for o in observations if o.critical_reason]
@@ -388,3 +390,36 @@ async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[Cri
         escalated.append(alert)
     await repo.session.flush()
     return escalated
+
+
+async def remind_overdue_pickups(
+    repo: ReportRepository, *, now: datetime, after: timedelta
+) -> list[uuid.UUID]:
+    """Final but not picked up: remind the butler after ``after``, the front desk after twice."""
+    reminded = []
+    for report in await repo.ready_since(now - after):
+        due = report.ready_at + after * (report.reminders_sent + 1) if report.ready_at else now
+        if report.reminders_sent >= 2 or due > now:
+            continue
+        report.reminders_sent += 1
+        to_desk = report.reminders_sent == 2
+        enqueue(
+            repo.session,
+            topic="report.pickup_overdue",
+            now=now,
+            butler_id=None if to_desk else await _butler_for(repo, report),
+            mother_id=report.mother_id,
+            payload={"report_id": report.id, "channel": "front_desk" if to_desk else "butler_app"},
+        )
+        repo.session.add(
+            _event(
+                report,
+                "pickup_reminder",
+                actor="system",
+                at=now,
+                note="front desk told" if to_desk else "butler reminded",
+            )
+        )
+        reminded.append(report.id)
+    await repo.session.flush()
+    return reminded

@@ -108,6 +108,8 @@ async def test_a_final_result_reaches_the_butler(
     ]
     assert await topics(session_factory, "report.") == ["report.ready"]
     assert await topics(session_factory, "sms.") == ["sms.report_ready"]
+    mine = (await api.client.get("/v1/me/mothers", headers=api.auth("butler1"))).json()["items"]
+    assert [(m["mother_id"], m["open_reports"]) for m in mine] == [(mother["id"], 1)]
     async with session_factory() as session:
         sms = await session.scalar(
             select(OutboxMessage).where(OutboxMessage.topic == "sms.report_ready")

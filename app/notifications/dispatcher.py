@@ -1,0 +1,170 @@
+"""Delivering the outbox: at least once, with retries and backoff; exactly once in effect.
+
+Each outbox row is one (event, recipient, channel). Its id is the delivery key: the SMS gateway
+receives it as Idempotency-Key, so a dispatcher killed between sending and recording sends the
+same key again and the gateway does not send the text twice. In-app channels (the butler's
+assignments, the front desk's lists) are read by the apps; delivering there means marking the
+row delivered. SMS texts never carry results or diagnoses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.logging import scrub
+from app.core.settings import Settings, SmsProvider
+from app.mothers.domain import mask_phone
+from app.mothers.models import Mother
+from app.notifications.models import OutboxMessage
+from app.reports.repository import ReportRepository
+from app.reports.service import escalate_overdue, remind_overdue_pickups
+
+logger = logging.getLogger("app.dispatcher")
+
+IN_APP = frozenset({"butler_app", "front_desk", "front_desk_lead", "doctor"})
+SMS_TEXTS = {
+    # No clinical content, ever: the butler brings the results.
+    "report_ready": "【孕期管家】您好，您的检查报告已出，您的专属管家会尽快与您联系。",
+}
+
+
+class Sms(Protocol):
+    async def send(self, *, to: str, text: str, key: str) -> None: ...
+
+
+class ConsoleSms:
+    async def send(self, *, to: str, text: str, key: str) -> None:
+        logger.info("sms (console)", extra={"to": mask_phone(to), "key": key, "chars": len(text)})
+
+
+class HttpSms:
+    """POSTs {"to", "text"} with Idempotency-Key; any non-2xx answer is a failure to retry."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 10.0) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.timeout = timeout
+
+    async def send(self, *, to: str, text: str, key: str) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            response = await client.post(
+                self.url,
+                json={"to": to, "text": text},
+                headers={**self.headers, "Idempotency-Key": key},
+            )
+        if response.status_code >= 300:
+            raise RuntimeError(f"SMS gateway answered {response.status_code}")
+
+
+def sms_from(settings: Settings) -> Sms:
+    if settings.sms_provider is SmsProvider.HTTP:
+        if not settings.sms_http_url:
+            raise ValueError("SMS_PROVIDER=http needs SMS_HTTP_URL")
+        return HttpSms(settings.sms_http_url, settings.sms_http_token)
+    return ConsoleSms()
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2**attempts, 600))
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+async def _deliver(session: AsyncSession, message: OutboxMessage, sms: Sms) -> None:
+    if message.channel in IN_APP:
+        return
+    if message.channel == "sms":
+        text = SMS_TEXTS.get(str(message.payload.get("template")))
+        if text is None:
+            raise PermanentFailure(f"no SMS text for template {message.payload.get('template')!r}")
+        mother = await session.get(Mother, message.mother_id) if message.mother_id else None
+        if mother is None:
+            raise PermanentFailure("no mother to text")
+        await sms.send(to=mother.phone, text=text, key=str(message.id))
+        return
+    raise PermanentFailure(f"unknown channel {message.channel!r}")
+
+
+async def dispatch_one(
+    factory: async_sessionmaker[AsyncSession],
+    *,
+    sms: Sms,
+    now: datetime,
+    max_attempts: int,
+) -> bool:
+    """Deliver the next due message; False when none is due. One message, one transaction."""
+    async with factory() as session:
+        message = await session.scalar(
+            select(OutboxMessage)
+            .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if message is None:
+            return False
+        try:
+            await _deliver(session, message, sms)
+        except Exception as exc:  # a failed delivery is recorded and retried, never raised
+            message.attempts += 1
+            message.last_error = scrub(str(exc))[:500]
+            if isinstance(exc, PermanentFailure) or message.attempts >= max_attempts:
+                message.state = "failed"
+                logger.error("notification failed", extra={"outbox_id": str(message.id)})
+            else:
+                message.next_attempt_at = now + backoff(message.attempts)
+        else:
+            message.attempts += 1
+            message.state = "delivered"
+            message.dispatched_at = now
+        await session.commit()
+        return True
+
+
+async def maintenance(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> None:
+    """Time-driven rules: escalate unanswered critical values, remind overdue pickups."""
+    async with factory() as session:
+        repo = ReportRepository(session)
+        await escalate_overdue(repo, now=now)
+        await remind_overdue_pickups(
+            repo, now=now, after=timedelta(minutes=settings.pickup_reminder_minutes)
+        )
+        await session.commit()
+
+
+async def run(
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    now: Callable[[], datetime],
+    sms: Sms | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """The dispatcher loop: drain what is due, run the time rules, sleep, repeat."""
+    sms = sms or sms_from(settings)
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            while await dispatch_one(
+                factory, sms=sms, now=now(), max_attempts=settings.outbox_max_attempts
+            ):
+                if stop.is_set():
+                    return
+            await maintenance(factory, settings, now())
+        except Exception:  # the loop outlives a bad tick (database restart, etc.)
+            logger.exception("dispatcher tick failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.dispatch_interval_seconds)
