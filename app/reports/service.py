@@ -140,14 +140,17 @@ async def _raise_alert(
     )
     repo.session.add(alert)
     await repo.session.flush()
-    for recipient, topic in ((butler_id, "alert.critical"), (None, "alert.critical.doctor")):
+    for recipient, topic, channel in (
+        (butler_id, "alert.critical", "butler_app"),
+        (None, "alert.critical.doctor", "doctor"),  # the doctor on duty's list
+    ):
         enqueue(
             repo.session,
             topic=topic,
             now=now,
             butler_id=recipient,
             mother_id=report.mother_id,
-            payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
+            payload={"alert_id": alert.id, "report_id": report.id, "channel": channel},
         )
     repo.session.add(_event(report, "critical_alert", actor="system", at=now, note=alert.reason))
 

@@ -3,6 +3,7 @@ lifecycle and critical values, with the database state checked after each."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -187,20 +188,68 @@ async def test_a_duplicate_msh10_returns_the_same_ack_and_creates_nothing(
     assert second.headers["idempotent-replayed"] == "true"
     assert await count(session_factory, LabReport) == 1
     assert await count(session_factory, InboundMessage) == 1
-    # The same webhook-id with a new body is the same delivery too.
-    same_id = lab.headers(body, msg_id="fixed-id")
-    await api.client.post(
-        HL7,
-        content=body.replace("CTL-3", "CTL-4").encode(),
-        headers={**lab.headers(body.replace("CTL-3", "CTL-4"), msg_id="fixed-id")},
+    # The same webhook-id is the same delivery, whatever the body says now.
+    other = body.replace("CTL-3", "CTL-4")
+    resent = await api.client.post(
+        HL7, content=other.encode(), headers=lab.headers(other, msg_id=first_id(first))
     )
-    retry = await api.client.post(
-        HL7,
-        content=body.replace("CTL-3", "CTL-4").encode(),
-        headers={**lab.headers(body.replace("CTL-3", "CTL-4"), msg_id="fixed-id")},
-    )
-    assert retry.headers["idempotent-replayed"] == "true"
-    assert same_id
+    assert resent.headers["idempotent-replayed"] == "true"
+    assert resent.text == first.text
+    assert await count(session_factory, InboundMessage) == 1
+
+
+def first_id(response: Any) -> str:
+    webhook_id: str = response.request.headers["webhook-id"]
+    return webhook_id
+
+
+async def test_several_obrs_with_lf_separators(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    code, control = await lab.hl7(fixture("oru-r01-cbc-v25.hl7"))
+    assert (code, control) == ("AA", "182")
+    queue = (await api.client.get("/v1/reconciliation", headers=api.auth("frontdesk"))).json()
+    assert sorted(
+        (r["placer_order"], r["status"], r["status_derived"]) for r in queue["items"]
+    ) == [
+        ("855238581", "preliminary", True),
+        ("88502218", "final", False),
+    ]
+
+
+async def test_fhir_observations_may_be_contained(api: Api, lab: Lab) -> None:
+    mother, visit = await checked_in_mother(api)
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "dr-1",
+        "status": "final",
+        "code": {"text": "Urinalysis"},
+        "basedOn": [{"identifier": {"value": order_number(visit, "urine")}}],
+        "subject": {"identifier": {"value": mother["mrn"]}},
+        "contained": [
+            {
+                "resourceType": "Observation",
+                "id": "o1",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "5804-0"}]},
+                "valueString": "negative",
+            }
+        ],
+        "result": [{"reference": "#o1"}],
+    }
+    answer = await lab.fhir(json.dumps(report))
+    assert answer.status_code == 200, answer.text
+    (summary,) = (await api.client.get("/v1/reports", headers=api.auth("doctor"))).json()["items"]
+    detail = (
+        await api.client.get(f"/v1/reports/{summary['id']}", headers=api.auth("doctor"))
+    ).json()
+    assert [(o["code"], o["value"]) for o in detail["observations"]] == [("5804-0", "negative")]
+
+
+async def test_a_huge_lab_message_is_413(api: Api, lab: Lab) -> None:
+    body = "MSH|" + "x" * 70_000
+    response = await api.client.post(HL7, content=body.encode(), headers=lab.headers(body))
+    assert_problem(response, 413)
 
 
 @pytest.mark.parametrize(
