@@ -9,7 +9,7 @@ from app.audit.repository import AuditFilter, AuditRepository
 from app.audit.schemas import AuditEventPublic, AuditPage
 from app.auth.dependencies import AdminPrincipal
 from app.core.errors import problem_responses
-from app.core.pagination import PageDep, page_info
+from app.core.pagination import PageDep, paginate
 from app.core.routing import SessionDep, make_router
 from app.core.types import Instant
 
@@ -44,9 +44,8 @@ async def list_audit_events(
         after=page.after,
         limit=page.limit + 1,
     )
-    has_more = len(events) > page.limit
-    events = events[: page.limit]
+    events, info = paginate(events, page, key=lambda r: r.id)
     return AuditPage(
         items=[AuditEventPublic.model_validate(e) for e in events],
-        page=page_info([e.id for e in events], page, has_more=has_more),
+        page=info,
     )

@@ -32,7 +32,7 @@ from app.auth.schemas import (
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.etag import check_if_match, etag_for
-from app.core.pagination import PageDep, page_info
+from app.core.pagination import PageDep, paginate
 from app.core.routing import make_router
 
 router = make_router(prefix="/v1", responses=problem_responses(401, 422))
@@ -119,11 +119,10 @@ async def create_user(
 )
 async def list_users(_admin: AdminPrincipal, repo: AuthRepoDep, page: PageDep) -> UserPage:
     users = await repo.list_users(after=page.after, limit=page.limit + 1)
-    has_more = len(users) > page.limit
-    users = users[: page.limit]
+    users, info = paginate(users, page, key=lambda r: r.id)
     return UserPage(
         items=[UserPublic.model_validate(u) for u in users],
-        page=page_info([u.id for u in users], page, has_more=has_more),
+        page=info,
     )
 
 

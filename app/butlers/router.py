@@ -21,7 +21,7 @@ from app.butlers.schemas import ButlerCreate, ButlerPage, ButlerPublic, ButlerUp
 from app.core.deps import ClockDep
 from app.core.errors import NotFound, problem_responses
 from app.core.etag import check_if_match, etag_for
-from app.core.pagination import PageDep, page_info
+from app.core.pagination import PageDep, page_info, paginate
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 
@@ -100,15 +100,14 @@ async def list_butlers(
     if principal.role == Role.BUTLER:
         own = await repo.get(principal.butler_id) if principal.butler_id else None
         butlers = [own] if own is not None and page.after is None else []
-        has_more = False
+        info = page_info([b.id for b in butlers], page, has_more=False)
     else:
         butlers = await repo.list_page(active=active, after=page.after, limit=page.limit + 1)
-        has_more = len(butlers) > page.limit
-        butlers = butlers[: page.limit]
+        butlers, info = paginate(butlers, page, key=lambda r: r.id)
     shifts = await repo.shifts([b.id for b in butlers])
     return ButlerPage(
         items=[service.butler_view(b, shifts[b.id]) for b in butlers],
-        page=page_info([b.id for b in butlers], page, has_more=has_more),
+        page=info,
     )
 
 

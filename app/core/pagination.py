@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from app.core.errors import FieldError, ValidationFailed
+
+T = TypeVar("T")
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -61,3 +64,12 @@ def page_info(ids: list[uuid.UUID], params: PageParams, *, has_more: bool) -> Pa
         limit=params.limit,
         next_cursor=encode_cursor(ids[-1]) if has_more and ids else None,
     )
+
+
+def paginate(
+    rows: list[T], params: PageParams, key: Callable[[T], uuid.UUID]
+) -> tuple[list[T], PageInfo]:
+    """Rows fetched with ``limit + 1``: the page itself, and whether another one follows."""
+    has_more = len(rows) > params.limit
+    page = rows[: params.limit]
+    return page, page_info([key(r) for r in page], params, has_more=has_more)

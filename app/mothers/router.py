@@ -15,7 +15,7 @@ from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.etag import check_if_match, etag_for
-from app.core.pagination import PageDep, page_info
+from app.core.pagination import PageDep, page_info, paginate
 from app.core.routing import make_router
 from app.mothers import domain, service
 from app.mothers.dependencies import (
@@ -139,12 +139,11 @@ async def list_mothers(
         after=page.after,
         limit=page.limit + 1,
     )
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, info = paginate(rows, page, key=lambda r: r[0].id)
     audit.record_many("mother.list", "mother", [m.id for m, _ in rows])
     return MotherPage(
         items=[service.summary_view(m, p, today=today) for m, p in rows],
-        page=page_info([m.id for m, _ in rows], page, has_more=has_more),
+        page=info,
     )
 
 

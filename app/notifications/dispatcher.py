@@ -43,7 +43,8 @@ class Sms(Protocol):
 
 class ConsoleSms:
     async def send(self, *, to: str, text: str, key: str) -> None:
-        logger.info("sms (console)", extra={"to": mask_phone(to), "key": key, "chars": len(text)})
+        masked = mask_phone(to)  # never the full number in a log
+        logger.info("sms (console)", extra={"to": masked, "key": key, "chars": len(text)})
 
 
 class HttpSms:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.auth.dependencies import AdminPrincipal
 from app.core.errors import problem_responses
-from app.core.pagination import PageDep, PageInfo, page_info
+from app.core.pagination import PageDep, PageInfo, paginate
 from app.core.routing import SessionDep, make_router
 from app.notifications.models import OutboxMessage
 
@@ -62,9 +62,8 @@ async def list_notifications(
     if channel:
         stmt = stmt.where(OutboxMessage.channel == channel)
     rows = list(await session.scalars(stmt))
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, info = paginate(rows, page, key=lambda r: r.id)
     return NotificationPage(
         items=[NotificationPublic.model_validate(r) for r in rows],
-        page=page_info([r.id for r in rows], page, has_more=has_more),
+        page=info,
     )

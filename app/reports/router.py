@@ -15,7 +15,7 @@ from app.auth.models import ApiClient, Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotAuthenticated, NotFound, problem_responses
-from app.core.pagination import PageDep, page_info
+from app.core.pagination import PageDep, paginate
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.settings import Settings
@@ -348,11 +348,10 @@ async def list_messages(
     state: Annotated[str | None, Query(pattern="^(received|processed|rejected|failed)$")] = None,
 ) -> InboundMessageList:
     rows = await repo.messages(after=page.after, limit=page.limit + 1, state=state)
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, info = paginate(rows, page, key=lambda r: r.id)
     return InboundMessageList(
         items=[InboundMessagePublic.model_validate(m) for m in rows],
-        page=page_info([m.id for m in rows], page, has_more=has_more),
+        page=info,
     )
 
 
@@ -483,12 +482,11 @@ async def list_reports(
     elif mother_ids is None:
         mother_ids = None
     rows = await repo.reports(mother_ids=mother_ids, after=page.after, limit=page.limit + 1)
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, info = paginate(rows, page, key=lambda r: r.id)
     audit.record_many("report.list", "report", [r.id for r in rows])
     return ReportPage(
         items=[ReportSummary.model_validate(r) for r in rows],
-        page=page_info([r.id for r in rows], page, has_more=has_more),
+        page=info,
     )
 
 
@@ -502,11 +500,10 @@ async def reconciliation(_desk: Desk, repo: ReportRepoDep, page: PageDep) -> Rep
     rows = await repo.reports(
         mother_ids=None, unmatched=True, after=page.after, limit=page.limit + 1
     )
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, info = paginate(rows, page, key=lambda r: r.id)
     return ReportPage(
         items=[ReportSummary.model_validate(r) for r in rows],
-        page=page_info([r.id for r in rows], page, has_more=has_more),
+        page=info,
     )
 
 
