@@ -135,6 +135,12 @@ async def _dispatch(once: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        dispatcher.sms_from(settings)
+    except ValueError as exc:
+        print(f"cannot dispatch: {exc}", file=sys.stderr)
+        await engine.dispose()
+        return 2
+    try:
         if once:
             sms = dispatcher.sms_from(settings)
             sent = 0

@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         stop = asyncio.Event()
         worker = None
         if in_app if in_app is not None else settings.is_sqlite:
+            dispatcher.sms_from(settings)  # a misconfigured SMS gateway stops start-up
             worker = asyncio.create_task(
                 dispatcher.run(
                     app.state.session_factory, settings, now=app.state.clock.now, stop=stop

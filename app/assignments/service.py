@@ -362,7 +362,12 @@ async def arrange_escort(
     before = visit.accompanying_butler_id
     new_id = escort.butler_id if escort else None
     cover = await repo.active_cover(visit.id)
-    if cover is not None and (escort is None or not escort.is_cover or cover.butler_id != new_id):
+    if cover is not None and (
+        escort is None
+        or not escort.is_cover
+        or cover.butler_id != new_id
+        or cover.valid_on != visit.visit_date  # moved to another day: access moves with it
+    ):
         cover.ends_at = now
         cover.ended_reason = "cover no longer needed" if escort else "no butler available"
         enqueue(

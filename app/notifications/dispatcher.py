@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.logging import scrub
-from app.core.settings import Settings, SmsProvider
+from app.core.settings import Environment, Settings, SmsProvider
 from app.mothers.domain import mask_phone
 from app.mothers.models import Mother
 from app.notifications.models import OutboxMessage
@@ -67,6 +67,10 @@ class HttpSms:
 
 
 def sms_from(settings: Settings) -> Sms:
+    production = settings.environment is Environment.PRODUCTION
+    if settings.sms_provider is SmsProvider.CONSOLE and production:
+        # The console provider only logs: in production it would mark unsent texts as sent.
+        raise ValueError("SMS_PROVIDER=console is refused in production; configure the gateway")
     if settings.sms_provider is SmsProvider.HTTP:
         if not settings.sms_http_url:
             raise ValueError("SMS_PROVIDER=http needs SMS_HTTP_URL")
@@ -141,7 +145,10 @@ async def maintenance(
         repo = ReportRepository(session)
         await escalate_overdue(repo, now=now)
         await remind_overdue_pickups(
-            repo, now=now, after=timedelta(minutes=settings.pickup_reminder_minutes)
+            repo,
+            now=now,
+            today=now.astimezone(settings.tz).date(),
+            after=timedelta(minutes=settings.pickup_reminder_minutes),
         )
         await session.commit()
 

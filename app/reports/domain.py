@@ -192,3 +192,39 @@ def critical_reason(obs: ParsedObservation, thresholds: Iterable[Threshold]) -> 
         if t.at_or_above is not None and obs.numeric >= t.at_or_above:
             return f"{t.name} {obs.numeric:g} {t.unit} >= {t.at_or_above:g}"
     return None
+
+
+# Column sizes of what is stored: a longer value is refused, never cut (a cut id could match
+# another order or patient).
+REPORT_LIMITS = {
+    "source_key": 200,
+    "placer_order": 64,
+    "filler_order": 64,
+    "patient_mrn": 64,
+    "code": 64,
+    "display": 200,
+}
+OBSERVATION_LIMITS = {
+    "code": 64,
+    "code_system": 200,
+    "display": 200,
+    "value_type": 5,
+    "value": 2000,
+    "unit": 40,
+    "reference_range": 100,
+    "flag": 10,
+    "status": 20,
+}
+
+
+def check_sizes(report: ParsedReport) -> None:
+    """Raise ValueError naming the first field too long to store."""
+    for name, limit in REPORT_LIMITS.items():
+        value = getattr(report, name)
+        if value is not None and len(value) > limit:
+            raise ValueError(f"{name} is longer than {limit} characters")
+    for obs in report.observations:
+        for name, limit in OBSERVATION_LIMITS.items():
+            value = getattr(obs, name)
+            if value is not None and len(value) > limit:
+                raise ValueError(f"observation {obs.code[:20]}: {name} is longer than {limit}")

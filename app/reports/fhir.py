@@ -148,6 +148,8 @@ def parse_reports(payload: Any) -> tuple[str | None, list[ParsedReport]]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise FhirInvalid(f"Invalid {kind}: {where}: {first.get('msg')}", code="structure") from exc
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:  # the model's own refusals
+        raise FhirInvalid(f"Invalid {kind}: {str(exc)[:200]}", code="structure") from exc
     observations: dict[str, Observation] = {}
     reports: list[DiagnosticReport] = []
     for entry in bundle.entry or []:

@@ -159,21 +159,25 @@ def parse_oru(message: Message, *, tz: ZoneInfo) -> tuple[Header, list[ParsedRep
     header = header_of(message)
     if not header.control_id:
         raise Hl7Rejected("MSH-10 (message control id) is empty.")
+    if len(header.control_id) > 199:
+        raise Hl7Rejected("MSH-10 is longer than 199 characters.")
     if header.message_type not in ("ORU^R01",):
         raise Hl7Rejected(f"Only ORU^R01 is accepted here, not {header.message_type or 'nothing'}.")
-    pid = next((s for s in message if str(s[0]) == "PID"), None)
-    mrn = _patient_mrn(pid)
-    groups: list[tuple[Segment, list[Segment]]] = []
+    # An ORU may carry several patients: each OBR belongs to the PID before it.
+    groups: list[tuple[str | None, Segment, list[Segment]]] = []
+    mrn: str | None = None
     for seg in message:
         name = str(seg[0])
-        if name == "OBR":
-            groups.append((seg, []))
+        if name == "PID":
+            mrn = _patient_mrn(seg)
+        elif name == "OBR":
+            groups.append((mrn, seg, []))
         elif name == "OBX" and groups:
-            groups[-1][1].append(seg)
+            groups[-1][2].append(seg)
     if not groups:
         raise Hl7Unprocessable("The ORU^R01 has no OBR segment.")
     reports = []
-    for index, (obr, obxs) in enumerate(groups, start=1):
+    for index, (patient, obr, obxs) in enumerate(groups, start=1):
         placer, filler = _get(obr, 2) or None, _get(obr, 3) or None
         code = _get(obr, 4, 1, 1) or None
         observations = [_observation(obx) for obx in obxs]
@@ -184,7 +188,7 @@ def parse_oru(message: Message, *, tz: ZoneInfo) -> tuple[Header, list[ParsedRep
                 source_key=key,
                 placer_order=placer,
                 filler_order=filler,
-                patient_mrn=mrn,
+                patient_mrn=patient,
                 code=code,
                 display=_get(obr, 4, 1, 2) or None,
                 status=status,
@@ -200,17 +204,22 @@ def parse_oru(message: Message, *, tz: ZoneInfo) -> tuple[Header, list[ParsedRep
 def ack(message: Message | None, code: str, text: str, *, now: datetime) -> str:
     """An ACK whose MSA-2 echoes MSH-10; built with the library when the message parsed."""
     safe = re.sub(r"[|^~\\&\r\n]", " ", text)[:200]
+    control_id = ""
     if message is not None:
-        reply = message.create_ack(
-            ack_code=code,
-            message_id=f"ACK{now:%Y%m%d%H%M%S%f}"[:20],
-            application=APPLICATION,
-            facility=FACILITY,
-        )
-        msa = reply.segment("MSA")
-        msa.append(hl7.Field(message.separators[2], [safe]))  # MSA-3 text message
-        return str(reply).rstrip("\r") + "\r"
+        try:
+            reply = message.create_ack(
+                ack_code=code,
+                message_id=f"ACK{now:%Y%m%d%H%M%S%f}"[:20],
+                application=APPLICATION,
+                facility=FACILITY,
+            )
+            msa = reply.segment("MSA")
+            msa.append(hl7.Field(message.separators[2], [safe]))  # MSA-3 text message
+            return str(reply).rstrip("\r") + "\r"
+        except Exception:  # a sparse MSH (no MSH-11/12): build the ACK by hand, still echoing
+            control_id = re.sub(r"[|^~\\&\r\n]", " ", header_of(message).control_id)
     stamp = f"{now:%Y%m%d%H%M%S}"
     return (
-        f"MSH|^~\\&|{APPLICATION}|{FACILITY}|||{stamp}||ACK|ACK{stamp}|P|2.5\rMSA|{code}||{safe}\r"
+        f"MSH|^~\\&|{APPLICATION}|{FACILITY}|||{stamp}||ACK|ACK{stamp}|P|2.5\r"
+        f"MSA|{code}|{control_id}|{safe}\r"
     )

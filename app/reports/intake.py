@@ -148,9 +148,11 @@ async def process(
             return hl7_answer(None, "AR", str(exc), now=now, state="rejected")
         try:
             _, reports = hl7v2.parse_oru(message, tz=context.tz)
+            for report in reports:
+                domain.check_sizes(report)
         except hl7v2.Hl7Rejected as exc:
             return hl7_answer(message, "AR", str(exc), now=now, state="rejected")
-        except hl7v2.Hl7Unprocessable as exc:
+        except (hl7v2.Hl7Unprocessable, ValueError) as exc:
             return hl7_answer(message, "AE", str(exc), now=now, state="rejected")
         result = await ingest(
             repo,
@@ -158,6 +160,7 @@ async def process(
             message_id=message_id,
             reports=reports,
             thresholds=context.thresholds,
+            today=now.astimezone(context.tz).date(),
             now=now,
             ack_within=context.ack_within,
         )
@@ -165,16 +168,21 @@ async def process(
     try:
         payload = json.loads(body)
         _, reports = fhir.parse_reports(payload)
-    except json.JSONDecodeError:
+        for report in reports:
+            domain.check_sizes(report)
+    except (json.JSONDecodeError, RecursionError):
         return fhir_answer(400, "error", "structure", "The body is not JSON.", state="rejected")
     except fhir.FhirInvalid as exc:
         return fhir_answer(exc.status, "error", exc.code, str(exc), state="rejected")
+    except ValueError as exc:
+        return fhir_answer(422, "error", "too-long", str(exc), state="rejected")
     result = await ingest(
         repo,
         sender_id=sender_id,
         message_id=message_id,
         reports=reports,
         thresholds=context.thresholds,
+        today=now.astimezone(context.tz).date(),
         now=now,
         ack_within=context.ack_within,
     )
@@ -182,22 +190,13 @@ async def process(
 
 
 def hl7_control_id(body: str) -> str | None:
-    """MSH-10 when the message parses that far (for de-duplication before processing)."""
-    try:
-        return hl7v2.header_of(hl7v2.parse_message(body)).control_id or None
-    except hl7v2.Hl7Rejected:
-        return None
+    """MSH-10 when the message parses that far (for de-duplication before processing).
 
-
-def fhir_key(body: str) -> str | None:
+    FHIR deliveries are de-duplicated by webhook-id only: a resource keeps its id across
+    versions, so the id of a report cannot tell a resend from an amendment.
+    """
     try:
-        payload = json.loads(body)
-    except json.JSONDecodeError:
+        control_id = hl7v2.header_of(hl7v2.parse_message(body)).control_id
+    except (hl7v2.Hl7Rejected, IndexError, ValueError):
         return None
-    if isinstance(payload, dict):
-        ident = payload.get("identifier")
-        if isinstance(ident, dict) and isinstance(ident.get("value"), str):
-            return f"{payload.get('resourceType')}:{ident['value']}"
-        if isinstance(payload.get("id"), str):
-            return f"{payload.get('resourceType')}/{payload['id']}"
-    return None
+    return control_id if control_id and len(control_id) <= 199 else None

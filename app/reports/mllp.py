@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -90,6 +91,16 @@ async def take(
     return answer.body
 
 
+async def _safe_take(raw: bytes, **kw: Any) -> str:
+    """A broken take (the database away, say) still answers AE, so the sender resends."""
+    try:
+        return await take(raw, **kw)
+    except Exception:
+        logger.exception("MLLP message could not be taken in")
+        now = kw["now"]
+        return hl7_answer(None, "AE", "Not stored; send it again.", now=now, state="failed").body
+
+
 async def serve(
     *,
     host: str,
@@ -110,7 +121,7 @@ async def serve(
                     return
                 while (start := buffer.find(START)) >= 0 and (end := buffer.find(END, start)) >= 0:
                     raw, buffer = buffer[start + 1 : end], buffer[end + 2 :]
-                    ack = await take(
+                    ack = await _safe_take(
                         raw,
                         factory=factory,
                         client_id=client_id,

@@ -22,7 +22,8 @@ class ReportRepository:
     async def seen(
         self, *, sender_id: uuid.UUID, channel: str, key: str | None, webhook_id: str | None
     ) -> InboundMessage | None:
-        """An earlier delivery of the same message (same MSH-10 or the same webhook-id)."""
+        """The latest take of the same message (same MSH-10 or the same webhook-id), replays
+        included, so that a resend after a failure sees how the retry went."""
         clauses = []
         if key:
             clauses.append(
@@ -30,7 +31,6 @@ class ReportRepository:
                     InboundMessage.sender_id == sender_id,
                     InboundMessage.channel == channel,
                     InboundMessage.message_key == key,
-                    InboundMessage.replay_of.is_(None),
                 )
             )
         if webhook_id:
@@ -38,11 +38,10 @@ class ReportRepository:
                 select(InboundMessage).where(
                     InboundMessage.sender_id == sender_id,
                     InboundMessage.webhook_id == webhook_id,
-                    InboundMessage.replay_of.is_(None),
                 )
             )
         for stmt in clauses:
-            found = await self.session.scalar(stmt.limit(1))
+            found = await self.session.scalar(stmt.order_by(InboundMessage.id.desc()).limit(1))
             if found is not None:
                 return found
         return None
@@ -144,12 +143,14 @@ class ReportRepository:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
 
-    async def alerts(self, *, open_only: bool, butler_id: uuid.UUID | None) -> list[CriticalAlert]:
+    async def alerts(
+        self, *, open_only: bool, mother_ids: list[uuid.UUID] | None
+    ) -> list[CriticalAlert]:
         stmt = select(CriticalAlert).order_by(CriticalAlert.raised_at, CriticalAlert.id)
         if open_only:
             stmt = stmt.where(CriticalAlert.acknowledged_at.is_(None))
-        if butler_id is not None:
-            stmt = stmt.where(CriticalAlert.butler_id == butler_id)
+        if mother_ids is not None:
+            stmt = stmt.where(CriticalAlert.mother_id.in_(mother_ids))
         return list(await self.session.scalars(stmt))
 
     async def ready_since(self, before: datetime) -> list[LabReport]:

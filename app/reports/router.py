@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.dependencies import may_see_mother
@@ -14,7 +15,7 @@ from app.auth.dependencies import AuditDep, require_roles
 from app.auth.models import ApiClient, Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import NotAuthenticated, NotFound, problem_responses
+from app.core.errors import Conflict, NotAuthenticated, NotFound, problem_responses
 from app.core.pagination import PageDep, paginate
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
@@ -24,7 +25,6 @@ from app.reports.intake import (
     Answer,
     IntakeContext,
     fhir_answer,
-    fhir_key,
     hl7_answer,
     hl7_control_id,
     kept_headers,
@@ -158,14 +158,19 @@ async def _receive(
         )
         return _respond(answer)
 
-    key = hl7_control_id(body) if channel == "hl7v2" else fhir_key(body)
+    key = hl7_control_id(body) if channel == "hl7v2" else None
     webhook_id = request.headers.get("webhook-id")
     async with factory() as db:
         earlier = await ReportRepository(db).seen(
             sender_id=principal.id, channel=channel, key=key, webhook_id=webhook_id
         )
+    replay_of = None
     if earlier is not None:
-        if earlier.response_body is not None and earlier.response_status is not None:
+        stale = earlier.state == "received" and now - earlier.received_at > STALE_AFTER
+        if earlier.state == "failed" or stale:
+            # A failure (or a crash) on our side: the resend is processed again, as a replay.
+            replay_of, webhook_id = earlier.id, None
+        elif earlier.response_body is not None and earlier.response_status is not None:
             media = "application/hl7-v2" if channel == "hl7v2" else "application/fhir+json"
             return Response(
                 content=earlier.response_body,
@@ -173,7 +178,8 @@ async def _receive(
                 media_type=media,
                 headers={"Idempotent-Replayed": "true"},
             )
-        return _respond(_busy(channel, now))
+        else:
+            return _respond(_busy(channel, now))
     message_id = await store(
         factory,
         channel=channel,
@@ -184,6 +190,7 @@ async def _receive(
         message_key=key,
         webhook_id=webhook_id,
         now=now,
+        replay_of=replay_of,
     )
     if message_id is None:  # the same message is being taken in by another request right now
         return _respond(_busy(channel, now))
@@ -197,6 +204,9 @@ async def _receive(
         settings=settings,
         now=now,
     )
+
+
+STALE_AFTER = timedelta(minutes=2)  # a "received" message older than this was cut off
 
 
 def _is_text(raw: bytes) -> bool:
@@ -225,20 +235,33 @@ async def _process_stored(
     settings: Settings,
     now: Any,
 ) -> Response:
-    try:
-        answer = await process(
-            session,
-            channel=channel,
-            body=body,
-            sender_id=sender_id,
-            message_id=message_id,
-            context=_context(settings),
-            now=now,
-        )
-    except Exception:  # stored, so nothing is lost: answer AE and keep it for a replay
-        logger.exception("lab message processing failed", extra={"message_id": str(message_id)})
-        await session.rollback()
-        text = "Internal error while processing; the message is stored and will be replayed."
+    answer: Answer | None = None
+    for attempt in (1, 2):
+        try:
+            answer = await process(
+                session,
+                channel=channel,
+                body=body,
+                sender_id=sender_id,
+                message_id=message_id,
+                context=_context(settings),
+                now=now,
+            )
+            break
+        except IntegrityError:
+            # Another message about the same report was taken in at the same moment; once it
+            # has committed, this one updates the report it created.
+            await session.rollback()
+            if attempt == 2:
+                logger.exception(
+                    "lab message conflicted twice", extra={"message_id": str(message_id)}
+                )
+        except Exception:  # stored, so nothing is lost: AE, and a resend is processed again
+            logger.exception("lab message processing failed", extra={"message_id": str(message_id)})
+            await session.rollback()
+            break
+    if answer is None:
+        text = "Internal error while processing; the message is stored: send it again."
         answer = (
             hl7_answer(None, "AE", text, now=now, state="failed")
             if channel in ("hl7v2", "mllp")
@@ -375,32 +398,45 @@ async def replay_message(
     original = await repo.message(message_id)
     if original is None or original.sender_id is None:
         raise NotFound("No stored message with that id.")
+    if (original.outcome or "").startswith("signature refused"):
+        raise Conflict(
+            "This delivery failed its signature check; it cannot be processed. Ask the sender "
+            "to send it again, signed."
+        )
+    channel, sender_id, sender_name = original.channel, original.sender_id, original.sender_name
+    raw, headers, key, original_id = (
+        original.body,
+        dict(original.headers),
+        original.message_key,
+        original.id,
+    )
+    await session.rollback()  # one pooled connection at a time
     now = clock.now()
     copy_id = await store(
         request.app.state.session_factory,
-        channel=original.channel,
-        sender_id=original.sender_id,
-        sender_name=original.sender_name,
-        body=original.body,
-        headers=original.headers,
-        message_key=original.message_key,
+        channel=channel,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        body=raw,
+        headers=headers,
+        message_key=key,
         webhook_id=None,
         now=now,
-        replay_of=original.id,
+        replay_of=original_id,
     )
     assert copy_id is not None
     await _process_stored(
         request,
         session,
-        channel=original.channel,
-        body=original.body.decode("utf-8", errors="replace"),
-        sender_id=original.sender_id,
+        channel=channel,
+        body=raw.decode("utf-8", errors="replace"),
+        sender_id=sender_id,
         message_id=copy_id,
         settings=settings,
         now=now,
     )
     audit.record(
-        "lab_message.replay", "inbound_message", original.id, detail={"copy": str(copy_id)}
+        "lab_message.replay", "inbound_message", original_id, detail={"copy": str(copy_id)}
     )
     replayed = await session.get(InboundMessage, copy_id)  # recorded by now, either way
     assert replayed is not None
@@ -584,6 +620,7 @@ async def attach(
         reason=body.reason,
         actor=principal,
         now=clock.now(),
+        today=local_today(clock, settings.tz),
         thresholds=context.thresholds,
         ack_within=context.ack_within,
     )
@@ -604,12 +641,19 @@ async def attach(
 async def list_alerts(
     principal: Acknowledger,
     repo: ReportRepoDep,
+    clock: ClockDep,
+    settings: SettingsDep,
     open_only: Annotated[bool, Query(alias="open")] = True,
 ) -> AlertList:
-    butler = principal.butler_id if principal.role == Role.BUTLER else None
-    if principal.role == Role.BUTLER and butler is None:
-        return AlertList(items=[])
-    rows = await repo.alerts(open_only=open_only, butler_id=butler)
+    mother_ids: list[uuid.UUID] | None = None
+    if principal.role == Role.BUTLER:  # the alerts of the mothers she looks after today
+        if principal.butler_id is None:
+            return AlertList(items=[])
+        today = local_today(clock, settings.tz)
+        mother_ids = list(
+            await repo.session.scalars(visible_mother_ids(principal.butler_id, today))
+        )
+    rows = await repo.alerts(open_only=open_only, mother_ids=mother_ids)
     return AlertList(items=[AlertPublic.model_validate(a) for a in rows])
 
 
@@ -626,9 +670,22 @@ async def acknowledge(
     repo: ReportRepoDep,
     audit: AuditDep,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> AlertPublic:
     alert = await repo.alert(alert_id)
-    if alert is None or (principal.role == Role.BUTLER and alert.butler_id != principal.butler_id):
+    visible = alert is not None and (
+        principal.role != Role.BUTLER
+        or (
+            alert.mother_id is not None
+            and await may_see_mother(
+                AssignmentRepository(repo.session),
+                principal,
+                alert.mother_id,
+                local_today(clock, settings.tz),
+            )
+        )
+    )
+    if alert is None or not visible:
         raise NotFound("No alert with that id is visible to you.")
     alert = await service.acknowledge(repo, alert_id=alert_id, actor=principal, now=clock.now())
     audit.record("alert.acknowledge", "alert", alert.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.principal import Principal
@@ -83,11 +83,14 @@ async def _match(
     return order.id, visit.id, mother.id, None
 
 
-async def _butler_for(repo: ReportRepository, report: LabReport) -> uuid.UUID | None:
-    """Who brings her the results: the butler who accompanied the visit, else her primary."""
-    if report.visit_id is not None:
+async def _butler_for(
+    repo: ReportRepository, report: LabReport, *, today: date | None = None
+) -> uuid.UUID | None:
+    """Who brings her the results now: the butler at her side if the visit is today (a cover
+    only sees her that day), otherwise her current primary butler."""
+    if report.visit_id is not None and today is not None:
         visit = await repo.session.get(Visit, report.visit_id)
-        if visit is not None and visit.accompanying_butler_id is not None:
+        if visit is not None and visit.visit_date == today and visit.accompanying_butler_id:
             return visit.accompanying_butler_id
     if report.mother_id is not None:
         mother = await repo.session.get(Mother, report.mother_id)
@@ -97,9 +100,9 @@ async def _butler_for(repo: ReportRepository, report: LabReport) -> uuid.UUID | 
 
 
 async def _announce_ready(
-    repo: ReportRepository, report: LabReport, *, now: datetime, reopened: bool
+    repo: ReportRepository, report: LabReport, *, now: datetime, today: date, reopened: bool
 ) -> None:
-    butler_id = await _butler_for(repo, report)
+    butler_id = await _butler_for(repo, report, today=today)
     enqueue(
         repo.session,
         topic="report.amended" if reopened else "report.ready",
@@ -124,11 +127,12 @@ async def _raise_alert(
     reasons: Sequence[str],
     *,
     now: datetime,
+    today: date,
     ack_within: timedelta,
 ) -> None:
     if await repo.open_alert(report.id) is not None:
         return  # already paging about this report
-    butler_id = await _butler_for(repo, report)
+    butler_id = await _butler_for(repo, report, today=today)
     alert = CriticalAlert(
         report_id=report.id,
         mother_id=report.mother_id,
@@ -163,6 +167,7 @@ async def ingest(
     reports: Sequence[ParsedReport],
     thresholds: Sequence[Threshold],
     now: datetime,
+    today: date,
     ack_within: timedelta,
 ) -> IntakeResult:
     """Store each report, attach it to its order's mother or send it to reconciliation."""
@@ -189,8 +194,41 @@ async def ingest(
             previous_pickup = PickupState.NOT_READY
         else:
             previous_status, previous_pickup = report.status, report.pickup_state
+            if previous_status in domain.READY and not (
+                new_status in domain.READY or new_status in domain.WITHDRAWN
+            ):
+                # A preliminary after a final would put unchecked values in front of the
+                # mother: keep the final, and note what came.
+                repo.session.add(
+                    _event(
+                        report,
+                        "lab_status_ignored",
+                        actor="lab",
+                        at=now,
+                        message_id=message_id,
+                        note=f"{new_status.value} after {previous_status.value}: kept",
+                    )
+                )
+                result.notes.append(f"{parsed.source_key}: {new_status.value} after final ignored")
+                result.reports.append(report.id)
+                continue
             report.version += 1
         report.last_message_id = message_id
+        if report.reconciled_by is not None and report.mother_id is not None:
+            # Attached by hand at the front desk: a resend does not undo that decision.
+            if problem is not None:
+                repo.session.add(
+                    _event(
+                        report,
+                        "lab_identity_disagrees",
+                        actor="lab",
+                        at=now,
+                        message_id=message_id,
+                        note=problem,
+                    )
+                )
+                problem = None
+            order_id, visit_id, mother_id = report.exam_order_id, report.visit_id, report.mother_id
         report.exam_order_id, report.visit_id, report.mother_id = order_id, visit_id, mother_id
         report.reconciliation_reason = problem
         report.placer_order, report.filler_order = parsed.placer_order, parsed.filler_order
@@ -257,9 +295,11 @@ async def ingest(
         )
         if became_ready:
             report.ready_at, report.reminders_sent = now, 0
-            await _announce_ready(repo, report, now=now, reopened=previous_status in domain.READY)
+            await _announce_ready(
+                repo, report, now=now, today=today, reopened=previous_status in domain.READY
+            )
         if criticals and new_status not in domain.WITHDRAWN:
-            await _raise_alert(repo, report, criticals, now=now, ack_within=ack_within)
+            await _raise_alert(repo, report, criticals, now=now, today=today, ack_within=ack_within)
     await repo.session.flush()
     return result
 
@@ -309,6 +349,7 @@ async def attach(
     reason: str,
     actor: Principal,
     now: datetime,
+    today: date,
     thresholds: Sequence[Threshold],
     ack_within: timedelta,
 ) -> LabReport:
@@ -338,11 +379,11 @@ async def attach(
     await repo.session.flush()
     if report.pickup_state is PickupState.READY:
         report.ready_at, report.reminders_sent = now, 0
-        await _announce_ready(repo, report, now=now, reopened=False)
+        await _announce_ready(repo, report, now=now, today=today, reopened=False)
     observations = await repo.observations(report.id)
     criticals = [o.critical_reason for o in observations if o.critical_reason]
     if criticals and report.status not in domain.WITHDRAWN:
-        await _raise_alert(repo, report, criticals, now=now, ack_within=ack_within)
+        await _raise_alert(repo, report, criticals, now=now, today=today, ack_within=ack_within)
     await repo.session.flush()
     return report
 
@@ -396,7 +437,7 @@ async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[Cri
 
 
 async def remind_overdue_pickups(
-    repo: ReportRepository, *, now: datetime, after: timedelta
+    repo: ReportRepository, *, now: datetime, today: date, after: timedelta
 ) -> list[uuid.UUID]:
     """Final but not picked up: remind the butler after ``after``, the front desk after twice."""
     reminded = []
@@ -410,7 +451,7 @@ async def remind_overdue_pickups(
             repo.session,
             topic="report.pickup_overdue",
             now=now,
-            butler_id=None if to_desk else await _butler_for(repo, report),
+            butler_id=None if to_desk else await _butler_for(repo, report, today=today),
             mother_id=report.mother_id,
             payload={"report_id": report.id, "channel": "front_desk" if to_desk else "butler_app"},
         )

@@ -45,9 +45,11 @@ def verify(
         raise SignatureInvalid("webhook-timestamp must be Unix seconds") from exc
     if abs(now.timestamp() - sent) > TOLERANCE.total_seconds():
         raise SignatureInvalid("webhook-timestamp is outside the 5-minute tolerance")
-    offered = [s for s in signatures.split() if s.startswith("v1,")]
+    if len(msg_id) > 200:
+        raise SignatureInvalid("webhook-id is longer than 200 characters")
+    offered = [s.encode() for s in signatures.split() if s.startswith("v1,")]
     for secret in secrets:
-        expected = sign(secret, msg_id, sent, body)
+        expected = sign(secret, msg_id, sent, body).encode()
         if any(hmac.compare_digest(expected, candidate) for candidate in offered):
             return
     raise SignatureInvalid("no webhook-signature matches a current secret")

@@ -128,7 +128,10 @@ async def test_overdue_pickups_remind_the_butler_then_the_front_desk(
     async def remind() -> list[Any]:
         async with session_factory() as session:
             done = await remind_overdue_pickups(
-                ReportRepository(session), now=clock.now(), after=timedelta(hours=2)
+                ReportRepository(session),
+                now=clock.now(),
+                today=clock.now().date(),
+                after=timedelta(hours=2),
             )
             await session.commit()
             return done
