@@ -6,6 +6,7 @@ from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler, RosterShift
 from app.core.database import Base
 from app.core.idempotency import IdempotencyRecord
+from app.feed.models import FeedEvent, FeedState, Task
 from app.mothers.models import DatingChange, Mother, Pregnancy, RiskGradeChange
 from app.notifications.models import OutboxMessage
 from app.reports.models import (
@@ -29,6 +30,8 @@ __all__ = [
     "CriticalAlert",
     "DatingChange",
     "ExamOrder",
+    "FeedEvent",
+    "FeedState",
     "IdempotencyRecord",
     "InboundMessage",
     "LabObservation",
@@ -39,6 +42,7 @@ __all__ = [
     "ReportEvent",
     "RiskGradeChange",
     "RosterShift",
+    "Task",
     "User",
     "Visit",
     "VisitStatusChange",

@@ -22,6 +22,8 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
 from app.core.settings import Settings, get_settings
+from app.feed.notifier import Notifier, listen
+from app.feed.router import router as feed_router
 from app.mothers.router import router as mothers_router
 from app.notifications import dispatcher
 from app.notifications.router import router as notifications_router
@@ -41,6 +43,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     visits_router,
     reports_router,
     notifications_router,
+    feed_router,
     audit_router,
 )
 
@@ -82,10 +85,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                     app.state.session_factory, settings, now=app.state.clock.now, stop=stop
                 )
             )
+        listener = None
+        if not settings.is_sqlite:  # other processes' changes wake our long-polls too
+            listener = asyncio.create_task(listen(settings.database_url, app.state.notifier, stop))
         yield
         stop.set()
-        if worker is not None:
-            await worker
+        for task in (worker, listener):
+            if task is not None:
+                await task
         await engine.dispose()
 
     app = FastAPI(
@@ -97,7 +104,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.engine = engine
-    app.state.session_factory = create_session_factory(engine)
+    app.state.notifier = Notifier()
+    app.state.session_factory = create_session_factory(
+        engine, info={"notifier": app.state.notifier}
+    )
     # SQLite has one writer at a time: serialise writing requests in-process instead of failing.
     app.state.write_lock = asyncio.Lock() if settings.is_sqlite else None
     app.state.schema_head = schema_head()

@@ -88,6 +88,10 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/alerts/{alert_id}/acknowledge": READ_MOTHERS,
     "POST /v1/alerts/escalate": ADMIN,
     "GET /v1/notifications": ADMIN,
+    "GET /v1/me/assignments": {"butler1"},
+    "GET /v1/me/events": {"butler1"},
+    "POST /v1/mothers/{mother_id}/tasks": {"admin", "frontdesk", "doctor"},
+    "POST /v1/me/tasks/{task_id}/complete": {"butler1"},
 }
 # The lab's own routes also need a webhook signature, which these calls do not carry: the
 # allowed caller gets past the role check and is then refused with 401 for the signature.

@@ -20,6 +20,7 @@ from app.assignments.schemas import AccompanyingToday, AssignmentDecision, Exclu
 from app.butlers.models import Butler
 from app.core.errors import Conflict, NotFound
 from app.core.principal import Principal
+from app.feed.changes import touch
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy
 from app.notifications.outbox import enqueue
@@ -161,7 +162,7 @@ async def _open_primary(
     if current is not None:
         current.ends_at = now
         current.ended_reason = reason
-        enqueue(
+        await enqueue(
             repo.session,
             topic="assignment.primary_ended",
             now=now,
@@ -181,7 +182,7 @@ async def _open_primary(
         )
     )
     mother.primary_butler_id = butler_id
-    enqueue(
+    await enqueue(
         repo.session,
         topic="assignment.primary",
         now=now,
@@ -195,7 +196,7 @@ async def _open_primary(
         raise Conflict("Her primary butler was changed at the same moment; read again.") from exc
 
 
-def flag_if_rules_break(
+async def flag_if_rules_break(
     assignment: CareAssignment | None,
     butler: Butler | None,
     *,
@@ -214,7 +215,7 @@ def flag_if_rules_break(
         f"{grade.value} risk needs {', '.join(sorted(missing))}; {butler.display_name} lacks it"
     )
     assignment.flagged_reason = reason
-    enqueue(
+    await enqueue(
         session,
         topic="assignment.needs_reassignment",
         now=now,
@@ -370,7 +371,7 @@ async def arrange_escort(
     ):
         cover.ends_at = now
         cover.ended_reason = "cover no longer needed" if escort else "no butler available"
-        enqueue(
+        await enqueue(
             repo.session,
             topic="assignment.cover_ended",
             now=now,
@@ -398,7 +399,7 @@ async def arrange_escort(
             (mother.primary_butler_id, "assignment.cover_for_your_mother"),
         ):
             if butler_id is not None:
-                enqueue(
+                await enqueue(
                     repo.session,
                     topic=topic,
                     now=now,
@@ -407,7 +408,7 @@ async def arrange_escort(
                     payload={"visit_id": visit.id, "cover_butler_id": escort.butler_id},
                 )
     if (escort is None and before is not None) or (escort is None and cover is None):
-        enqueue(
+        await enqueue(
             repo.session,
             topic="visit.unaccompanied",
             now=now,
@@ -415,6 +416,17 @@ async def arrange_escort(
             payload={"visit_id": visit.id},
         )
     visit.accompanying_butler_id = new_id
+    if before != new_id:  # the visit leaves one phone's list and joins another's
+        for butler_id in {before, new_id} - {None}:
+            assert butler_id is not None
+            await touch(
+                repo.session,
+                butler_id,
+                kind="visit.escort",
+                now=now,
+                ref_type="visit",
+                ref_id=visit.id,
+            )
     await repo.session.flush()
     return escort
 

@@ -11,6 +11,7 @@ from app.assignments.service import flag_if_rules_break
 from app.butlers.repository import ButlerRepository
 from app.core.errors import Conflict, FieldError, ValidationFailed
 from app.core.principal import Principal
+from app.feed.changes import touch_mother
 from app.mothers import domain
 from app.mothers.domain import DatingMethod, RiskGrade
 from app.mothers.models import (
@@ -241,7 +242,7 @@ async def update_mother(
         changed.append("risk_grade")
         assignments = AssignmentRepository(repo.session)
         current = await assignments.active_primary(mother.id)
-        flag_if_rules_break(
+        await flag_if_rules_break(
             current,
             await butlers.get(current.butler_id) if current else None,
             grade=data.risk_grade,
@@ -252,6 +253,15 @@ async def update_mother(
     if changed:
         mother.version += 1
         mother.updated_at = now
+        await touch_mother(
+            repo.session,
+            mother.id,
+            kind="mother.changed",
+            now=now,
+            today=today,
+            ref_type="mother",
+            ref_id=mother.id,
+        )
     try:
         await repo.session.flush()
     except IntegrityError as exc:

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.feed.changes import touch
 from app.notifications.models import OutboxMessage
 
 
-def enqueue(
+async def enqueue(
     session: AsyncSession,
     *,
     topic: str,
@@ -33,4 +34,6 @@ def enqueue(
         attempts=0,
     )
     session.add(message)
+    if butler_id is not None:  # her phone's list changes with it
+        await touch(session, butler_id, kind=topic, now=now)
     return message

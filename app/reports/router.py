@@ -572,8 +572,16 @@ async def pick_up(
     repo: ReportRepoDep,
     audit: AuditDep,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> ReportDetail:
-    await service.pick_up(repo, report=report, place=body.place, actor=principal, now=clock.now())
+    await service.pick_up(
+        repo,
+        report=report,
+        place=body.place,
+        actor=principal,
+        now=clock.now(),
+        today=local_today(clock, settings.tz),
+    )
     audit.record("report.pick_up", "report", report.id)
     return await _detail(repo, report)
 
@@ -591,8 +599,16 @@ async def deliver(
     repo: ReportRepoDep,
     audit: AuditDep,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> ReportDetail:
-    await service.deliver(repo, report=report, note=body.note, actor=principal, now=clock.now())
+    await service.deliver(
+        repo,
+        report=report,
+        note=body.note,
+        actor=principal,
+        now=clock.now(),
+        today=local_today(clock, settings.tz),
+    )
     audit.record("report.deliver", "report", report.id)
     return await _detail(repo, report)
 
@@ -687,7 +703,13 @@ async def acknowledge(
     )
     if alert is None or not visible:
         raise NotFound("No alert with that id is visible to you.")
-    alert = await service.acknowledge(repo, alert_id=alert_id, actor=principal, now=clock.now())
+    alert = await service.acknowledge(
+        repo,
+        alert_id=alert_id,
+        actor=principal,
+        now=clock.now(),
+        today=local_today(clock, settings.tz),
+    )
     audit.record("alert.acknowledge", "alert", alert.id)
     return AlertPublic.model_validate(alert)
 

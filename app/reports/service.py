@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.principal import Principal
+from app.feed.changes import touch_mother
 from app.mothers.models import Mother
 from app.notifications.outbox import enqueue
 from app.reports import domain
@@ -103,7 +104,7 @@ async def _announce_ready(
     repo: ReportRepository, report: LabReport, *, now: datetime, today: date, reopened: bool
 ) -> None:
     butler_id = await _butler_for(repo, report, today=today)
-    enqueue(
+    await enqueue(
         repo.session,
         topic="report.amended" if reopened else "report.ready",
         now=now,
@@ -112,7 +113,7 @@ async def _announce_ready(
         payload={"report_id": report.id, "channel": "butler_app"},
     )
     # The mother's SMS says only that something is ready: never a result or a diagnosis.
-    enqueue(
+    await enqueue(
         repo.session,
         topic="sms.report_ready",
         now=now,
@@ -148,7 +149,7 @@ async def _raise_alert(
         (butler_id, "alert.critical", "butler_app"),
         (None, "alert.critical.doctor", "doctor"),  # the doctor on duty's list
     ):
-        enqueue(
+        await enqueue(
             repo.session,
             topic=topic,
             now=now,
@@ -269,6 +270,15 @@ async def ingest(
             )
         await repo.replace_observations(report.id, rows)
         report.critical = bool(criticals)
+        await touch_mother(
+            repo.session,
+            report.mother_id,
+            kind="report.changed",
+            now=now,
+            today=today,
+            ref_type="report",
+            ref_id=report.id,
+        )
         repo.session.add(
             _event(
                 report,
@@ -282,7 +292,7 @@ async def ingest(
         result.reports.append(report.id)
         if problem is not None:
             result.reconciliation += 1
-            enqueue(
+            await enqueue(
                 repo.session,
                 topic="report.unmatched",
                 now=now,
@@ -320,23 +330,53 @@ def _move(report: LabReport, to: PickupState) -> None:
 
 
 async def pick_up(
-    repo: ReportRepository, *, report: LabReport, place: str, actor: Principal, now: datetime
+    repo: ReportRepository,
+    *,
+    report: LabReport,
+    place: str,
+    actor: Principal,
+    now: datetime,
+    today: date,
 ) -> LabReport:
     _move(report, PickupState.PICKED_UP)
     report.picked_up_at, report.picked_up_by, report.pickup_place = now, actor.id, place
     report.updated_at = now
     repo.session.add(_event(report, "picked_up", actor=actor.name, at=now, note=place))
+    await touch_mother(
+        repo.session,
+        report.mother_id,
+        kind="report.picked_up",
+        now=now,
+        today=today,
+        ref_type="report",
+        ref_id=report.id,
+    )
     await repo.session.flush()
     return report
 
 
 async def deliver(
-    repo: ReportRepository, *, report: LabReport, note: str, actor: Principal, now: datetime
+    repo: ReportRepository,
+    *,
+    report: LabReport,
+    note: str,
+    actor: Principal,
+    now: datetime,
+    today: date,
 ) -> LabReport:
     _move(report, PickupState.DELIVERED)
     report.delivered_at, report.delivered_by, report.delivery_note = now, actor.id, note
     report.updated_at = now
     repo.session.add(_event(report, "delivered", actor=actor.name, at=now, note=note))
+    await touch_mother(
+        repo.session,
+        report.mother_id,
+        kind="report.delivered",
+        now=now,
+        today=today,
+        ref_type="report",
+        ref_id=report.id,
+    )
     await repo.session.flush()
     return report
 
@@ -392,7 +432,7 @@ async def attach(
 
 
 async def acknowledge(
-    repo: ReportRepository, *, alert_id: uuid.UUID, actor: Principal, now: datetime
+    repo: ReportRepository, *, alert_id: uuid.UUID, actor: Principal, now: datetime, today: date
 ) -> CriticalAlert:
     alert = await repo.alert(alert_id, for_update=True)
     if alert is None:
@@ -400,6 +440,15 @@ async def acknowledge(
     if alert.acknowledged_at is not None:
         return alert  # a second tap on the phone changes nothing
     alert.acknowledged_at, alert.acknowledged_by = now, f"{actor.role}:{actor.name}"
+    await touch_mother(
+        repo.session,
+        alert.mother_id,
+        kind="alert.acknowledged",
+        now=now,
+        today=today,
+        ref_type="alert",
+        ref_id=alert.id,
+    )
     report = await repo.report(alert.report_id)
     if report is not None:
         repo.session.add(_event(report, "alert_acknowledged", actor=actor.name, at=now))
@@ -413,7 +462,7 @@ async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[Cri
     for alert in await repo.overdue_alerts(now):
         alert.escalated_at = now
         alert.level = 1
-        enqueue(
+        await enqueue(
             repo.session,
             topic="alert.escalated",
             now=now,
@@ -447,7 +496,7 @@ async def remind_overdue_pickups(
             continue
         report.reminders_sent += 1
         to_desk = report.reminders_sent == 2
-        enqueue(
+        await enqueue(
             repo.session,
             topic="report.pickup_overdue",
             now=now,

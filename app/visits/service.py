@@ -16,6 +16,7 @@ from app.careplan.domain import Guideline
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.ids import uuid7
 from app.core.principal import Principal
+from app.feed.changes import touch
 from app.mothers.domain import RiskGrade, format_gestational_age, gestational_age_days
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
@@ -422,6 +423,15 @@ async def change_status(
     elif to is VisitStatus.CANCELLED:
         visit.cancelled_at = clinic.now
         visit.cancel_reason = reason
+    if visit.accompanying_butler_id is not None:
+        await touch(
+            repo.session,
+            visit.accompanying_butler_id,
+            kind=f"visit.{to.value}",
+            now=clinic.now,
+            ref_type="visit",
+            ref_id=visit.id,
+        )
     if to in (VisitStatus.CANCELLED, VisitStatus.NO_SHOW):
         await end_cover(
             AssignmentRepository(repo.session),
@@ -604,7 +614,7 @@ async def check_in(
         now=clinic.now,
         policy=policy,
     )
-    enqueue(
+    await enqueue(
         repo.session,
         topic="visit.checked_in",
         now=clinic.now,

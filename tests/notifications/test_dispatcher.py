@@ -102,10 +102,10 @@ async def test_a_delivery_that_cannot_succeed_fails_after_its_attempts(
     api: Api, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     async with session_factory() as session:
-        enqueue(
+        await enqueue(
             session, topic="sms.x", now=clock.now(), payload={"channel": "sms", "template": "nope"}
         )
-        enqueue(
+        await enqueue(
             session,
             topic="sms.y",
             now=clock.now(),
@@ -193,7 +193,7 @@ async def test_a_killed_worker_loses_nothing_and_texts_nobody_twice(
     mother = await enrol(api)
     async with session_factory() as session:
         for i in range(40):
-            enqueue(
+            await enqueue(
                 session,
                 topic="sms.report_ready",
                 now=clock.now(),

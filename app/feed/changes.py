@@ -1,0 +1,95 @@
+"""Recording that a butler's assignments changed: version bump, feed event, wake-up.
+
+Called in the same transaction as the change. The version row is upserted with a lock, so the
+feed is gap-free; on PostgreSQL a NOTIFY (sent by the database at commit) wakes the long-polls
+of every server process; in one process the in-memory notifier is told after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.assignments.models import AssignmentRole, CareAssignment
+from app.core.ids import uuid7
+from app.feed.models import FeedEvent, FeedState
+
+CHANNEL = "butler_feed"
+TOUCHED_KEY = "feed_touched"  # session.info: butlers to wake after commit
+
+
+async def touch(
+    session: AsyncSession,
+    butler_id: uuid.UUID,
+    *,
+    kind: str,
+    now: datetime,
+    ref_type: str | None = None,
+    ref_id: uuid.UUID | None = None,
+) -> int:
+    """Bump her version and append the event; returns the new version."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = (
+        maker(FeedState)
+        .values(butler_id=butler_id, version=1, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=[FeedState.butler_id],
+            set_={"version": FeedState.version + 1, "updated_at": now},
+        )
+        .returning(FeedState.version)
+    )
+    version = int((await session.execute(upsert)).scalar_one())
+    await session.execute(
+        insert(FeedEvent).values(
+            id=uuid7(),
+            butler_id=butler_id,
+            seq=version,
+            kind=kind,
+            ref_type=ref_type,
+            ref_id=ref_id,
+            created_at=now,
+        )
+    )
+    if dialect == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, str(butler_id))))
+    session.info.setdefault(TOUCHED_KEY, set()).add(butler_id)
+    return version
+
+
+async def butlers_of(session: AsyncSession, mother_id: uuid.UUID, today: date) -> set[uuid.UUID]:
+    """Who has this mother on her phone today: her primary, and a cover valid today."""
+    rows = await session.scalars(
+        select(CareAssignment.butler_id).where(
+            CareAssignment.mother_id == mother_id,
+            CareAssignment.ends_at.is_(None),
+            or_(
+                CareAssignment.role == AssignmentRole.PRIMARY,
+                and_(CareAssignment.role == AssignmentRole.COVER, CareAssignment.valid_on == today),
+            ),
+        )
+    )
+    return set(rows)
+
+
+async def touch_mother(
+    session: AsyncSession,
+    mother_id: uuid.UUID | None,
+    *,
+    kind: str,
+    now: datetime,
+    today: date,
+    ref_type: str | None = None,
+    ref_id: uuid.UUID | None = None,
+    also: Iterable[uuid.UUID | None] = (),
+) -> None:
+    """Something about a mother changed: every butler who sees her hears of it."""
+    butlers = await butlers_of(session, mother_id, today) if mother_id else set()
+    butlers |= {b for b in also if b is not None}
+    for butler_id in sorted(butlers):
+        await touch(session, butler_id, kind=kind, now=now, ref_type=ref_type, ref_id=ref_id)

@@ -1,0 +1,84 @@
+"""Waking the long-polls: an in-process notifier, fed after commit and by PostgreSQL NOTIFY."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.feed.changes import CHANNEL, TOUCHED_KEY
+
+logger = logging.getLogger("app.feed")
+
+
+class Notifier:
+    """One asyncio.Event per butler with someone waiting; a publish sets it and starts anew."""
+
+    def __init__(self) -> None:
+        self._events: dict[uuid.UUID, asyncio.Event] = {}
+
+    def subscribe(self, butler_id: uuid.UUID) -> asyncio.Event:
+        """Take the event *before* reading the version, so no change slips between the two."""
+        return self._events.setdefault(butler_id, asyncio.Event())
+
+    def publish(self, butler_ids: Iterable[uuid.UUID]) -> None:
+        for butler_id in butler_ids:
+            waiting = self._events.pop(butler_id, None)
+            if waiting is not None:
+                waiting.set()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._events)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    touched = session.info.pop(TOUCHED_KEY, None)
+    notifier = session.info.get("notifier")
+    if touched and isinstance(notifier, Notifier):
+        notifier.publish(touched)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(TOUCHED_KEY, None)
+
+
+def _dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def listen(database_url: str, notifier: Notifier, stop: asyncio.Event) -> None:
+    """LISTEN on PostgreSQL so that changes committed by other processes wake ours.
+
+    A dropped connection is re-opened; a notification lost meanwhile costs at most one poll
+    interval, because the version (the ETag) is always read from the database.
+    """
+    import asyncpg
+
+    def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            notifier.publish([uuid.UUID(payload)])
+
+    while not stop.is_set():
+        conn = None
+        try:
+            conn = await asyncpg.connect(_dsn(database_url))
+            await conn.add_listener(CHANNEL, on_notify)
+            while not stop.is_set() and not conn.is_closed():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=5)
+        except Exception:
+            logger.warning("feed listener lost its connection; reconnecting", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1)
+        finally:
+            if conn is not None and not conn.is_closed():
+                await conn.close()

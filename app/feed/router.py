@@ -1,0 +1,303 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request, Response, status
+
+from app.auth.dependencies import AuditDep, Idempotent, require_roles
+from app.auth.models import Role
+from app.core.clock import local_today
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import AppError, NotFound, problem_responses
+from app.core.principal import Principal
+from app.core.routing import SessionDep, make_router
+from app.feed.changes import touch
+from app.feed.models import Task
+from app.feed.notifier import Notifier
+from app.feed.repository import FeedRepository
+from app.feed.schemas import (
+    AssignmentItem,
+    Assignments,
+    FeedEventPublic,
+    FeedPage,
+    TaskComplete,
+    TaskCreate,
+    TaskPublic,
+)
+from app.mothers.dependencies import ReadableMother
+
+router = make_router(prefix="/v1", tags=["butler app"], responses=problem_responses(401, 422))
+
+ButlerOnly = Annotated[Principal, Depends(require_roles(Role.BUTLER))]
+TaskCreator = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
+Wait = Annotated[
+    int, Query(ge=0, le=30, description="Hold the request up to this many seconds for a change.")
+]
+FEED_PAGE = 200
+
+
+class CursorExpired(AppError):
+    status = 410
+    slug = "cursor-expired"
+    title = "The feed no longer goes back that far"
+
+
+def _etag(version: int, day: date) -> str:
+    # The day is part of it: today's visits and covers change at midnight without a write.
+    return f'"{version}.{day.isoformat()}"'
+
+
+def _butler(principal: Principal) -> uuid.UUID:
+    if principal.butler_id is None:
+        raise NotFound("Your account is not linked to an active butler record.")
+    return principal.butler_id
+
+
+async def _wait_for_change(
+    request: Request, session: SessionDep, butler_id: uuid.UUID, seen: int, wait: int
+) -> int:
+    """Long-poll: hold no database connection while waiting; return the version after."""
+    notifier: Notifier = request.app.state.notifier
+    woken = notifier.subscribe(butler_id)  # before reading, so no change slips between
+    repo = FeedRepository(session)
+    version = await repo.version(butler_id)
+    await session.rollback()  # give the pooled connection back for the wait
+    if version != seen or wait <= 0:
+        return version
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(woken.wait(), timeout=wait)
+    version = await repo.version(butler_id)
+    await session.rollback()
+    return version
+
+
+def _not_modified(etag: str) -> Response:
+    return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+
+
+@router.get(
+    "/me/assignments",
+    response_model=Assignments,
+    summary="What the calling butler must act on now, most urgent first (ETag, long-poll)",
+    description=(
+        "Send If-None-Match with the last ETag: 304 when nothing changed. With ?wait=N (at most "
+        "30) the request is held until the answer changes or N seconds pass (then 304)."
+    ),
+    responses={304: {"description": "Not modified"}, **problem_responses(403, 404)},
+)
+async def my_assignments(
+    request: Request,
+    principal: ButlerOnly,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+    wait: Wait = 0,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response | Assignments:
+    butler_id = _butler(principal)
+    today = local_today(clock, settings.tz)
+    repo = FeedRepository(session)
+    if if_none_match is not None:
+        version = await repo.version(butler_id)
+        if _etag(version, today) == if_none_match.strip():
+            version = await _wait_for_change(request, session, butler_id, version, wait)
+            today = local_today(clock, settings.tz)
+            if _etag(version, today) == if_none_match.strip():
+                return _not_modified(if_none_match.strip())
+    version = await repo.version(butler_id)
+    items: list[AssignmentItem] = []
+    for alert, mother in await repo.open_alerts(butler_id, today):
+        items.append(
+            AssignmentItem(
+                kind="alert",
+                id=alert.id,
+                mother_id=mother.id,
+                mrn=mother.mrn,
+                name=mother.name,
+                at=alert.due_at,
+                title=f"Critical value: {alert.reason}",
+                status="open",
+            )
+        )
+    for visit, mother, is_cover in await repo.visits_today(butler_id, today):
+        items.append(
+            AssignmentItem(
+                kind="visit",
+                id=visit.id,
+                mother_id=mother.id,
+                mrn=mother.mrn,
+                name=mother.name,
+                at=visit.scheduled_at,
+                title="Accompany her visit",
+                status=visit.status.value,
+                role="cover" if is_cover else "primary",
+            )
+        )
+    for report, mother in await repo.open_reports(butler_id, today):
+        picking = report.pickup_state.value == "ready"
+        items.append(
+            AssignmentItem(
+                kind="report_pickup" if picking else "report_delivery",
+                id=report.id,
+                mother_id=mother.id,
+                mrn=mother.mrn,
+                name=mother.name,
+                at=report.ready_at if picking else report.picked_up_at,
+                title=(report.display or report.code or "Lab report"),
+                status=report.pickup_state.value,
+            )
+        )
+    for task, mother in await repo.open_tasks(butler_id):
+        items.append(
+            AssignmentItem(
+                kind="task",
+                id=task.id,
+                mother_id=mother.id,
+                mrn=mother.mrn,
+                name=mother.name,
+                at=task.due_at,
+                title=task.title,
+                status="open",
+            )
+        )
+    audit.record_many(
+        "mother.assignments", "mother", list(dict.fromkeys(i.mother_id for i in items))
+    )
+    response.headers["ETag"] = _etag(version, today)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return Assignments(butler_id=butler_id, day=today, version=version, items=items)
+
+
+@router.get(
+    "/me/events",
+    response_model=FeedPage,
+    summary="Every change to the calling butler's assignments after a cursor, in order",
+    description=(
+        "No gaps, no duplicates. A cursor older than the retention window gets 410 Gone: read "
+        "/v1/me/assignments again and continue from its version."
+    ),
+    responses=problem_responses(403, 404, 410),
+)
+async def my_events(
+    request: Request,
+    principal: ButlerOnly,
+    session: SessionDep,
+    after: Annotated[
+        int, Query(ge=0, description="next_cursor of the last page (0: from the start).")
+    ] = 0,
+    wait: Wait = 0,
+) -> FeedPage:
+    butler_id = _butler(principal)
+    repo = FeedRepository(session)
+    oldest = await repo.oldest_seq(butler_id)
+    current = await repo.version(butler_id)
+    if (oldest is not None and after < oldest - 1) or (oldest is None and after < current):
+        raise CursorExpired(
+            "Events after that cursor were discarded. Read /v1/me/assignments, then follow "
+            f"the feed from {current}.",
+            extra={"current_version": current},
+        )
+    if after > current:
+        raise NotFound("That cursor is ahead of the feed.")
+    events = await repo.events_after(butler_id, after, FEED_PAGE)
+    if not events and wait > 0:
+        await _wait_for_change(request, session, butler_id, current, wait)
+        events = await repo.events_after(butler_id, after, FEED_PAGE)
+    return FeedPage(
+        events=[
+            FeedEventPublic(
+                seq=e.seq,
+                kind=e.kind,
+                ref_type=e.ref_type,
+                ref_id=e.ref_id,
+                created_at=e.created_at,
+            )
+            for e in events
+        ],
+        next_cursor=str(events[-1].seq if events else after),
+    )
+
+
+def _task_view(task: Task) -> TaskPublic:
+    return TaskPublic(
+        id=task.id,
+        mother_id=task.mother_id,
+        butler_id=task.butler_id,
+        title=task.title,
+        due_at=task.due_at,
+        created_by_name=task.created_by_name,
+        created_at=task.created_at,
+        completed_at=task.completed_at,
+        completion_note=task.completion_note,
+    )
+
+
+@router.post(
+    "/mothers/{mother_id}/tasks",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskPublic,
+    summary="Give her butler a task (help with admission, a follow-up call …) with a due time",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 404),
+)
+async def create_task(
+    body: TaskCreate,
+    principal: TaskCreator,
+    mother: ReadableMother,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> TaskPublic:
+    now = clock.now()
+    task = Task(
+        mother_id=mother.id,
+        butler_id=mother.primary_butler_id,
+        title=body.title,
+        due_at=body.due_at,
+        created_by_name=principal.name,
+        created_at=now,
+    )
+    session.add(task)
+    await session.flush()
+    if task.butler_id is not None:
+        await touch(
+            session, task.butler_id, kind="task.created", now=now, ref_type="task", ref_id=task.id
+        )
+    audit.record("mother.task", "mother", mother.id, detail={"task_id": str(task.id)})
+    return _task_view(task)
+
+
+@router.post(
+    "/me/tasks/{task_id}/complete",
+    response_model=TaskPublic,
+    summary="Mark one of my tasks done (a repeat changes nothing)",
+    responses=problem_responses(403, 404),
+)
+async def complete_task(
+    task_id: uuid.UUID,
+    body: TaskComplete,
+    principal: ButlerOnly,
+    session: SessionDep,
+    clock: ClockDep,
+) -> TaskPublic:
+    butler_id = _butler(principal)
+    task = await session.get(Task, task_id, with_for_update=True)
+    if task is None or task.butler_id != butler_id:
+        raise NotFound("No task of yours with that id.")
+    if task.completed_at is None:
+        task.completed_at, task.completion_note = clock.now(), body.note
+        await touch(
+            session,
+            butler_id,
+            kind="task.completed",
+            now=clock.now(),
+            ref_type="task",
+            ref_id=task.id,
+        )
+    return _task_view(task)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+
+
+class AssignmentItem(BaseModel):
+    """One thing to act on. ``kind`` says which fields are set; items come most urgent first."""
+
+    kind: Literal["alert", "visit", "report_pickup", "report_delivery", "task"]
+    id: uuid.UUID = Field(description="The alert, visit, report or task id.")
+    mother_id: uuid.UUID
+    mrn: str
+    name: str
+    at: datetime | None = Field(description="Visit time, alert deadline, ready time or due time.")
+    title: str
+    role: Literal["primary", "cover"] | None = None
+    status: str | None = None
+
+
+class Assignments(BaseModel):
+    butler_id: uuid.UUID
+    day: date
+    version: int = Field(description="Bumped by every change to this list (the ETag says it too).")
+    items: list[AssignmentItem]
+
+
+class FeedEventPublic(BaseModel):
+    seq: int
+    kind: str
+    ref_type: str | None
+    ref_id: uuid.UUID | None
+    created_at: datetime
+
+
+class FeedPage(BaseModel):
+    events: list[FeedEventPublic]
+    next_cursor: str = Field(description="Pass as ?after= to read on; unchanged when empty.")
+
+
+class TaskCreate(BaseModel):
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)
+    ] = Field(examples=["Help with admission to the delivery ward"])
+    due_at: AwareDatetime
+
+
+class TaskComplete(BaseModel):
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+
+
+class TaskPublic(BaseModel):
+    id: uuid.UUID
+    mother_id: uuid.UUID
+    butler_id: uuid.UUID | None
+    title: str
+    due_at: datetime
+    created_by_name: str
+    created_at: datetime
+    completed_at: datetime | None
+    completion_note: str | None
