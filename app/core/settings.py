@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     )
     dispatch_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    feed_retention_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 30,
+        description="How long the change feed keeps events; an older cursor gets 410 Gone.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

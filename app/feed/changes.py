@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,3 +93,9 @@ async def touch_mother(
     butlers |= {b for b in also if b is not None}
     for butler_id in sorted(butlers):
         await touch(session, butler_id, kind=kind, now=now, ref_type=ref_type, ref_id=ref_id)
+
+
+async def purge_feed(session: AsyncSession, *, before: datetime) -> int:
+    """Drop events older than the retention window (cursors before them then get 410)."""
+    result = await session.execute(delete(FeedEvent).where(FeedEvent.created_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
