@@ -89,6 +89,8 @@ def test_the_walkthrough_runs(demo_server: str) -> None:
     assert "MRN0099 primary" in out  # the butler's own list
     assert "MSA|AA|DEMO-" in out  # the lab's result was accepted
     assert "\npicked_up\ndelivered\n" in out  # and the butler brought it
+    assert "\n304\n" in out  # an unchanged list costs nothing
+    assert "task | Help with the admission paperwork" in out  # the long-poll woke up
     assert out.rstrip().endswith("401")  # the revoked butler token
 
 
