@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from app.assignments.router import router as assignments_router
 from app.audit.router import router as audit_router
+from app.auth.cache import TokenCache
 from app.auth.router import router as auth_router
 from app.butlers.router import router as butlers_router
 from app.careplan.router import router as careplan_router
@@ -87,7 +88,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             )
         listener = None
         if not settings.is_sqlite:  # other processes' changes wake our long-polls too
-            listener = asyncio.create_task(listen(settings.database_url, app.state.notifier, stop))
+            listener = asyncio.create_task(
+                listen(settings.database_url, app.state.notifier, stop, app.state.token_cache)
+            )
         yield
         stop.set()
         for task in (worker, listener):
@@ -105,8 +108,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock or SystemClock()
     app.state.engine = engine
     app.state.notifier = Notifier()
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.session_factory = create_session_factory(
-        engine, info={"notifier": app.state.notifier}
+        engine, info={"notifier": app.state.notifier, "token_cache": app.state.token_cache}
     )
     # SQLite has one writer at a time: serialise writing requests in-process instead of failing.
     app.state.write_lock = asyncio.Lock() if settings.is_sqlite else None

@@ -46,7 +46,10 @@ async def get_principal(
 ) -> Principal:
     if credentials is not None and credentials.scheme.lower() == "bearer":
         principal = await service.authenticate_bearer(
-            repo, secret=credentials.credentials, now=clock.now()
+            repo,
+            secret=credentials.credentials,
+            now=clock.now(),
+            cache=request.app.state.token_cache,
         )
     elif api_key:
         principal = await service.authenticate_api_key(repo, key=api_key)

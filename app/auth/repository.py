@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.cache import REVOKED_CHANNEL
 from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler
+
+FORGET_KEY = "auth_forget"  # session.info: users whose cached tokens end at commit
 
 
 class AuthRepository:
@@ -71,4 +74,11 @@ class AuthRepository:
         if only is not None:
             stmt = stmt.where(AuthToken.id == only)
         result = await self.session.execute(stmt)
+        await self.forget_cached(user_id)
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def forget_cached(self, user_id: uuid.UUID) -> None:
+        """Cached verifications of this user's tokens end when the transaction commits."""
+        self.session.info.setdefault(FORGET_KEY, set()).add(user_id)
+        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            await self.session.execute(select(func.pg_notify(REVOKED_CHANNEL, str(user_id))))

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.cache import TokenCache
 from app.auth.models import ApiClient, AuthToken, Role, User
 from app.auth.repository import AuthRepository
 from app.core.errors import Conflict, NotAuthenticated, NotFound
@@ -55,8 +56,13 @@ async def login(
     return secret, token, user
 
 
-async def authenticate_bearer(repo: AuthRepository, *, secret: str, now: datetime) -> Principal:
-    row = await repo.token_principal_row(token_digest(secret))
+async def authenticate_bearer(
+    repo: AuthRepository, *, secret: str, now: datetime, cache: TokenCache | None = None
+) -> Principal:
+    digest = token_digest(secret)
+    if cache is not None and (cached := cache.get(digest, now)) is not None:
+        return cached
+    row = await repo.token_principal_row(digest)
     if row is None:
         raise NotAuthenticated("The token is not valid.")
     token, user, butler_id = row
@@ -66,7 +72,7 @@ async def authenticate_bearer(repo: AuthRepository, *, secret: str, now: datetim
         raise NotAuthenticated("The token has expired; log in again.")
     if not user.is_active:
         raise NotAuthenticated("The account is disabled.")
-    return Principal(
+    principal = Principal(
         kind=PrincipalKind.USER,
         id=user.id,
         name=user.username,
@@ -74,6 +80,9 @@ async def authenticate_bearer(repo: AuthRepository, *, secret: str, now: datetim
         token_id=token.id,
         butler_id=butler_id,
     )
+    if cache is not None:
+        cache.put(digest, principal, token.expires_at)
+    return principal
 
 
 async def authenticate_api_key(repo: AuthRepository, *, key: str) -> Principal:

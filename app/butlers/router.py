@@ -149,6 +149,7 @@ async def update_butler(
     body: ButlerUpdate,
     _admin: AdminPrincipal,
     repo: ButlerRepoDep,
+    users: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
     response: Response,
@@ -157,6 +158,8 @@ async def update_butler(
     butler = await service.get_butler(repo, butler_id=butler_id, for_update=True)
     check_if_match(if_match, version=butler.version)
     changed = await service.update_butler(repo, butler=butler, data=body, now=clock.now())
+    if "is_active" in changed:  # her token's cached butler link must not outlive the change
+        await users.forget_cached(butler.user_id)
     audit.record("butler.update", "butler", butler.id, detail={"fields": changed})
     return await _view(repo, butler, response)
 

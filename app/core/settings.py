@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(
         default=12 * 60, ge=1, le=30 * 24 * 60, description="Lifetime of a login token."
     )
+    token_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="How long a verified token is trusted without the database (0: never); "
+        "revocation clears it at once.",
+    )
     idempotency_ttl_hours: int = Field(default=48, ge=24, le=24 * 30)
     idempotency_lock_seconds: int = Field(
         default=60,

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.auth.cache import REVOKED_CHANNEL, TokenCache
+from app.auth.repository import FORGET_KEY
 from app.feed.changes import CHANNEL, TOUCHED_KEY
 
 logger = logging.getLogger("app.feed")
@@ -44,18 +46,26 @@ def _wake_after_commit(session: Session) -> None:
     notifier = session.info.get("notifier")
     if touched and isinstance(notifier, Notifier):
         notifier.publish(touched)
+    revoked = session.info.pop(FORGET_KEY, None)
+    cache = session.info.get("token_cache")
+    if revoked and isinstance(cache, TokenCache):
+        for user_id in revoked:
+            cache.forget_user(user_id)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_on_rollback(session: Session) -> None:
     session.info.pop(TOUCHED_KEY, None)
+    session.info.pop(FORGET_KEY, None)
 
 
 def _dsn(database_url: str) -> str:
     return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def listen(database_url: str, notifier: Notifier, stop: asyncio.Event) -> None:
+async def listen(
+    database_url: str, notifier: Notifier, stop: asyncio.Event, cache: TokenCache | None = None
+) -> None:
     """LISTEN on PostgreSQL so that changes committed by other processes wake ours.
 
     A dropped connection is re-opened; a notification lost meanwhile costs at most one poll
@@ -67,11 +77,17 @@ async def listen(database_url: str, notifier: Notifier, stop: asyncio.Event) -> 
         with contextlib.suppress(ValueError):
             notifier.publish([uuid.UUID(payload)])
 
+    def on_revoked(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if cache is not None:
+            with contextlib.suppress(ValueError):
+                cache.forget_user(uuid.UUID(payload))
+
     while not stop.is_set():
         conn = None
         try:
             conn = await asyncpg.connect(_dsn(database_url))
             await conn.add_listener(CHANNEL, on_notify)
+            await conn.add_listener(REVOKED_CHANNEL, on_revoked)
             while not stop.is_set() and not conn.is_closed():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=5)

@@ -226,3 +226,55 @@ async def test_a_change_through_one_process_wakes_a_long_poll_on_another(
     assert poll.status_code == 200
     assert poll.json()["items"][0]["title"] == "Call her about the scan"
     assert answered_at - changed_at < 1.0
+
+
+@pytest.mark.postgres_only
+async def test_a_revocation_in_one_process_ends_the_cached_token_in_another(
+    api: Api, settings: Settings
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "LOG_LEVEL": "WARNING",
+        "DISPATCHER_IN_APP": "false",
+        "TOKEN_CACHE_SECONDS": "300",
+    }
+    ports = [_free_port(), _free_port()]
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(p), "--no-access-log"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for p in ports
+    ]
+    a, b = (f"http://127.0.0.1:{p}" for p in ports)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for base in (a, b):
+                for _ in range(100):
+                    try:
+                        if (await client.get(f"{base}/readyz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+            me = await client.get(f"{a}/v1/auth/me", headers=api.auth("butler1"))
+            assert me.status_code == 200  # now cached in process A for five minutes
+            user_id = api.staff.users["butler1"].id
+            await client.post(f"{b}/v1/users/{user_id}/revoke-tokens", headers=api.auth("admin"))
+            status_code = 200
+            for _ in range(20):
+                status_code = (
+                    await client.get(f"{a}/v1/auth/me", headers=api.auth("butler1"))
+                ).status_code
+                if status_code == 401:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+    assert status_code == 401

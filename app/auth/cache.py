@@ -1,0 +1,54 @@
+"""A short-lived cache of verified tokens, so that a poll does not cost a database round trip.
+
+Revocation clears it at once in this process (logout, revoke-tokens, disable, password change,
+butler record changes) and, on PostgreSQL, in every other process through NOTIFY; the short
+lifetime bounds what a lost notification could cost.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.core.principal import Principal
+
+REVOKED_CHANNEL = "auth_revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    principal: Principal
+    token_expires_at: datetime
+    cached_until: float
+
+
+class TokenCache:
+    def __init__(self, ttl_seconds: float, max_entries: int = 50_000) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, _Entry] = {}
+
+    def get(self, digest: str, now: datetime) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry.cached_until < time.monotonic() or entry.token_expires_at <= now:
+            self._entries.pop(digest, None)
+            return None
+        return entry.principal
+
+    def put(self, digest: str, principal: Principal, token_expires_at: datetime) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # crude but bounded: the next requests refill it
+        self._entries[digest] = _Entry(principal, token_expires_at, time.monotonic() + self.ttl)
+
+    def forget_user(self, user_id: uuid.UUID) -> None:
+        for digest in [d for d, e in self._entries.items() if e.principal.id == user_id]:
+            self._entries.pop(digest, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
