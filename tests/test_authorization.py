@@ -92,6 +92,8 @@ EXPECTED: dict[str, str | set[str]] = {
     "GET /v1/me/events": {"butler1"},
     "POST /v1/mothers/{mother_id}/tasks": {"admin", "frontdesk", "doctor"},
     "POST /v1/me/tasks/{task_id}/complete": {"butler1"},
+    "POST /v1/me/covers/{visit_id}/accept": {"butler1"},
+    "POST /v1/me/covers/{visit_id}/decline": {"butler1"},
 }
 # The lab's own routes also need a webhook signature, which these calls do not carry: the
 # allowed caller gets past the role check and is then refused with 401 for the signature.

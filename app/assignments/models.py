@@ -34,6 +34,7 @@ class CareAssignment(UUIDPrimaryKey, Base):
     assigned_by_name: Mapped[str] = mapped_column(String(100))
     # Set when the assignment no longer satisfies the rules (e.g. a risk-grade change).
     flagged_reason: Mapped[str | None] = mapped_column(String(300))
+    accepted_at: Mapped[datetime | None]  # cover only: the cover butler said yes
 
     __table_args__ = (
         Index(

@@ -304,6 +304,7 @@ async def choose_escort(
     mother: Mother,
     pregnancy: Pregnancy,
     policy: Policy,
+    exclude: frozenset[uuid.UUID] = frozenset(),
 ) -> Escort:
     day = visit.visit_date
     start = visit.scheduled_at
@@ -333,6 +334,7 @@ async def choose_escort(
         )
         for b in await repo.butlers()
     ]
+    candidates = [c for c in candidates if c.butler_id not in exclude]
     primary = next((c for c in candidates if c.butler_id == mother.primary_butler_id), None)
     return domain.choose_accompanying(
         primary, candidates, grade=RiskGrade(pregnancy.risk_grade), language=mother.language
@@ -348,6 +350,7 @@ async def arrange_escort(
     actor: Principal,
     now: datetime,
     policy: Policy,
+    exclude: frozenset[uuid.UUID] = frozenset(),
 ) -> Escort | None:
     """Set who accompanies her on this visit; a change of cover tells everyone concerned.
 
@@ -356,7 +359,7 @@ async def arrange_escort(
     """
     try:
         escort: Escort | None = await choose_escort(
-            repo, visit=visit, mother=mother, pregnancy=pregnancy, policy=policy
+            repo, visit=visit, mother=mother, pregnancy=pregnancy, policy=policy, exclude=exclude
         )
     except NoButlerFits:
         escort = None
@@ -489,3 +492,51 @@ async def rearrange_escorts(
             now=now,
             policy=policy,
         )
+
+
+async def answer_cover(
+    repo: AssignmentRepository,
+    *,
+    visit: Visit,
+    butler_id: uuid.UUID,
+    accept: bool,
+    reason: str | None,
+    actor: Principal,
+    now: datetime,
+    policy: Policy,
+) -> Escort | None:
+    """The cover butler accepts, or declines and the rules find someone else (or the desk)."""
+    cover = await repo.active_cover(visit.id)
+    if cover is None or cover.butler_id != butler_id:
+        raise NotFound("You are not the cover for that visit.")
+    if accept:
+        if cover.accepted_at is None:
+            cover.accepted_at = now
+            await touch(
+                repo.session,
+                butler_id,
+                kind="assignment.cover_accepted",
+                now=now,
+                ref_type="visit",
+                ref_id=visit.id,
+            )
+        return None
+    mother = await repo.session.get(Mother, visit.mother_id)
+    pregnancy = await repo.session.get(Pregnancy, visit.pregnancy_id)
+    assert mother is not None
+    assert pregnancy is not None
+    cover.ends_at, cover.ended_reason = (
+        now,
+        f"declined by the cover butler: {reason or 'no reason'}",
+    )
+    await repo.session.flush()
+    return await arrange_escort(
+        repo,
+        visit=visit,
+        mother=mother,
+        pregnancy=pregnancy,
+        actor=actor,
+        now=now,
+        policy=policy,
+        exclude=frozenset({butler_id}),
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import AssignmentRole, CareAssignment
 from app.core.ids import uuid7
-from app.feed.models import FeedEvent, FeedState
+from app.feed.models import FeedEvent, FeedState, Task
 
 CHANNEL = "butler_feed"
 TOUCHED_KEY = "feed_touched"  # session.info: butlers to wake after commit
@@ -99,3 +99,32 @@ async def purge_feed(session: AsyncSession, *, before: datetime) -> int:
     """Drop events older than the retention window (cursors before them then get 410)."""
     result = await session.execute(delete(FeedEvent).where(FeedEvent.created_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def remind_overdue_tasks(
+    session: AsyncSession, *, now: datetime, escalate_after: timedelta
+) -> int:
+    """A task past due reminds its butler; still open ``escalate_after`` later, the desk."""
+    from app.notifications.outbox import enqueue  # the outbox touches the feed: no cycle here
+
+    reminded = 0
+    tasks = await session.scalars(
+        select(Task)
+        .where(Task.completed_at.is_(None), Task.due_at <= now, Task.reminders_sent < 2)
+        .with_for_update(skip_locked=True)
+    )
+    for task in tasks:
+        to_desk = task.reminders_sent == 1
+        if to_desk and task.due_at + escalate_after > now:
+            continue
+        task.reminders_sent += 1
+        await enqueue(
+            session,
+            topic="task.overdue",
+            now=now,
+            butler_id=None if to_desk else task.butler_id,
+            mother_id=task.mother_id,
+            payload={"task_id": task.id, "channel": "front_desk" if to_desk else "butler_app"},
+        )
+        reminded += 1
+    return reminded

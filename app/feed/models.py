@@ -57,3 +57,4 @@ class Task(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     completion_note: Mapped[str | None] = mapped_column(String(1000))
+    reminders_sent: Mapped[int] = mapped_column(default=0)

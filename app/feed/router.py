@@ -8,6 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response, status
 
+from app.assignments.dependencies import PolicyDep
+from app.assignments.repository import AssignmentRepository
+from app.assignments.service import answer_cover
 from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
 from app.core.clock import local_today
@@ -22,6 +25,7 @@ from app.feed.repository import FeedRepository
 from app.feed.schemas import (
     AssignmentItem,
     Assignments,
+    CoverDecline,
     FeedEventPublic,
     FeedPage,
     TaskComplete,
@@ -29,6 +33,7 @@ from app.feed.schemas import (
     TaskPublic,
 )
 from app.mothers.dependencies import ReadableMother
+from app.visits.models import Visit
 
 router = make_router(prefix="/v1", tags=["butler app"], responses=problem_responses(401, 422))
 
@@ -301,3 +306,65 @@ async def complete_task(
             ref_id=task.id,
         )
     return _task_view(task)
+
+
+@router.post(
+    "/me/covers/{visit_id}/accept",
+    summary="Accept a cover for a visit",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404),
+)
+async def accept_cover(
+    visit_id: uuid.UUID,
+    principal: ButlerOnly,
+    session: SessionDep,
+    clock: ClockDep,
+    policy: PolicyDep,
+) -> Response:
+    await _answer_cover(visit_id, principal, session, clock, policy, accept=True, reason=None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/me/covers/{visit_id}/decline",
+    summary="Decline a cover: the rules choose another butler, or the front desk is told",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404),
+)
+async def decline_cover(
+    visit_id: uuid.UUID,
+    body: CoverDecline,
+    principal: ButlerOnly,
+    session: SessionDep,
+    clock: ClockDep,
+    policy: PolicyDep,
+) -> Response:
+    await _answer_cover(
+        visit_id, principal, session, clock, policy, accept=False, reason=body.reason
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _answer_cover(
+    visit_id: uuid.UUID,
+    principal: Principal,
+    session: SessionDep,
+    clock: ClockDep,
+    policy: PolicyDep,
+    *,
+    accept: bool,
+    reason: str | None,
+) -> None:
+    visit = await session.get(Visit, visit_id, with_for_update=True)
+    if visit is None:
+        raise NotFound("You are not the cover for that visit.")
+    await answer_cover(
+        AssignmentRepository(session),
+        visit=visit,
+        butler_id=_butler(principal),
+        accept=accept,
+        reason=reason,
+        actor=principal,
+        now=clock.now(),
+        policy=policy,
+    )

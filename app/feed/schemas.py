@@ -62,3 +62,7 @@ class TaskPublic(BaseModel):
     created_at: datetime
     completed_at: datetime | None
     completion_note: str | None
+
+
+class CoverDecline(BaseModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]

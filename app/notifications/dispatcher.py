@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.logging import scrub
 from app.core.settings import Environment, Settings, SmsProvider
-from app.feed.changes import purge_feed
+from app.feed.changes import purge_feed, remind_overdue_tasks
 from app.mothers.domain import mask_phone
 from app.mothers.models import Mother
 from app.notifications.models import OutboxMessage
@@ -150,6 +150,9 @@ async def maintenance(
             now=now,
             today=now.astimezone(settings.tz).date(),
             after=timedelta(minutes=settings.pickup_reminder_minutes),
+        )
+        await remind_overdue_tasks(
+            session, now=now, escalate_after=timedelta(minutes=settings.pickup_reminder_minutes)
         )
         await purge_feed(session, before=now - timedelta(hours=settings.feed_retention_hours))
         await session.commit()

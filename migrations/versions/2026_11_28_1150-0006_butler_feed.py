@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('completion_note', sa.String(length=1000), nullable=True),
+    sa.Column('reminders_sent', sa.Integer(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.ForeignKeyConstraint(['butler_id'], ['butlers.id'], name=op.f('fk_butler_tasks_butler_id_butlers'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['mother_id'], ['mothers.id'], name=op.f('fk_butler_tasks_mother_id_mothers'), ondelete='CASCADE'),
@@ -58,9 +59,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_butler_tasks_butler_id'), ['butler_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_butler_tasks_mother_id'), ['mother_id'], unique=False)
 
+    with op.batch_alter_table('care_assignments', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('accepted_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('care_assignments', schema=None) as batch_op:
+        batch_op.drop_column('accepted_at')
+
     with op.batch_alter_table('butler_tasks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_butler_tasks_mother_id'))
         batch_op.drop_index(batch_op.f('ix_butler_tasks_butler_id'))

@@ -278,3 +278,77 @@ async def test_a_revocation_in_one_process_ends_the_cached_token_in_another(
             server.terminate()
             server.wait(timeout=10)
     assert status_code == 401
+
+
+async def test_a_cover_accepts_or_declines_and_another_steps_in(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    from tests.assignments.test_assignments_api import new_butler
+    from tests.visits.test_visits_api import book, open_session
+
+    b1 = str(api.staff.butlers["butler1"].id)
+    third = await new_butler(api, "butler.three", skills=["high_risk"])
+    mother = await enrol(api, primary_butler_id=b1)
+    await api.client.post(
+        f"/v1/butlers/{b1}/leaves",
+        headers=api.auth("admin"),
+        json={"starts_on": "2026-11-28", "ends_on": "2026-11-28", "reason": "ill"},
+    )
+    session = await open_session(api, day="2026-11-28")
+    visit = (await book(api, mother["id"], session["id"])).json()
+    assert visit["accompanying_butler_id"] == str(api.staff.butlers["butler2"].id)
+    items = (await assignments(api, "butler2")).json()["items"]
+    assert [(i["kind"], i["role"]) for i in items] == [("visit", "cover")]
+    accepted = await api.client.post(
+        f"/v1/me/covers/{visit['id']}/accept", headers=api.auth("butler2")
+    )
+    assert accepted.status_code == 204
+    declined = await api.client.post(
+        f"/v1/me/covers/{visit['id']}/decline",
+        headers=api.auth("butler2"),
+        json={"reason": "double-booked"},
+    )
+    assert declined.status_code == 204
+    now = (await api.client.get(f"/v1/visits/{visit['id']}", headers=api.auth("frontdesk"))).json()
+    assert now["accompanying_butler_id"] == third
+    assert (await assignments(api, "butler2")).json()["items"] == []
+    assert_problem(
+        await api.client.post(f"/v1/me/covers/{visit['id']}/accept", headers=api.auth("butler2")),
+        404,
+    )
+
+
+async def test_overdue_tasks_remind_the_butler_then_the_desk(
+    api: Api, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    from sqlalchemy import select
+
+    from app.feed.changes import remind_overdue_tasks
+    from app.notifications.models import OutboxMessage
+
+    mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
+    await task(api, mine["id"])  # due 2026-11-29T02:00Z
+
+    async def remind() -> int:
+        async with session_factory() as session:
+            n = await remind_overdue_tasks(
+                session, now=clock.now(), escalate_after=timedelta(hours=2)
+            )
+            await session.commit()
+            return n
+
+    assert await remind() == 0
+    clock.advance(timedelta(days=1, minutes=1))
+    assert await remind() == 1
+    assert await remind() == 0
+    clock.advance(timedelta(hours=2))
+    assert await remind() == 1
+    async with session_factory() as session:
+        channels = list(
+            await session.scalars(
+                select(OutboxMessage.channel)
+                .where(OutboxMessage.topic == "task.overdue")
+                .order_by(OutboxMessage.id)
+            )
+        )
+    assert channels == ["butler_app", "front_desk"]
