@@ -42,5 +42,9 @@ unit: $(VENV)/.dev-installed
 
 test: lint typecheck unit
 
+bench: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk) and PostgreSQL on 127.0.0.1:5432"; exit 2; }
+	$(PY) bench/feed_bench.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

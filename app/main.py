@@ -23,6 +23,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
 from app.core.settings import Settings, get_settings
+from app.feed.fast_path import IdlePollFastPath
 from app.feed.notifier import Notifier, listen
 from app.feed.router import router as feed_router
 from app.mothers.router import router as mothers_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.schema_head = schema_head()
 
     install_error_handlers(app)
+    app.add_middleware(IdlePollFastPath)
     app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 

@@ -16,7 +16,7 @@ from app.core.principal import Principal
 from app.core.routing import SessionDep
 
 
-def get_policy(settings: SettingsDep) -> Policy:
+async def get_policy(settings: SettingsDep) -> Policy:
     return Policy(
         weights=parse_weights(settings.caseload_weights),
         visit_minutes=settings.visit_minutes,
@@ -24,7 +24,7 @@ def get_policy(settings: SettingsDep) -> Policy:
     )
 
 
-def get_assignment_repository(session: SessionDep) -> AssignmentRepository:
+async def get_assignment_repository(session: SessionDep) -> AssignmentRepository:
     return AssignmentRepository(session)
 
 

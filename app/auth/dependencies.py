@@ -30,7 +30,7 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-def get_auth_repository(session: SessionDep) -> AuthRepository:
+async def get_auth_repository(session: SessionDep) -> AuthRepository:
     return AuthRepository(session)
 
 
@@ -94,7 +94,7 @@ def require_roles(*roles: Role) -> RoleCheck:
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 
 
-def get_audit(
+async def get_audit(
     request: Request, session: SessionDep, clock: ClockDep, principal: CurrentPrincipal
 ) -> AuditTrail:
     return AuditTrail(session=session, request=request, principal=principal, clock=clock)

@@ -35,7 +35,7 @@ IfMatch = Annotated[
 ]
 
 
-def get_butler_repository(session: SessionDep) -> ButlerRepository:
+async def get_butler_repository(session: SessionDep) -> ButlerRepository:
     return ButlerRepository(session)
 
 

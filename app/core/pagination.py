@@ -45,7 +45,7 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         ) from exc
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}.")
     ] = DEFAULT_LIMIT,

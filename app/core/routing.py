@@ -106,7 +106,7 @@ def replay_audit_event(request: Request, response: Response) -> Any:
     )
 
 
-def get_session(request: Request) -> AsyncSession:
+async def get_session(request: Request) -> AsyncSession:
     session: AsyncSession | None = getattr(request.state, "db", None)
     if session is None:  # pragma: no cover - a router built without TransactionalRoute
         raise RuntimeError("route is not transactional; build its router with make_router()")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -20,10 +21,27 @@ logger = logging.getLogger("app.feed")
 
 
 class Notifier:
-    """One asyncio.Event per butler with someone waiting; a publish sets it and starts anew."""
+    """One asyncio.Event per butler with someone waiting; a publish sets it and starts anew.
 
-    def __init__(self) -> None:
+    It also remembers each butler's feed version for a moment, so that an unchanged poll costs
+    no database read: a change here or (via NOTIFY) in another process forgets it at once, and
+    the short lifetime bounds what a lost notification can cost.
+    """
+
+    def __init__(self, version_ttl: float = 2.0) -> None:
         self._events: dict[uuid.UUID, asyncio.Event] = {}
+        self._versions: dict[uuid.UUID, tuple[int, float]] = {}
+        self.version_ttl = version_ttl
+
+    def known_version(self, butler_id: uuid.UUID) -> int | None:
+        entry = self._versions.get(butler_id)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def remember_version(self, butler_id: uuid.UUID, version: int) -> None:
+        if self.version_ttl > 0:
+            self._versions[butler_id] = (version, time.monotonic() + self.version_ttl)
 
     def subscribe(self, butler_id: uuid.UUID) -> asyncio.Event:
         """Take the event *before* reading the version, so no change slips between the two."""
@@ -31,6 +49,7 @@ class Notifier:
 
     def publish(self, butler_ids: Iterable[uuid.UUID]) -> None:
         for butler_id in butler_ids:
+            self._versions.pop(butler_id, None)
             waiting = self._events.pop(butler_id, None)
             if waiting is not None:
                 waiting.set()

@@ -19,6 +19,7 @@ from app.core.errors import AppError, NotFound, problem_responses
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.feed.changes import touch
+from app.feed.fast_path import etag_for
 from app.feed.models import Task
 from app.feed.notifier import Notifier
 from app.feed.repository import FeedRepository
@@ -52,8 +53,7 @@ class CursorExpired(AppError):
 
 
 def _etag(version: int, day: date) -> str:
-    # The day is part of it: today's visits and covers change at midnight without a write.
-    return f'"{version}.{day.isoformat()}"'
+    return etag_for(version, day)
 
 
 def _butler(principal: Principal) -> uuid.UUID:
@@ -63,21 +63,18 @@ def _butler(principal: Principal) -> uuid.UUID:
 
 
 async def _wait_for_change(
-    request: Request, session: SessionDep, butler_id: uuid.UUID, seen: int, wait: int
+    request: Request,
+    session: SessionDep,
+    butler_id: uuid.UUID,
+    seen: int,
+    wait: int,
+    woken: asyncio.Event,
 ) -> int:
     """Long-poll: hold no database connection while waiting; return the version after."""
-    notifier: Notifier = request.app.state.notifier
-    woken = notifier.subscribe(butler_id)  # before reading, so no change slips between
-    repo = FeedRepository(session)
-    version = await repo.version(butler_id)
     await session.rollback()  # give the pooled connection back for the wait
-    if version != seen or wait <= 0:
-        return version
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(woken.wait(), timeout=wait)
-    version = await repo.version(butler_id)
-    await session.rollback()
-    return version
+    return await FeedRepository(session).version(butler_id)
 
 
 def _not_modified(etag: str) -> Response:
@@ -108,14 +105,25 @@ async def my_assignments(
     butler_id = _butler(principal)
     today = local_today(clock, settings.tz)
     repo = FeedRepository(session)
+    version: int | None = None
     if if_none_match is not None:
-        version = await repo.version(butler_id)
+        # Subscribe before reading the version, so that no change slips between the two.
+        notifier: Notifier = request.app.state.notifier
+        woken = notifier.subscribe(butler_id) if wait > 0 else None
+        version = notifier.known_version(butler_id)
+        if version is None:
+            version = await repo.version(butler_id)
+            notifier.remember_version(butler_id, version)
         if _etag(version, today) == if_none_match.strip():
-            version = await _wait_for_change(request, session, butler_id, version, wait)
+            if woken is None:
+                return _not_modified(if_none_match.strip())  # the cheap path: one query
+            version = await _wait_for_change(request, session, butler_id, version, wait, woken)
             today = local_today(clock, settings.tz)
             if _etag(version, today) == if_none_match.strip():
                 return _not_modified(if_none_match.strip())
-    version = await repo.version(butler_id)
+    if version is None:
+        version = await repo.version(butler_id)
+    request.app.state.notifier.remember_version(butler_id, version)
     items: list[AssignmentItem] = []
     for alert, mother in await repo.open_alerts(butler_id, today):
         items.append(
@@ -212,7 +220,9 @@ async def my_events(
         raise NotFound("That cursor is ahead of the feed.")
     events = await repo.events_after(butler_id, after, FEED_PAGE)
     if not events and wait > 0:
-        await _wait_for_change(request, session, butler_id, current, wait)
+        woken = request.app.state.notifier.subscribe(butler_id)
+        if await repo.version(butler_id) == current:
+            await _wait_for_change(request, session, butler_id, current, wait, woken)
         events = await repo.events_after(butler_id, after, FEED_PAGE)
     return FeedPage(
         events=[

@@ -29,11 +29,11 @@ MotherWriter = Annotated[
 MotherEnroller = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
 
 
-def get_mother_repository(session: SessionDep) -> MotherRepository:
+async def get_mother_repository(session: SessionDep) -> MotherRepository:
     return MotherRepository(session)
 
 
-def get_butler_repository(session: SessionDep) -> ButlerRepository:
+async def get_butler_repository(session: SessionDep) -> ButlerRepository:
     return ButlerRepository(session)
 
 

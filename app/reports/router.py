@@ -67,7 +67,7 @@ Acknowledger = Annotated[
 ]
 
 
-def get_report_repository(session: SessionDep) -> ReportRepository:
+async def get_report_repository(session: SessionDep) -> ReportRepository:
     return ReportRepository(session)
 
 

@@ -59,14 +59,14 @@ SessionReader = Annotated[
 ]
 
 
-def get_visit_repository(session: SessionDep) -> VisitRepository:
+async def get_visit_repository(session: SessionDep) -> VisitRepository:
     return VisitRepository(session)
 
 
 VisitRepoDep = Annotated[VisitRepository, Depends(get_visit_repository)]
 
 
-def get_clinic(clock: ClockDep, settings: SettingsDep) -> service.Clinic:
+async def get_clinic(clock: ClockDep, settings: SettingsDep) -> service.Clinic:
     return service.Clinic(
         now=clock.now(), tz=settings.tz, guidelines=load_guidelines(settings.care_plan_dir)
     )

@@ -9,6 +9,7 @@ from sqlalchemy import event
 
 from tests.conftest import Api
 from tests.core.test_errors import assert_problem
+from tests.factories import mother_body
 
 
 def count_token_lookups(app: FastAPI) -> dict[str, int]:
@@ -46,3 +47,31 @@ async def test_logout_ends_the_cached_token_too(api: Api) -> None:
     assert (await api.client.get("/v1/auth/me", headers=headers)).status_code == 200
     assert (await api.client.post("/v1/auth/logout", headers=headers)).status_code == 204
     assert_problem(await api.client.get("/v1/auth/me", headers=headers), 401)
+
+
+async def test_an_idle_poll_costs_no_database_read_and_a_change_is_seen_at_once(
+    api: Api, app: FastAPI
+) -> None:
+    queries = {"n": 0}
+
+    def before(*_args: Any) -> None:
+        queries["n"] += 1
+
+    headers = api.auth("butler1")
+    etag = (await api.client.get("/v1/me/assignments", headers=headers)).headers["etag"]
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", before)
+    for _ in range(5):
+        poll = await api.client.get(
+            "/v1/me/assignments", headers={**headers, "If-None-Match": etag}
+        )
+        assert poll.status_code == 304
+        assert poll.headers["etag"] == etag
+    assert queries["n"] == 0
+    mother = await api.client.post(
+        "/v1/mothers",
+        headers=api.auth("frontdesk"),
+        json=mother_body(primary_butler_id=str(api.staff.butlers["butler1"].id)),
+    )
+    assert mother.status_code == 201
+    changed = await api.client.get("/v1/me/assignments", headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200  # the version cache was cleared by the commit
