@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,7 @@ from app.butlers.models import Butler
 from app.core.errors import Conflict, NotFound
 from app.core.principal import Principal
 from app.feed.changes import touch
+from app.feed.models import Task
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy
 from app.notifications.outbox import enqueue
@@ -182,6 +184,12 @@ async def _open_primary(
         )
     )
     mother.primary_butler_id = butler_id
+    # Her open tasks move with her: a former primary keeps nothing of hers.
+    await repo.session.execute(
+        update(Task)
+        .where(Task.mother_id == mother.id, Task.completed_at.is_(None))
+        .values(butler_id=butler_id)
+    )
     await enqueue(
         repo.session,
         topic="assignment.primary",

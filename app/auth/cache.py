@@ -29,6 +29,7 @@ class TokenCache:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._entries: dict[str, _Entry] = {}
+        self.epoch = 0  # bumped by every revocation: a verification older than it is not cached
 
     def get(self, digest: str, now: datetime) -> Principal | None:
         entry = self._entries.get(digest)
@@ -39,14 +40,21 @@ class TokenCache:
             return None
         return entry.principal
 
-    def put(self, digest: str, principal: Principal, token_expires_at: datetime) -> None:
-        if self.ttl <= 0:
+    def put(
+        self, digest: str, principal: Principal, token_expires_at: datetime, epoch: int
+    ) -> None:
+        if self.ttl <= 0 or epoch != self.epoch:  # a revocation happened meanwhile
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # crude but bounded: the next requests refill it
         self._entries[digest] = _Entry(principal, token_expires_at, time.monotonic() + self.ttl)
 
+    def clear(self) -> None:
+        self.epoch += 1
+        self._entries.clear()
+
     def forget_user(self, user_id: uuid.UUID) -> None:
+        self.epoch += 1
         for digest in [d for d, e in self._entries.items() if e.principal.id == user_id]:
             self._entries.pop(digest, None)
 

@@ -62,6 +62,7 @@ async def authenticate_bearer(
     digest = token_digest(secret)
     if cache is not None and (cached := cache.get(digest, now)) is not None:
         return cached
+    epoch = cache.epoch if cache is not None else 0
     row = await repo.token_principal_row(digest)
     if row is None:
         raise NotAuthenticated("The token is not valid.")
@@ -81,7 +82,7 @@ async def authenticate_bearer(
         butler_id=butler_id,
     )
     if cache is not None:
-        cache.put(digest, principal, token.expires_at)
+        cache.put(digest, principal, token.expires_at, epoch)
     return principal
 
 

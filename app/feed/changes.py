@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.assignments.models import AssignmentRole, CareAssignment
 from app.core.ids import uuid7
@@ -97,7 +98,16 @@ async def touch_mother(
 
 async def purge_feed(session: AsyncSession, *, before: datetime) -> int:
     """Drop events older than the retention window (cursors before them then get 410)."""
-    result = await session.execute(delete(FeedEvent).where(FeedEvent.created_at < before))
+    # By seq, per butler: everything up to her newest event older than the cutoff. A purge by
+    # time alone could cut an old seq out of the middle of newer ones (times are taken when a
+    # request starts, seqs when it takes the lock).
+    older = aliased(FeedEvent)
+    newest_old = (
+        select(func.max(older.seq))
+        .where(older.butler_id == FeedEvent.butler_id, older.created_at < before)
+        .scalar_subquery()
+    )
+    result = await session.execute(delete(FeedEvent).where(FeedEvent.seq <= newest_old))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -9,6 +9,7 @@ Anything else (a cold cache, ?wait=, a changed list) goes on to the full route.
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,8 +35,8 @@ class IdlePollFastPath:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        query: bytes = scope.get("query_string", b"")
-        if b"wait=" in query and not query.endswith(b"wait=0") and b"wait=0&" not in query:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if any(v not in ("", "0") for v in query.get("wait", [])):  # a long-poll: the route's
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -31,7 +31,15 @@ class Notifier:
     def __init__(self, version_ttl: float = 2.0) -> None:
         self._events: dict[uuid.UUID, asyncio.Event] = {}
         self._versions: dict[uuid.UUID, tuple[int, float]] = {}
+        self._generations: dict[uuid.UUID, int] = {}
         self.version_ttl = version_ttl
+
+    def generation(self, butler_id: uuid.UUID) -> int:
+        """Read before a version is read from the database; see remember_version."""
+        return self._generations.get(butler_id, 0)
+
+    def clear_versions(self) -> None:
+        self._versions.clear()
 
     def known_version(self, butler_id: uuid.UUID) -> int | None:
         entry = self._versions.get(butler_id)
@@ -39,8 +47,10 @@ class Notifier:
             return None
         return entry[0]
 
-    def remember_version(self, butler_id: uuid.UUID, version: int) -> None:
-        if self.version_ttl > 0:
+    def remember_version(self, butler_id: uuid.UUID, version: int, generation: int) -> None:
+        """Cache it unless a change was published since ``generation`` was read (the value
+        read from the database may then already be old)."""
+        if self.version_ttl > 0 and self._generations.get(butler_id, 0) == generation:
             self._versions[butler_id] = (version, time.monotonic() + self.version_ttl)
 
     def subscribe(self, butler_id: uuid.UUID) -> asyncio.Event:
@@ -49,6 +59,7 @@ class Notifier:
 
     def publish(self, butler_ids: Iterable[uuid.UUID]) -> None:
         for butler_id in butler_ids:
+            self._generations[butler_id] = self._generations.get(butler_id, 0) + 1
             self._versions.pop(butler_id, None)
             waiting = self._events.pop(butler_id, None)
             if waiting is not None:
@@ -107,6 +118,10 @@ async def listen(
             conn = await asyncpg.connect(_dsn(database_url))
             await conn.add_listener(CHANNEL, on_notify)
             await conn.add_listener(REVOKED_CHANNEL, on_revoked)
+            # Whatever was NOTIFYed while we were not listening is unknown: forget it all.
+            notifier.clear_versions()
+            if cache is not None:
+                cache.clear()
             while not stop.is_set() and not conn.is_closed():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=5)

@@ -97,11 +97,15 @@ class FeedRepository:
         )
         return [(a, m) for a, m in rows.all()]
 
-    async def open_tasks(self, butler_id: uuid.UUID) -> list[tuple[Task, Mother]]:
+    async def open_tasks(self, butler_id: uuid.UUID, today: date) -> list[tuple[Task, Mother]]:
         rows = await self.session.execute(
             select(Task, Mother)
             .join(Mother, Mother.id == Task.mother_id)
-            .where(Task.butler_id == butler_id, Task.completed_at.is_(None))
+            .where(
+                Task.butler_id == butler_id,
+                Task.completed_at.is_(None),
+                Task.mother_id.in_(visible_mother_ids(butler_id, today)),
+            )
             .order_by(Task.due_at)
         )
         return [(t, m) for t, m in rows.all()]

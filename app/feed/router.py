@@ -110,10 +110,11 @@ async def my_assignments(
         # Subscribe before reading the version, so that no change slips between the two.
         notifier: Notifier = request.app.state.notifier
         woken = notifier.subscribe(butler_id) if wait > 0 else None
-        version = notifier.known_version(butler_id)
+        version = notifier.known_version(butler_id) if woken is None else None
         if version is None:
+            generation = notifier.generation(butler_id)
             version = await repo.version(butler_id)
-            notifier.remember_version(butler_id, version)
+            notifier.remember_version(butler_id, version, generation)
         if _etag(version, today) == if_none_match.strip():
             if woken is None:
                 return _not_modified(if_none_match.strip())  # the cheap path: one query
@@ -122,8 +123,9 @@ async def my_assignments(
             if _etag(version, today) == if_none_match.strip():
                 return _not_modified(if_none_match.strip())
     if version is None:
+        generation = request.app.state.notifier.generation(butler_id)
         version = await repo.version(butler_id)
-    request.app.state.notifier.remember_version(butler_id, version)
+        request.app.state.notifier.remember_version(butler_id, version, generation)
     items: list[AssignmentItem] = []
     for alert, mother in await repo.open_alerts(butler_id, today):
         items.append(
@@ -166,7 +168,7 @@ async def my_assignments(
                 status=report.pickup_state.value,
             )
         )
-    for task, mother in await repo.open_tasks(butler_id):
+    for task, mother in await repo.open_tasks(butler_id, today):
         items.append(
             AssignmentItem(
                 kind="task",
@@ -219,6 +221,11 @@ async def my_events(
     if after > current:
         raise NotFound("That cursor is ahead of the feed.")
     events = await repo.events_after(butler_id, after, FEED_PAGE)
+    if events and events[0].seq != after + 1:  # purged from under us: never a silent gap
+        raise CursorExpired(
+            "Events after that cursor were discarded. Read /v1/me/assignments again.",
+            extra={"current_version": current},
+        )
     if not events and wait > 0:
         woken = request.app.state.notifier.subscribe(butler_id)
         if await repo.version(butler_id) == current:

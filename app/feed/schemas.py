@@ -4,7 +4,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.core.types import Instant
 
 
 class AssignmentItem(BaseModel):
@@ -45,7 +47,7 @@ class TaskCreate(BaseModel):
     title: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)
     ] = Field(examples=["Help with admission to the delivery ward"])
-    due_at: AwareDatetime
+    due_at: Instant
 
 
 class TaskComplete(BaseModel):

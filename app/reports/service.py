@@ -230,6 +230,7 @@ async def ingest(
                 )
                 problem = None
             order_id, visit_id, mother_id = report.exam_order_id, report.visit_id, report.mother_id
+        previous_mother = report.mother_id
         report.exam_order_id, report.visit_id, report.mother_id = order_id, visit_id, mother_id
         report.reconciliation_reason = problem
         report.placer_order, report.filler_order = parsed.placer_order, parsed.filler_order
@@ -270,6 +271,16 @@ async def ingest(
             )
         await repo.replace_observations(report.id, rows)
         report.critical = bool(criticals)
+        if previous_mother is not None and previous_mother != report.mother_id:
+            await touch_mother(
+                repo.session,
+                previous_mother,
+                kind="report.changed",
+                now=now,
+                today=today,
+                ref_type="report",
+                ref_id=report.id,
+            )
         await touch_mother(
             repo.session,
             report.mother_id,
@@ -417,6 +428,15 @@ async def attach(
     report.version += 1
     repo.session.add(_event(report, "reconciled", actor=actor.name, at=now, note=reason))
     await repo.session.flush()
+    await touch_mother(
+        repo.session,
+        report.mother_id,
+        kind="report.attached",
+        now=now,
+        today=today,
+        ref_type="report",
+        ref_id=report.id,
+    )
     if report.pickup_state is PickupState.READY:
         report.ready_at, report.reminders_sent = now, 0
         await _announce_ready(repo, report, now=now, today=today, reopened=False)

@@ -401,6 +401,15 @@ async def reschedule_visit(
         now=clinic.now,
         policy=policy,
     )
+    if visit.accompanying_butler_id is not None:  # same escort, new time or day
+        await touch(
+            repo.session,
+            visit.accompanying_butler_id,
+            kind="visit.rescheduled",
+            now=clinic.now,
+            ref_type="visit",
+            ref_id=visit.id,
+        )
     return [warning] if warning else []
 
 
@@ -467,6 +476,15 @@ async def sweep_no_shows(
                 reason="no-show",
                 now=clinic.now,
             )
+            if visit.accompanying_butler_id is not None:
+                await touch(
+                    repo.session,
+                    visit.accompanying_butler_id,
+                    kind="visit.no_show",
+                    now=clinic.now,
+                    ref_type="visit",
+                    ref_id=visit.id,
+                )
             marked.append(visit.id)
     await repo.session.flush()
     return marked
