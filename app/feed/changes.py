@@ -1,8 +1,9 @@
 """Recording that a butler's assignments changed: version bump, feed event, wake-up.
 
-Called in the same transaction as the change. The version row is upserted with a lock, so the
-feed is gap-free; on PostgreSQL a NOTIFY (sent by the database at commit) wakes the long-polls
-of every server process; in one process the in-memory notifier is told after the commit.
+Noted in the same transaction as the change and made at its commit. The version row is
+upserted with a lock, so the feed is gap-free; on PostgreSQL a NOTIFY (sent by the database at
+commit) wakes the long-polls of every server process; in one process the in-memory notifier
+is told after the commit.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, event, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from app.assignments.models import AssignmentRole, CareAssignment
 from app.core.ids import uuid7
@@ -22,6 +23,7 @@ from app.feed.models import FeedEvent, FeedState, Task
 
 CHANNEL = "butler_feed"
 TOUCHED_KEY = "feed_touched"  # session.info: butlers to wake after commit
+PENDING_KEY = "feed_pending"  # session.info: version bumps to make at commit
 
 
 async def touch(
@@ -32,35 +34,62 @@ async def touch(
     now: datetime,
     ref_type: str | None = None,
     ref_id: uuid.UUID | None = None,
-) -> int:
-    """Bump her version and append the event; returns the new version."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+) -> None:
+    """Note that her list changed; the version is bumped when the transaction commits.
+
+    The bumps of one transaction are made together, just before it commits, in butler-id
+    order: two transactions touching the same butlers lock their rows in the same order (no
+    deadlock), and the locks are held only for the commit.
+    """
+    pending: list[tuple[uuid.UUID, str, str | None, uuid.UUID | None, datetime]] = (
+        session.info.setdefault(PENDING_KEY, [])
+    )
+    pending.append((butler_id, kind, ref_type, ref_id, now))
+
+
+def _bump_all(session: Session) -> None:
+    """Run inside commit (the sync session, in the async session's greenlet)."""
+    pending = session.info.pop(PENDING_KEY, None)
+    if not pending:
+        return
+    bind = session.get_bind()
+    dialect = bind.dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    upsert = (
-        maker(FeedState)
-        .values(butler_id=butler_id, version=1, updated_at=now)
-        .on_conflict_do_update(
-            index_elements=[FeedState.butler_id],
-            set_={"version": FeedState.version + 1, "updated_at": now},
+    for butler_id, kind, ref_type, ref_id, now in sorted(pending, key=lambda p: p[0]):
+        upsert = (
+            maker(FeedState)
+            .values(butler_id=butler_id, version=1, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=[FeedState.butler_id],
+                set_={"version": FeedState.version + 1, "updated_at": now},
+            )
+            .returning(FeedState.version)
         )
-        .returning(FeedState.version)
-    )
-    version = int((await session.execute(upsert)).scalar_one())
-    await session.execute(
-        insert(FeedEvent).values(
-            id=uuid7(),
-            butler_id=butler_id,
-            seq=version,
-            kind=kind,
-            ref_type=ref_type,
-            ref_id=ref_id,
-            created_at=now,
+        version = int(session.execute(upsert).scalar_one())
+        session.execute(
+            insert(FeedEvent).values(
+                id=uuid7(),
+                butler_id=butler_id,
+                seq=version,
+                kind=kind,
+                ref_type=ref_type,
+                ref_id=ref_id,
+                created_at=now,
+            )
         )
-    )
-    if dialect == "postgresql":
-        await session.execute(select(func.pg_notify(CHANNEL, str(butler_id))))
-    session.info.setdefault(TOUCHED_KEY, set()).add(butler_id)
-    return version
+        if dialect == "postgresql":  # delivered by the database when (and only if) we commit
+            session.execute(select(func.pg_notify(CHANNEL, str(butler_id))))
+        session.info.setdefault(TOUCHED_KEY, set()).add(butler_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _bump_all(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)
 
 
 async def butlers_of(session: AsyncSession, mother_id: uuid.UUID, today: date) -> set[uuid.UUID]:

@@ -3,6 +3,7 @@ serve a revoked token or an old version; the feed never has a silent gap."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from typing import Any
@@ -261,3 +262,30 @@ async def test_a_far_future_due_time_is_422(api: Api) -> None:
     )
     print("far due_at", r.status_code)
     assert r.status_code < 500
+
+
+@pytest.mark.postgres_only
+async def test_transactions_touching_butlers_in_opposite_orders_do_not_deadlock(
+    api: Api, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+) -> None:
+    from sqlalchemy import select
+
+    from app.feed.changes import touch
+    from app.feed.models import FeedState
+
+    a, b = api.staff.butlers["butler1"].id, api.staff.butlers["butler2"].id
+    first, second = session_factory(), session_factory()
+    try:
+        # Each holds a row lock on the other's first butler until commit, were bumps immediate.
+        for session, order in ((first, (a, b)), (second, (b, a))):
+            for butler_id in order:
+                await touch(session, butler_id, kind="probe", now=clock.now())
+        await asyncio.wait_for(asyncio.gather(first.commit(), second.commit()), timeout=10)
+    finally:
+        await first.close()
+        await second.close()
+    async with session_factory() as session:
+        versions = dict(
+            (await session.execute(select(FeedState.butler_id, FeedState.version))).all()
+        )
+    assert versions == {a: 2, b: 2}
