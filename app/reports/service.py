@@ -328,7 +328,17 @@ async def ingest(
 # The butler's part: pick up, deliver ------------------------------------------------------
 
 
-def _move(report: LabReport, to: PickupState) -> None:
+async def _advance(
+    repo: ReportRepository,
+    report: LabReport,
+    to: PickupState,
+    *,
+    note: str,
+    actor: Principal,
+    now: datetime,
+    today: date,
+) -> None:
+    """One step of the butler's part: check it, record it, and tell her butlers' phones."""
     try:
         domain.check_pickup(report.pickup_state, to)
     except domain.IllegalPickupError as exc:
@@ -338,6 +348,18 @@ def _move(report: LabReport, to: PickupState) -> None:
         ) from exc
     report.pickup_state = to
     report.version += 1
+    report.updated_at = now
+    repo.session.add(_event(report, to.value, actor=actor.name, at=now, note=note))
+    await touch_mother(
+        repo.session,
+        report.mother_id,
+        kind=f"report.{to.value}",
+        now=now,
+        today=today,
+        ref_type="report",
+        ref_id=report.id,
+    )
+    await repo.session.flush()
 
 
 async def pick_up(
@@ -349,19 +371,10 @@ async def pick_up(
     now: datetime,
     today: date,
 ) -> LabReport:
-    _move(report, PickupState.PICKED_UP)
-    report.picked_up_at, report.picked_up_by, report.pickup_place = now, actor.id, place
-    report.updated_at = now
-    repo.session.add(_event(report, "picked_up", actor=actor.name, at=now, note=place))
-    await touch_mother(
-        repo.session,
-        report.mother_id,
-        kind="report.picked_up",
-        now=now,
-        today=today,
-        ref_type="report",
-        ref_id=report.id,
+    await _advance(
+        repo, report, PickupState.PICKED_UP, note=place, actor=actor, now=now, today=today
     )
+    report.picked_up_at, report.picked_up_by, report.pickup_place = now, actor.id, place
     await repo.session.flush()
     return report
 
@@ -375,19 +388,10 @@ async def deliver(
     now: datetime,
     today: date,
 ) -> LabReport:
-    _move(report, PickupState.DELIVERED)
-    report.delivered_at, report.delivered_by, report.delivery_note = now, actor.id, note
-    report.updated_at = now
-    repo.session.add(_event(report, "delivered", actor=actor.name, at=now, note=note))
-    await touch_mother(
-        repo.session,
-        report.mother_id,
-        kind="report.delivered",
-        now=now,
-        today=today,
-        ref_type="report",
-        ref_id=report.id,
+    await _advance(
+        repo, report, PickupState.DELIVERED, note=note, actor=actor, now=now, today=today
     )
+    report.delivered_at, report.delivered_by, report.delivery_note = now, actor.id, note
     await repo.session.flush()
     return report
 
