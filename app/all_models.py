@@ -9,6 +9,7 @@ from app.core.idempotency import IdempotencyRecord
 from app.feed.models import FeedEvent, FeedState, Task
 from app.mothers.models import DatingChange, Mother, Pregnancy, RiskGradeChange
 from app.notifications.models import OutboxMessage
+from app.queues.models import ExamStep, ExamType, QueueEntry, Station, StationTicket
 from app.reports.models import (
     CriticalAlert,
     InboundMessage,
@@ -30,6 +31,8 @@ __all__ = [
     "CriticalAlert",
     "DatingChange",
     "ExamOrder",
+    "ExamStep",
+    "ExamType",
     "FeedEvent",
     "FeedState",
     "IdempotencyRecord",
@@ -39,9 +42,12 @@ __all__ = [
     "Mother",
     "OutboxMessage",
     "Pregnancy",
+    "QueueEntry",
     "ReportEvent",
     "RiskGradeChange",
     "RosterShift",
+    "Station",
+    "StationTicket",
     "Task",
     "User",
     "Visit",

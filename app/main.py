@@ -30,6 +30,8 @@ from app.mothers.router import router as mothers_router
 from app.notifications import dispatcher
 from app.notifications.router import router as notifications_router
 from app.ops.router import router as ops_router
+from app.queues.router import boards as boards_router
+from app.queues.router import router as queues_router
 from app.reports.router import router as reports_router
 from app.visits.router import router as visits_router
 
@@ -43,6 +45,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     assignments_router,
     careplan_router,
     visits_router,
+    queues_router,
+    boards_router,
     reports_router,
     notifications_router,
     feed_router,

@@ -22,6 +22,8 @@ DESK = {"admin", "frontdesk"}
 CLINICIANS = {"admin", "frontdesk", "doctor"}
 READ_VISITS = {"admin", "frontdesk", "doctor", "butler1", "station"}
 MOVE_VISITS = {"admin", "frontdesk", "doctor", "station"}
+STAFF = {"admin", "frontdesk", "doctor", "station", "butler1"}
+STATION_OPS = {"admin", "station"}
 
 EXPECTED: dict[str, str | set[str]] = {
     "GET /healthz": PUBLIC,
@@ -94,6 +96,24 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/me/tasks/{task_id}/complete": {"butler1"},
     "POST /v1/me/covers/{visit_id}/accept": {"butler1"},
     "POST /v1/me/covers/{visit_id}/decline": {"butler1"},
+    "GET /v1/stations": STAFF,
+    "POST /v1/stations": ADMIN,
+    "PATCH /v1/stations/{code}": ADMIN,
+    "GET /v1/exam-types": STAFF,
+    "PATCH /v1/exam-types/{code}": ADMIN,
+    "GET /v1/stations/{code}/queue": MOVE_VISITS,
+    "POST /v1/stations/{code}/call-next": STATION_OPS,
+    "POST /v1/queue-entries/{entry_id}/recall": STATION_OPS,
+    "POST /v1/queue-entries/{entry_id}/start": STATION_OPS,
+    "POST /v1/queue-entries/{entry_id}/finish": STATION_OPS,
+    "POST /v1/queue-entries/{entry_id}/no-show": STATION_OPS,
+    "POST /v1/queue-entries/{entry_id}/transfer": {"admin", "frontdesk", "station"},
+    "POST /v1/exam-orders/{order_id}/cancel": MOVE_VISITS,
+    "POST /v1/visits/{visit_id}/urgent": CLINICIANS,
+    "GET /v1/visits/{visit_id}/queue": READ_VISITS,
+    # Waiting-room screens: tickets and masked names only.
+    "GET /v1/stations/{code}/board": PUBLIC,
+    "GET /v1/stations/{code}/board.html": PUBLIC,
 }
 # The lab's own routes also need a webhook signature, which these calls do not carry: the
 # allowed caller gets past the role check and is then refused with 401 for the signature.

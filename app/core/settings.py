@@ -25,6 +25,19 @@ class SmsProvider(StrEnum):
     HTTP = "http"
 
 
+class Routing(StrEnum):
+    """How a checked-in mother is routed through the clinic.
+
+    ``parallel`` (the default): she holds a place in the queue of every exam she may do now,
+    stations call by the documented priority, and she is suggested the shortest next wait.
+    ``fixed``: one exam at a time in catalogue order, first come first served at every
+    station: the way most clinics work, kept as the simulator's baseline.
+    """
+
+    PARALLEL = "parallel"
+    FIXED = "fixed"
+
+
 class BookingOutsideWindow(StrEnum):
     WARN = "warn"
     REFUSE = "refuse"
@@ -87,6 +100,22 @@ class Settings(BaseSettings):
         ge=15,
         le=600,
         description="How long a butler is taken up by accompanying one visit.",
+    )
+    queue_routing: Routing = Field(
+        default=Routing.PARALLEL,
+        description="parallel: a place in every queue she may join now; fixed: one at a time.",
+    )
+    queue_ageing_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=480,
+        description="After this long in a queue a mother is called before the ordinary ones.",
+    )
+    queue_no_show_delay_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=240,
+        description="A mother who missed her call rejoins the queue after this delay.",
     )
     critical_ack_minutes: int = Field(
         default=15,

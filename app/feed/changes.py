@@ -125,6 +125,37 @@ async def touch_mother(
         await touch(session, butler_id, kind=kind, now=now, ref_type=ref_type, ref_id=ref_id)
 
 
+async def touch_mothers(
+    session: AsyncSession,
+    mother_ids: Iterable[uuid.UUID],
+    *,
+    kind: str,
+    now: datetime,
+    today: date,
+) -> None:
+    """Many mothers changed at once (a queue moved): each of their butlers hears once."""
+    ids = sorted(set(mother_ids))
+    if not ids:
+        return
+    butlers = set(
+        await session.scalars(
+            select(CareAssignment.butler_id).where(
+                CareAssignment.mother_id.in_(ids),
+                CareAssignment.ends_at.is_(None),
+                or_(
+                    CareAssignment.role == AssignmentRole.PRIMARY,
+                    and_(
+                        CareAssignment.role == AssignmentRole.COVER,
+                        CareAssignment.valid_on == today,
+                    ),
+                ),
+            )
+        )
+    )
+    for butler_id in sorted(butlers):
+        await touch(session, butler_id, kind=kind, now=now)
+
+
 async def purge_feed(session: AsyncSession, *, before: datetime) -> int:
     """Drop events older than the retention window (cursors before them then get 410)."""
     # By seq, per butler: everything up to her newest event older than the cutoff. A purge by

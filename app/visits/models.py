@@ -10,6 +10,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +58,9 @@ class Visit(UUIDPrimaryKey, Base):
     window_code: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[VisitStatus] = mapped_column(str_enum(VisitStatus, "status"))
     walk_in: Mapped[bool] = mapped_column(default=False)
+    # Urgent (red risk with symptoms, or a doctor's flag): first in every queue.
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    urgent_reason: Mapped[str | None] = mapped_column(String(300))
     accompanying_butler_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("butlers.id", ondelete="SET NULL"), index=True
     )

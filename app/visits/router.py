@@ -17,6 +17,7 @@ from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.settings import BookingOutsideWindow
 from app.mothers.dependencies import MotherRepoDep
+from app.queues.service import QueuePolicy
 from app.visits import service
 from app.visits.domain import VisitStatus
 from app.visits.models import ExamOrder, Visit
@@ -68,7 +69,10 @@ VisitRepoDep = Annotated[VisitRepository, Depends(get_visit_repository)]
 
 async def get_clinic(clock: ClockDep, settings: SettingsDep) -> service.Clinic:
     return service.Clinic(
-        now=clock.now(), tz=settings.tz, guidelines=load_guidelines(settings.care_plan_dir)
+        now=clock.now(),
+        tz=settings.tz,
+        guidelines=load_guidelines(settings.care_plan_dir),
+        queue_policy=QueuePolicy.from_settings(settings),
     )
 
 

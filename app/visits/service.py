@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import Policy, arrange_escort, end_cover
@@ -21,6 +22,8 @@ from app.mothers.domain import RiskGrade, format_gestational_age, gestational_ag
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
 from app.notifications.outbox import enqueue
+from app.queues import service as queues
+from app.queues.service import QueuePolicy
 from app.visits.domain import (
     IllegalTransitionError,
     SessionShape,
@@ -61,6 +64,10 @@ class Clinic:
     now: datetime
     tz: ZoneInfo
     guidelines: dict[str, Guideline]
+    queue_policy: QueuePolicy = field(default_factory=QueuePolicy)
+
+    def queue_ctx(self, actor: Principal) -> queues.Ctx:
+        return queues.Ctx(now=self.now, tz=self.tz, actor=actor, policy=self.queue_policy)
 
     @property
     def today(self) -> date:
@@ -114,7 +121,7 @@ def _record(
     )
 
 
-def _move(
+def move_status(
     repo: VisitRepository,
     visit: Visit,
     to: VisitStatus,
@@ -424,7 +431,7 @@ async def change_status(
 ) -> Visit:
     if to is VisitStatus.NO_SHOW and visit.visit_date > clinic.today:
         raise Conflict("A visit in the future cannot be a no-show yet.")
-    _move(repo, visit, to, actor=actor, now=clinic.now, reason=reason)
+    move_status(repo, visit, to, actor=actor, now=clinic.now, reason=reason)
     if to is VisitStatus.IN_PROGRESS:
         visit.started_at = clinic.now
     elif to is VisitStatus.COMPLETED:
@@ -432,6 +439,10 @@ async def change_status(
     elif to is VisitStatus.CANCELLED:
         visit.cancelled_at = clinic.now
         visit.cancel_reason = reason
+    if to in (VisitStatus.COMPLETED, VisitStatus.CANCELLED):
+        await queues.close_visit_entries(
+            repo.session, visit, clinic.queue_ctx(actor), reason=f"visit {to.value}"
+        )
     if visit.accompanying_butler_id is not None:
         await touch(
             repo.session,
@@ -462,7 +473,7 @@ async def sweep_no_shows(
     for visit, session in await repo.booked_until(day):
         ended = session.session_date < clinic.today or session.ends_at <= clinic.local_time
         if ended:
-            _move(
+            move_status(
                 repo,
                 visit,
                 VisitStatus.NO_SHOW,
@@ -596,7 +607,7 @@ async def check_in(
     if visit is None:
         visit = await _walk_in(repo, mother=mother, pregnancy=pregnancy, actor=actor, clinic=clinic)
     else:
-        _move(repo, visit, VisitStatus.CHECKED_IN, actor=actor, now=clinic.now)
+        move_status(repo, visit, VisitStatus.CHECKED_IN, actor=actor, now=clinic.now)
     visit.arrived_at = clinic.now
 
     window = next(
@@ -646,7 +657,18 @@ async def check_in(
         raise Conflict(
             "She was checked in by another desk at the same moment; scan again."
         ) from exc
+    await route(repo.session, visit, clinic.queue_ctx(actor))
     return visit, False
+
+
+async def route(session: AsyncSession, visit: Visit, ctx: queues.Ctx) -> None:
+    """Give her orders their exam steps and put her in the queues now open to her."""
+    catalogue = await queues.load_catalogue(session)
+    await queues.plan_steps(session, visit, catalogue, ctx)
+    created = await queues.route_visit(session, visit, catalogue, ctx)
+    if created:
+        stations = await queues.stations_of(session, {e.station_id for e in created})
+        await queues.queue_changed(session, stations, ctx, mother_ids=[visit.mother_id])
 
 
 async def add_exam_order(
@@ -675,4 +697,5 @@ async def add_exam_order(
         await repo.session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{exam.name} is already ordered for this visit.") from exc
+    await route(repo.session, visit, clinic.queue_ctx(actor))
     return order

@@ -1,0 +1,1 @@
+"""Exam queues: stations, the exam catalogue, queue entries, routing and estimates."""

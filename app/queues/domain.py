@@ -1,0 +1,320 @@
+"""Queue rules: which exam steps a mother may do now, the call order, and wait estimates. Pure.
+
+Everything here works on plain values so that the API, the simulator and the unit tests use
+the same rules. The rules themselves (fasting, precedence, timed sequences, "last") are data
+in the exam catalogue; this module only interprets them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.careplan.domain import parse_ga
+from app.core.settings import Routing
+
+BLOOD_DRAW = "blood_draw"
+
+
+@dataclass(frozen=True, slots=True)
+class Precedence:
+    before: str | None  # this exam comes before that one …
+    after: str | None  # … or after that one
+    ga_from: int | None = None  # … when her gestational age (days) is in this range
+    ga_to: int | None = None
+
+    def applies(self, ga_day: int) -> bool:
+        return (self.ga_from is None or ga_day >= self.ga_from) and (
+            self.ga_to is None or ga_day <= self.ga_to
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceStep:
+    offset_minutes: int
+    tolerance_minutes: int | None
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExamRule:
+    code: str
+    name: str
+    station_type: str
+    position: int
+    fasting: bool
+    after_meal: bool
+    last: bool
+    precedence: tuple[Precedence, ...]
+    sequence: tuple[SequenceStep, ...]
+    service_minutes: float
+
+    @property
+    def steps(self) -> tuple[SequenceStep, ...]:
+        return self.sequence or (SequenceStep(0, None, None),)
+
+
+def parse_precedence(raw: Iterable[Mapping[str, Any]]) -> tuple[Precedence, ...]:
+    """Catalogue precedence entries; raises ValueError on a malformed one."""
+    out = []
+    for item in raw:
+        unknown = set(item) - {"before", "after", "ga_from", "ga_to"}
+        if unknown:
+            raise ValueError(f"unknown precedence keys: {', '.join(sorted(unknown))}")
+        before, after = item.get("before"), item.get("after")
+        if (before is None) == (after is None):
+            raise ValueError("a precedence rule names exactly one of 'before' and 'after'")
+        out.append(
+            Precedence(
+                before=str(before) if before is not None else None,
+                after=str(after) if after is not None else None,
+                ga_from=parse_ga(str(item["ga_from"])) if item.get("ga_from") else None,
+                ga_to=parse_ga(str(item["ga_to"])) if item.get("ga_to") else None,
+            )
+        )
+    return tuple(out)
+
+
+def parse_sequence(raw: Iterable[Mapping[str, Any]]) -> tuple[SequenceStep, ...]:
+    """A timed sequence: offsets from the end of its first step, each with a tolerance."""
+    steps = tuple(
+        SequenceStep(
+            int(item["offset_minutes"]),
+            int(item["tolerance_minutes"]) if item.get("tolerance_minutes") is not None else None,
+            str(item["label"]) if item.get("label") else None,
+        )
+        for item in raw
+    )
+    if steps:
+        offsets = [s.offset_minutes for s in steps]
+        if offsets[0] != 0 or offsets != sorted(set(offsets)):
+            raise ValueError("a sequence starts at offset 0 and its offsets increase")
+    return steps
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    rules: Mapping[str, ExamRule]
+
+    def rule(self, code: str) -> ExamRule | None:
+        return self.rules.get(code)
+
+    def validate(self) -> None:
+        """Every precedence names a known exam, and the rules admit at least one order."""
+        for rule in self.rules.values():
+            for p in rule.precedence:
+                other = p.before or p.after
+                if other not in self.rules:
+                    raise ValueError(f"{rule.code}: precedence names unknown exam {other!r}")
+        graph = {code: self._must_follow(code, ga_day=None) for code in self.rules}
+        seen: dict[str, int] = {}
+
+        def visit(code: str) -> None:
+            seen[code] = 1
+            for nxt in graph[code]:
+                if seen.get(nxt) == 1:
+                    raise ValueError(f"precedence rules form a cycle through {code!r}")
+                if nxt not in seen:
+                    visit(nxt)
+            seen[code] = 2
+
+        for code in graph:
+            if code not in seen:
+                visit(code)
+
+    def _must_follow(self, code: str, ga_day: int | None) -> set[str]:
+        """Exams that must come before ``code`` (ignoring fasting and 'last')."""
+        out: set[str] = set()
+        rule = self.rules[code]
+        for p in rule.precedence:
+            if p.after and (ga_day is None or p.applies(ga_day)):
+                out.add(p.after)
+        for other in self.rules.values():
+            for p in other.precedence:
+                if p.before == code and (ga_day is None or p.applies(ga_day)):
+                    out.add(other.code)
+        return out
+
+    def prerequisites(self, code: str, ga_day: int) -> set[str]:
+        return self._must_follow(code, ga_day)
+
+
+@dataclass(slots=True)
+class StepView:
+    """What the rules need to know of one exam step of her visit."""
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    exam_code: str
+    station_type: str | None
+    offset_minutes: int
+    tolerance_minutes: int | None
+    state: str  # pending | done | cancelled
+    done_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Doable:
+    step: StepView
+    available_at: datetime | None  # None: now
+    due_at: datetime | None  # a timed step's nominal time
+
+
+def _anchor(step: StepView, steps: Sequence[StepView]) -> StepView | None:
+    return next(
+        (s for s in steps if s.order_id == step.order_id and s.offset_minutes == 0),
+        None,
+    )
+
+
+def blockers(
+    step: StepView, steps: Sequence[StepView], catalogue: Catalogue, ga_day: int
+) -> list[str]:
+    """Why this pending step may not be done yet (empty: it may)."""
+    rule = catalogue.rule(step.exam_code)
+    if rule is None or step.station_type is None:
+        return ["not in the exam catalogue"]
+    pending = [s for s in steps if s.state == "pending" and s.id != step.id]
+    reasons: list[str] = []
+    if step.offset_minutes > 0:
+        anchor = _anchor(step, steps)
+        if anchor is None or anchor.state != "done":
+            reasons.append(f"after the first step of {rule.name}")
+    if step.offset_minutes == 0:
+        needed = catalogue.prerequisites(step.exam_code, ga_day)
+        for other in pending:
+            if other.exam_code in needed:
+                reasons.append(f"after {catalogue.rules[other.exam_code].name}")
+        if rule.after_meal and any(
+            (r := catalogue.rule(o.exam_code)) is not None and r.fasting for o in pending
+        ):
+            reasons.append("after the fasting exams (she has not eaten yet)")
+        if rule.last and any(
+            (r := catalogue.rule(o.exam_code)) is None or not r.last for o in pending
+        ):
+            reasons.append("last, after every other exam of the day")
+    return sorted(set(reasons))
+
+
+def doable_steps(steps: Sequence[StepView], catalogue: Catalogue, ga_day: int) -> list[Doable]:
+    """The pending steps she may queue for now, with when a timed step opens."""
+    out = []
+    for step in steps:
+        if step.state != "pending" or blockers(step, steps, catalogue, ga_day):
+            continue
+        available = due = None
+        if step.offset_minutes > 0:
+            anchor = _anchor(step, steps)
+            assert anchor is not None
+            assert anchor.done_at is not None
+            due = anchor.done_at + timedelta(minutes=step.offset_minutes)
+            available = due - timedelta(minutes=step.tolerance_minutes or 0)
+        out.append(Doable(step, available, due))
+    return out
+
+
+def fixed_choice(doable: Sequence[Doable], catalogue: Catalogue, now: datetime) -> list[Doable]:
+    """The ``fixed`` baseline: only her next exam in catalogue order (a timed draw when due)."""
+    if not doable:
+        return []
+
+    def order(d: Doable) -> tuple[int, int]:
+        rule = catalogue.rules[d.step.exam_code]
+        return (rule.position, d.step.offset_minutes)
+
+    ready = [d for d in doable if d.available_at is None or d.available_at <= now]
+    first = min(ready or doable, key=order)
+    return [first]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A waiting entry as the sort key sees it."""
+
+    id: uuid.UUID
+    ticket_number: int
+    ref_time: datetime
+    entered_at: datetime
+    available_at: datetime
+    due_at: datetime | None
+    urgent: bool
+    fasting: bool
+    station_type: str
+
+
+def sort_key(
+    c: Candidate, *, now: datetime, routing: Routing, ageing: timedelta
+) -> tuple[Any, ...]:
+    """The documented call order at a station (SPEC "Queue order at a station").
+
+    parallel: tier 0 — urgent (red risk with symptoms, a doctor's flag) or a timed draw now
+    due; tier 1 — fasting mothers at the blood draw, and anyone who has waited longer than
+    the ageing limit (so nobody waits forever); tier 2 — everyone else. Within a tier: the
+    booked time (walk-ins by their arrival, so they interleave), then the ticket.
+    fixed: first come, first served.
+    """
+    waiting_since = max(c.entered_at, c.available_at)
+    if routing is Routing.FIXED:
+        return (waiting_since, c.ticket_number)
+    if c.urgent or (c.due_at is not None and c.available_at <= now):
+        tier = 0
+    elif (c.fasting and c.station_type == BLOOD_DRAW) or now - waiting_since >= ageing:
+        tier = 1
+    else:
+        tier = 2
+    due = c.due_at or c.ref_time
+    return (tier, due if tier == 0 else c.ref_time, c.ticket_number)
+
+
+@dataclass(slots=True)
+class Busy:
+    """A room's current work, for the estimate: minutes still to go."""
+
+    remaining_minutes: float
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    position: int  # 1 = next
+    wait_minutes: int
+
+
+def estimate_waits(
+    servers: int,
+    busy: Sequence[Busy],
+    waiting: Sequence[tuple[uuid.UUID, float, float]],
+) -> dict[uuid.UUID, Estimate]:
+    """List scheduling over the station's rooms: each waiting entry (id, minutes until it may be
+    called, expected service minutes), in call order, goes to the room that frees first."""
+    rooms = sorted(b.remaining_minutes for b in busy)[:servers]
+    rooms += [0.0] * (servers - len(rooms))
+    heapq.heapify(rooms)
+    out = {}
+    for position, (entry_id, not_before, minutes) in enumerate(waiting, start=1):
+        free = heapq.heappop(rooms)
+        start = max(free, not_before)
+        out[entry_id] = Estimate(position, round(start))
+        heapq.heappush(rooms, start + minutes)
+    return out
+
+
+@dataclass(slots=True)
+class Ewma:
+    """The learned service time of an exam type: an exponentially weighted mean."""
+
+    alpha: float = 0.2
+    value: float | None = None
+    samples: int = 0
+    history: list[float] = field(default_factory=list)
+
+    def add(self, minutes: float) -> float:
+        minutes = max(0.5, min(minutes, 240.0))  # a forgotten "finish" must not ruin it
+        self.value = (
+            minutes if self.value is None else self.alpha * minutes + (1 - self.alpha) * self.value
+        )
+        self.samples += 1
+        return self.value

@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.core.types import Instant
+
+_CODE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
+_TYPE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
+
+
+class StationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    code: str
+    name: str
+    station_type: str
+    servers: int
+    opens_at: time
+    closes_at: time
+    is_open: bool
+    waiting: int = 0
+    busy_rooms: int = 0
+
+
+class StationList(BaseModel):
+    items: list[StationPublic]
+
+
+class StationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Short code, also the ticket prefix, e.g. US2", max_length=10)
+    name: str = Field(min_length=1, max_length=100)
+    station_type: str = Field(description="The kind of exam done here, e.g. ultrasound")
+    servers: int = Field(default=1, ge=1, le=20, description="Rooms (parallel servers)")
+    opens_at: time = time(7, 30)
+    closes_at: time = time(17, 30)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not _CODE.fullmatch(value):
+            raise ValueError("1-10 capital letters and digits, starting with a letter")
+        return value
+
+    @field_validator("station_type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not _TYPE.fullmatch(value):
+            raise ValueError("lower-case letters, digits and _, like blood_draw")
+        return value
+
+    @model_validator(mode="after")
+    def _hours(self) -> StationCreate:
+        if self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        return self
+
+
+class StationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    servers: int | None = Field(default=None, ge=1, le=20)
+    opens_at: time | None = None
+    closes_at: time | None = None
+    is_open: bool | None = Field(
+        default=None, description="false closes it: its waiting mothers move to a sibling station"
+    )
+
+
+class ExamTypePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    station_type: str
+    position: int
+    fasting: bool
+    after_meal: bool
+    last: bool
+    precedence: list[dict[str, Any]]
+    sequence: list[dict[str, Any]]
+    default_service_minutes: float
+    learned_service_minutes: float | None
+    learned_samples: int
+    turnaround_minutes: int
+
+
+class ExamTypeList(BaseModel):
+    items: list[ExamTypePublic]
+
+
+class ExamTypeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    station_type: str | None = None
+    position: int | None = Field(default=None, ge=1, le=1000)
+    fasting: bool | None = None
+    after_meal: bool | None = None
+    last: bool | None = None
+    precedence: list[dict[str, Any]] | None = Field(
+        default=None, description='e.g. [{"before": "urine", "ga_to": "11+6"}, {"after": "vitals"}]'
+    )
+    sequence: list[dict[str, Any]] | None = Field(
+        default=None,
+        description='timed steps, e.g. [{"offset_minutes": 0}, {"offset_minutes": 60, '
+        '"tolerance_minutes": 5}]',
+    )
+    default_service_minutes: float | None = Field(default=None, gt=0, le=480)
+    turnaround_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
+
+    @field_validator("station_type")
+    @classmethod
+    def _type(cls, value: str | None) -> str | None:
+        if value is not None and not _TYPE.fullmatch(value):
+            raise ValueError("lower-case letters, digits and _, like blood_draw")
+        return value
+
+
+class QueueEntryPublic(BaseModel):
+    """A place in a station's queue. Names are masked; the station sees them on a call."""
+
+    id: uuid.UUID
+    ticket: str
+    station: str
+    station_type: str
+    room: int | None
+    state: str
+    visit_id: uuid.UUID
+    mother_id: uuid.UUID
+    masked_name: str
+    exams: list[str]
+    step_offset: int
+    fasting: bool
+    urgent: bool
+    infection_control: bool = Field(description="Purple grade: infection-control handling")
+    position: int | None = None
+    estimated_wait_minutes: int | None = None
+    expected_minutes: float
+    entered_at: datetime
+    available_at: datetime
+    due_at: datetime | None
+    called_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str | None
+    recalls: int
+    no_shows: int
+    previous_id: uuid.UUID | None
+
+
+class CalledMother(BaseModel):
+    """Who to call, with the two identifiers to check before the exam (name and MRN)."""
+
+    entry: QueueEntryPublic
+    name: str
+    mrn: str
+
+
+class CallResult(BaseModel):
+    called: CalledMother | None
+    waiting: int = Field(description="Entries still waiting at this station")
+    reason: str | None = Field(default=None, description="Why nobody was called")
+
+
+class CallNext(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    room: int = Field(default=1, ge=1, le=20)
+
+
+class Transfer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    station: str = Field(description="Code of the station to move her place to")
+
+
+class CancelOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class UrgentFlag(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urgent: bool
+    reason: str | None = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _reason(self) -> UrgentFlag:
+        if self.urgent and not (self.reason and self.reason.strip()):
+            raise ValueError("say why she is urgent")
+        return self
+
+
+class StationQueue(BaseModel):
+    station: StationPublic
+    serving: list[QueueEntryPublic]
+    waiting: list[QueueEntryPublic]
+    as_of: Instant | None
+
+
+class PendingStep(BaseModel):
+    exam_code: str
+    label: str | None
+    station_type: str | None
+    waiting_for: list[str]
+
+
+class VisitQueuePublic(BaseModel):
+    visit_id: uuid.UUID
+    places: list[QueueEntryPublic]
+    suggested_next: QueueEntryPublic | None
+    expected_finish: Instant | None
+    not_yet_queued: list[PendingStep]
+    steps_done: int
+    steps_total: int
+    history: list[QueueEntryPublic]
+
+
+class BoardTicket(BaseModel):
+    ticket: str
+    masked_name: str
+    room: int | None = None
+
+
+class StationBoard(BaseModel):
+    station: str
+    name: str
+    now_calling: list[BoardTicket]
+    next: list[BoardTicket]
+    as_of: Instant | None

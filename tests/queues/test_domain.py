@@ -1,0 +1,215 @@
+"""The queue rules on plain values: no database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.core.settings import Routing
+from app.queues.domain import (
+    Busy,
+    Candidate,
+    Catalogue,
+    ExamRule,
+    StepView,
+    blockers,
+    doable_steps,
+    estimate_waits,
+    parse_precedence,
+    parse_sequence,
+    sort_key,
+)
+
+T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
+
+
+def rule(code: str, station: str, position: int, **kw: object) -> ExamRule:
+    return ExamRule(
+        code=code,
+        name=code,
+        station_type=station,
+        position=position,
+        fasting=bool(kw.get("fasting", False)),
+        after_meal=bool(kw.get("after_meal", False)),
+        last=bool(kw.get("last", False)),
+        precedence=parse_precedence(kw.get("precedence", [])),  # type: ignore[arg-type]
+        sequence=parse_sequence(kw.get("sequence", [])),  # type: ignore[arg-type]
+        service_minutes=float(kw.get("minutes", 5)),  # type: ignore[arg-type]
+    )
+
+
+CATALOGUE = Catalogue(
+    {
+        r.code: r
+        for r in [
+            rule("vitals", "vitals", 1, precedence=[{"before": "consultation"}]),
+            rule("fasting_glucose", "blood_draw", 2, fasting=True),
+            rule(
+                "ogtt",
+                "blood_draw",
+                3,
+                fasting=True,
+                sequence=[
+                    {"offset_minutes": 0},
+                    {"offset_minutes": 60, "tolerance_minutes": 5},
+                    {"offset_minutes": 120, "tolerance_minutes": 5},
+                ],
+            ),
+            rule("us_early", "ultrasound", 4, precedence=[{"before": "urine", "ga_to": "11+6"}]),
+            rule("urine", "urine", 5),
+            rule("nst", "nst", 6, after_meal=True),
+            rule("consultation", "doctor", 7, last=True),
+        ]
+    }
+)
+
+
+def steps(*codes: str, done: tuple[str, ...] = (), done_at: datetime = T0) -> list[StepView]:
+    out = []
+    for code in codes:
+        order = uuid.uuid4()
+        for seq in CATALOGUE.rules[code].steps:
+            key = f"{code}+{seq.offset_minutes}" if seq.offset_minutes else code
+            out.append(
+                StepView(
+                    id=uuid.uuid4(),
+                    order_id=order,
+                    exam_code=code,
+                    station_type=CATALOGUE.rules[code].station_type,
+                    offset_minutes=seq.offset_minutes,
+                    tolerance_minutes=seq.tolerance_minutes,
+                    state="done" if key in done else "pending",
+                    done_at=done_at if key in done else None,
+                )
+            )
+    return out
+
+
+def doable(views: list[StepView], ga_day: int = 180) -> set[str]:
+    return {
+        f"{d.step.exam_code}+{d.step.offset_minutes}" if d.step.offset_minutes else d.step.exam_code
+        for d in doable_steps(views, CATALOGUE, ga_day)
+    }
+
+
+def test_the_doctor_is_last_and_after_vitals() -> None:
+    views = steps("vitals", "urine", "consultation")
+    assert doable(views) == {"vitals", "urine"}
+    doctor = next(v for v in views if v.exam_code == "consultation")
+    assert blockers(doctor, views, CATALOGUE, 180) == [
+        "after vitals",
+        "last, after every other exam of the day",
+    ]
+    assert doable(steps("vitals", "urine", "consultation", done=("vitals", "urine"))) == {
+        "consultation"
+    }
+
+
+def test_fasting_exams_come_before_meal_dependent_ones() -> None:
+    assert doable(steps("fasting_glucose", "nst")) == {"fasting_glucose"}
+    assert doable(steps("fasting_glucose", "nst", done=("fasting_glucose",))) == {"nst"}
+
+
+def test_the_ogtt_draws_are_timed_from_the_first() -> None:
+    views = steps("ogtt", "urine")
+    assert doable(views) == {"ogtt", "urine"}
+    after_first = steps("ogtt", done=("ogtt",), done_at=T0)
+    timed = {d.step.offset_minutes: d for d in doable_steps(after_first, CATALOGUE, 180)}
+    assert set(timed) == {60, 120}
+    assert timed[60].due_at == T0 + timedelta(minutes=60)
+    assert timed[60].available_at == T0 + timedelta(minutes=55)
+    assert timed[120].available_at == T0 + timedelta(minutes=115)
+    # Fasting lasts until the last draw: nothing after a meal before then.
+    pending_nst = steps("ogtt", "nst", done=("ogtt", "ogtt+60"))
+    assert "nst" not in doable(pending_nst)
+
+
+def test_a_precedence_can_hold_only_in_a_range_of_weeks() -> None:
+    views = steps("us_early", "urine")
+    assert doable(views, ga_day=70) == {"us_early"}  # 10+0: full bladder for the scan
+    assert doable(views, ga_day=90) == {"us_early", "urine"}  # 12+6: no longer
+
+
+def test_the_catalogue_refuses_cycles_and_unknown_exams() -> None:
+    CATALOGUE.validate()
+    cyclic = Catalogue(
+        {
+            "a": rule("a", "x", 1, precedence=[{"before": "b"}]),
+            "b": rule("b", "x", 2, precedence=[{"before": "a"}]),
+        }
+    )
+    with pytest.raises(ValueError, match="cycle"):
+        cyclic.validate()
+    with pytest.raises(ValueError, match="unknown exam"):
+        Catalogue({"a": rule("a", "x", 1, precedence=[{"after": "zz"}])}).validate()
+    with pytest.raises(ValueError, match="exactly one"):
+        parse_precedence([{"before": "a", "after": "b"}])
+    with pytest.raises(ValueError, match="offset 0"):
+        parse_sequence([{"offset_minutes": 60}])
+
+
+def cand(minutes_booked: int, **kw: object) -> Candidate:
+    return Candidate(
+        id=uuid.uuid4(),
+        ticket_number=int(kw.get("ticket", 1)),  # type: ignore[call-overload]
+        ref_time=T0 + timedelta(minutes=minutes_booked),
+        entered_at=kw.get("entered", T0),  # type: ignore[arg-type]
+        available_at=kw.get("available", T0),  # type: ignore[arg-type]
+        due_at=kw.get("due"),  # type: ignore[arg-type]
+        urgent=bool(kw.get("urgent", False)),
+        fasting=bool(kw.get("fasting", False)),
+        station_type=str(kw.get("station", "blood_draw")),
+    )
+
+
+def order(cands: list[Candidate], now: datetime, routing: Routing = Routing.PARALLEL) -> list[int]:
+    ranked = sorted(
+        cands, key=lambda c: sort_key(c, now=now, routing=routing, ageing=timedelta(minutes=30))
+    )
+    return [cands.index(c) for c in ranked]
+
+
+def test_the_sort_key_urgent_then_fasting_then_booked_time() -> None:
+    now = T0 + timedelta(minutes=5)
+    cands = [cand(0), cand(10, fasting=True), cand(20, urgent=True), cand(-30, ticket=9)]
+    assert order(cands, now) == [2, 1, 3, 0]
+    # Fasting counts only at the blood draw.
+    scan = [cand(0, station="ultrasound"), cand(10, fasting=True, station="ultrasound")]
+    assert order(scan, now) == [0, 1]
+
+
+def test_ageing_means_nobody_waits_forever() -> None:
+    old = cand(60, entered=T0)  # booked late, waiting since T0
+    fasting = cand(0, fasting=True, entered=T0 + timedelta(minutes=25))
+    assert order([old, fasting], T0 + timedelta(minutes=29)) == [1, 0]
+    # After 30 minutes she joins the fasting tier, where the booked time decides.
+    assert order([old, fasting], T0 + timedelta(minutes=31)) == [1, 0]
+    late_fasting = cand(90, fasting=True, entered=T0 + timedelta(minutes=25))
+    assert order([old, late_fasting], T0 + timedelta(minutes=31)) == [0, 1]
+
+
+def test_a_due_timed_draw_goes_first_and_fixed_is_first_come() -> None:
+    now = T0 + timedelta(minutes=60)
+    due = cand(90, due=now, available=now - timedelta(minutes=5), entered=T0)
+    early = cand(0, fasting=True, entered=now - timedelta(minutes=1))
+    assert order([early, due], now) == [1, 0]
+    a = cand(50, entered=T0 + timedelta(minutes=2), ticket=2)
+    b = cand(0, entered=T0 + timedelta(minutes=3), ticket=3, urgent=True)
+    assert order([b, a], now, Routing.FIXED) == [1, 0]
+
+
+def test_waits_are_list_scheduled_over_the_rooms() -> None:
+    ids = [uuid.uuid4() for _ in range(4)]
+    waits = estimate_waits(
+        2,
+        [Busy(10.0)],
+        [(ids[0], 0, 15), (ids[1], 0, 15), (ids[2], 0, 15), (ids[3], 40, 5)],
+    )
+    assert [(waits[i].position, waits[i].wait_minutes) for i in ids] == [
+        (1, 0),  # the free room
+        (2, 10),  # when the busy one frees
+        (3, 15),
+        (4, 40),  # not before she is due
+    ]
