@@ -199,6 +199,44 @@ async def _mllp(host: str, port: int, client_name: str) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import time as _time
+    from pathlib import Path
+
+    from app.queues import simulator
+
+    paths = [Path(p) for p in args.scenarios]
+    try:
+        scenarios = [simulator.load_scenario(p) for p in paths]
+    except simulator.ScenarioError as exc:
+        print(f"scenario error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    comparisons = []
+    for scenario in scenarios:
+        started = _time.monotonic()
+        try:
+            comparisons.append(simulator.run_scenario(scenario, progress=not args.quiet))
+        except simulator.ScenarioError as exc:
+            print(f"scenario error: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"{scenario.name}: both strategies in {_time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
+    print(simulator.table(comparisons))
+    simulator.write_json(comparisons, out / "simulation.json")
+    if not args.no_chart:
+        simulator.chart(comparisons, out / "simulation.png")
+    print(
+        f"\nwrote {out / 'simulation.json'}"
+        + ("" if args.no_chart else f" and {out / 'simulation.png'}")
+    )
+    violations = sum(len(r.violations) for c in comparisons for r in c.results)
+    return 1 if violations else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pregnancy-butler", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     listener.add_argument("--port", type=int, default=2575)
     listener.add_argument("--client", default="Hospital LIS", help="the sending API client's name")
     listener.set_defaults(func=lambda a: asyncio.run(_mllp(a.host, a.port, a.client)))
+
+    simulate = sub.add_parser(
+        "simulate", help="replay clinic days on a simulated clock and compare routing strategies"
+    )
+    simulate.add_argument("scenarios", nargs="+", help="scenario JSON files (bench/scenarios/)")
+    simulate.add_argument("--out", default="bench/out", help="where the JSON and PNG go")
+    simulate.add_argument("--no-chart", action="store_true")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bars")
+    simulate.set_defaults(func=_simulate)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

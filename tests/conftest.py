@@ -110,6 +110,7 @@ def pg_database() -> Iterator[str]:
         pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL or start it)")
     url = create_pg_database()
     upgrade(url)
+    asyncio.run(_keep_reference_data(url))
     yield url
     drop_pg_database(url)
 
@@ -129,6 +130,21 @@ def database_url(
     yield url
 
 
+# Tables the migrations fill with reference data: restored after each test's TRUNCATE.
+REFERENCE_TABLES = ("stations", "exam_types")
+
+
+async def _keep_reference_data(url: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE SCHEMA pristine"))
+            for table in REFERENCE_TABLES:
+                await conn.execute(text(f'CREATE TABLE pristine."{table}" AS TABLE "{table}"'))
+    finally:
+        await engine.dispose()
+
+
 async def _truncate_all(url: str) -> None:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
@@ -145,6 +161,10 @@ async def _truncate_all(url: str) -> None:
             if names:
                 # TRUNCATE does not fire the append-only row triggers.
                 await conn.execute(text(f"TRUNCATE {names} CASCADE"))
+            # Put back the reference data the migrations seed (stations, exam catalogue).
+            for table in REFERENCE_TABLES:
+                restore = f'INSERT INTO "{table}" SELECT * FROM pristine."{table}"'  # noqa: S608
+                await conn.execute(text(restore))
     finally:
         await engine.dispose()
 

@@ -255,12 +255,13 @@ def sort_key(
     due; tier 1 — fasting mothers at the blood draw, and anyone who has waited longer than
     the ageing limit (so nobody waits forever); tier 2 — everyone else. Within a tier: the
     booked time (walk-ins by their arrival, so they interleave), then the ticket.
-    fixed: first come, first served.
+    fixed: first come, first served (a due timed draw still first).
     """
     waiting_since = max(c.entered_at, c.available_at)
-    if routing is Routing.FIXED:
-        return (waiting_since, c.ticket_number)
-    if c.urgent or (c.due_at is not None and c.available_at <= now):
+    timed_due = c.due_at is not None and c.available_at <= now
+    if routing is Routing.FIXED:  # a clinic without routing still draws an OGTT on time
+        return (0 if timed_due else 1, waiting_since, c.ticket_number)
+    if c.urgent or timed_due:
         tier = 0
     elif (c.fasting and c.station_type == BLOOD_DRAW) or now - waiting_since >= ageing:
         tier = 1

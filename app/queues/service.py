@@ -145,7 +145,12 @@ async def steps_of(session: AsyncSession, visit_ids: Sequence[uuid.UUID]) -> lis
             await session.scalars(
                 select(ExamStep)
                 .where(ExamStep.visit_id.in_(visit_ids))
-                .order_by(ExamStep.created_at, ExamStep.offset_minutes, ExamStep.id)
+                .order_by(
+                    ExamStep.created_at,
+                    ExamStep.exam_code,
+                    ExamStep.offset_minutes,
+                    ExamStep.id,
+                )
             )
         ).all()
     )
@@ -637,7 +642,7 @@ async def _learn(
     """Teach the entry's longest exam type how long this took (an EWMA, updated in SQL)."""
     lead = max(
         (s.exam_code for s in steps if catalogue.rule(s.exam_code)),
-        key=lambda c: catalogue.rules[c].service_minutes,
+        key=lambda c: (catalogue.rules[c].service_minutes, c),
         default=None,
     )
     if lead is None:

@@ -1,0 +1,670 @@
+"""The clinic-day simulator: a day of arrivals and exams replayed in seconds on a simulated clock.
+
+It drives the same queue code the API uses (``app.queues.service``) against a scratch SQLite
+database migrated like production, and compares routing strategies on the same arrivals:
+``fixed`` (one exam at a time in catalogue order, first come first served) and ``parallel``
+(the project's routing). Stations are the scenario's; the exam catalogue is the default one.
+
+Every mother walks to a station the moment she is called (she is on her butler's phone) and
+the exam starts at once; service times are drawn from the scenario. A mother's waiting time is
+the time she stands idle while some queue could call her: the union of her callable places
+(a timed OGTT draw is not callable before it is due) minus the time she is being examined, so
+holding three places at once is not three times the wait.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import delete, event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.core.database import create_session_factory
+from app.core.principal import Principal, PrincipalKind
+from app.core.settings import Routing
+from app.mothers.domain import gestational_age_days
+from app.mothers.models import Pregnancy
+from app.queues import service
+from app.queues.domain import Catalogue
+from app.queues.models import EntryState, ExamStep, QueueEntry, Station
+from app.queues.population import checked_in_visit, clinic_session
+from app.visits.models import Visit
+
+DAY = date(2026, 12, 1)
+TZ = ZoneInfo("Asia/Shanghai")
+OVERTIME = timedelta(hours=4)  # the simulation stops this long after closing at the latest
+BIN_MINUTES = 30
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run, with what is wrong in it."""
+
+
+class Dist(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mean: float = Field(gt=0, le=480)
+    sd: float = Field(default=0, ge=0, le=240)
+
+
+class StationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    type: str = Field(min_length=2, max_length=30)
+    servers: int = Field(default=1, ge=1, le=20)
+    closes_at: time | None = Field(default=None, description="closes early (a room breaks down)")
+
+
+class Arrivals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    booked_per_hour: float = Field(ge=0, le=120)
+    punctuality_sd_minutes: float = Field(default=0, ge=0, le=120)
+    walk_ins: int = Field(default=0, ge=0, le=1000)
+
+
+class VisitMix(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weight: float = Field(gt=0)
+    gestational_week: int = Field(ge=4, le=42)
+    exams: list[str] = Field(min_length=1)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=60)
+    seed: int = 1
+    opens_at: time
+    closes_at: time
+    stations: list[StationSpec] = Field(min_length=1)
+    service_minutes: dict[str, Dist] = Field(
+        description="per station type, or per exam code (an exam's own overrides its station's)"
+    )
+    arrivals: Arrivals
+    visit_mix: list[VisitMix] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        codes = [s.code for s in self.stations]
+        if len(set(codes)) != len(codes):
+            raise ValueError("station codes must be unique")
+        types = {s.type for s in self.stations}
+        missing = sorted(types - set(self.service_minutes))
+        if missing:
+            raise ValueError(f"service_minutes has no entry for station types {missing}")
+        return self
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        return Scenario.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{path}: no such file") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ScenarioError(f"{path}: {problems}") from exc
+
+
+@dataclass
+class StrategyResult:
+    strategy: str
+    mothers: int
+    finished_by_closing: int
+    finished: int
+    wait_mean: float
+    wait_p50: float
+    wait_p90: float
+    visit_mean: float
+    utilisation: dict[str, float]
+    utilisation_by_bin: dict[str, list[float]]
+    waits: list[float] = field(repr=False)
+    violations: list[str]
+    steps_total: int
+    steps_done: int
+
+
+@dataclass
+class Arrival:
+    number: int
+    at: datetime
+    scheduled: datetime
+    walk_in: bool
+    mix: VisitMix
+
+
+def _local(t: time) -> datetime:
+    return datetime.combine(DAY, t, tzinfo=TZ)
+
+
+def arrivals_of(scenario: Scenario) -> list[Arrival]:
+    """The day's mothers: booked ones spread over the hours (early or late), then walk-ins."""
+    rng = random.Random(scenario.seed)  # noqa: S311 - a reproducible simulation, not secrets
+    opens, closes = _local(scenario.opens_at), _local(scenario.closes_at)
+    minutes = (closes - opens).total_seconds() / 60
+    booked = int(scenario.arrivals.booked_per_hour * minutes / 60)
+    weights = [m.weight for m in scenario.visit_mix]
+    out = []
+    last_booking = closes - timedelta(minutes=60)  # nobody is booked in the last hour
+    span = max(1.0, (last_booking - opens).total_seconds() / 60)
+    for i in range(booked):
+        scheduled = opens + timedelta(minutes=span * i / max(booked, 1))
+        early_late = rng.gauss(0, scenario.arrivals.punctuality_sd_minutes)
+        at = min(
+            max(scheduled + timedelta(minutes=early_late), opens - timedelta(minutes=20)),
+            closes - timedelta(minutes=30),
+        )
+        out.append(
+            Arrival(i + 1, at, scheduled, False, rng.choices(scenario.visit_mix, weights)[0])
+        )
+    for j in range(scenario.arrivals.walk_ins):
+        at = opens + timedelta(minutes=rng.uniform(0, span))
+        out.append(
+            Arrival(booked + j + 1, at, at, True, rng.choices(scenario.visit_mix, weights)[0])
+        )
+    return sorted(out, key=lambda a: (a.at, a.number))
+
+
+def scratch_engine(database_url: str) -> AsyncEngine:
+    """The run's own SQLite file: foreign keys on as in the app, no fsync (it is thrown away)."""
+    engine = create_async_engine(database_url)
+
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA journal_mode=MEMORY")
+        cursor.close()
+
+    event.listen(engine.sync_engine, "connect", pragmas)
+    return engine
+
+
+class Clinic:
+    """One strategy's run: the event loop over a scratch database."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        routing: Routing,
+        database_url: str,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.routing = routing
+        self.engine = scratch_engine(database_url)
+        self.factory = create_session_factory(self.engine)
+        self.rng = random.Random(scenario.seed * 7919 + 1)  # noqa: S311
+        self.progress = progress
+        self.actor = Principal(
+            kind=PrincipalKind.CLIENT, id=uuid.UUID(int=0), name="simulator", role="station"
+        )
+        self.events: list[tuple[datetime, int, str, Any]] = []
+        self.seq = 0
+        self.busy: dict[tuple[str, int], uuid.UUID] = {}  # (station, room) -> entry
+
+    def push(self, at: datetime, kind: str, data: Any = None) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (at, self.seq, kind, data))
+
+    def ctx(self, now: datetime) -> service.Ctx:
+        policy = service.QueuePolicy(routing=self.routing)
+        return service.Ctx(now=now, tz=TZ, actor=self.actor, policy=policy)
+
+    async def setup(self) -> None:
+        s = self.scenario
+        async with self.factory() as session:
+            await session.execute(delete(Station))
+            for spec in s.stations:
+                session.add(
+                    Station(
+                        code=spec.code,
+                        name=spec.code,
+                        station_type=spec.type,
+                        servers=spec.servers,
+                        opens_at=time(0, 0),
+                        closes_at=time(23, 59),
+                        is_open=True,
+                        updated_at=_local(s.opens_at),
+                    )
+                )
+                if spec.closes_at is not None:
+                    self.push(_local(spec.closes_at), "close", spec.code)
+            catalogue = await service.load_catalogue(session)
+            unknown = sorted({e for m in s.visit_mix for e in m.exams if catalogue.rule(e) is None})
+            if unknown:
+                raise ScenarioError(f"visit_mix names exams not in the catalogue: {unknown}")
+            kinds = {spec.type for spec in s.stations}
+            unserved = sorted(
+                {
+                    catalogue.rules[e].station_type
+                    for m in s.visit_mix
+                    for e in m.exams
+                    if catalogue.rules[e].station_type not in kinds
+                }
+            )
+            if unserved:
+                raise ScenarioError(f"no station does {unserved}")
+            self.clinic = await clinic_session(
+                session, DAY, s.opens_at, s.closes_at, now=_local(s.opens_at)
+            )
+            await session.commit()
+        for arrival in arrivals_of(s):
+            self.push(arrival.at, "arrive", arrival)
+
+    def duration(self, steps: list[ExamStep], station_type: str) -> float:
+        dists = [
+            self.scenario.service_minutes[s.exam_code]
+            for s in steps
+            if s.exam_code in self.scenario.service_minutes
+        ]
+        dist = (
+            max(dists, key=lambda d: d.mean)
+            if dists
+            else self.scenario.service_minutes[station_type]
+        )
+        return max(1.0, self.rng.gauss(dist.mean, dist.sd))
+
+    async def run(self) -> None:
+        await self.setup()
+        opens = _local(self.scenario.opens_at)
+        end = _local(self.scenario.closes_at) + OVERTIME
+        total = (end - opens).total_seconds()
+        while self.events:
+            now = self.events[0][0]
+            if now > end:
+                break
+            async with self.factory() as session:
+                catalogue = await service.load_catalogue(session)
+                ctx = self.ctx(now)
+                while self.events and self.events[0][0] == now:
+                    _at, _seq, kind, data = heapq.heappop(self.events)
+                    await self.handle(session, catalogue, ctx, kind, data)
+                await self.dispatch(session, ctx)
+                await session.commit()
+            if self.progress:
+                self.progress(min(1.0, max(0.0, (now - opens).total_seconds() / total)))
+        await self.engine.dispose()
+
+    async def handle(
+        self, session: Any, catalogue: Catalogue, ctx: service.Ctx, kind: str, data: Any
+    ) -> None:
+        if kind == "arrive":
+            a: Arrival = data
+            visit = await checked_in_visit(
+                session,
+                number=a.number,
+                clinic=self.clinic,
+                exams=a.mix.exams,
+                catalogue=catalogue,
+                gestational_week=a.mix.gestational_week,
+                scheduled_at=a.scheduled,
+                arrived_at=ctx.now,
+                walk_in=a.walk_in,
+            )
+            from app.visits.service import route
+
+            await route(session, visit, ctx)
+        elif kind == "finish":
+            station_code, room, entry_id = data
+            entry = await service.entry_by_id(session, entry_id)
+            created = await service.finish(session, entry, catalogue, ctx)
+            del self.busy[(station_code, room)]
+            for e in created:
+                if e.available_at > ctx.now:
+                    self.push(e.available_at, "tick")
+        elif kind == "close":
+            station = await service.station_by_code(session, data, for_update=True)
+            await service.close_station(session, station, catalogue, ctx)
+        # "tick": nothing to do but look for work again
+
+    async def dispatch(self, session: Any, ctx: service.Ctx) -> None:
+        """Every free room of every open station calls, until nobody may be called."""
+        stations = (await session.scalars(select(Station).order_by(Station.code))).all()
+        waiting_at = set(
+            (
+                await session.scalars(
+                    select(QueueEntry.station_id).where(QueueEntry.state == EntryState.WAITING)
+                )
+            ).all()
+        )
+        for station in stations:
+            if not station.is_open or station.id not in waiting_at:
+                continue
+            for room in range(1, station.servers + 1):
+                if (station.code, room) in self.busy:
+                    continue
+                entry = await service.call_next(session, station, room, ctx)
+                if entry is None:  # nobody callable: a later finish, arrival or due time
+                    break  # (each an event) brings this room back
+                await service.start(session, entry, ctx)
+                steps = list(
+                    await session.scalars(select(ExamStep).where(ExamStep.entry_id == entry.id))
+                )
+                minutes = self.duration(steps, station.station_type)
+                self.busy[(station.code, room)] = entry.id
+                self.push(
+                    ctx.now + timedelta(minutes=minutes), "finish", (station.code, room, entry.id)
+                )
+
+
+async def measure(scenario: Scenario, routing: Routing, database_url: str) -> StrategyResult:
+    """Read the finished day back from the database: waits, lengths, use, and the rules."""
+    engine = scratch_engine(database_url)
+    factory = create_session_factory(engine)
+    async with factory() as session:
+        catalogue = await service.load_catalogue(session)
+        entries = (await session.scalars(select(QueueEntry))).all()
+        steps = (await session.scalars(select(ExamStep))).all()
+        visits = (await session.scalars(select(Visit))).all()
+        edds = dict(
+            (
+                await session.execute(
+                    select(Visit.id, Pregnancy.edd_date).join(
+                        Pregnancy, Pregnancy.id == Visit.pregnancy_id
+                    )
+                )
+            ).all()
+        )
+        stations = {s.id: s for s in (await session.scalars(select(Station))).all()}
+    await engine.dispose()
+
+    opens, closes = _local(scenario.opens_at), _local(scenario.closes_at)
+    waits: dict[uuid.UUID, float] = defaultdict(float)
+    last_finish: dict[uuid.UUID, datetime] = {}
+    busy_minutes: dict[str, float] = defaultdict(float)
+    bins = int((closes - opens).total_seconds() // 60 // BIN_MINUTES)
+    by_bin: dict[str, list[float]] = {s.code: [0.0] * bins for s in stations.values()}
+    callable_: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    serving: dict[uuid.UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for e in entries:
+        since = max(e.entered_at, e.available_at)
+        until = e.called_at or e.closed_at
+        if until is not None and until > since:
+            callable_[e.visit_id].append((since, until))
+        if e.called_at is not None and (e.finished_at or e.closed_at):
+            serving[e.visit_id].append((e.called_at, e.finished_at or e.closed_at))  # type: ignore[arg-type]
+    for visit_id, spans in callable_.items():
+        waits[visit_id] = _minutes(_subtract(_union(spans), _union(serving[visit_id])))
+    for e in entries:
+        if e.state == EntryState.DONE and e.started_at and e.finished_at:
+            code = stations[e.station_id].code
+            busy_minutes[code] += (e.finished_at - e.started_at).total_seconds() / 60
+            last_finish[e.visit_id] = max(last_finish.get(e.visit_id, e.finished_at), e.finished_at)
+            for b in range(bins):  # minutes of service inside each half hour
+                lo = opens + timedelta(minutes=b * BIN_MINUTES)
+                hi = lo + timedelta(minutes=BIN_MINUTES)
+                overlap = (min(hi, e.finished_at) - max(lo, e.started_at)).total_seconds() / 60
+                if overlap > 0:
+                    by_bin[code][b] += overlap
+    day_end = max([closes, *last_finish.values()])  # overtime counts as open time
+    open_minutes = (day_end - opens).total_seconds() / 60
+    utilisation = {
+        s.code: round(busy_minutes[s.code] / (s.servers * open_minutes), 3)
+        for s in stations.values()
+    }
+    utilisation_by_bin = {
+        s.code: [round(v / (s.servers * BIN_MINUTES), 3) for v in by_bin[s.code]]
+        for s in stations.values()
+    }
+    ga_days = {v: gestational_age_days(edd, DAY) for v, edd in edds.items()}
+    violations = check_rules(steps, entries, ga_days, catalogue)
+    wait_list = [waits[v.id] for v in visits]
+    lengths = [
+        (last_finish[v.id] - v.arrived_at).total_seconds() / 60
+        for v in visits
+        if v.id in last_finish and v.arrived_at is not None
+    ]
+    done_visits = {
+        v.id for v in visits if all(s.state == "done" for s in steps if s.visit_id == v.id)
+    }
+    by_closing = sum(1 for v in done_visits if v in last_finish and last_finish[v] <= closes)
+    q = statistics.quantiles(wait_list, n=10) if len(wait_list) >= 2 else [0.0] * 9
+    return StrategyResult(
+        strategy=routing.value,
+        mothers=len(visits),
+        finished_by_closing=by_closing,
+        finished=len(done_visits),
+        wait_mean=round(statistics.fmean(wait_list), 1) if wait_list else 0.0,
+        wait_p50=round(statistics.median(wait_list), 1) if wait_list else 0.0,
+        wait_p90=round(q[8], 1),
+        visit_mean=round(statistics.fmean(lengths), 1) if lengths else 0.0,
+        utilisation=utilisation,
+        utilisation_by_bin=utilisation_by_bin,
+        waits=[round(w, 1) for w in wait_list],
+        violations=violations,
+        steps_total=len(steps),
+        steps_done=sum(1 for s in steps if s.state == "done"),
+    )
+
+
+def _union(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _subtract(
+    spans: list[tuple[datetime, datetime]], cuts: list[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    out = []
+    for lo, hi in spans:
+        pieces = [(lo, hi)]
+        for clo, chi in cuts:
+            pieces = [
+                part
+                for plo, phi in pieces
+                for part in ((plo, min(phi, clo)), (max(plo, chi), phi))
+                if part[1] > part[0]
+            ]
+        out += pieces
+    return out
+
+
+def _minutes(spans: list[tuple[datetime, datetime]]) -> float:
+    return sum((hi - lo).total_seconds() for lo, hi in spans) / 60
+
+
+def check_rules(
+    steps: Any, entries: Any, ga_days: dict[uuid.UUID, int], catalogue: Catalogue
+) -> list[str]:
+    """The constraints, checked on what happened: each a line naming the mother and the rule."""
+    out: list[str] = []
+    entry_by_id = {e.id: e for e in entries}
+    for e in entries:  # every service's times in order
+        times = [e.entered_at, e.called_at, e.started_at, e.finished_at]
+        shown = [t for t in times if t is not None]
+        if shown != sorted(shown) or (e.called_at is not None and e.called_at < e.available_at):
+            out.append(f"entry {e.ticket}: times out of order")
+    done_entries = [e for e in entries if e.state == EntryState.DONE]
+    served: dict[uuid.UUID, int] = defaultdict(int)
+    for s in steps:
+        if s.state == "done":
+            entry = entry_by_id.get(s.entry_id) if s.entry_id else None
+            if entry is None or entry.state != EntryState.DONE:
+                out.append(f"step {s.id} done without a finished service")
+            served[s.id] += 1
+    by_visit: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for s in steps:
+        by_visit[s.visit_id].append(s)
+    started = {e.id: e.started_at for e in done_entries}
+    for visit_id, vsteps in by_visit.items():
+        done = [s for s in vsteps if s.state == "done"]
+
+        def start_of(s: Any) -> datetime:
+            begun: datetime = started.get(s.entry_id) or s.done_at
+            return begun
+
+        for s in done:
+            rule = catalogue.rule(s.exam_code)
+            if rule is None:
+                continue
+            if rule.last:
+                others = [
+                    o for o in done if o.id != s.id and not (catalogue.rules[o.exam_code].last)
+                ]
+                if any(o.done_at > start_of(s) for o in others):
+                    out.append(f"visit {visit_id}: {s.exam_code} was not last")
+            if rule.after_meal:
+                fasting = [o for o in done if catalogue.rules[o.exam_code].fasting]
+                if any(o.done_at > start_of(s) for o in fasting):
+                    out.append(f"visit {visit_id}: {s.exam_code} before a fasting exam")
+            if s.offset_minutes:
+                anchor = next(
+                    o for o in vsteps if o.order_id == s.order_id and o.offset_minutes == 0
+                )
+                due = anchor.done_at + timedelta(minutes=s.offset_minutes)
+                slack = timedelta(minutes=s.tolerance_minutes or 0)
+                if not due - slack <= start_of(s) <= due + slack:
+                    off = (start_of(s) - due).total_seconds() / 60
+                    out.append(
+                        f"visit {visit_id}: {s.exam_code} +{s.offset_minutes} off by {off:.0f} min"
+                    )
+            for p in rule.precedence:
+                if p.before and p.applies(ga_days[visit_id]):
+                    later = [o for o in done if o.exam_code == p.before]
+                    if any(start_of(o) < s.done_at for o in later):
+                        out.append(f"visit {visit_id}: {s.exam_code} not before {p.before}")
+    return out
+
+
+@dataclass
+class Comparison:
+    scenario: str
+    results: list[StrategyResult]
+
+    @property
+    def wait_cut(self) -> float:
+        fixed = next(r for r in self.results if r.strategy == "fixed")
+        ours = next(r for r in self.results if r.strategy == "parallel")
+        return 0.0 if fixed.wait_mean == 0 else round(1 - ours.wait_mean / fixed.wait_mean, 3)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    workdir: Path | None = None,
+    progress: bool = True,
+) -> Comparison:
+    """Both strategies on the same arrivals, each in its own copy of a freshly migrated database."""
+    import asyncio
+
+    from app.core.migrations import upgrade
+
+    tmp = Path(tempfile.mkdtemp(prefix="clinic-sim-", dir=workdir))
+    try:
+        template = tmp / "template.db"
+        upgrade(f"sqlite+aiosqlite:///{template}")
+        results = []
+        for routing in (Routing.FIXED, Routing.PARALLEL):
+            db = tmp / f"{routing.value}.db"
+            shutil.copy(template, db)
+            url = f"sqlite+aiosqlite:///{db}"
+            bar = _bar(f"{scenario.name} {routing.value:>8}") if progress else None
+            asyncio.run(Clinic(scenario, routing, url, bar).run())
+            if bar:
+                bar(1.0)
+                print(file=sys.stderr)
+            results.append(asyncio.run(measure(scenario, routing, url)))
+        return Comparison(scenario.name, results)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _bar(label: str) -> Callable[[float], None]:
+    last = [-1]
+
+    def show(fraction: float) -> None:
+        filled = int(fraction * 30)
+        if filled != last[0]:
+            last[0] = filled
+            print(
+                f"\r{label} [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return show
+
+
+def table(comparisons: list[Comparison]) -> str:
+    """The results as a Markdown table (what bench/RESULTS.md records)."""
+    lines = [
+        "| scenario | strategy | mothers | wait mean | wait p50 | wait p90 | visit mean | "
+        "done by closing | rule violations | busiest station (use) |",
+        "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --- |",
+    ]
+    for c in comparisons:
+        for r in c.results:
+            top = max(r.utilisation.items(), key=lambda kv: kv[1], default=("-", 0.0))
+            lines.append(
+                f"| {c.scenario} | {r.strategy} | {r.mothers} | {r.wait_mean} | {r.wait_p50} | "
+                f"{r.wait_p90} | {r.visit_mean} | {r.finished_by_closing}/{r.mothers} | "
+                f"{len(r.violations)} | {top[0]} ({top[1]:.0%}) |"
+            )
+    lines.append("")
+    lines += [
+        f"- {c.scenario}: parallel routing cuts mean waiting by {c.wait_cut:.0%} against fixed."
+        for c in comparisons
+    ]
+    return "\n".join(lines)
+
+
+def write_json(comparisons: list[Comparison], path: Path) -> None:
+    data = [
+        {"scenario": c.scenario, "wait_cut": c.wait_cut, "results": [asdict(r) for r in c.results]}
+        for c in comparisons
+    ]
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def chart(comparisons: list[Comparison], path: Path) -> None:
+    """Waits per strategy (box plots) and each station's use over the day, per scenario."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - the sim extra installs it
+        raise RuntimeError("charts need matplotlib: pip install '.[sim]'") from exc
+
+    n = len(comparisons)
+    fig, axes = plt.subplots(n, 2, figsize=(13, 3.8 * n), squeeze=False)
+    for row, c in enumerate(comparisons):
+        left, right = axes[row]
+        left.boxplot([r.waits for r in c.results], tick_labels=[r.strategy for r in c.results])
+        left.set_title(f"{c.scenario}: waiting minutes per mother")
+        left.set_ylabel("minutes")
+        ours = next(r for r in c.results if r.strategy == "parallel")
+        for code, series in sorted(ours.utilisation_by_bin.items()):
+            left_edges = [BIN_MINUTES * i / 60 for i in range(len(series))]
+            right.plot(left_edges, [v * 100 for v in series], marker="o", label=code)
+        right.set_title(f"{c.scenario}: station use over the day (parallel routing)")
+        right.set_xlabel("hours after opening")
+        right.set_ylabel("% of rooms busy")
+        right.set_ylim(0, 105)
+        right.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
