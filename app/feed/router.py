@@ -16,7 +16,7 @@ from app.auth.models import Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import AppError, NotFound, problem_responses
-from app.core.principal import Principal
+from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
 from app.feed.changes import touch
 from app.feed.fast_path import etag_for
@@ -29,12 +29,19 @@ from app.feed.schemas import (
     CoverDecline,
     FeedEventPublic,
     FeedPage,
+    QueuePlace,
+    QueueStatus,
     TaskComplete,
     TaskCreate,
     TaskPublic,
 )
 from app.mothers.dependencies import ReadableMother
+from app.queues import service as queues
+from app.queues.domain import Catalogue
+from app.visits.domain import VisitStatus
 from app.visits.models import Visit
+
+SYSTEM = Principal(kind=PrincipalKind.CLIENT, id=uuid.UUID(int=0), name="butler view", role="-")
 
 router = make_router(prefix="/v1", tags=["butler app"], responses=problem_responses(401, 422))
 
@@ -140,7 +147,12 @@ async def my_assignments(
                 status="open",
             )
         )
+    catalogue = None
     for visit, mother, is_cover in await repo.visits_today(butler_id, today):
+        queue = None
+        if visit.status in (VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
+            catalogue = catalogue or await queues.load_catalogue(session)
+            queue = await _queue_status(session, visit, catalogue, clock, settings)
         items.append(
             AssignmentItem(
                 kind="visit",
@@ -152,6 +164,7 @@ async def my_assignments(
                 title="Accompany her visit",
                 status=visit.status.value,
                 role="cover" if is_cover else "primary",
+                queue=queue,
             )
         )
     for report, mother in await repo.open_reports(butler_id, today):
@@ -187,6 +200,43 @@ async def my_assignments(
     response.headers["ETag"] = _etag(version, today)
     response.headers["Cache-Control"] = "private, no-cache"
     return Assignments(butler_id=butler_id, day=today, version=version, items=items)
+
+
+async def _queue_status(
+    session: SessionDep,
+    visit: Visit,
+    catalogue: Catalogue,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> QueueStatus:
+    """Her places as of each queue's last change, so that the answer moves only with them."""
+    ctx = queues.Ctx(
+        now=clock.now(),
+        tz=settings.tz,
+        actor=SYSTEM,
+        policy=queues.QueuePolicy.from_settings(settings),
+    )
+    q = await queues.visit_queue(session, visit, catalogue, ctx)
+    return QueueStatus(
+        places=[
+            QueuePlace(
+                station=p.station.code,
+                station_name=p.station.name,
+                ticket=p.entry.ticket,
+                state=p.entry.state,
+                room=p.entry.room,
+                position=p.position,
+                estimated_wait_minutes=p.wait_minutes,
+                not_before=p.entry.available_at
+                if p.entry.available_at > (p.entry.entered_at)
+                else None,
+            )
+            for p in q.places
+        ],
+        next_station=q.suggested.station.code if q.suggested else None,
+        steps_done=q.done_steps,
+        steps_total=q.total_steps,
+    )
 
 
 @router.get(

@@ -9,6 +9,26 @@ from pydantic import BaseModel, Field, StringConstraints
 from app.core.types import Instant
 
 
+class QueuePlace(BaseModel):
+    station: str
+    station_name: str
+    ticket: str
+    state: Literal["waiting", "called", "in_service"]
+    room: int | None = Field(description="Where to go, once called")
+    position: int | None = Field(description="1 = next, among those waiting there")
+    estimated_wait_minutes: int | None
+    not_before: datetime | None = Field(description="A timed draw or a rejoin: not called before")
+
+
+class QueueStatus(BaseModel):
+    """Where she is in the clinic's queues, as of their last change."""
+
+    places: list[QueuePlace]
+    next_station: str | None = Field(description="Where to go next when she is free")
+    steps_done: int
+    steps_total: int
+
+
 class AssignmentItem(BaseModel):
     """One thing to act on. ``kind`` says which fields are set; items come most urgent first."""
 
@@ -21,6 +41,7 @@ class AssignmentItem(BaseModel):
     title: str
     role: Literal["primary", "cover"] | None = None
     status: str | None = None
+    queue: QueueStatus | None = Field(default=None, description="Visits today: her queues")
 
 
 class Assignments(BaseModel):

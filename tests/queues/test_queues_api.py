@@ -325,3 +325,41 @@ async def test_service_times_are_learned(
     assert vitals is not None
     assert vitals.learned_samples == 1
     assert vitals.learned_service_minutes == 8.0
+
+
+async def test_her_butler_sees_her_queues_live_and_the_etag_moves_with_them(api: Api) -> None:
+    await open_session(api, day=TODAY)
+    await arrive(api, serial="101", butler="butler2")  # ahead of her at every station
+    await arrive(api, serial="102")
+
+    async def mine() -> tuple[str, dict[str, Any]]:
+        response = await api.client.get("/v1/me/assignments", headers=api.auth("butler1"))
+        assert response.status_code == 200, response.text
+        visit = next(i for i in response.json()["items"] if i["kind"] == "visit")
+        return response.headers["etag"], visit["queue"]
+
+    etag, queue = await mine()
+    places = {p["station"]: p for p in queue["places"]}
+    assert places["VIT"]["ticket"] == "VIT-002"
+    assert places["VIT"]["position"] == 2
+    assert places["VIT"]["estimated_wait_minutes"] == 3  # the vitals before hers
+    assert (queue["steps_done"], queue["steps_total"]) == (0, 7)
+    assert queue["next_station"] is not None
+    same = await api.client.get(
+        "/v1/me/assignments", headers={**api.auth("butler1"), "If-None-Match": etag}
+    )
+    assert same.status_code == 304
+    called = await call(api, "VIT")  # the other mother: hers moves up
+    assert called["called"]["entry"]["ticket"] == "VIT-001"
+    moved = await api.client.get(
+        "/v1/me/assignments", headers={**api.auth("butler1"), "If-None-Match": etag}
+    )
+    assert moved.status_code == 200
+    etag, queue = await mine()
+    assert {p["station"]: p["position"] for p in queue["places"]}["VIT"] == 1
+    ours = (await call(api, "URI"))["called"]
+    assert ours["entry"]["mother_id"] != called["called"]["entry"]["mother_id"]
+    _etag, queue = await mine()
+    uri = next(p for p in queue["places"] if p["station"] == "URI")
+    assert (uri["state"], uri["room"]) == ("called", 1)
+    assert queue["next_station"] is None  # she is busy: no suggestion
