@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit migrate seed bench clean help
+.PHONY: run test lint typecheck unit migrate seed bench simulate clean help
 
 help:
 	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on :$(PORT)"
 	@echo "make test   - install dev tools, run ruff, mypy and the test suite (SQLite + PostgreSQL)"
+	@echo "make simulate - replay the clinic-day scenarios and compare routing (table, JSON, chart)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ test: lint typecheck unit
 bench: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk) and PostgreSQL on 127.0.0.1:5432"; exit 2; }
 	$(PY) bench/feed_bench.py
+
+simulate: $(VENV)/.dev-installed
+	$(PY) -m app.cli simulate bench/scenarios/*.json --out bench/out --results bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -47,6 +47,7 @@ from app.all_models import (  # noqa: E402
 )
 from app.core.ids import uuid7  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
+from app.core.results import write_section  # noqa: E402
 from app.core.security import hash_password, token_digest  # noqa: E402
 from app.mothers.domain import check_digit  # noqa: E402
 
@@ -315,7 +316,7 @@ async def main() -> int:
     ]
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
     lines = [
-        "# Benchmark results",
+        "## The butler's phone (`make bench`)",
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, Python {platform.python_version()}, "
@@ -329,7 +330,7 @@ async def main() -> int:
         "Command: `make bench`. Machines here are noisy; compare ratios within one run, not across runs.",
         "",
     ]
-    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines))
+    write_section(ROOT / "bench" / "RESULTS.md", "butler-feed", "\n".join(lines))
     print("\n".join(lines))
     return 0
 

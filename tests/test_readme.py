@@ -85,6 +85,9 @@ def test_the_walkthrough_runs(demo_server: str) -> None:
     assert "checked_in ['vitals', 'consultation'" in out  # the day's orders, plan first
     assert "\nTrue\n" in out  # the second scan
     assert "'checked_in': 1" in out  # the board
+    assert "VIT-001 waiting 1 0 ['Weight and blood pressure']" in out  # her queues
+    assert "later: consultation" in out  # the doctor last
+    assert "\nin_service\ndone\n" in out  # the blood-draw room served her
     assert "chosen by the front desk" in out  # the assignment explained
     assert "MRN0099 primary" in out  # the butler's own list
     assert "MSA|AA|DEMO-" in out  # the lab's result was accepted

@@ -218,7 +218,8 @@ def doable_steps(steps: Sequence[StepView], catalogue: Catalogue, ga_day: int) -
 
 
 def fixed_choice(doable: Sequence[Doable], catalogue: Catalogue, now: datetime) -> list[Doable]:
-    """The ``fixed`` baseline: only her next exam in catalogue order (a timed draw when due)."""
+    """The ``fixed`` baseline: only her next station in catalogue order, waiting for a timed
+    draw when it comes next."""
     if not doable:
         return []
 
@@ -226,9 +227,14 @@ def fixed_choice(doable: Sequence[Doable], catalogue: Catalogue, now: datetime) 
         rule = catalogue.rules[d.step.exam_code]
         return (rule.position, d.step.offset_minutes)
 
-    ready = [d for d in doable if d.available_at is None or d.available_at <= now]
-    first = min(ready or doable, key=order)
-    return [first]
+    first = min(doable, key=order)
+    # Still one service: a blood draw fills every tube that may be drawn now.
+    return [
+        d
+        for d in doable
+        if (d.step.station_type, d.step.offset_minutes)
+        == (first.step.station_type, first.step.offset_minutes)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +250,7 @@ class Candidate:
     urgent: bool
     fasting: bool
     station_type: str
+    gap_until: datetime | None = None  # her last pending timed draw is due then
 
 
 def sort_key(
@@ -253,17 +260,27 @@ def sort_key(
 
     parallel: tier 0 — urgent (red risk with symptoms, a doctor's flag) or a timed draw now
     due; tier 1 — fasting mothers at the blood draw, and anyone who has waited longer than
-    the ageing limit (so nobody waits forever); tier 2 — everyone else. Within a tier: the
-    booked time (walk-ins by their arrival, so they interleave), then the ticket.
+    the ageing limit (so nobody waits forever); tier 2 — everyone else; tier 3 — a mother who
+    must stay anyway for a later timed draw (between OGTT draws): she is called when nobody
+    else is, so that her wait fills the gap instead of someone else's day. Her ageing starts
+    when the gap ends. Within a tier: the booked time (walk-ins by their arrival, so they
+    interleave), then the ticket.
     fixed: first come, first served (a due timed draw still first).
     """
     waiting_since = max(c.entered_at, c.available_at)
     timed_due = c.due_at is not None and c.available_at <= now
     if routing is Routing.FIXED:  # a clinic without routing still draws an OGTT on time
         return (0 if timed_due else 1, waiting_since, c.ticket_number)
+    in_gap = c.gap_until is not None and c.gap_until > now
+    if c.gap_until is not None and not in_gap:
+        waiting_since = max(waiting_since, c.gap_until)
     if c.urgent or timed_due:
         tier = 0
-    elif (c.fasting and c.station_type == BLOOD_DRAW) or now - waiting_since >= ageing:
+    elif c.fasting and c.station_type == BLOOD_DRAW:
+        tier = 1
+    elif in_gap:
+        tier = 3
+    elif now - waiting_since >= ageing:
         tier = 1
     else:
         tier = 2

@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.principal import Principal
@@ -435,15 +436,16 @@ async def _busy_mothers(session: AsyncSession, mother_ids: Iterable[uuid.UUID]) 
     return set(rows)
 
 
-async def _timed_due(
+async def _timed_dues(
     session: AsyncSession, mother_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, datetime]:
-    """Her earliest pending timed draw: nothing else may keep her past it."""
+) -> dict[uuid.UUID, tuple[datetime, datetime]]:
+    """Her earliest pending timed draw (nothing else may keep her past it) and her latest
+    (until then she must stay anyway)."""
     ids = list(set(mother_ids))
     if not ids:
         return {}
     rows = await session.execute(
-        select(QueueEntry.mother_id, func.min(QueueEntry.due_at))
+        select(QueueEntry.mother_id, func.min(QueueEntry.due_at), func.max(QueueEntry.due_at))
         .where(
             QueueEntry.mother_id.in_(ids),
             QueueEntry.state == EntryState.WAITING,
@@ -451,39 +453,42 @@ async def _timed_due(
         )
         .group_by(QueueEntry.mother_id)
     )
-    return {m: d for m, d in rows.all() if d is not None}
-
-
-async def _urgent_visits(session: AsyncSession, visit_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-    ids = list(set(visit_ids))
-    if not ids:
-        return set()
-    return set(await session.scalars(select(Visit.id).where(Visit.id.in_(ids), Visit.urgent)))
+    return {m: (lo, hi) for m, lo, hi in rows.all() if lo is not None and hi is not None}
 
 
 async def ordered_waiting(session: AsyncSession, station: Station, ctx: Ctx) -> list[QueueEntry]:
     """The station's waiting entries in call order (the documented sort key)."""
-    waiting = (
-        await session.scalars(
-            select(QueueEntry).where(
-                QueueEntry.station_id == station.id, QueueEntry.state == EntryState.WAITING
-            )
+    return (await _waiting(session, station, ctx))[0]
+
+
+async def _waiting(
+    session: AsyncSession, station: Station, ctx: Ctx
+) -> tuple[list[QueueEntry], dict[uuid.UUID, datetime]]:
+    """The waiting entries in call order, and each mother's next timed draw."""
+    rows = (
+        await session.execute(
+            select(QueueEntry, Visit.urgent)
+            .join(Visit, Visit.id == QueueEntry.visit_id)
+            .where(QueueEntry.station_id == station.id, QueueEntry.state == EntryState.WAITING)
         )
     ).all()
-    urgent = await _urgent_visits(session, [e.visit_id for e in waiting])
+    urgent = {e.id for e, flag in rows if flag}
+    dues = await _timed_dues(session, [e.mother_id for e, _flag in rows])
 
     def key(e: QueueEntry) -> tuple[object, ...]:
+        gap = dues.get(e.mother_id)
         return sort_key(
-            _candidate(e, urgent=e.visit_id in urgent),
+            _candidate(e, urgent=e.id in urgent, gap_until=gap[1] if gap else None),
             now=ctx.now,
             routing=ctx.policy.routing,
             ageing=ctx.policy.ageing,
         )
 
-    return sorted(waiting, key=key)
+    ordered = sorted((e for e, _flag in rows), key=key)
+    return ordered, {m: d[0] for m, d in dues.items()}
 
 
-def _candidate(e: QueueEntry, *, urgent: bool) -> Candidate:
+def _candidate(e: QueueEntry, *, urgent: bool, gap_until: datetime | None = None) -> Candidate:
     return Candidate(
         id=e.id,
         ticket_number=e.ticket_number,
@@ -494,6 +499,7 @@ def _candidate(e: QueueEntry, *, urgent: bool) -> Candidate:
         urgent=urgent,
         fasting=e.fasting,
         station_type=e.station_type,
+        gap_until=gap_until if e.due_at is None else None,
     )
 
 
@@ -516,9 +522,9 @@ async def call_next(
             f"Room {room} of {station.code} still has ticket {occupied}: finish it, or mark it a"
             " no-show, first."
         )
-    ordered = [e for e in await ordered_waiting(session, station, ctx) if e.available_at <= ctx.now]
+    waiting, timed = await _waiting(session, station, ctx)
+    ordered = [e for e in waiting if e.available_at <= ctx.now]
     busy = await _busy_mothers(session, [e.mother_id for e in ordered])
-    timed = await _timed_due(session, [e.mother_id for e in ordered])
     is_pg = session.get_bind().dialect.name == "postgresql"
     for entry in ordered:
         if entry.mother_id in busy:
@@ -532,7 +538,8 @@ async def call_next(
             continue  # her timed draw comes first; this would keep her past it
         if not await _claim(session, entry, room, ctx, skip_locked=is_pg):
             continue
-        await session.refresh(entry)
+        for name, value in (("state", EntryState.CALLED), ("room", room), ("called_at", ctx.now)):
+            set_committed_value(entry, name, value)
         await queue_changed(session, [station], ctx, mother_ids=[entry.mother_id])
         return entry
     return None
@@ -617,8 +624,9 @@ async def finish(
     )
     if getattr(done, "rowcount", len(steps)) != len(steps):
         raise QueueConflict(f"Ticket {entry.ticket} was finished by someone else.")
-    for step in steps:
-        await session.refresh(step)
+    for step in steps:  # what the UPDATE wrote, without reading each row back
+        set_committed_value(step, "state", "done")
+        set_committed_value(step, "done_at", ctx.now)
     entry.state = EntryState.DONE
     entry.finished_at = ctx.now
     entry.closed_at = ctx.now

@@ -213,3 +213,25 @@ def test_waits_are_list_scheduled_over_the_rooms() -> None:
         (3, 15),
         (4, 40),  # not before she is due
     ]
+
+
+def test_a_mother_between_timed_draws_yields_to_others() -> None:
+    now = T0 + timedelta(minutes=30)
+    in_gap = Candidate(
+        id=uuid.uuid4(),
+        ticket_number=1,
+        ref_time=T0,
+        entered_at=T0,
+        available_at=T0,
+        due_at=None,
+        urgent=False,
+        fasting=False,
+        station_type="ultrasound",
+        gap_until=T0 + timedelta(minutes=120),  # her 2-hour draw
+    )
+    later = cand(20, station="ultrasound", ticket=2, entered=T0 + timedelta(minutes=25))
+    assert order([in_gap, later], now) == [1, 0]  # she must stay anyway; the other need not
+    # After her last draw she is ordinary again, and her ageing counts from then: the other
+    # mother, aged already, goes first until she is aged too; then the booked time decides.
+    assert order([in_gap, later], T0 + timedelta(minutes=125)) == [1, 0]
+    assert order([in_gap, later], T0 + timedelta(minutes=151)) == [0, 1]

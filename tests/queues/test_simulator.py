@@ -66,7 +66,17 @@ def test_the_cli_writes_a_table_json_and_a_chart(
 ) -> None:
     scenario = tmp_path / "short.json"
     scenario.write_text(json.dumps(SHORT), encoding="utf-8")
-    assert main(["simulate", str(scenario), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n<!-- other -->\nkept\n<!-- /other -->\n")
+    args = ["simulate", str(scenario), "--out", str(tmp_path / "out"), "--quiet"]
+    assert main([*args, "--results", str(results)]) == 0
+    recorded = results.read_text()
+    assert "<!-- other -->\nkept\n<!-- /other -->" in recorded  # other sections are kept
+    assert "<!-- simulation -->" in recorded
+    assert "| short-morning | parallel |" in recorded
+    assert "< 30 s | yes |" in recorded
+    assert main([*args, "--results", str(results)]) == 0
+    assert results.read_text().count("<!-- simulation -->") == 1  # rewritten, not appended
     printed = capsys.readouterr().out
     assert "| short-morning | parallel |" in printed
     data = json.loads((tmp_path / "out" / "simulation.json").read_text(encoding="utf-8"))
