@@ -7,7 +7,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from sqlalchemy import event
@@ -28,11 +29,33 @@ class Notifier:
     the short lifetime bounds what a lost notification can cost.
     """
 
-    def __init__(self, version_ttl: float = 2.0) -> None:
+    def __init__(self, version_ttl: float = 2.0, answers: int = 5000) -> None:
         self._events: dict[uuid.UUID, asyncio.Event] = {}
         self._versions: dict[uuid.UUID, tuple[int, float]] = {}
         self._generations: dict[uuid.UUID, int] = {}
+        # The last answer built for each butler, keyed by what its ETag says (version, day):
+        # an answer is a function of those, so it is served again until either moves.
+        self._answers: OrderedDict[uuid.UUID, tuple[Hashable, Any]] = OrderedDict()
+        self.answers_max = answers
         self.version_ttl = version_ttl
+
+    def answer(self, butler_id: uuid.UUID, key: Hashable) -> Any | None:
+        cached = self._answers.get(butler_id)
+        if cached is None or cached[0] != key:
+            return None
+        self._answers.move_to_end(butler_id)
+        return cached[1]
+
+    def remember_answer(
+        self, butler_id: uuid.UUID, key: Hashable, answer: Any, generation: int
+    ) -> None:
+        """Keep it unless a change was published while it was being built."""
+        if self.answers_max <= 0 or self._generations.get(butler_id, 0) != generation:
+            return
+        self._answers[butler_id] = (key, answer)
+        self._answers.move_to_end(butler_id)
+        while len(self._answers) > self.answers_max:
+            self._answers.popitem(last=False)
 
     def generation(self, butler_id: uuid.UUID) -> int:
         """Read before a version is read from the database; see remember_version."""
@@ -40,6 +63,7 @@ class Notifier:
 
     def clear_versions(self) -> None:
         self._versions.clear()
+        self._answers.clear()
 
     def known_version(self, butler_id: uuid.UUID) -> int | None:
         entry = self._versions.get(butler_id)
@@ -61,6 +85,7 @@ class Notifier:
         for butler_id in butler_ids:
             self._generations[butler_id] = self._generations.get(butler_id, 0) + 1
             self._versions.pop(butler_id, None)
+            self._answers.pop(butler_id, None)
             waiting = self._events.pop(butler_id, None)
             if waiting is not None:
                 waiting.set()

@@ -129,10 +129,37 @@ async def my_assignments(
             today = local_today(clock, settings.tz)
             if _etag(version, today) == if_none_match.strip():
                 return _not_modified(if_none_match.strip())
+    notifier = request.app.state.notifier
     if version is None:
-        generation = request.app.state.notifier.generation(butler_id)
+        generation = notifier.generation(butler_id)
         version = await repo.version(butler_id)
-        request.app.state.notifier.remember_version(butler_id, version, generation)
+        notifier.remember_version(butler_id, version, generation)
+    response.headers["ETag"] = _etag(version, today)
+    response.headers["Cache-Control"] = "private, no-cache"
+    cached: Assignments | None = notifier.answer(butler_id, (version, today))
+    if cached is not None:  # the same version and day: the same answer, still audited
+        audit.record_many("mother.assignments", "mother", _mothers_of(cached))
+        return cached
+    generation = notifier.generation(butler_id)
+    answer = await _build_assignments(session, repo, butler_id, version, today, clock, settings)
+    audit.record_many("mother.assignments", "mother", _mothers_of(answer))
+    notifier.remember_answer(butler_id, (version, today), answer, generation)
+    return answer
+
+
+def _mothers_of(answer: Assignments) -> list[uuid.UUID]:
+    return list(dict.fromkeys(i.mother_id for i in answer.items))
+
+
+async def _build_assignments(
+    session: SessionDep,
+    repo: FeedRepository,
+    butler_id: uuid.UUID,
+    version: int,
+    today: date,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Assignments:
     items: list[AssignmentItem] = []
     for alert, mother in await repo.open_alerts(butler_id, today):
         items.append(
@@ -194,11 +221,6 @@ async def my_assignments(
                 status="open",
             )
         )
-    audit.record_many(
-        "mother.assignments", "mother", list(dict.fromkeys(i.mother_id for i in items))
-    )
-    response.headers["ETag"] = _etag(version, today)
-    response.headers["Cache-Control"] = "private, no-cache"
     return Assignments(butler_id=butler_id, day=today, version=version, items=items)
 
 

@@ -352,3 +352,41 @@ async def test_overdue_tasks_remind_the_butler_then_the_desk(
             )
         )
     assert channels == ["butler_app", "front_desk"]
+
+
+async def test_an_unchanged_answer_is_served_again_and_still_audited(
+    api: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    from sqlalchemy import func, select
+
+    from app.audit.models import AuditEvent
+    from app.feed import router as feed_router
+
+    built = Counter[str]()
+    real = feed_router._build_assignments
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        built["answers"] += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(feed_router, "_build_assignments", counting)
+    mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
+    await task(api, mine["id"])
+    first = await assignments(api)
+    again = await assignments(api)  # no If-None-Match: the full answer, from the cache
+    assert again.json() == first.json()
+    assert again.headers["etag"] == first.headers["etag"]
+    assert built["answers"] == 1
+    await task(api, mine["id"], title="Call about the glucose result")
+    changed = await assignments(api)
+    assert len(changed.json()["items"]) == 2
+    assert built["answers"] == 2
+    async with session_factory() as session:
+        shown = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "mother.assignments", AuditEvent.resource_id == mine["id"])
+        )
+    assert shown == 3  # every showing is an access, cached or not
