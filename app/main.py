@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.engine = engine
-    app.state.notifier = Notifier()
+    app.state.notifier = Notifier(answers=settings.feed_answer_cache)
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     app.state.session_factory = create_session_factory(
         engine, info={"notifier": app.state.notifier, "token_cache": app.state.token_cache}

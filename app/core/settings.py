@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     )
     dispatch_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    feed_answer_cache: int = Field(
+        default=5000,
+        ge=0,
+        le=1_000_000,
+        description="How many butlers' last answers each process keeps (0: rebuild every time).",
+    )
     feed_retention_hours: int = Field(
         default=72,
         ge=1,
