@@ -200,6 +200,8 @@ async def _mllp(host: str, port: int, client_name: str) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
     import time as _time
     from pathlib import Path
 
@@ -215,15 +217,20 @@ def _simulate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     comparisons = []
     timings: list[float] = []
+    scratch = Path(tempfile.mkdtemp(prefix="clinic-sim-"))
+    template = simulator.prepare_template(scratch)  # migrated once, copied for every run
     for scenario in scenarios:
         started = _time.monotonic()
         try:
-            comparisons.append(simulator.run_scenario(scenario, progress=not args.quiet))
+            comparisons.append(
+                simulator.run_scenario(scenario, template=template, progress=not args.quiet)
+            )
         except simulator.ScenarioError as exc:
             print(f"scenario error: {exc}", file=sys.stderr)
             return 2
         timings.append(_time.monotonic() - started)
         print(f"{scenario.name}: both strategies in {timings[-1]:.1f} s", file=sys.stderr)
+    shutil.rmtree(scratch, ignore_errors=True)
     print(simulator.table(comparisons))
     simulator.write_json(comparisons, out / "simulation.json")
     if args.results:

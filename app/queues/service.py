@@ -170,9 +170,15 @@ async def live_entries(session: AsyncSession, visit_id: uuid.UUID) -> list[Queue
 
 
 async def ga_day_of(session: AsyncSession, visit: Visit) -> int:
-    edd = await session.scalar(select(Pregnancy.edd_date).where(Pregnancy.id == visit.pregnancy_id))
-    assert edd is not None
-    return gestational_age_days(edd, visit.visit_date)
+    """Her gestational age on the visit day (read once per session: one request)."""
+    known: dict[uuid.UUID, int] = session.info.setdefault("queues_ga_day", {})
+    if visit.id not in known:
+        edd = await session.scalar(
+            select(Pregnancy.edd_date).where(Pregnancy.id == visit.pregnancy_id)
+        )
+        assert edd is not None
+        known[visit.id] = gestational_age_days(edd, visit.visit_date)
+    return known[visit.id]
 
 
 async def plan_steps(

@@ -616,21 +616,28 @@ class Comparison:
         return 0.0 if fixed.wait_mean == 0 else round(1 - ours.wait_mean / fixed.wait_mean, 3)
 
 
+def prepare_template(workdir: Path) -> Path:
+    """A scratch SQLite file migrated like production; every run starts from a copy."""
+    from app.core.migrations import upgrade
+
+    template = workdir / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{template}")
+    return template
+
+
 def run_scenario(
     scenario: Scenario,
     *,
     workdir: Path | None = None,
+    template: Path | None = None,
     progress: bool = True,
 ) -> Comparison:
     """Both strategies on the same arrivals, each in its own copy of a freshly migrated database."""
     import asyncio
 
-    from app.core.migrations import upgrade
-
     tmp = Path(tempfile.mkdtemp(prefix="clinic-sim-", dir=workdir))
     try:
-        template = tmp / "template.db"
-        upgrade(f"sqlite+aiosqlite:///{template}")
+        template = template or prepare_template(tmp)
         results = []
         for routing in (Routing.FIXED, Routing.PARALLEL):
             db = tmp / f"{routing.value}.db"
