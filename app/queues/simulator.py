@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import queue
 import random
 import shutil
 import statistics
@@ -632,26 +633,92 @@ def run_scenario(
     template: Path | None = None,
     progress: bool = True,
 ) -> Comparison:
-    """Both strategies on the same arrivals, each in its own copy of a freshly migrated database."""
-    import asyncio
+    """Both strategies on the same arrivals, each in its own copy of a freshly migrated
+    database and its own process (they share nothing, and the machine has cores to spare)."""
+    import multiprocessing
+    import time as _time
 
     tmp = Path(tempfile.mkdtemp(prefix="clinic-sim-", dir=workdir))
+    spawn = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads
     try:
         template = template or prepare_template(tmp)
-        results = []
+        outcomes = spawn.Queue()
+        shares = {}
+        workers = []
         for routing in (Routing.FIXED, Routing.PARALLEL):
             db = tmp / f"{routing.value}.db"
             shutil.copy(template, db)
-            url = f"sqlite+aiosqlite:///{db}"
-            bar = _bar(f"{scenario.name} {routing.value:>8}") if progress else None
-            asyncio.run(Clinic(scenario, routing, url, bar).run())
+            shares[routing] = spawn.Value("d", 0.0)
+            worker = spawn.Process(
+                target=_run_strategy,
+                args=(
+                    scenario.model_dump_json(),
+                    routing.value,
+                    f"sqlite+aiosqlite:///{db}",
+                    shares[routing],
+                    outcomes,
+                ),
+                daemon=True,
+            )
+            worker.start()
+            workers.append(worker)
+        bar = _bar(scenario.name) if progress else None
+        got: dict[str, StrategyResult] = {}
+        while len(got) < len(workers):
             if bar:
-                bar(1.0)
-                print(file=sys.stderr)
-            results.append(asyncio.run(measure(scenario, routing, url)))
-        return Comparison(scenario.name, results)
+                bar(min(share.value for share in shares.values()))
+            try:
+                routing_value, kind, payload = outcomes.get(timeout=0.2)
+            except queue.Empty:
+                # A process that ended without a word (killed, out of memory) ends the run; give
+                # its last words a moment to arrive first.
+                gone = [
+                    w
+                    for r, w in zip(shares, workers, strict=True)
+                    if r.value not in got and w.exitcode is not None
+                ]
+                if gone and outcomes.empty():
+                    _time.sleep(0.5)
+                    if outcomes.empty():
+                        raise RuntimeError("a simulation process died") from None
+                continue
+            if kind == "scenario":
+                raise ScenarioError(str(payload))
+            if kind == "error":
+                raise RuntimeError(f"the {routing_value} run failed: {payload}")
+            got[routing_value] = payload
+        for worker in workers:
+            worker.join()
+        if bar:
+            bar(1.0)
+            print(file=sys.stderr)
+        return Comparison(scenario.name, [got[r.value] for r in (Routing.FIXED, Routing.PARALLEL)])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_strategy(
+    scenario_json: str, routing_value: str, url: str, share: Any, outcomes: Any
+) -> None:
+    """One strategy's day, in its own process; the result (or the failure) goes to the queue."""
+    import asyncio
+    import traceback
+
+    from app import all_models  # noqa: F401 - every mapper, in this fresh interpreter
+
+    scenario = Scenario.model_validate_json(scenario_json)
+    routing = Routing(routing_value)
+
+    def progress(fraction: float) -> None:
+        share.value = fraction
+
+    try:
+        asyncio.run(Clinic(scenario, routing, url, progress).run())
+        outcomes.put((routing_value, "ok", asyncio.run(measure(scenario, routing, url))))
+    except ScenarioError as exc:
+        outcomes.put((routing_value, "scenario", str(exc)))
+    except Exception:
+        outcomes.put((routing_value, "error", traceback.format_exc(limit=5)))
 
 
 def _bar(label: str) -> Callable[[float], None]:
