@@ -6,6 +6,7 @@ from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler, RosterShift
 from app.core.database import Base
 from app.core.idempotency import IdempotencyRecord
+from app.core.ratelimit import RateCounter
 from app.feed.models import FeedEvent, FeedState, Task
 from app.mothers.models import DatingChange, Mother, Pregnancy, RiskGradeChange
 from app.notifications.models import OutboxMessage
@@ -43,6 +44,7 @@ __all__ = [
     "OutboxMessage",
     "Pregnancy",
     "QueueEntry",
+    "RateCounter",
     "ReportEvent",
     "RiskGradeChange",
     "RosterShift",

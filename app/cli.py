@@ -69,9 +69,12 @@ def _seed_cmd(args: argparse.Namespace) -> int:
 
 
 async def _purge() -> int:
+    from datetime import timedelta
+
     from sqlalchemy import delete
 
     from app.auth.models import AuthToken
+    from app.core import ratelimit
     from app.core.idempotency import purge_expired
 
     settings = get_settings()
@@ -81,11 +84,15 @@ async def _purge() -> int:
         async with create_session_factory(engine)() as session:
             keys = await purge_expired(session, now)
             result = await session.execute(delete(AuthToken).where(AuthToken.expires_at <= now))
+            counters = await ratelimit.purge(session, before=now - timedelta(days=2))
             await session.commit()
     finally:
         await engine.dispose()
     tokens = int(getattr(result, "rowcount", 0) or 0)
-    print(f"purged {keys} expired idempotency keys and {tokens} expired tokens")
+    print(
+        f"purged {keys} expired idempotency keys, {tokens} expired tokens and {counters} old"
+        " rate-limit counters"
+    )
     return 0
 
 

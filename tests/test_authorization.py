@@ -111,6 +111,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/exam-orders/{order_id}/cancel": MOVE_VISITS,
     "POST /v1/visits/{visit_id}/urgent": CLINICIANS,
     "GET /v1/visits/{visit_id}/queue": READ_VISITS,
+    "POST /v1/mothers/{mother_id}/sms": {"admin", "frontdesk", "butler1"},
     # Waiting-room screens: tickets and masked names only.
     "GET /v1/stations/{code}/board": PUBLIC,
     "GET /v1/stations/{code}/board.html": PUBLIC,

@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Header, Response, status
+from fastapi import Header, Request, Response, status
 
 from app.auth import service
 from app.auth.dependencies import (
@@ -29,8 +29,9 @@ from app.auth.schemas import (
     UserPublic,
     UserUpdate,
 )
+from app.core import ratelimit
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import problem_responses
+from app.core.errors import NotAuthenticated, TooManyRequests, problem_responses
 from app.core.etag import check_if_match, etag_for
 from app.core.pagination import PageDep, paginate
 from app.core.routing import make_router
@@ -43,18 +44,37 @@ router = make_router(prefix="/v1", responses=problem_responses(401, 422))
     tags=["auth"],
     response_model=TokenResponse,
     summary="Log in with username and password",
-    responses=problem_responses(401),
+    responses=problem_responses(401, 429),
 )
 async def login(
-    body: LoginRequest, repo: AuthRepoDep, clock: ClockDep, settings: SettingsDep
+    body: LoginRequest,
+    request: Request,
+    repo: AuthRepoDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> TokenResponse:
-    secret, token, user = await service.login(
-        repo,
-        username=body.username,
-        password=body.password,
-        now=clock.now(),
-        ttl=timedelta(minutes=settings.token_ttl_minutes),
-    )
+    now = clock.now()
+    bucket = f"login:{body.username.strip().lower()}"
+    window = timedelta(minutes=settings.login_window_minutes)
+    if await ratelimit.hits(repo.session, bucket, window, now) >= settings.login_max_failures:
+        raise TooManyRequests(
+            "Too many failed logins for this account. Try again later, or ask an admin.",
+            headers={"Retry-After": str(ratelimit.retry_after(now, window))},
+        )
+    try:
+        secret, token, user = await service.login(
+            repo,
+            username=body.username,
+            password=body.password,
+            now=now,
+            ttl=timedelta(minutes=settings.token_ttl_minutes),
+        )
+    except NotAuthenticated:
+        # Counted in a transaction of its own: this request's is rolled back with the 401.
+        async with request.app.state.session_factory() as counter:
+            await ratelimit.hit(counter, bucket, window, now)
+            await counter.commit()
+        raise
     return TokenResponse(
         access_token=secret, expires_at=token.expires_at, user=UserPublic.model_validate(user)
     )

@@ -101,6 +101,21 @@ class Settings(BaseSettings):
         le=600,
         description="How long a butler is taken up by accompanying one visit.",
     )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed logins of one account per window before it answers 429.",
+    )
+    login_window_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="The window failed logins are counted in."
+    )
+    sms_per_mother_per_day: int = Field(
+        default=3, ge=1, le=100, description="Texts sent by staff to one mother per day."
+    )
+    sms_per_account_per_hour: int = Field(
+        default=30, ge=1, le=10_000, description="Texts one staff account may send per hour."
+    )
     queue_routing: Routing = Field(
         default=Routing.PARALLEL,
         description="parallel: a place in every queue she may join now; fixed: one at a time.",

@@ -35,6 +35,8 @@ IN_APP = frozenset({"butler_app", "front_desk", "front_desk_lead", "doctor"})
 SMS_TEXTS = {
     # No clinical content, ever: the butler brings the results.
     "report_ready": "【孕期管家】您好，您的检查报告已出，您的专属管家会尽快与您联系。",
+    "visit_reminder": "【孕期管家】您好，提醒您按预约时间来院产检。如需改约，请联系您的专属管家。",
+    "call_back": "【孕期管家】您好，您的专属管家正在联系您，请留意来电。",
 }
 
 

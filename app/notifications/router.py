@@ -1,18 +1,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
-from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from fastapi import Depends, Query, status
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from app.auth.dependencies import AdminPrincipal
+from app.auth.dependencies import AdminPrincipal, AuditDep, Idempotent, require_roles
+from app.auth.models import Role
+from app.core import ratelimit
+from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.pagination import PageDep, PageInfo, paginate
+from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
+from app.mothers.dependencies import ReadableMother
 from app.notifications.models import OutboxMessage
+from app.notifications.outbox import enqueue
 
 router = make_router(
     prefix="/v1", tags=["notifications"], responses=problem_responses(401, 403, 422)
@@ -67,3 +73,60 @@ async def list_notifications(
         items=[NotificationPublic.model_validate(r) for r in rows],
         page=info,
     )
+
+
+class SmsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: Literal["visit_reminder", "call_back", "report_ready"] = Field(
+        description="A fixed text with no clinical content; the butler brings the results."
+    )
+
+
+SmsSenders = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.BUTLER))]
+
+
+@router.post(
+    "/mothers/{mother_id}/sms",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=NotificationPublic,
+    summary="Text her one of the fixed messages (rate-limited per mother and per account)",
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 429),
+)
+async def send_sms(
+    body: SmsRequest,
+    principal: SmsSenders,
+    mother: ReadableMother,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> NotificationPublic:
+    now = clock.now()
+    await ratelimit.spend(
+        session,
+        f"sms:mother:{mother.id}",
+        limit=settings.sms_per_mother_per_day,
+        window=timedelta(days=1),
+        now=now,
+        what="Texts to one mother",
+    )
+    await ratelimit.spend(
+        session,
+        f"sms:account:{principal.scope_key}",
+        limit=settings.sms_per_account_per_hour,
+        window=timedelta(hours=1),
+        now=now,
+        what="Texts from one account",
+    )
+    message = await enqueue(
+        session,
+        topic=f"sms.{body.template}",
+        now=now,
+        mother_id=mother.id,
+        payload={"channel": "sms", "template": body.template, "sent_by": principal.name},
+    )
+    await session.flush()
+    audit.record("mother.sms", "mother", mother.id, detail={"template": body.template})
+    return NotificationPublic.model_validate(message)
