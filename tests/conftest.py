@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,6 +65,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What the reliability suites counted, so that a run says how much it tried."""
+    from tests.counts import COUNTS
+
+    if COUNTS:
+        terminalreporter.section("counts")
+        for name, value in sorted(COUNTS.items()):
+            terminalreporter.write_line(f"{name}: {value:,}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -11,6 +11,7 @@ import uuid
 
 from app.main import api_routes
 from tests.conftest import Api
+from tests.counts import COUNTS
 from tests.factories import LAB_KEY
 
 ANY = "any authenticated"
@@ -164,4 +165,5 @@ async def test_the_table_holds(api: Api) -> None:
                 ok = response.status_code == 403
             if not ok:
                 wrong.append(f"{caller}: {name} -> {response.status_code}")
+            COUNTS["routes x roles checked"] += 1
     assert wrong == []

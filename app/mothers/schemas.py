@@ -91,7 +91,10 @@ class PregnancyCreate(BaseModel):
 
 
 class MotherCreate(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [cast(JsonDict, _EXAMPLE_CREATE)]})
+    # A misspelt field is refused, not silently dropped: her record must hold what was meant.
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [cast(JsonDict, _EXAMPLE_CREATE)]}
+    )
 
     mrn: Mrn
     name: PersonName
@@ -124,9 +127,10 @@ class MotherUpdate(BaseModel):
     """Send only what changes; the request needs If-Match with the ETag you read."""
 
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [{"risk_grade": "orange", "risk_reason": "gestational hypertension"}]
-        }
+        },
     )
 
     name: PersonName | None = None

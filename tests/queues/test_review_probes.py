@@ -19,7 +19,7 @@ async def _safe(coro: Any) -> Any:
     """A request whose unhandled error (a 500) is turned into a failed assertion."""
     try:
         return await coro
-    except Exception as exc:  # noqa: BLE001 - ASGITransport re-raises the app's 500
+    except Exception as exc:
         raise AssertionError(f"unhandled server error: {exc!r}") from exc
 
 
@@ -248,7 +248,9 @@ async def test_closing_a_station_audits_each_mother_moved(
     )
     her = await arrive(api)
     closed = await api.client.patch(
-        "/v1/stations/VIT", headers={**api.auth("admin"), "If-Match": '"1"'}, json={"is_open": False}
+        "/v1/stations/VIT",
+        headers={**api.auth("admin"), "If-Match": '"1"'},
+        json={"is_open": False},
     )
     assert closed.status_code == 200, closed.text
     assert _place(await visit_queue(api, her["visit"]["id"]), "VIT2")
