@@ -110,7 +110,15 @@ class Catalogue:
                 other = p.before or p.after
                 if other not in self.rules:
                     raise ValueError(f"{rule.code}: precedence names unknown exam {other!r}")
+        # What must come first, including what "last" and "after a meal" imply: an exam
+        # ordered after the doctor, or a fasting exam after an after-meal one, can never be
+        # done, and that is refused here rather than found out by a mother stuck in the clinic.
         graph = {code: self._must_follow(code, ga_day=None) for code in self.rules}
+        for code, rule in self.rules.items():
+            if rule.last:
+                graph[code] |= {c for c, r in self.rules.items() if not r.last}
+            if rule.after_meal:
+                graph[code] |= {c for c, r in self.rules.items() if r.fasting}
         seen: dict[str, int] = {}
 
         def visit(code: str) -> None:

@@ -241,7 +241,14 @@ async def update_station(
     station.version += 1
     station.updated_at = ctx.now
     if closing:
-        await service.close_station(session, station, catalogue, _as(ctx, principal))
+        moved = await service.close_station(session, station, catalogue, _as(ctx, principal))
+        for entry in moved:
+            audit.record(
+                "queue.transfer",
+                "queue_entry",
+                entry.id,
+                detail={"mother_id": str(entry.mother_id), "reason": f"{station.code} closed"},
+            )
     else:
         await service.queue_changed(session, [station], ctx)
     fields = sorted([*changes, *(["is_open"] if is_open is not None else [])])
@@ -504,7 +511,13 @@ async def cancel_order(
     if order is None:
         raise NotFound("No such exam order.")
     await service.cancel_order(session, order, catalogue, _as(ctx, principal), reason=body.reason)
-    audit.record("exam_order.cancel", "exam_order", order.id, detail={"reason": body.reason})
+    mother_id = await session.scalar(select(Visit.mother_id).where(Visit.id == order.visit_id))
+    audit.record(
+        "exam_order.cancel",
+        "exam_order",
+        order.id,
+        detail={"reason": body.reason, "mother_id": str(mother_id)},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -535,7 +548,12 @@ async def flag_urgent(
     await service.queue_changed(
         session, stations, _as(ctx, principal), mother_ids=[visit.mother_id]
     )
-    audit.record("visit.urgent", "visit", visit.id, detail={"urgent": body.urgent})
+    audit.record(
+        "visit.urgent",
+        "visit",
+        visit.id,
+        detail={"urgent": body.urgent, "mother_id": str(visit.mother_id)},
+    )
     return await _visit_queue(session, visit, catalogue, ctx)
 
 

@@ -13,6 +13,13 @@ _CODE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
 
 
+def _no_nulls(model: BaseModel) -> None:
+    """PATCH semantics: a field left out is kept; null is not a value these fields can take."""
+    nulls = sorted(f for f in model.model_fields_set if getattr(model, f) is None)
+    if nulls:
+        raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it")
+
+
 class StationPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -75,6 +82,11 @@ class StationUpdate(BaseModel):
         default=None, description="false closes it: its waiting mothers move to a sibling station"
     )
 
+    @model_validator(mode="after")
+    def _set_fields_have_values(self) -> StationUpdate:
+        _no_nulls(self)
+        return self
+
 
 class ExamTypePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -124,6 +136,11 @@ class ExamTypeUpdate(BaseModel):
         if value is not None and not _TYPE.fullmatch(value):
             raise ValueError("lower-case letters, digits and _, like blood_draw")
         return value
+
+    @model_validator(mode="after")
+    def _set_fields_have_values(self) -> ExamTypeUpdate:
+        _no_nulls(self)
+        return self
 
 
 class QueueEntryPublic(BaseModel):

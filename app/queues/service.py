@@ -47,7 +47,15 @@ from app.queues.domain import (
     parse_sequence,
     sort_key,
 )
-from app.queues.models import EntryState, ExamStep, ExamType, QueueEntry, Station, StationTicket
+from app.queues.models import (
+    EntryState,
+    ExamStep,
+    ExamType,
+    QueueEntry,
+    Station,
+    StationTicket,
+    StepState,
+)
 from app.visits.domain import VisitStatus
 from app.visits.models import ExamOrder, ExamOrderStatus, Visit
 
@@ -274,18 +282,42 @@ def expected_minutes(steps: Iterable[ExamStep | StepView], catalogue: Catalogue)
     return max(minutes, default=5.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Routed:
+    created: list[QueueEntry]
+    stations: set[uuid.UUID]  # every queue this changed (new, grown or withdrawn places)
+
+
 async def route_visit(
     session: AsyncSession, visit: Visit, catalogue: Catalogue, ctx: Ctx
-) -> list[QueueEntry]:
-    """Put her in the queue of every exam she may do now (``fixed``: of her next one only)."""
+) -> Routed:
+    """Put her in the queue of every exam she may do now (``fixed``: of her next one only),
+    and take back a waiting place that an order added since now blocks (a fasting draw added
+    before an after-meal exam, a scan added before the doctor)."""
     if visit.status not in (VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
-        return []
+        return Routed([], set())
     steps = await steps_of(session, [visit.id])
     by_id = {s.id: s for s in steps}
     views = [_step_view(s) for s in steps]
     live = await live_entries(session, visit.id)
-    live_ids = {e.id for e in live}
     ga_day = await ga_day_of(session, visit)
+    touched: set[uuid.UUID] = set()
+    for entry in [e for e in live if e.state == EntryState.WAITING]:
+        mine = [s for s in steps if s.entry_id == entry.id and s.state == StepState.PENDING]
+        held = [s for s in mine if blockers(_step_view(s), views, catalogue, ga_day)]
+        if not held:
+            continue
+        for step in held:
+            step.entry_id = None  # queued again once nothing blocks it
+        rest = [s for s in mine if s not in held]
+        if rest:
+            entry.expected_minutes = expected_minutes(rest, catalogue)
+            entry.fasting = _fasting(rest, catalogue)
+        else:
+            _close(entry, EntryState.CANCELLED, ctx, reason="held back: an exam added comes first")
+        touched.add(entry.station_id)
+    live = [e for e in live if e.state in EntryState.LIVE]
+    live_ids = {e.id for e in live}
     doable = [
         d
         for d in doable_steps(views, catalogue, ga_day)
@@ -293,7 +325,8 @@ async def route_visit(
     ]
     if ctx.policy.routing is Routing.FIXED:
         if live:
-            return []
+            await session.flush()
+            return Routed([], touched)
         doable = fixed_choice(doable, catalogue, ctx.now)
     groups: dict[tuple[str, int], list[Doable]] = defaultdict(list)
     for d in doable:
@@ -313,6 +346,7 @@ async def route_visit(
             attached = [s for s in steps if s.entry_id == existing.id]
             existing.expected_minutes = expected_minutes(attached, catalogue)
             existing.fasting = existing.fasting or _fasting(group_steps, catalogue)
+            touched.add(existing.station_id)
             continue
         station = await choose_station(session, station_type, ctx)
         if station is None:
@@ -330,8 +364,47 @@ async def route_visit(
             tolerance=group[0].step.tolerance_minutes,
         )
         created.append(entry)
+        touched.add(station.id)
     await session.flush()
-    return created
+    return Routed(created, touched)
+
+
+async def stations_of_mother(session: AsyncSession, mother_id: uuid.UUID) -> set[uuid.UUID]:
+    """Every queue she holds a place in: her timed draws order her in all of them."""
+    return set(
+        (
+            await session.scalars(
+                select(QueueEntry.station_id).where(
+                    QueueEntry.mother_id == mother_id, QueueEntry.state.in_(EntryState.LIVE)
+                )
+            )
+        ).all()
+    )
+
+
+async def close_stale(
+    session: AsyncSession,
+    ctx: Ctx,
+    *,
+    mother_id: uuid.UUID | None = None,
+    station_id: uuid.UUID | None = None,
+) -> None:
+    """Places left open on an earlier day (a visit never completed) end; they are never called."""
+    query = (
+        update(QueueEntry)
+        .where(QueueEntry.day < ctx.today, QueueEntry.state.in_(EntryState.LIVE))
+        .values(
+            state=EntryState.CANCELLED,
+            closed_at=ctx.now,
+            close_reason="not finished on its day",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if mother_id is not None:
+        query = query.where(QueueEntry.mother_id == mother_id)
+    if station_id is not None:
+        query = query.where(QueueEntry.station_id == station_id)
+    await session.execute(query)
 
 
 def _fasting(steps: Iterable[ExamStep], catalogue: Catalogue) -> bool:
@@ -475,7 +548,11 @@ async def _waiting(
         await session.execute(
             select(QueueEntry, Visit.urgent)
             .join(Visit, Visit.id == QueueEntry.visit_id)
-            .where(QueueEntry.station_id == station.id, QueueEntry.state == EntryState.WAITING)
+            .where(
+                QueueEntry.station_id == station.id,
+                QueueEntry.state == EntryState.WAITING,
+                QueueEntry.day == ctx.today,
+            )
         )
     ).all()
     urgent = {e.id for e, flag in rows if flag}
@@ -516,6 +593,7 @@ async def call_next(
     _check_room(station, room)
     if not station_open(station, ctx.local_time):
         raise QueueConflict(f"Station {station.code} is closed now.")
+    await close_stale(session, ctx, station_id=station.id)
     occupied = await session.scalar(
         select(QueueEntry.ticket).where(
             QueueEntry.station_id == station.id,
@@ -642,12 +720,15 @@ async def finish(
     visit = await session.get(Visit, entry.visit_id)
     assert visit is not None
     await session.flush()
-    created = await route_visit(session, visit, catalogue, ctx)
-    stations = {entry.station_id} | {e.station_id for e in created}
+    routed = await route_visit(session, visit, catalogue, ctx)
+    # Her other places move too: a timed draw now pending (or done) re-orders her in them.
+    stations = (
+        {entry.station_id} | routed.stations | await stations_of_mother(session, entry.mother_id)
+    )
     await queue_changed(
         session, await stations_of(session, stations), ctx, mother_ids=[entry.mother_id]
     )
-    return created
+    return routed.created
 
 
 async def _learn(
@@ -716,7 +797,11 @@ async def no_show(
         catalogue=catalogue,
         ctx=ctx,
         offset=entry.step_offset,
-        available_at=max(entry.available_at, ctx.now + ctx.policy.no_show_delay),
+        # A timed draw cannot wait out the delay (it has minutes of tolerance): she may be
+        # called again at once, still first in line.
+        available_at=ctx.now
+        if entry.due_at is not None
+        else max(entry.available_at, ctx.now + ctx.policy.no_show_delay),
         due_at=entry.due_at,
         tolerance=entry.tolerance_minutes,
         ref_time=entry.ref_time,
@@ -737,6 +822,8 @@ async def transfer(
         raise invalid("station", f"{target.code} does not do {entry.station_type}")
     if target.id == entry.station_id:
         raise QueueConflict(f"Ticket {entry.ticket} is already at {target.code}.")
+    if not target.is_open:
+        raise QueueConflict(f"Station {target.code} is closed.")
     steps = (await session.scalars(select(ExamStep).where(ExamStep.entry_id == entry.id))).all()
     source = await _station(session, entry)
     _close(entry, EntryState.TRANSFERRED, ctx, reason=f"to {target.code}")
@@ -763,7 +850,7 @@ async def transfer(
 
 async def close_station(
     session: AsyncSession, station: Station, catalogue: Catalogue, ctx: Ctx
-) -> int:
+) -> list[QueueEntry]:
     """Close a station (a room broke down, the day ends early): its waiting move elsewhere."""
     station.is_open = False
     station.version += 1
@@ -775,13 +862,12 @@ async def close_station(
             )
         )
     ).all()
-    moved = 0
+    moved = []
     for entry in waiting:
         target = await choose_station(session, station.station_type, ctx)
         if target is None:
             continue  # nowhere to go: she keeps her place for when it reopens
-        await transfer(session, entry, target, catalogue, ctx)
-        moved += 1
+        moved.append(await transfer(session, entry, target, catalogue, ctx))
     await queue_changed(session, [station], ctx)
     return moved
 
@@ -831,8 +917,8 @@ async def cancel_order(
     visit = await session.get(Visit, order.visit_id)
     assert visit is not None
     await session.flush()
-    created = await route_visit(session, visit, catalogue, ctx)  # the doctor may be next now
-    touched |= {e.station_id for e in created}
+    routed = await route_visit(session, visit, catalogue, ctx)  # the doctor may be next now
+    touched |= routed.stations | await stations_of_mother(session, visit.mother_id)
     await queue_changed(
         session, await stations_of(session, touched), ctx, mother_ids=[visit.mother_id]
     )
@@ -841,8 +927,14 @@ async def cancel_order(
 async def close_visit_entries(
     session: AsyncSession, visit: Visit, ctx: Ctx, *, reason: str
 ) -> None:
-    """Her visit ended (completed, cancelled): every place she still holds is given up."""
+    """Her visit ended (completed, cancelled): every place she still holds is given up. Not
+    while she is being examined: that exam is finished first, so that it is recorded."""
     entries = await live_entries(session, visit.id)
+    serving = next((e for e in entries if e.state == EntryState.IN_SERVICE), None)
+    if serving is not None:
+        raise QueueConflict(
+            f"She is being examined now (ticket {serving.ticket}); finish that exam first."
+        )
     for entry in entries:
         _close(entry, EntryState.CANCELLED, ctx, reason=reason)
     if entries:

@@ -665,10 +665,13 @@ async def route(session: AsyncSession, visit: Visit, ctx: queues.Ctx) -> None:
     """Give her orders their exam steps and put her in the queues now open to her."""
     catalogue = await queues.load_catalogue(session)
     await queues.plan_steps(session, visit, catalogue, ctx)
-    created = await queues.route_visit(session, visit, catalogue, ctx)
-    if created:
-        stations = await queues.stations_of(session, {e.station_id for e in created})
-        await queues.queue_changed(session, stations, ctx, mother_ids=[visit.mother_id])
+    await queues.close_stale(session, ctx, mother_id=visit.mother_id)  # an unfinished day
+    routed = await queues.route_visit(session, visit, catalogue, ctx)
+    # Always: a new order changes her steps even when it opens no place yet.
+    stations = await queues.stations_of(
+        session, routed.stations | await queues.stations_of_mother(session, visit.mother_id)
+    )
+    await queues.queue_changed(session, stations, ctx, mother_ids=[visit.mother_id])
 
 
 async def add_exam_order(

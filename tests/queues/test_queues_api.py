@@ -17,8 +17,8 @@ from tests.visits.test_visits_api import TODAY, check_in, mother_with_butler, op
 
 async def arrive(api: Api, *, serial: str = "002", **kw: Any) -> dict[str, Any]:
     """A mother (25+5 today: vitals, OGTT, blood count, urine, doctor) checked in at 10:00."""
-    mother = await mother_with_butler(api, serial=serial, phone=f"13800000{serial}", **kw)
     extra = kw.pop("extra_exams", None)
+    mother = await mother_with_butler(api, serial=serial, phone=f"13800000{serial}", **kw)
     response = await check_in(api, mrn=mother["mrn"], **({"extra_exams": extra} if extra else {}))
     assert response.status_code == 200, response.text
     return {"mother": mother, "visit": response.json()}

@@ -1,4 +1,5 @@
-"""Review probes for app/queues: each test fails on the code as reviewed and names one bug."""
+"""The hard cases of the queues, found by review: added orders, stale days, timed no-shows,
+cross-station ETags, closed stations, impossible catalogues, null fields, audit of moves."""
 
 from __future__ import annotations
 
