@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from app.core.errors import problem_responses
 from app.core.idempotency import Claim, IdempotentReplay, complete_claim, release_claim
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -117,4 +118,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def make_router(**kwargs: Any) -> APIRouter:
-    return APIRouter(route_class=TransactionalRoute, **kwargs)
+    """A router whose routes run in one transaction each. Every route documents 400: a body
+    that cannot be decoded at all (not UTF-8, nested too deep) is refused before validation."""
+    responses = {**problem_responses(400), **(kwargs.pop("responses", None) or {})}
+    return APIRouter(route_class=TransactionalRoute, responses=responses, **kwargs)

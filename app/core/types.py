@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, WithJsonSchema
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -23,5 +23,12 @@ def _bounded(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-LocalTime = Annotated[time, AfterValidator(_wall_clock)]
+# A clinic wall-clock time, "08:00" or "08:00:00". Documented as a pattern: JSON Schema's
+# "format: time" is RFC 3339's full-time, which needs an offset these times do not have.
+WALL_CLOCK_SCHEMA = {
+    "type": "string",
+    "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?$",
+    "examples": ["08:00"],
+}
+LocalTime = Annotated[time, AfterValidator(_wall_clock), WithJsonSchema(WALL_CLOCK_SCHEMA)]
 Instant = Annotated[AwareDatetime, AfterValidator(_bounded)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.core.types import Instant
+from app.core.types import Instant, LocalTime
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
@@ -28,8 +28,8 @@ class StationPublic(BaseModel):
     name: str
     station_type: str
     servers: int
-    opens_at: time
-    closes_at: time
+    opens_at: LocalTime
+    closes_at: LocalTime
     is_open: bool
     waiting: int = 0
     busy_rooms: int = 0
@@ -46,8 +46,8 @@ class StationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     station_type: str = Field(description="The kind of exam done here, e.g. ultrasound")
     servers: int = Field(default=1, ge=1, le=20, description="Rooms (parallel servers)")
-    opens_at: time = time(7, 30)
-    closes_at: time = time(17, 30)
+    opens_at: LocalTime = time(7, 30)
+    closes_at: LocalTime = time(17, 30)
 
     @field_validator("code")
     @classmethod
@@ -76,8 +76,8 @@ class StationUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     servers: int | None = Field(default=None, ge=1, le=20)
-    opens_at: time | None = None
-    closes_at: time | None = None
+    opens_at: LocalTime | None = None
+    closes_at: LocalTime | None = None
     is_open: bool | None = Field(
         default=None, description="false closes it: its waiting mothers move to a sibling station"
     )

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -51,8 +51,8 @@ class ClinicSessionPublic(BaseModel):
     id: uuid.UUID
     name: str
     session_date: date
-    starts_at: time
-    ends_at: time
+    starts_at: LocalTime
+    ends_at: LocalTime
     per_hour: int
     capacity: int
     booked: int

@@ -1,0 +1,86 @@
+"""API fuzzing: Schemathesis against the app's own OpenAPI document, on a live demo server.
+
+Every operation gets generated valid and invalid input, under several roles' tokens: no 5xx,
+every status code, content type and response body as documented. FUZZ_EXAMPLES sets the
+examples per operation and FUZZ_ALL_ROLES=1 runs every role: `make test` keeps it quick,
+`.ci/run` runs the long version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+
+from tests.counts import COUNTS
+from tests.test_readme import demo_server
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+# Every role in the long run (FUZZ_ALL_ROLES=1, which .ci/run sets); two in a quick one.
+ROLES = (
+    ["admin", "frontdesk", "doctor", "station-us", "butler-wang"]
+    if os.environ.get("FUZZ_ALL_ROLES") == "1"
+    else ["admin", "butler-wang"]
+)
+
+
+def login(base: str, username: str) -> str:
+    request = urllib.request.Request(  # noqa: S310 - our own local server
+        f"{base}/v1/auth/login",
+        data=json.dumps({"username": username, "password": "butler-demo-2026"}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310
+        token: str = json.load(response)["access_token"]
+        return token
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    generator = demo_server.__wrapped__(tmp_path_factory.mktemp("fuzz"))  # type: ignore[attr-defined]
+    base = next(generator)
+    yield base, {role: login(base, role) for role in ROLES}
+    next(generator, None)
+
+
+def _document() -> dict[str, object]:
+    """The OpenAPI document of this build, read without a server (as /openapi.json serves it)."""
+    from app.core.settings import Settings
+    from app.main import create_app
+
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", log_json=False))
+    return app.openapi()
+
+
+schema = schemathesis.openapi.from_dict(_document())
+
+
+@pytest.mark.parametrize("role", ROLES)
+@schema.exclude(path="/v1/auth/logout").parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_every_operation_answers_as_documented(
+    case: schemathesis.Case, live: tuple[str, dict[str, str]], role: str
+) -> None:
+    base, tokens = live
+    case.call_and_validate(
+        base_url=base,
+        headers={"Authorization": f"Bearer {tokens[role]}"},
+        checks=[
+            checks.not_a_server_error,
+            checks.status_code_conformance,
+            checks.content_type_conformance,
+            checks.response_schema_conformance,
+        ],
+    )
+    COUNTS["fuzz examples run"] += 1
