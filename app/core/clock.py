@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -39,3 +39,19 @@ class FrozenClock:
 def local_today(clock: Clock, tz: ZoneInfo) -> date:
     """The clinic's calendar date now (the day changes at local midnight, not UTC)."""
     return clock.now().astimezone(tz).date()
+
+
+class ClinicTime:
+    """For a dataclass with ``now`` and ``tz``: the clinic's day and wall-clock time."""
+
+    __slots__ = ()
+    now: datetime
+    tz: ZoneInfo
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.tz).date()
+
+    @property
+    def local_time(self) -> time:
+        return self.now.astimezone(self.tz).time()

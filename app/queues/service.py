@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.core.clock import ClinicTime
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.principal import Principal
 from app.core.settings import Routing, Settings
@@ -90,21 +91,13 @@ class QueuePolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Ctx:
+class Ctx(ClinicTime):
     """The moment and place a queue operation happens in."""
 
     now: datetime
     tz: ZoneInfo
     actor: Principal
     policy: QueuePolicy
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.tz).date()
-
-    @property
-    def local_time(self) -> time:
-        return self.now.astimezone(self.tz).time()
 
 
 # The catalogue ----------------------------------------------------------------------------
@@ -783,34 +776,62 @@ async def no_show(
 ) -> QueueEntry:
     """She did not come when called: she rejoins after a delay, keeping her fair place."""
     _expect(entry, EntryState.CALLED, doing="marked a no-show")
-    steps = (await session.scalars(select(ExamStep).where(ExamStep.entry_id == entry.id))).all()
-    _close(entry, EntryState.NO_SHOW, ctx, reason="did not come when called")
-    await session.flush()
     station = await _station(session, entry)
-    visit = await session.get(Visit, entry.visit_id)
-    assert visit is not None
-    nxt = await _open_entry(
+    _close(entry, EntryState.NO_SHOW, ctx, reason="did not come when called")
+    nxt = await _reopen(
         session,
-        visit=visit,
-        station=station,
-        steps=[s for s in steps if s.state == "pending"],
-        catalogue=catalogue,
-        ctx=ctx,
-        offset=entry.step_offset,
+        entry,
+        station,
+        catalogue,
+        ctx,
         # A timed draw cannot wait out the delay (it has minutes of tolerance): she may be
         # called again at once, still first in line.
         available_at=ctx.now
         if entry.due_at is not None
         else max(entry.available_at, ctx.now + ctx.policy.no_show_delay),
-        due_at=entry.due_at,
-        tolerance=entry.tolerance_minutes,
-        ref_time=entry.ref_time,
         ticket=(entry.ticket, entry.ticket_number),
-        previous=entry,
     )
     nxt.no_shows = entry.no_shows + 1
     await queue_changed(session, [station], ctx, mother_ids=[entry.mother_id])
     return nxt
+
+
+async def _reopen(
+    session: AsyncSession,
+    entry: QueueEntry,
+    station: Station,
+    catalogue: Catalogue,
+    ctx: Ctx,
+    *,
+    available_at: datetime,
+    ticket: tuple[str, int] | None = None,
+) -> QueueEntry:
+    """The next entry after a closed one: her pending steps, her fairness time, her history."""
+    await session.flush()
+    steps = (
+        await session.scalars(
+            select(ExamStep).where(
+                ExamStep.entry_id == entry.id, ExamStep.state == StepState.PENDING
+            )
+        )
+    ).all()
+    visit = await session.get(Visit, entry.visit_id)
+    assert visit is not None
+    return await _open_entry(
+        session,
+        visit=visit,
+        station=station,
+        steps=steps,
+        catalogue=catalogue,
+        ctx=ctx,
+        offset=entry.step_offset,
+        available_at=available_at,
+        due_at=entry.due_at,
+        tolerance=entry.tolerance_minutes,
+        ref_time=entry.ref_time,
+        ticket=ticket,
+        previous=entry,
+    )
 
 
 async def transfer(
@@ -824,26 +845,9 @@ async def transfer(
         raise QueueConflict(f"Ticket {entry.ticket} is already at {target.code}.")
     if not target.is_open:
         raise QueueConflict(f"Station {target.code} is closed.")
-    steps = (await session.scalars(select(ExamStep).where(ExamStep.entry_id == entry.id))).all()
     source = await _station(session, entry)
     _close(entry, EntryState.TRANSFERRED, ctx, reason=f"to {target.code}")
-    await session.flush()
-    visit = await session.get(Visit, entry.visit_id)
-    assert visit is not None
-    nxt = await _open_entry(
-        session,
-        visit=visit,
-        station=target,
-        steps=[s for s in steps if s.state == "pending"],
-        catalogue=catalogue,
-        ctx=ctx,
-        offset=entry.step_offset,
-        available_at=entry.available_at,
-        due_at=entry.due_at,
-        tolerance=entry.tolerance_minutes,
-        ref_time=entry.ref_time,
-        previous=entry,
-    )
+    nxt = await _reopen(session, entry, target, catalogue, ctx, available_at=entry.available_at)
     await queue_changed(session, [source, target], ctx, mother_ids=[entry.mother_id])
     return nxt
 

@@ -14,6 +14,7 @@ from app.assignments.repository import AssignmentRepository
 from app.assignments.service import Policy, arrange_escort, end_cover
 from app.careplan import domain as plan
 from app.careplan.domain import Guideline
+from app.core.clock import ClinicTime
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.ids import uuid7
 from app.core.principal import Principal
@@ -58,7 +59,7 @@ class IllegalTransition(Conflict):
 
 
 @dataclass(frozen=True, slots=True)
-class Clinic:
+class Clinic(ClinicTime):
     """What the visit rules need from the app: its clock reading, zone and guideline tables."""
 
     now: datetime
@@ -68,14 +69,6 @@ class Clinic:
 
     def queue_ctx(self, actor: Principal) -> queues.Ctx:
         return queues.Ctx(now=self.now, tz=self.tz, actor=actor, policy=self.queue_policy)
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.tz).date()
-
-    @property
-    def local_time(self) -> time:
-        return self.now.astimezone(self.tz).time()
 
     def guideline(self, pregnancy: Pregnancy) -> Guideline:
         try:
