@@ -6,8 +6,9 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.assignments.dependencies import may_see_mother
 from app.assignments.repository import AssignmentRepository, visible_mother_ids
@@ -166,7 +167,13 @@ async def _receive(
         )
     replay_of = None
     if earlier is not None:
-        stale = earlier.state == "received" and now - earlier.received_at > STALE_AFTER
+        stale = earlier.state == "received" and (
+            now - earlier.received_at > STALE_AFTER
+            or (
+                now - earlier.received_at > TAKE_GRACE
+                and not await _being_taken(request, factory, earlier.id)
+            )
+        )
         if earlier.state == "failed" or stale:
             # A failure (or a crash) on our side: the resend is processed again, as a replay.
             replay_of, webhook_id = earlier.id, None
@@ -207,6 +214,36 @@ async def _receive(
 
 
 STALE_AFTER = timedelta(minutes=2)  # a "received" message older than this was cut off
+# A stored message nobody is processing any more (its server died) is taken again at once by
+# a resend; the grace covers the moment between storing a message and starting on it.
+TAKE_GRACE = timedelta(seconds=5)
+
+
+async def _being_taken(
+    request: Request, factory: async_sessionmaker[AsyncSession], message_id: uuid.UUID
+) -> bool:
+    """Is some request processing this stored message now? In this process a set says so;
+    across processes (PostgreSQL) the processing transaction holds the message's row lock,
+    which dies with its connection when a server is killed."""
+    if message_id in _taking(request):
+        return True
+    async with factory() as db:
+        if db.get_bind().dialect.name != "postgresql":
+            return False
+        free = await db.scalar(
+            select(InboundMessage.id)
+            .where(InboundMessage.id == message_id)
+            .with_for_update(skip_locked=True)
+        )
+        await db.rollback()
+        return free is None
+
+
+def _taking(request: Request) -> set[uuid.UUID]:
+    taking: set[uuid.UUID] | None = getattr(request.app.state, "lab_messages_taking", None)
+    if taking is None:
+        taking = request.app.state.lab_messages_taking = set()
+    return taking
 
 
 def _is_text(raw: bytes) -> bool:
@@ -235,9 +272,42 @@ async def _process_stored(
     settings: Settings,
     now: Any,
 ) -> Response:
+    taking = _taking(request)
+    taking.add(message_id)
+    try:
+        return await _take(
+            request,
+            session,
+            channel=channel,
+            body=body,
+            sender_id=sender_id,
+            message_id=message_id,
+            settings=settings,
+            now=now,
+        )
+    finally:
+        taking.discard(message_id)
+
+
+async def _take(
+    request: Request,
+    session: AsyncSession,
+    *,
+    channel: str,
+    body: str,
+    sender_id: uuid.UUID,
+    message_id: uuid.UUID,
+    settings: Settings,
+    now: Any,
+) -> Response:
     answer: Answer | None = None
     for attempt in (1, 2):
         try:
+            # Hold the stored message's row while it is processed: a resend can tell a live
+            # processing (locked) from one whose server died (free).
+            await session.execute(
+                select(InboundMessage.id).where(InboundMessage.id == message_id).with_for_update()
+            )
             answer = await process(
                 session,
                 channel=channel,

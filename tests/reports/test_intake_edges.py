@@ -280,3 +280,32 @@ def test_production_refuses_the_console_sms_provider() -> None:
     settings = Settings(environment=Environment.PRODUCTION, sms_provider=SmsProvider.CONSOLE)
     with pytest.raises(ValueError, match="refused in production"):
         dispatcher.sms_from(settings)
+
+
+async def test_a_message_whose_server_died_is_taken_again_by_the_resend(
+    api: Api,
+    lab: Lab,
+    clock: FrozenClock,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    from app.reports.intake import store
+
+    mother, visit = await checked_in_mother(api)
+    body = oru(control_id="DIED-1", mrn=mother["mrn"], order=order_number(visit))
+    # Stored, then the server died before processing it: it stays "received", unlocked.
+    await store(
+        session_factory,
+        channel="hl7v2",
+        sender_id=api.staff.lab_client.id if api.staff.lab_client else None,
+        sender_name="Hospital LIS",
+        body=body.encode(),
+        headers={},
+        message_key="DIED-1",
+        webhook_id=None,
+        now=clock.now(),
+    )
+    # Within the grace it may still be starting: "still being processed, send it later".
+    assert (await lab.hl7(body))[0] == "AE"
+    clock.advance(timedelta(seconds=6))
+    assert (await lab.hl7(body))[0] == "AA"  # nobody holds it: the resend takes it
+    assert (await only_report(api))["status"] == "final"
