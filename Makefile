@@ -5,12 +5,13 @@ PY     := $(VENV)/bin/python
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit migrate seed bench simulate clean help
+.PHONY: run test lint typecheck unit migrate seed bench simulate load clean help
 
 help:
 	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on :$(PORT)"
 	@echo "make test   - install dev tools, run ruff, mypy and the test suite (SQLite + PostgreSQL)"
 	@echo "make simulate - replay the clinic-day scenarios and compare routing (table, JSON, chart)"
+	@echo "make load     - a minute of mixed load on PostgreSQL: 5xx, invariants, p95 per endpoint"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,9 @@ test: lint typecheck unit
 bench: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk) and PostgreSQL on 127.0.0.1:5432"; exit 2; }
 	$(PY) bench/feed_bench.py
+
+load: $(VENV)/.dev-installed
+	$(PY) bench/load.py --seconds 60 --mothers 120
 
 simulate: $(VENV)/.dev-installed
 	$(PY) -m app.cli simulate bench/scenarios/*.json --out bench/out --results bench/RESULTS.md

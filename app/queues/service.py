@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.clock import ClinicTime
@@ -326,7 +327,8 @@ async def route_visit(
         assert d.step.station_type is not None
         groups[(d.step.station_type, d.step.offset_minutes)].append(d)
     created = []
-    for (station_type, offset), group in groups.items():
+    # In one order for everyone (tickets are counted under a row lock per station and day).
+    for (station_type, offset), group in sorted(groups.items()):
         existing = next(
             (e for e in live if e.station_type == station_type and e.step_offset == offset), None
         )
@@ -447,7 +449,7 @@ async def _open_entry(
     await session.flush()
     for step in steps:
         step.entry_id = entry.id
-    station.queue_changed_at = ctx.now
+    mark_changed(session, station, ctx.now)
     return entry
 
 
@@ -970,6 +972,34 @@ async def stations_of(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[S
     return list((await session.scalars(select(Station).where(Station.id.in_(ids)))).all())
 
 
+CHANGED_KEY = "queues_changed"  # session.info: station id -> when its queue last moved
+
+
+def mark_changed(session: AsyncSession, station: Station, now: datetime) -> None:
+    """Note that the station's queue moved. Written at commit, in station-id order: two
+    transactions that move the same queues lock their rows in the same order (no deadlock),
+    and only for the moment of the commit."""
+    set_committed_value(station, "queue_changed_at", now)  # seen at once by this transaction
+    session.info.setdefault(CHANGED_KEY, {})[station.id] = now
+
+
+@event.listens_for(Session, "before_commit")
+def _write_changed(session: Session) -> None:
+    changed: dict[uuid.UUID, datetime] | None = session.info.pop(CHANGED_KEY, None)
+    for station_id, at in sorted((changed or {}).items()):
+        session.execute(
+            update(Station)
+            .where(Station.id == station_id)
+            .values(queue_changed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_changed(session: Session) -> None:
+    session.info.pop(CHANGED_KEY, None)
+
+
 async def queue_changed(
     session: AsyncSession,
     stations: Iterable[Station],
@@ -980,7 +1010,7 @@ async def queue_changed(
     """A queue moved: positions and estimates changed for everyone in it, so their butlers hear."""
     stations = list(stations)
     for station in stations:
-        station.queue_changed_at = ctx.now
+        mark_changed(session, station, ctx.now)
     mothers = set(mother_ids)
     if stations:
         mothers |= set(
