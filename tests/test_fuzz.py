@@ -22,6 +22,7 @@ from tests.counts import COUNTS
 from tests.test_readme import demo_server
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+FUZZED: set[str] = set()
 # Every role in the long run (FUZZ_ALL_ROLES=1, which .ci/run sets); two in a quick one.
 ROLES = (
     ["admin", "frontdesk", "doctor", "station-us", "butler-wang"]
@@ -84,3 +85,5 @@ def test_every_operation_answers_as_documented(
         ],
     )
     COUNTS["fuzz examples run"] += 1
+    FUZZED.add(f"{case.operation.method.upper()} {case.operation.path}")
+    COUNTS["operations fuzzed"] = len(FUZZED)
