@@ -23,6 +23,12 @@ from tests.test_readme import demo_server
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 FUZZED: set[str] = set()
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 # Every role in the long run (FUZZ_ALL_ROLES=1, which .ci/run sets); two in a quick one.
 ROLES = (
     ["admin", "frontdesk", "doctor", "station-us", "butler-wang"]
@@ -77,13 +83,46 @@ def test_every_operation_answers_as_documented(
     case.call_and_validate(
         base_url=base,
         headers={"Authorization": f"Bearer {tokens[role]}"},
-        checks=[
-            checks.not_a_server_error,
-            checks.status_code_conformance,
-            checks.content_type_conformance,
-            checks.response_schema_conformance,
-        ],
+        checks=CHECKS,
     )
     COUNTS["fuzz examples run"] += 1
     FUZZED.add(f"{case.operation.method.upper()} {case.operation.path}")
     COUNTS["operations fuzzed"] = len(FUZZED)
+
+
+# Stateful: follow the document's links from what a POST creates to where it is read (a mother
+# enrolled, then read and her care plan; a visit booked or checked in, then read and queued).
+class _Live:
+    base = ""
+    token = ""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _wire_stateful(live: tuple[str, dict[str, str]]) -> None:
+    _Live.base, _Live.token = live[0], live[1]["admin"]
+
+
+class _Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
+        return {"base_url": _Live.base, "headers": {"Authorization": f"Bearer {_Live.token}"}}
+
+    def validate_response(
+        self,
+        response: schemathesis.Response,
+        case: schemathesis.Case,
+        additional_checks: list[object] | None = None,
+        **kwargs: object,
+    ) -> None:
+        # The same checks as above: schema-valid data may still break a clinic rule (422).
+        case.validate_response(response, checks=CHECKS)
+        COUNTS["stateful calls"] += 1
+
+
+TestLinkedOperations = _Workflow.TestCase
+TestLinkedOperations.settings = settings(
+    max_examples=max(2, EXAMPLES // 2),
+    stateful_step_count=6,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)

@@ -289,3 +289,16 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
     return out
+
+
+def links(status: int, **targets: tuple[str, str, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI links from a created resource to where it is read (clients and fuzzers follow
+    them): ``name=(operationId, parameter, JSON pointer into the response body)``."""
+    return {
+        status: {
+            "links": {
+                name: {"operationId": op, "parameters": {param: f"$response.body#{pointer}"}}
+                for name, (op, param, pointer) in targets.items()
+            }
+        }
+    }

@@ -13,7 +13,7 @@ from app.auth.dependencies import AuditDep, Idempotent
 from app.auth.models import Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import NotFound, problem_responses
+from app.core.errors import NotFound, links, problem_responses
 from app.core.etag import check_if_match, etag_for
 from app.core.pagination import PageDep, page_info, paginate
 from app.core.routing import make_router
@@ -48,7 +48,14 @@ router = make_router(prefix="/v1/mothers", tags=["mothers"], responses=problem_r
     response_model=MotherRecord,
     summary="Enrol a mother with her current pregnancy",
     dependencies=[Idempotent],
-    responses=problem_responses(403, 409),
+    responses={
+        **problem_responses(403, 409),
+        **links(
+            201,
+            ReadMother=("read_mother_v1_mothers__mother_id__get", "mother_id", "/id"),
+            HerCarePlan=("care_plan_v1_mothers__mother_id__care_plan_get", "mother_id", "/id"),
+        ),
+    },
 )
 async def enrol_mother(
     body: MotherCreate,

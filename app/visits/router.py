@@ -12,7 +12,7 @@ from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
 from app.careplan.registry import load_guidelines
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import NotFound, ValidationFailed, problem_responses
+from app.core.errors import NotFound, ValidationFailed, links, problem_responses
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.settings import BookingOutsideWindow
@@ -178,7 +178,10 @@ async def list_clinic_sessions(
     response_model=VisitPublic,
     summary="Book a visit into a clinic session for a care-plan window",
     dependencies=[Idempotent],
-    responses=problem_responses(403, 404, 409),
+    responses={
+        **problem_responses(403, 404, 409),
+        **links(201, ReadVisit=("read_visit_v1_visits__visit_id__get", "visit_id", "/id")),
+    },
 )
 async def book_visit(
     body: VisitBook,
@@ -447,7 +450,14 @@ async def add_exam_order(
     response_model=CheckInResult,
     summary="Check a mother in for today by MRN or visit; a repeated scan returns the same visit",
     dependencies=[Idempotent],
-    responses=problem_responses(403, 404, 409),
+    responses={
+        **problem_responses(403, 404, 409),
+        **links(
+            200,
+            ReadVisit=("read_visit_v1_visits__visit_id__get", "visit_id", "/id"),
+            HerQueues=("visit_queue_v1_visits__visit_id__queue_get", "visit_id", "/id"),
+        ),
+    },
 )
 async def check_in(
     body: CheckIn,
