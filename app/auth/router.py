@@ -31,12 +31,16 @@ from app.auth.schemas import (
 )
 from app.core import ratelimit
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import NotAuthenticated, TooManyRequests, problem_responses
+from app.core.errors import TooManyRequests, problem_responses
 from app.core.etag import check_if_match, etag_for
 from app.core.pagination import PageDep, paginate
 from app.core.routing import make_router
 
 router = make_router(prefix="/v1", responses=problem_responses(401, 422))
+
+
+def login_bucket(username: str) -> str:
+    return f"login:{username.strip().lower()}"
 
 
 @router.post(
@@ -54,27 +58,28 @@ async def login(
     settings: SettingsDep,
 ) -> TokenResponse:
     now = clock.now()
-    bucket = f"login:{body.username.strip().lower()}"
+    bucket = login_bucket(body.username)
     window = timedelta(minutes=settings.login_window_minutes)
-    if await ratelimit.hits(repo.session, bucket, window, now) >= settings.login_max_failures:
+    # Counted first, in a short transaction of its own, before this request touches the
+    # database: attempts sent in parallel are all counted (none slips past the limit), and a
+    # burst holds one connection each, never two.
+    async with request.app.state.session_factory() as counter:
+        attempts = await ratelimit.hit(counter, bucket, window, now)
+        await counter.commit()
+    if attempts > settings.login_max_failures:
         raise TooManyRequests(
-            "Too many failed logins for this account. Try again later, or ask an admin.",
+            "Too many failed logins for this account. Try again later, or ask an admin to "
+            "reset the password.",
             headers={"Retry-After": str(ratelimit.retry_after(now, window))},
         )
-    try:
-        secret, token, user = await service.login(
-            repo,
-            username=body.username,
-            password=body.password,
-            now=now,
-            ttl=timedelta(minutes=settings.token_ttl_minutes),
-        )
-    except NotAuthenticated:
-        # Counted in a transaction of its own: this request's is rolled back with the 401.
-        async with request.app.state.session_factory() as counter:
-            await ratelimit.hit(counter, bucket, window, now)
-            await counter.commit()
-        raise
+    secret, token, user = await service.login(
+        repo,
+        username=body.username,
+        password=body.password,
+        now=now,
+        ttl=timedelta(minutes=settings.token_ttl_minutes),
+    )
+    await ratelimit.unhit(repo.session, bucket, window, now)  # a success is not a failure
     return TokenResponse(
         access_token=secret, expires_at=token.expires_at, user=UserPublic.model_validate(user)
     )
@@ -190,6 +195,8 @@ async def update_user(
         password=body.password,
         now=clock.now(),
     )
+    if body.password is not None or body.is_active:  # a reset unlocks her at once
+        await ratelimit.clear(repo.session, login_bucket(user.username))
     audit.record("user.update", "user", user.id, detail={"fields": sorted(body.model_fields_set)})
     response.headers["ETag"] = etag_for(user.version)
     return UserPublic.model_validate(user)

@@ -4,9 +4,9 @@ per account. Every server process shares them, and they survive a restart."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
-from sqlalchemy import Index, Integer, String, delete, select
+from sqlalchemy import Index, Integer, String, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,15 +25,19 @@ class RateCounter(Base):
     __table_args__ = (Index("ix_rate_limit_counters_window_start", "window_start"),)
 
 
-def window_of(now: datetime, window: timedelta) -> datetime:
+def window_of(now: datetime, window: timedelta, tz: tzinfo | None = None) -> datetime:
+    """The start of the fixed window ``now`` falls in; with ``tz``, windows of a day or more
+    start at local midnight (a clinic's "per day" is its calendar day, not UTC's)."""
     seconds = window.total_seconds()
-    epoch = now.astimezone(UTC).timestamp()
-    return datetime.fromtimestamp(math.floor(epoch / seconds) * seconds, UTC)
+    shift = (now.astimezone(tz).utcoffset() if tz is not None else None) or timedelta()
+    epoch = now.astimezone(UTC).timestamp() + shift.total_seconds()
+    start = math.floor(epoch / seconds) * seconds - shift.total_seconds()
+    return datetime.fromtimestamp(start, UTC)
 
 
-def retry_after(now: datetime, window: timedelta) -> int:
+def retry_after(now: datetime, window: timedelta, tz: tzinfo | None = None) -> int:
     """Seconds until the current window ends (what the Retry-After header says)."""
-    ends = window_of(now, window) + window
+    ends = window_of(now, window, tz) + window
     return max(1, math.ceil((ends - now).total_seconds()))
 
 
@@ -46,12 +50,18 @@ async def hits(session: AsyncSession, bucket: str, window: timedelta, now: datet
     return int(value or 0)
 
 
-async def hit(session: AsyncSession, bucket: str, window: timedelta, now: datetime) -> int:
+async def hit(
+    session: AsyncSession,
+    bucket: str,
+    window: timedelta,
+    now: datetime,
+    tz: tzinfo | None = None,
+) -> int:
     """Count one more in this window; returns the count including it (atomic upsert)."""
     maker = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     upsert = (
         maker(RateCounter)
-        .values(bucket=bucket, window_start=window_of(now, window), hits=1)
+        .values(bucket=bucket, window_start=window_of(now, window, tz), hits=1)
         .on_conflict_do_update(
             index_elements=[RateCounter.bucket, RateCounter.window_start],
             set_={"hits": RateCounter.hits + 1},
@@ -59,6 +69,24 @@ async def hit(session: AsyncSession, bucket: str, window: timedelta, now: dateti
         .returning(RateCounter.hits)
     )
     return int((await session.execute(upsert)).scalar_one())
+
+
+async def unhit(session: AsyncSession, bucket: str, window: timedelta, now: datetime) -> None:
+    """Take back one use counted by ``hit`` (an attempt that turned out fine)."""
+    await session.execute(
+        update(RateCounter)
+        .where(
+            RateCounter.bucket == bucket,
+            RateCounter.window_start == window_of(now, window),
+            RateCounter.hits > 0,
+        )
+        .values(hits=RateCounter.hits - 1)
+    )
+
+
+async def clear(session: AsyncSession, bucket: str) -> None:
+    """Forget every window of a bucket (an admin reset the account)."""
+    await session.execute(delete(RateCounter).where(RateCounter.bucket == bucket))
 
 
 async def spend(
@@ -69,14 +97,16 @@ async def spend(
     window: timedelta,
     now: datetime,
     what: str,
+    tz: tzinfo | None = None,
 ) -> None:
     """Count this use in the caller's transaction; over the limit is a 429 (and, since the
     request then rolls back, is not counted)."""
-    if await hit(session, bucket, window, now) > limit:
+    if await hit(session, bucket, window, now, tz) > limit:
+        wait = retry_after(now, window, tz)
         raise TooManyRequests(
             f"{what}: at most {limit} per {_span(window)}. Try again later.",
-            headers={"Retry-After": str(retry_after(now, window))},
-            extra={"limit": limit, "retry_after_seconds": retry_after(now, window)},
+            headers={"Retry-After": str(wait)},
+            extra={"limit": limit, "retry_after_seconds": wait},
         )
 
 

@@ -111,6 +111,7 @@ async def send_sms(
         window=timedelta(days=1),
         now=now,
         what="Texts to one mother",
+        tz=settings.tz,  # her day is the clinic's calendar day
     )
     await ratelimit.spend(
         session,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -69,10 +70,25 @@ async def store(
     state: str = "received",
     outcome: str | None = None,
     replay_of: uuid.UUID | None = None,
+    take_over: bool = False,
 ) -> uuid.UUID | None:
     """Write the message in its own transaction, before any processing. None: a duplicate
     arrived at the same moment (the unique index said so)."""
     async with factory() as session:
+        if replay_of is not None and take_over:
+            # Take the earlier one over, once: of two resends at the same moment one wins;
+            # a take that is still alive holds its row and this waits for its outcome.
+            taken = await session.execute(
+                update(InboundMessage)
+                .where(
+                    InboundMessage.id == replay_of,
+                    InboundMessage.state.in_(("received", "failed")),
+                )
+                .values(state="superseded")
+            )
+            if getattr(taken, "rowcount", 0) != 1:
+                await session.rollback()
+                return None
         message = InboundMessage(
             channel=channel,
             sender_id=sender_id,

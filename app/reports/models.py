@@ -37,7 +37,8 @@ class InboundMessage(UUIDPrimaryKey, Base):
     headers: Mapped[dict[str, Any]] = mapped_column(JSON)
     body: Mapped[bytes] = mapped_column(LargeBinary)  # exactly the bytes that arrived
     received_at: Mapped[datetime] = mapped_column(index=True)
-    state: Mapped[str] = mapped_column(String(12))  # received | processed | rejected | failed
+    # received | processed | rejected | failed | superseded (taken over by a resend)
+    state: Mapped[str] = mapped_column(String(12))
     outcome: Mapped[str | None] = mapped_column(String(1000))
     ack_code: Mapped[str | None] = mapped_column(String(12))  # AA, AE, AR or a FHIR severity
     response_status: Mapped[int | None]

@@ -175,8 +175,9 @@ async def _receive(
             )
         )
         if earlier.state == "failed" or stale:
-            # A failure (or a crash) on our side: the resend is processed again, as a replay.
-            replay_of, webhook_id = earlier.id, None
+            # A failure (or a crash) on our side: the resend is processed again, as a replay
+            # that keeps the webhook-id, so that the next resend finds the replay's answer.
+            replay_of = earlier.id
         elif earlier.response_body is not None and earlier.response_status is not None:
             media = "application/hl7-v2" if channel == "hl7v2" else "application/fhir+json"
             return Response(
@@ -198,6 +199,7 @@ async def _receive(
         webhook_id=webhook_id,
         now=now,
         replay_of=replay_of,
+        take_over=replay_of is not None,
     )
     if message_id is None:  # the same message is being taken in by another request right now
         return _respond(_busy(channel, now))
@@ -304,10 +306,16 @@ async def _take(
     for attempt in (1, 2):
         try:
             # Hold the stored message's row while it is processed: a resend can tell a live
-            # processing (locked) from one whose server died (free).
-            await session.execute(
-                select(InboundMessage.id).where(InboundMessage.id == message_id).with_for_update()
+            # processing (locked) from one whose server died (free). If a resend took it over
+            # while this request was slow to start, this request leaves it to the resend.
+            state = await session.scalar(
+                select(InboundMessage.state)
+                .where(InboundMessage.id == message_id)
+                .with_for_update()
             )
+            if state != "received":
+                await session.rollback()
+                return _respond(_busy(channel, now))
             answer = await process(
                 session,
                 channel=channel,
