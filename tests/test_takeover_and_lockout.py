@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import app.reports.router as reports_router
 from app.core.clock import FrozenClock
 from app.notifications.models import OutboxMessage
+from app.reports import intake
 from app.reports.intake import store
 from app.reports.models import CriticalAlert, InboundMessage, ReportEvent
 from tests.conftest import Api
@@ -162,7 +162,7 @@ async def test_two_simultaneous_resends_take_a_dead_message_over_once(
     )
     clock.advance(timedelta(seconds=6))
     # Make the interleaving deterministic: both resends look before either stores its take.
-    real_check = reports_router._being_taken
+    real_check = intake.Taker.being_taken
     checked, both = [0], asyncio.Event()
 
     async def check_then_wait(*args: Any, **kwargs: Any) -> bool:
@@ -173,7 +173,7 @@ async def test_two_simultaneous_resends_take_a_dead_message_over_once(
         await asyncio.wait_for(both.wait(), 5)
         return taken
 
-    monkeypatch.setattr(reports_router, "_being_taken", check_then_wait)
+    monkeypatch.setattr(intake.Taker, "being_taken", check_then_wait)
     acks = await asyncio.gather(lab.hl7(body), lab.hl7(body))
     takes = await _count(
         session_factory,
@@ -200,7 +200,7 @@ async def test_a_live_take_that_starts_late_is_not_processed_twice(
     critical = ["OBX|1|NM|718-7^Hemoglobin^LN||62|g/L|110-150|LL|||F"]
     body = oru(control_id="SLOW-1", mrn=mother["mrn"], order=order_number(visit), obx=critical)
     stored, gate = asyncio.Event(), asyncio.Event()
-    real_store = reports_router.store
+    real_store = intake.store
     calls = {"n": 0}
 
     async def slow_store(*args: Any, **kwargs: Any) -> Any:
@@ -211,7 +211,7 @@ async def test_a_live_take_that_starts_late_is_not_processed_twice(
             await gate.wait()
         return message_id
 
-    monkeypatch.setattr(reports_router, "store", slow_store)
+    monkeypatch.setattr(intake, "store", slow_store)
     first = asyncio.create_task(lab.hl7(body))
     await asyncio.wait_for(stored.wait(), 10)
     clock.advance(timedelta(seconds=6))

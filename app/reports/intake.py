@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -216,3 +216,209 @@ def hl7_control_id(body: str) -> str | None:
     except (hl7v2.Hl7Rejected, IndexError, ValueError):
         return None
     return control_id if control_id and len(control_id) <= 199 else None
+
+
+# Taking a stored message in: HTTP and MLLP alike ----------------------------------------
+
+STALE_AFTER = timedelta(minutes=2)  # a "received" message older than this was cut off
+# A stored message nobody is processing any more (its server died) is taken again at once by
+# a resend; the grace covers the moment between storing a message and starting on it.
+TAKE_GRACE = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    answer: Answer
+    replayed: bool = False  # the first answer to the same message, sent again
+
+
+def busy(channel: str, now: datetime) -> Answer:
+    text = "The same message is still being processed; send it again later."
+    if channel in ("hl7v2", "mllp"):
+        return hl7_answer(None, "AE", text, now=now, state="received")
+    return fhir_answer(409, "error", "conflict", text, state="received")
+
+
+@dataclass(slots=True)
+class Taker:
+    """De-duplicates, stores, processes and records lab messages, for HTTP and MLLP alike.
+
+    A message is stored before anything else. The same message again gets the first answer;
+    one that failed on our side, or whose processing died with its server, is taken again by
+    the resend (once, as a replay); one being processed right now gets AE "send it later".
+    """
+
+    factory: async_sessionmaker[AsyncSession]
+    context: IntakeContext
+    taking: set[uuid.UUID] = field(default_factory=set)  # processing in this process now
+
+    async def being_taken(self, message_id: uuid.UUID) -> bool:
+        """In this process the set says so; across processes (PostgreSQL) the processing
+        transaction holds the message's row lock, which dies with a killed server."""
+        if message_id in self.taking:
+            return True
+        async with self.factory() as db:
+            if db.get_bind().dialect.name != "postgresql":
+                return False
+            free = await db.scalar(
+                select(InboundMessage.id)
+                .where(InboundMessage.id == message_id)
+                .with_for_update(skip_locked=True)
+            )
+            await db.rollback()
+            return free is None
+
+    async def take(
+        self,
+        session: AsyncSession,
+        *,
+        channel: str,
+        raw: bytes,
+        body: str,
+        sender_id: uuid.UUID,
+        sender_name: str,
+        headers: dict[str, str],
+        key: str | None,
+        webhook_id: str | None,
+        now: datetime,
+    ) -> Taken:
+        """Processing runs in ``session``; a processed message is recorded in it too, so that
+        it commits with the reports (the caller commits)."""
+        async with self.factory() as db:
+            earlier = await ReportRepository(db).seen(
+                sender_id=sender_id, channel=channel, key=key, webhook_id=webhook_id
+            )
+        replay_of = None
+        if earlier is not None:
+            age = now - earlier.received_at
+            stale = earlier.state == "received" and (
+                age > STALE_AFTER or (age > TAKE_GRACE and not await self.being_taken(earlier.id))
+            )
+            if earlier.state == "failed" or stale:
+                # A failure (or a crash) on our side: processed again, as a replay that keeps
+                # the webhook-id, so that the next resend finds the replay's answer.
+                replay_of = earlier.id
+            elif earlier.response_body is not None and earlier.response_status is not None:
+                kept = Answer(
+                    status=earlier.response_status,
+                    body=earlier.response_body,
+                    media_type=MEDIA.get(channel, "text/plain"),
+                    state=earlier.state,
+                    code="",
+                    outcome=earlier.outcome or "",
+                )
+                return Taken(kept, replayed=True)
+            else:
+                return Taken(busy(channel, now))
+        message_id = await store(
+            self.factory,
+            channel=channel,
+            sender_id=sender_id,
+            sender_name=sender_name,
+            body=raw,
+            headers=headers,
+            message_key=key,
+            webhook_id=webhook_id,
+            now=now,
+            replay_of=replay_of,
+            take_over=replay_of is not None,
+        )
+        if message_id is None:  # the same message is being taken in by another one right now
+            return Taken(busy(channel, now))
+        return Taken(
+            await self.process_stored(
+                session,
+                channel=channel,
+                body=body,
+                sender_id=sender_id,
+                message_id=message_id,
+                now=now,
+            )
+        )
+
+    async def process_stored(
+        self,
+        session: AsyncSession,
+        *,
+        channel: str,
+        body: str,
+        sender_id: uuid.UUID,
+        message_id: uuid.UUID,
+        now: datetime,
+    ) -> Answer:
+        """Process a message already stored (a new one, or an admin's replay copy)."""
+        self.taking.add(message_id)
+        try:
+            return await self._process(session, channel, body, sender_id, message_id, now)
+        finally:
+            self.taking.discard(message_id)
+
+    async def _process(
+        self,
+        session: AsyncSession,
+        channel: str,
+        body: str,
+        sender_id: uuid.UUID,
+        message_id: uuid.UUID,
+        now: datetime,
+    ) -> Answer:
+        answer: Answer | None = None
+        for attempt in (1, 2):
+            try:
+                # Hold the stored message's row while it is processed: a resend can tell a
+                # live processing (locked) from one whose server died (free). If a resend took
+                # it over while this one was slow to start, this one leaves it to the resend.
+                state = await session.scalar(
+                    select(InboundMessage.state)
+                    .where(InboundMessage.id == message_id)
+                    .with_for_update()
+                )
+                if state != "received":
+                    await session.rollback()
+                    return busy(channel, now)
+                answer = await process(
+                    session,
+                    channel=channel,
+                    body=body,
+                    sender_id=sender_id,
+                    message_id=message_id,
+                    context=self.context,
+                    now=now,
+                )
+                break
+            except IntegrityError:
+                # Another message about the same report was taken in at the same moment; once
+                # it has committed, this one updates the report it created.
+                await session.rollback()
+                if attempt == 2:
+                    logger.exception(
+                        "lab message conflicted twice", extra={"message_id": str(message_id)}
+                    )
+            except Exception:  # stored, so nothing is lost: AE, and a resend is taken again
+                logger.exception(
+                    "lab message processing failed", extra={"message_id": str(message_id)}
+                )
+                await session.rollback()
+                break
+        if answer is None:
+            text = "Internal error while processing; the message is stored: send it again."
+            answer = (
+                hl7_answer(None, "AE", text, now=now, state="failed")
+                if channel in ("hl7v2", "mllp")
+                else fhir_answer(500, "error", "exception", text, state="failed")
+            )
+        if answer.state == "processed":
+            await record(session, message_id, answer, now=now)  # commits with the reports
+        else:
+            await session.rollback()
+            async with self.factory() as db:
+                await record(db, message_id, answer, now=now)
+                await db.commit()
+        return answer
+
+
+MEDIA = {
+    "hl7v2": "application/hl7-v2",
+    "mllp": "application/hl7-v2",
+    "fhir": "application/fhir+json",
+}

@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.reports.intake import IntakeContext, hl7_answer, hl7_control_id, process, record, store
-from app.reports.repository import ReportRepository
+from app.reports.intake import IntakeContext, Taker, hl7_answer, hl7_control_id, store
 
 logger = logging.getLogger("app.mllp")
 
@@ -32,63 +31,46 @@ async def take(
     client_name: str,
     context: IntakeContext,
     now: datetime,
+    taker: Taker | None = None,
 ) -> str:
-    """Store, de-duplicate, process and record one message; return the ACK text."""
+    """Store, de-duplicate, process and record one message, as the HTTP intake does (the same
+    taker: a failed or cut-off take is taken again by the resend); return the ACK text."""
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
         body = None
-    key = hl7_control_id(body) if body else None
-    if key:
-        async with factory() as db:
-            earlier = await ReportRepository(db).seen(
-                sender_id=client_id, channel="mllp", key=key, webhook_id=None
-            )
-        if earlier is not None and earlier.response_body:
-            return earlier.response_body
-    message_id = await store(
-        factory,
-        channel="mllp",
-        sender_id=client_id,
-        sender_name=client_name,
-        body=raw,
-        headers={},
-        message_key=key,
-        webhook_id=None,
-        now=now,
-    )
-    if message_id is None:
-        return hl7_answer(
-            None, "AE", "The same message is still being processed.", now=now, state="received"
-        ).body
     if body is None or "\x00" in body:
         answer = hl7_answer(None, "AR", "The message is not UTF-8 text.", now=now, state="rejected")
-        async with factory() as db:
-            await record(db, message_id, answer, now=now)
-            await db.commit()
+        await store(
+            factory,
+            channel="mllp",
+            sender_id=client_id,
+            sender_name=client_name,
+            body=raw,
+            headers={},
+            message_key=None,
+            webhook_id=None,
+            now=now,
+            state=answer.state,
+            outcome=answer.outcome,
+        )
         return answer.body
-    async with factory() as db:
-        try:
-            answer = await process(
-                db,
-                channel="mllp",
-                body=body,
-                sender_id=client_id,
-                message_id=message_id,
-                context=context,
-                now=now,
-            )
-        except Exception:
-            logger.exception("MLLP message processing failed")
-            await db.rollback()
-            answer = hl7_answer(
-                None, "AE", "Internal error; the message is stored.", now=now, state="failed"
-            )
-        if answer.state != "processed":
-            await db.rollback()
-        await record(db, message_id, answer, now=now)
-        await db.commit()
-    return answer.body
+    taker = taker or Taker(factory, context)
+    async with factory() as session:
+        taken = await taker.take(
+            session,
+            channel="mllp",
+            raw=raw,
+            body=body,
+            sender_id=client_id,
+            sender_name=client_name,
+            headers={},
+            key=hl7_control_id(body),
+            webhook_id=None,
+            now=now,
+        )
+        await session.commit()
+    return taken.answer.body
 
 
 async def _safe_take(raw: bytes, **kw: Any) -> str:
@@ -111,6 +93,8 @@ async def serve(
     context: IntakeContext,
     now: Callable[[], datetime],
 ) -> asyncio.Server:
+    taker = Taker(factory, context)  # one per listener: it knows what it is processing
+
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = b""
         try:
@@ -128,6 +112,7 @@ async def serve(
                         client_name=client_name,
                         context=context,
                         now=now(),
+                        taker=taker,
                     )
                     writer.write(START + ack.encode() + END)
                     await writer.drain()

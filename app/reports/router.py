@@ -3,12 +3,10 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.dependencies import may_see_mother
 from app.assignments.repository import AssignmentRepository, visible_mother_ids
@@ -25,12 +23,11 @@ from app.reports import service
 from app.reports.intake import (
     Answer,
     IntakeContext,
+    Taker,
     fhir_answer,
     hl7_answer,
     hl7_control_id,
     kept_headers,
-    process,
-    record,
     store,
     thresholds_from,
 )
@@ -159,93 +156,29 @@ async def _receive(
         )
         return _respond(answer)
 
-    key = hl7_control_id(body) if channel == "hl7v2" else None
-    webhook_id = request.headers.get("webhook-id")
-    async with factory() as db:
-        earlier = await ReportRepository(db).seen(
-            sender_id=principal.id, channel=channel, key=key, webhook_id=webhook_id
-        )
-    replay_of = None
-    if earlier is not None:
-        stale = earlier.state == "received" and (
-            now - earlier.received_at > STALE_AFTER
-            or (
-                now - earlier.received_at > TAKE_GRACE
-                and not await _being_taken(request, factory, earlier.id)
-            )
-        )
-        if earlier.state == "failed" or stale:
-            # A failure (or a crash) on our side: the resend is processed again, as a replay
-            # that keeps the webhook-id, so that the next resend finds the replay's answer.
-            replay_of = earlier.id
-        elif earlier.response_body is not None and earlier.response_status is not None:
-            media = "application/hl7-v2" if channel == "hl7v2" else "application/fhir+json"
-            return Response(
-                content=earlier.response_body,
-                status_code=earlier.response_status,
-                media_type=media,
-                headers={"Idempotent-Replayed": "true"},
-            )
-        else:
-            return _respond(_busy(channel, now))
-    message_id = await store(
-        factory,
-        channel=channel,
-        sender_id=principal.id,
-        sender_name=principal.name,
-        body=raw,
-        headers=headers,
-        message_key=key,
-        webhook_id=webhook_id,
-        now=now,
-        replay_of=replay_of,
-        take_over=replay_of is not None,
-    )
-    if message_id is None:  # the same message is being taken in by another request right now
-        return _respond(_busy(channel, now))
-    return await _process_stored(
-        request,
+    taken = await taker(request, settings).take(
         session,
         channel=channel,
+        raw=raw,
         body=body,
         sender_id=principal.id,
-        message_id=message_id,
-        settings=settings,
+        sender_name=principal.name,
+        headers=headers,
+        key=hl7_control_id(body) if channel == "hl7v2" else None,
+        webhook_id=request.headers.get("webhook-id"),
         now=now,
     )
+    return _respond(taken.answer, replayed=taken.replayed)
 
 
-STALE_AFTER = timedelta(minutes=2)  # a "received" message older than this was cut off
-# A stored message nobody is processing any more (its server died) is taken again at once by
-# a resend; the grace covers the moment between storing a message and starting on it.
-TAKE_GRACE = timedelta(seconds=5)
-
-
-async def _being_taken(
-    request: Request, factory: async_sessionmaker[AsyncSession], message_id: uuid.UUID
-) -> bool:
-    """Is some request processing this stored message now? In this process a set says so;
-    across processes (PostgreSQL) the processing transaction holds the message's row lock,
-    which dies with its connection when a server is killed."""
-    if message_id in _taking(request):
-        return True
-    async with factory() as db:
-        if db.get_bind().dialect.name != "postgresql":
-            return False
-        free = await db.scalar(
-            select(InboundMessage.id)
-            .where(InboundMessage.id == message_id)
-            .with_for_update(skip_locked=True)
+def taker(request: Request, settings: Settings) -> Taker:
+    """The app's one taker of lab messages (it knows which it is processing right now)."""
+    current: Taker | None = getattr(request.app.state, "lab_taker", None)
+    if current is None:
+        current = request.app.state.lab_taker = Taker(
+            request.app.state.session_factory, _context(settings)
         )
-        await db.rollback()
-        return free is None
-
-
-def _taking(request: Request) -> set[uuid.UUID]:
-    taking: set[uuid.UUID] | None = getattr(request.app.state, "lab_messages_taking", None)
-    if taking is None:
-        taking = request.app.state.lab_messages_taking = set()
-    return taking
+    return current
 
 
 def _is_text(raw: bytes) -> bool:
@@ -254,105 +187,6 @@ def _is_text(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return "\x00" not in text
-
-
-def _busy(channel: str, now: Any) -> Answer:
-    text = "The same message is still being processed; send it again later."
-    if channel == "hl7v2":
-        return hl7_answer(None, "AE", text, now=now, state="received")
-    return fhir_answer(409, "error", "conflict", text, state="received")
-
-
-async def _process_stored(
-    request: Request,
-    session: AsyncSession,
-    *,
-    channel: str,
-    body: str,
-    sender_id: uuid.UUID,
-    message_id: uuid.UUID,
-    settings: Settings,
-    now: Any,
-) -> Response:
-    taking = _taking(request)
-    taking.add(message_id)
-    try:
-        return await _take(
-            request,
-            session,
-            channel=channel,
-            body=body,
-            sender_id=sender_id,
-            message_id=message_id,
-            settings=settings,
-            now=now,
-        )
-    finally:
-        taking.discard(message_id)
-
-
-async def _take(
-    request: Request,
-    session: AsyncSession,
-    *,
-    channel: str,
-    body: str,
-    sender_id: uuid.UUID,
-    message_id: uuid.UUID,
-    settings: Settings,
-    now: Any,
-) -> Response:
-    answer: Answer | None = None
-    for attempt in (1, 2):
-        try:
-            # Hold the stored message's row while it is processed: a resend can tell a live
-            # processing (locked) from one whose server died (free). If a resend took it over
-            # while this request was slow to start, this request leaves it to the resend.
-            state = await session.scalar(
-                select(InboundMessage.state)
-                .where(InboundMessage.id == message_id)
-                .with_for_update()
-            )
-            if state != "received":
-                await session.rollback()
-                return _respond(_busy(channel, now))
-            answer = await process(
-                session,
-                channel=channel,
-                body=body,
-                sender_id=sender_id,
-                message_id=message_id,
-                context=_context(settings),
-                now=now,
-            )
-            break
-        except IntegrityError:
-            # Another message about the same report was taken in at the same moment; once it
-            # has committed, this one updates the report it created.
-            await session.rollback()
-            if attempt == 2:
-                logger.exception(
-                    "lab message conflicted twice", extra={"message_id": str(message_id)}
-                )
-        except Exception:  # stored, so nothing is lost: AE, and a resend is processed again
-            logger.exception("lab message processing failed", extra={"message_id": str(message_id)})
-            await session.rollback()
-            break
-    if answer is None:
-        text = "Internal error while processing; the message is stored: send it again."
-        answer = (
-            hl7_answer(None, "AE", text, now=now, state="failed")
-            if channel in ("hl7v2", "mllp")
-            else fhir_answer(500, "error", "exception", text, state="failed")
-        )
-    if answer.state == "processed":
-        await record(session, message_id, answer, now=now)  # commits with the reports
-    else:
-        await session.rollback()
-        async with request.app.state.session_factory() as db:
-            await record(db, message_id, answer, now=now)
-            await db.commit()
-    return _respond(answer)
 
 
 HL7_BODY = {
@@ -503,14 +337,12 @@ async def replay_message(
         replay_of=original_id,
     )
     assert copy_id is not None
-    await _process_stored(
-        request,
+    await taker(request, settings).process_stored(
         session,
         channel=channel,
         body=raw.decode("utf-8", errors="replace"),
         sender_id=sender_id,
         message_id=copy_id,
-        settings=settings,
         now=now,
     )
     audit.record(

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import app.reports.router as reports_router
 from app.core.clock import FrozenClock
 from app.core.settings import Environment, Settings, SmsProvider
 from app.notifications import dispatcher
+from app.reports import intake
 from app.reports.models import InboundMessage
 from tests.conftest import Api
 from tests.core.test_errors import assert_problem
@@ -56,7 +56,7 @@ async def test_a_failure_on_our_side_is_processed_again_when_resent(
 ) -> None:
     mother, visit = await checked_in_mother(api)
     body = oru(control_id="F1", mrn=mother["mrn"], order=order_number(visit))
-    real = reports_router.process
+    real = intake.process
     calls = {"n": 0}
 
     async def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -65,7 +65,7 @@ async def test_a_failure_on_our_side_is_processed_again_when_resent(
             raise RuntimeError("database went away")
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(reports_router, "process", flaky)
+    monkeypatch.setattr(intake, "process", flaky)
     assert (await lab.hl7(body))[0] == "AE"
     assert (await lab.hl7(body))[0] == "AA"
     assert (await only_report(api))["status"] == "final"

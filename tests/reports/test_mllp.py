@@ -66,3 +66,42 @@ async def test_mllp_messages_are_acked_stored_and_deduplicated(
             await session.scalars(select(InboundMessage.state).order_by(InboundMessage.id))
         )
     assert states == ["processed", "rejected"]
+
+
+async def test_mllp_takes_again_a_message_whose_take_died(
+    api: Api, app: FastAPI, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    from app.reports.intake import store
+
+    mother, visit = await checked_in_mother(api)
+    assert api.staff.lab_client is not None
+    message = oru(control_id="M-DIED", mrn=mother["mrn"], order=order_number(visit)).encode()
+    # Stored by a listener that died before processing it.
+    await store(
+        session_factory,
+        channel="mllp",
+        sender_id=api.staff.lab_client.id,
+        sender_name="Test LIS",
+        body=message,
+        headers={},
+        message_key="M-DIED",
+        webhook_id=None,
+        now=clock.now(),
+    )
+    context = IntakeContext(
+        tz=app.state.settings.tz, thresholds=thresholds_from(None), ack_within=timedelta(minutes=15)
+    )
+    kwargs = {
+        "factory": session_factory,
+        "client_id": api.staff.lab_client.id,
+        "client_name": "Test LIS",
+        "context": context,
+    }
+    soon = await mllp.take(message, now=clock.now(), **kwargs)  # type: ignore[arg-type]
+    assert "MSA|AE" in soon  # it may still be starting: "send it again later"
+    clock.advance(timedelta(seconds=6))
+    later = await mllp.take(message, now=clock.now(), **kwargs)  # type: ignore[arg-type]
+    assert "MSA|AA|M-DIED" in later
+    async with session_factory() as session:
+        reports = await session.scalar(select(func.count()).select_from(LabReport))
+    assert reports == 1
