@@ -58,7 +58,8 @@ async def _orders(api: Api, clock: FrozenClock) -> list[tuple[str, str]]:
     """Mothers checked in today (by the wall clock the server will use), and their orders."""
     clock.set(datetime.now(UTC))
     today = clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    await open_session(api, day=today, starts="00:00", ends="23:59")
+    # Room for every mother in whatever hour this runs (walk-ins take the current hour).
+    await open_session(api, day=today, starts="00:00", ends="23:59", per_hour=60)
     out = []
     for i in range(MOTHERS):
         mother = await mother_with_butler(
