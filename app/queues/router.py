@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import html
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Query, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
@@ -396,58 +398,48 @@ async def _done(
     return (await _views(session, [entry], catalogue))[0]
 
 
-@router.post(
-    "/queue-entries/{entry_id}/recall",
-    response_model=QueueEntryPublic,
-    summary="Call her again (she has not come yet)",
-    responses=problem_responses(403, 404, 409),
+Move = Callable[[AsyncSession, QueueEntry, Catalogue, service.Ctx], Awaitable[object]]
+
+
+def _entry_move(action: str, move: Move, summary: str) -> None:
+    """Register a station's move of one entry in place (recall, start, finish): the same
+    checks, audit and answer for each, only the move differs."""
+
+    async def handler(
+        principal: StationStaff,
+        entry: EntryDep,
+        session: SessionDep,
+        audit: AuditDep,
+        ctx: CtxDep,
+        catalogue: CatalogueDep,
+    ) -> QueueEntryPublic:
+        await move(session, entry, catalogue, _as(ctx, principal))
+        return await _done(session, entry, catalogue, audit, action)
+
+    router.post(
+        f"/queue-entries/{{entry_id}}/{action}",
+        name=action,
+        response_model=QueueEntryPublic,
+        summary=summary,
+        responses=problem_responses(403, 404, 409),
+    )(handler)
+
+
+_entry_move(
+    "recall",
+    lambda session, entry, _catalogue, ctx: service.recall(session, entry, ctx),
+    "Call her again (she has not come yet)",
 )
-async def recall(
-    principal: StationStaff,
-    entry: EntryDep,
-    session: SessionDep,
-    audit: AuditDep,
-    ctx: CtxDep,
-    catalogue: CatalogueDep,
-) -> QueueEntryPublic:
-    await service.recall(session, entry, _as(ctx, principal))
-    return await _done(session, entry, catalogue, audit, "recall")
-
-
-@router.post(
-    "/queue-entries/{entry_id}/start",
-    response_model=QueueEntryPublic,
-    summary="She is here: the exam begins",
-    responses=problem_responses(403, 404, 409),
+_entry_move(
+    "start",
+    lambda session, entry, _catalogue, ctx: service.start(session, entry, ctx),
+    "She is here: the exam begins",
 )
-async def start(
-    principal: StationStaff,
-    entry: EntryDep,
-    session: SessionDep,
-    audit: AuditDep,
-    ctx: CtxDep,
-    catalogue: CatalogueDep,
-) -> QueueEntryPublic:
-    await service.start(session, entry, _as(ctx, principal))
-    return await _done(session, entry, catalogue, audit, "start")
-
-
-@router.post(
-    "/queue-entries/{entry_id}/finish",
-    response_model=QueueEntryPublic,
-    summary="The exam is over: its orders are done and she joins the queues now open to her",
-    responses=problem_responses(403, 404, 409),
+_entry_move(
+    "finish",
+    service.finish,
+    "The exam is over: its orders are done and she joins the queues now open to her",
 )
-async def finish(
-    principal: StationStaff,
-    entry: EntryDep,
-    session: SessionDep,
-    audit: AuditDep,
-    ctx: CtxDep,
-    catalogue: CatalogueDep,
-) -> QueueEntryPublic:
-    await service.finish(session, entry, catalogue, _as(ctx, principal))
-    return await _done(session, entry, catalogue, audit, "finish")
 
 
 @router.post(
