@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from app.assignments.router import router as assignments_router
+from app.audit.group_commit import AuditGroupCommit
 from app.audit.router import router as audit_router
 from app.auth.cache import TokenCache
 from app.auth.router import router as auth_router
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         for task in (worker, listener):
             if task is not None:
                 await task
+        await app.state.audit_writer.close()
         await engine.dispose()
 
     app = FastAPI(
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # SQLite has one writer at a time: serialise writing requests in-process instead of failing.
     app.state.write_lock = asyncio.Lock() if settings.is_sqlite else None
     app.state.schema_head = schema_head()
+    app.state.audit_writer = AuditGroupCommit(engine, write_lock=app.state.write_lock)
 
     install_error_handlers(app)
     app.add_middleware(IdlePollFastPath)

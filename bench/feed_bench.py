@@ -159,11 +159,13 @@ def start(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     def more_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
 
-    return subprocess.Popen(
+    log = ROOT / "bench" / "out" / f"server-{app.split(':')[0].rsplit('.', 1)[-1]}-{port}.log"
+    log.parent.mkdir(exist_ok=True)
+    return subprocess.Popen(  # its warnings and errors kept for when a run goes wrong
         [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1",
          "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2"],
         cwd=ROOT, env=env, preexec_fn=more_files,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )
 
 
@@ -225,6 +227,16 @@ async def long_poll(port: int, token: str, etag: str, wait: int = 30) -> tuple[i
     return int(status_line.split()[1]), answered
 
 
+async def phone(port: int, token: str, etag: str) -> float:
+    """A butler's phone: after each 304 (30 s, nothing changed) it asks again; the moment its
+    answer came. Taking in 2,000 at once can outlast one long-poll on a slow machine."""
+    while True:
+        status, answered = await long_poll(port, token, etag)
+        if status == 200:
+            return answered
+        assert status == 304, status
+
+
 async def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
@@ -276,7 +288,7 @@ async def main() -> int:
         say(f"{BUTLERS * POLLS_PER_BUTLER:,} long-polls on one process")
         rss_before = rss_mb(service.pid)
         polls = [
-            asyncio.create_task(long_poll(port, tokens[i % BUTLERS], etags[i % BUTLERS]))
+            asyncio.create_task(phone(port, tokens[i % BUTLERS], etags[i % BUTLERS]))
             for i in range(BUTLERS * POLLS_PER_BUTLER)
         ]
         # Let the server take in all 2,000 before measuring "idle".
@@ -301,8 +313,7 @@ async def main() -> int:
                                       json={"title": "bench task", "due_at": (NOW + timedelta(days=2)).isoformat()})
                 committed = time.monotonic()  # the answer comes after the commit
                 assert r.status_code == 201, r.text
-                status, answered = await asyncio.wait_for(watchers[0], timeout=10)
-                assert status == 200
+                answered = await asyncio.wait_for(watchers[0], timeout=10)
                 latencies.append(max(answered - committed, 0.0) * 1000)
         for p in polls:
             p.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -11,7 +12,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.core.clock import Clock
+from app.core.ids import uuid7
 from app.core.principal import Principal
+
+
+def audit_row(
+    principal: Principal | None,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | str | None,
+    *,
+    occurred_at: datetime,
+    request_id: str | None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One audit row's columns, for the ORM (``AuditEvent(**row)``) or a bulk insert."""
+    p = principal
+    return {
+        "id": uuid7(),
+        "occurred_at": occurred_at,
+        "actor_kind": p.kind.value if p else "anonymous",
+        "actor_id": p.id if p else None,
+        "actor_name": p.name if p else "anonymous",
+        "role": p.role if p else "anonymous",
+        "action": action,
+        "outcome": outcome,
+        "resource_type": resource_type,
+        "resource_id": str(resource_id) if resource_id is not None else None,
+        "request_id": request_id,
+        "detail": detail,
+    }
 
 
 class AuditTrail:
@@ -38,19 +69,17 @@ class AuditTrail:
         outcome: str,
         detail: dict[str, Any] | None,
     ) -> AuditEvent:
-        p = self._principal
         return AuditEvent(
-            occurred_at=self._clock.now(),
-            actor_kind=p.kind.value if p else "anonymous",
-            actor_id=p.id if p else None,
-            actor_name=p.name if p else "anonymous",
-            role=p.role if p else "anonymous",
-            action=action,
-            outcome=outcome,
-            resource_type=resource_type,
-            resource_id=str(resource_id) if resource_id is not None else None,
-            request_id=getattr(self._request.state, "request_id", None),
-            detail=detail,
+            **audit_row(
+                self._principal,
+                action,
+                resource_type,
+                resource_id,
+                occurred_at=self._clock.now(),
+                request_id=getattr(self._request.state, "request_id", None),
+                outcome=outcome,
+                detail=detail,
+            )
         )
 
     def record(

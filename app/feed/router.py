@@ -19,7 +19,7 @@ from app.core.errors import AppError, NotFound, problem_responses
 from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
 from app.feed.changes import touch
-from app.feed.fast_path import etag_for
+from app.feed.fast_path import CACHE_CONTROL, RenderedAnswer, etag_for
 from app.feed.models import Task
 from app.feed.notifier import Notifier
 from app.feed.repository import FeedRepository
@@ -105,10 +105,9 @@ async def my_assignments(
     audit: AuditDep,
     clock: ClockDep,
     settings: SettingsDep,
-    response: Response,
     wait: Wait = 0,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
-) -> Response | Assignments:
+) -> Response:
     butler_id = _butler(principal)
     today = local_today(clock, settings.tz)
     repo = FeedRepository(session)
@@ -134,21 +133,25 @@ async def my_assignments(
         generation = notifier.generation(butler_id)
         version = await repo.version(butler_id)
         notifier.remember_version(butler_id, version, generation)
-    response.headers["ETag"] = _etag(version, today)
-    response.headers["Cache-Control"] = "private, no-cache"
-    cached: Assignments | None = notifier.answer(butler_id, (version, today))
-    if cached is not None:  # the same version and day: the same answer, still audited
-        audit.record_many("mother.assignments", "mother", _mothers_of(cached))
-        return cached
-    generation = notifier.generation(butler_id)
-    answer = await _build_assignments(session, repo, butler_id, version, today, clock, settings)
-    audit.record_many("mother.assignments", "mother", _mothers_of(answer))
-    notifier.remember_answer(butler_id, (version, today), answer, generation)
-    return answer
+    cached: RenderedAnswer | None = notifier.answer(butler_id, (version, today))
+    if cached is None:
+        generation = notifier.generation(butler_id)
+        answer = await _build_assignments(session, repo, butler_id, version, today, clock, settings)
+        # Kept as sent: served again, by this route or the fast path, until version or day move.
+        cached = RenderedAnswer(
+            body=answer.model_dump_json(by_alias=True).encode(), mothers=_mothers_of(answer)
+        )
+        notifier.remember_answer(butler_id, (version, today), cached, generation)
+    audit.record_many("mother.assignments", "mother", cached.mothers)
+    return Response(
+        cached.body,
+        media_type="application/json",
+        headers={"ETag": _etag(version, today), "Cache-Control": CACHE_CONTROL},
+    )
 
 
-def _mothers_of(answer: Assignments) -> list[uuid.UUID]:
-    return list(dict.fromkeys(i.mother_id for i in answer.items))
+def _mothers_of(answer: Assignments) -> tuple[uuid.UUID, ...]:
+    return tuple(dict.fromkeys(i.mother_id for i in answer.items))
 
 
 async def _build_assignments(

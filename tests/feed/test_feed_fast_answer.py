@@ -1,0 +1,163 @@
+"""The kept answer sent before the framework, and the audit rows written together for it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit.group_commit import AuditGroupCommit
+from app.audit.models import AuditEvent
+from app.audit.service import audit_row
+from app.core.clock import FrozenClock
+from tests.conftest import Api
+from tests.feed.test_feed_api import assignments, task
+from tests.mothers.test_mothers_api import enrol
+
+
+async def shown(factory: async_sessionmaker[AsyncSession], mother_id: str) -> int:
+    async with factory() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(
+                    AuditEvent.action == "mother.assignments",
+                    AuditEvent.resource_id == mother_id,
+                )
+            )
+            or 0
+        )
+
+
+async def two_mothers(api: Api) -> list[str]:
+    butler = str(api.staff.butlers["butler1"].id)
+    ids = []
+    for serial, phone in (("001", "13900000001"), ("002", "13900000002")):
+        mother = await enrol(api, primary_butler_id=butler, serial=serial, phone=phone)
+        await task(api, mother["id"])
+        ids.append(mother["id"])
+    return ids
+
+
+async def test_a_kept_answer_is_sent_as_built_and_only_after_its_reads_are_on_record(
+    api: Api, app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mothers = await two_mothers(api)
+    first = await assignments(api)  # the route builds and keeps it
+    assert first.status_code == 200
+    writer: AuditGroupCommit = app.state.audit_writer
+    rows_before = writer.rows
+
+    release = asyncio.Event()
+    real_write = writer.write
+
+    async def held(rows: list[dict[str, Any]]) -> None:
+        await release.wait()
+        await real_write(rows)
+
+    writer.write = held  # type: ignore[method-assign]
+    pending = asyncio.create_task(assignments(api))
+    await asyncio.sleep(0.2)
+    assert not pending.done(), "the answer left before its audit rows were written"
+    release.set()
+    again = await pending
+
+    assert writer.rows == rows_before + 2  # one row per mother shown, through the writer
+    assert again.status_code == 200
+    assert again.content == first.content  # byte for byte what the route sent
+    for header in ("etag", "content-type", "cache-control", "content-length"):
+        assert again.headers[header] == first.headers[header]
+    assert again.headers["x-request-id"]
+    for mother in mothers:
+        assert await shown(session_factory, mother) == 2
+
+
+async def test_when_the_grouped_write_fails_the_route_answers_and_audits_in_its_own(
+    api: Api, app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mothers = await two_mothers(api)
+    first = await assignments(api)
+    writer: AuditGroupCommit = app.state.audit_writer
+
+    async def broken(rows: list[dict[str, Any]]) -> None:
+        raise ConnectionError("database gone")
+
+    writer._insert = broken  # type: ignore[method-assign]
+    again = await assignments(api)
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert writer.rows == 0
+    for mother in mothers:
+        assert await shown(session_factory, mother) == 2  # the route wrote this one
+
+
+def rows_for(request_id: str, count: int, clock: FrozenClock) -> list[dict[str, Any]]:
+    return [
+        audit_row(
+            None,
+            "mother.assignments",
+            "mother",
+            uuid.uuid4(),
+            occurred_at=clock.now(),
+            request_id=request_id,
+        )
+        for _ in range(count)
+    ]
+
+
+async def committed(factory: async_sessionmaker[AsyncSession], request_id: str) -> int:
+    async with factory() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.request_id == request_id)
+            )
+            or 0
+        )
+
+
+async def test_concurrent_writes_share_commits_and_each_returns_after_its_own(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+) -> None:
+    writer = AuditGroupCommit(app.state.engine, write_lock=app.state.write_lock)
+
+    async def one(n: int) -> int:
+        request_id = f"req-{n:04d}-group"
+        await writer.write(rows_for(request_id, 3, clock))
+        return await committed(session_factory, request_id)  # visible the moment it returns
+
+    seen = await asyncio.gather(*(one(n) for n in range(60)))
+    assert seen == [3] * 60
+    assert writer.rows == 180
+    assert writer.batches < 60  # they waited together, not one commit each
+
+
+async def test_a_failed_batch_fails_every_request_in_it_and_writes_none_of_them(
+    app: FastAPI, session_factory: async_sessionmaker[AsyncSession], clock: FrozenClock
+) -> None:
+    writer = AuditGroupCommit(app.state.engine, write_lock=app.state.write_lock)
+    await writer.write(rows_for("req-0000-early", 1, clock))
+    async with session_factory() as session:
+        taken = await session.scalar(
+            select(AuditEvent.id).where(AuditEvent.request_id == "req-0000-early")
+        )
+    clash = rows_for("req-0001-clash", 1, clock)
+    clash[0]["id"] = taken  # a primary key already used: the whole batch is refused
+    good = rows_for("req-0002-good", 2, clock)
+    results = await asyncio.gather(writer.write(clash), writer.write(good), return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results), results
+    assert await committed(session_factory, "req-0002-good") == 0  # nothing half-written
+    await writer.write(rows_for("req-0003-after", 1, clock))  # the writer goes on
+    assert await committed(session_factory, "req-0003-after") == 1
+
+
+async def test_nothing_to_write_costs_no_transaction(app: FastAPI) -> None:
+    writer = AuditGroupCommit(app.state.engine, write_lock=app.state.write_lock)
+    await writer.write([])
+    assert writer.batches == 0
