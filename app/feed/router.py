@@ -19,7 +19,7 @@ from app.core.errors import AppError, NotFound, problem_responses
 from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
 from app.feed.changes import touch
-from app.feed.fast_path import CACHE_CONTROL, RenderedAnswer, etag_for
+from app.feed.fast_path import CACHE_CONTROL, MAX_WAIT, RenderedAnswer, etag_for
 from app.feed.models import Task
 from app.feed.notifier import Notifier
 from app.feed.repository import FeedRepository
@@ -48,7 +48,8 @@ router = make_router(prefix="/v1", tags=["butler app"], responses=problem_respon
 ButlerOnly = Annotated[Principal, Depends(require_roles(Role.BUTLER))]
 TaskCreator = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
 Wait = Annotated[
-    int, Query(ge=0, le=30, description="Hold the request up to this many seconds for a change.")
+    int,
+    Query(ge=0, le=MAX_WAIT, description="Hold the request up to this many seconds for a change."),
 ]
 FEED_PAGE = 200
 

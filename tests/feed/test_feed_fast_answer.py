@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections import Counter
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -161,3 +164,87 @@ async def test_nothing_to_write_costs_no_transaction(app: FastAPI) -> None:
     writer = AuditGroupCommit(app.state.engine, write_lock=app.state.write_lock)
     await writer.write([])
     assert writer.batches == 0
+
+
+async def long_poll(api: Api, etag: str, wait: int | str) -> tuple[int, float]:
+    started = time.monotonic()
+    r = await api.client.get(
+        "/v1/me/assignments",
+        params={"wait": wait},
+        headers={**api.auth("butler1"), "If-None-Match": etag},
+    )
+    return r.status_code, time.monotonic() - started
+
+
+def route_waits(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts the long-polls the route itself holds (the fast path should hold them)."""
+    from app.feed import router as feed_router
+
+    held = Counter[str]()
+    real = feed_router._wait_for_change
+
+    async def counting(*args: Any, **kwargs: Any) -> int:
+        held["route"] += 1
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(feed_router, "_wait_for_change", counting)
+    return held
+
+
+async def test_a_quiet_long_poll_is_held_and_ended_before_the_framework(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await two_mothers(api)
+    etag = (await assignments(api)).headers["etag"]
+    held = route_waits(monkeypatch)
+    status, took = await long_poll(api, etag, 1)
+    assert status == 304
+    assert 0.9 < took < 3
+    assert held["route"] == 0
+
+
+async def test_a_change_wakes_a_held_long_poll_and_the_answer_is_the_new_one(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mothers = await two_mothers(api)
+    etag = (await assignments(api)).headers["etag"]
+    held = route_waits(monkeypatch)
+
+    async def change_soon() -> None:
+        await asyncio.sleep(0.3)
+        await task(api, mothers[0], title="Call about the glucose result")
+
+    started = time.monotonic()
+    poll, _ = await asyncio.gather(
+        api.client.get(
+            "/v1/me/assignments",
+            params={"wait": 20},
+            headers={**api.auth("butler1"), "If-None-Match": etag},
+        ),
+        change_soon(),
+    )
+    assert poll.status_code == 200
+    assert time.monotonic() - started < 2
+    assert len(poll.json()["items"]) == 3
+    assert poll.headers["etag"] != etag
+    assert held["route"] == 0
+
+
+async def test_a_lost_notification_costs_at_most_one_wait(
+    api: Api, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mothers = await two_mothers(api)
+    etag = (await assignments(api)).headers["etag"]
+    assert (await assignments(api, **{"If-None-Match": etag})).status_code == 304  # cached
+    monkeypatch.setattr(app.state.notifier, "publish", lambda _butlers: None)  # NOTIFY lost
+    await task(api, mothers[0], title="Call about the glucose result")
+    status, took = await long_poll(api, etag, 1)
+    assert status == 200  # the version is read again from the database when the wait ends
+    assert took < 3
+
+
+async def test_a_wait_the_route_would_refuse_is_still_refused(api: Api) -> None:
+    etag = (await assignments(api)).headers["etag"]
+    for bad in ("31", "abc", "-1"):
+        status, _ = await long_poll(api, etag, bad)
+        assert status == 422, bad
