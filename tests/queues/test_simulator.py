@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from app.cli import main
-from app.queues.simulator import Scenario, ScenarioError, load_scenario, run_scenario
+from app.queues.simulator import (
+    Scenario,
+    ScenarioError,
+    _minutes,
+    _test_windows,
+    _union,
+    load_scenario,
+    run_scenario,
+)
 
 SHORT = {
     "name": "short-morning",
@@ -55,6 +66,9 @@ def test_a_short_day_runs_both_strategies_with_every_rule_held(tmp_path: Path) -
         assert result.finished == result.mothers
         assert result.violations == []
         assert all(w >= 0 for w in result.waits)
+        # Waiting leaves out the OGTT's own hours; idle time keeps them, above their floor.
+        assert result.wait_mean <= result.idle_mean
+        assert 0 < result.idle_floor_mean <= result.idle_mean
         assert 0 < result.wait_p50 <= result.wait_p90 or result.wait_p90 == 0
         # Two OGTT draws an hour apart: her visit lasts more than two hours.
         assert result.visit_mean > 60
@@ -104,3 +118,38 @@ def test_the_shipped_scenarios_are_valid() -> None:
     assert len(shipped) >= 3
     for path in shipped:
         load_scenario(path)
+
+
+def at(hhmm: str) -> datetime:
+    return datetime.fromisoformat(f"2026-11-30T{hhmm}:00").replace(tzinfo=UTC)
+
+
+def test_waiting_counts_each_minute_once_and_none_of_the_ogtt_s_own_time() -> None:
+    visit, ogtt, scan, consult = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def entry(start: str, end: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            id=uuid.uuid4(),
+            visit_id=visit,
+            started_at=at(start),
+            finished_at=at(end),
+            closed_at=at(end),
+        )
+
+    draws = [entry("08:05", "08:09"), entry("09:09", "09:12"), entry("10:09", "10:12")]
+    us, doc = entry("08:20", "08:32"), entry("10:20", "10:30")
+    steps = [
+        SimpleNamespace(order_id=ogtt, offset_minutes=m, entry_id=e.id)
+        for m, e in zip((0, 60, 120), draws, strict=True)
+    ] + [
+        SimpleNamespace(order_id=scan, offset_minutes=0, entry_id=us.id),
+        SimpleNamespace(order_id=consult, offset_minutes=0, entry_id=doc.id),
+    ]
+    windows = _test_windows(steps, [*draws, us, doc])
+    assert windows == {visit: [(at("08:05"), at("10:12"))]}  # first draw begun to last done
+    serving = [(e.started_at, e.finished_at) for e in [*draws, us, doc]]
+    stay = 150  # 08:00 to 10:30
+    # The ultrasound inside the OGTT costs her nothing; the 5 minutes before the first draw
+    # and the 8 before the doctor are what the queues took.
+    assert stay - _minutes(_union(serving + windows[visit])) == 13
+    assert stay - _minutes(_union(serving)) == 150 - 4 - 3 - 3 - 12 - 10  # idle: 118
