@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 from sqlalchemy import event
@@ -36,6 +36,7 @@ class Notifier:
         # The last answer built for each butler, keyed by what its ETag says (version, day):
         # an answer is a function of those, so it is served again until either moves.
         self._answers: OrderedDict[uuid.UUID, tuple[Hashable, Any]] = OrderedDict()
+        self._building: dict[tuple[uuid.UUID, Hashable], asyncio.Future[Any]] = {}
         self.answers_max = answers
         self.version_ttl = version_ttl
 
@@ -56,6 +57,40 @@ class Notifier:
         self._answers.move_to_end(butler_id)
         while len(self._answers) > self.answers_max:
             self._answers.popitem(last=False)
+
+    async def answer_once(
+        self, butler_id: uuid.UUID, key: Hashable, build: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """The kept answer for ``key``, or one build shared by every request asking meanwhile.
+
+        A change wakes every phone of a butler at once; without this each would build the
+        same answer (the same version: the same answer) and the last would wait for them all.
+        A failed build is not shared: each waiter then builds its own.
+        """
+        cached = self.answer(butler_id, key)
+        if cached is not None:
+            return cached
+        if self.answers_max <= 0:  # nothing kept: every request builds (the benchmark's worst)
+            return await build()
+        flight = self._building.get((butler_id, key))
+        if flight is not None:
+            with contextlib.suppress(Exception):
+                return await asyncio.shield(flight)
+            return await build()
+        generation = self.generation(butler_id)
+        flight = asyncio.get_running_loop().create_future()
+        flight.add_done_callback(_retrieve)
+        self._building[(butler_id, key)] = flight
+        try:
+            answer = await build()
+        except BaseException as exc:
+            flight.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            raise
+        finally:
+            self._building.pop((butler_id, key), None)
+        flight.set_result(answer)
+        self.remember_answer(butler_id, key, answer, generation)
+        return answer
 
     def generation(self, butler_id: uuid.UUID) -> int:
         """Read before a version is read from the database; see remember_version."""
@@ -93,6 +128,12 @@ class Notifier:
     @property
     def waiting(self) -> int:
         return len(self._events)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """A build that failed with nobody waiting is not an error to log twice."""
+    if not future.cancelled():
+        future.exception()
 
 
 @event.listens_for(Session, "after_commit")

@@ -134,15 +134,18 @@ async def my_assignments(
         generation = notifier.generation(butler_id)
         version = await repo.version(butler_id)
         notifier.remember_version(butler_id, version, generation)
-    cached: RenderedAnswer | None = notifier.answer(butler_id, (version, today))
-    if cached is None:
-        generation = notifier.generation(butler_id)
-        answer = await _build_assignments(session, repo, butler_id, version, today, clock, settings)
+    built_for = version
+
+    async def build() -> RenderedAnswer:
+        answer = await _build_assignments(
+            session, repo, butler_id, built_for, today, clock, settings
+        )
         # Kept as sent: served again, by this route or the fast path, until version or day move.
-        cached = RenderedAnswer(
+        return RenderedAnswer(
             body=answer.model_dump_json(by_alias=True).encode(), mothers=_mothers_of(answer)
         )
-        notifier.remember_answer(butler_id, (version, today), cached, generation)
+
+    cached: RenderedAnswer = await notifier.answer_once(butler_id, (version, today), build)
     audit.record_many("mother.assignments", "mother", cached.mothers)
     return Response(
         cached.body,

@@ -248,3 +248,50 @@ async def test_a_wait_the_route_would_refuse_is_still_refused(api: Api) -> None:
     for bad in ("31", "abc", "-1"):
         status, _ = await long_poll(api, etag, bad)
         assert status == 422, bad
+
+
+async def test_phones_woken_together_share_one_build_of_the_answer(
+    api: Api, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.feed import router as feed_router
+
+    await two_mothers(api)
+    await assignments(api)  # the token is verified and cached
+    app.state.notifier.clear_versions()  # as after a change: nothing kept
+    built = Counter[str]()
+    real = feed_router._build_assignments
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        built["answers"] += 1
+        await asyncio.sleep(0.2)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(feed_router, "_build_assignments", slow)
+    answers = await asyncio.gather(*(assignments(api) for _ in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5
+    assert len({a.content for a in answers}) == 1
+    assert built["answers"] == 1
+
+
+async def test_a_failed_build_is_not_shared_each_waiter_builds_its_own() -> None:
+    from app.feed.notifier import Notifier
+
+    notifier = Notifier()
+    butler, calls = uuid.uuid4(), Counter[str]()
+
+    async def build() -> str:
+        calls["build"] += 1
+        first = calls["build"] == 1
+        await asyncio.sleep(0.05)
+        if first:
+            raise ConnectionError("database gone")
+        return "answer"
+
+    results = await asyncio.gather(
+        *(notifier.answer_once(butler, (1, "day"), build) for _ in range(3)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], ConnectionError)
+    assert results[1:] == ["answer", "answer"]
+    assert calls["build"] == 3
+    assert notifier.answer(butler, (1, "day")) is None  # nothing kept from the failed flight
