@@ -36,11 +36,18 @@ COLUMNS = [c.name for c in _TABLE.columns]
 
 class AuditGroupCommit:
     def __init__(
-        self, engine: AsyncEngine, *, write_lock: asyncio.Lock | None, max_rows: int = 5000
+        self,
+        engine: AsyncEngine,
+        *,
+        write_lock: asyncio.Lock | None,
+        max_rows: int = 5000,
+        timeout: float = 10.0,
     ) -> None:
         self._engine = engine
         self._lock = write_lock
         self._max = max_rows
+        self._timeout = timeout
+        self._closed = False
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._copy = engine.dialect.name == "postgresql"
@@ -51,6 +58,8 @@ class AuditGroupCommit:
         """Return once ``rows`` are committed; raise what the write raised if it failed."""
         if not rows:
             return
+        if self._closed:
+            raise RuntimeError("the audit writer is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((rows, future))
         if self._writer is None or self._writer.done():
@@ -59,10 +68,13 @@ class AuditGroupCommit:
         await asyncio.shield(future)
 
     async def close(self) -> None:
-        """Finish what is pending; at shutdown, before the engine is disposed of."""
+        """Finish what is pending and take no more; at shutdown, before the engine goes."""
+        self._closed = True
         if self._writer is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(BaseException):
                 await self._writer
+        self._fail(self._pending, RuntimeError("the audit writer closed before these rows"))
+        self._pending = []
 
     async def _drain(self) -> None:
         while self._pending:
@@ -76,9 +88,12 @@ class AuditGroupCommit:
                 await self._insert([row for rows, _ in batch for row in rows])
             except Exception as exc:  # every waiter hears of it; none is answered
                 logger.error("audit write failed", extra={"event": "audit_write_failed"})
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                self._fail(batch, exc)
+            except BaseException:  # cancelled (shutdown): nobody may wait for ever
+                self._fail(batch, RuntimeError("the audit write was cancelled"))
+                self._fail(self._pending, RuntimeError("the audit write was cancelled"))
+                self._pending = []
+                raise
             else:
                 self.batches += 1
                 self.rows += size
@@ -86,22 +101,30 @@ class AuditGroupCommit:
                     if not future.done():
                         future.set_result(None)
 
+    @staticmethod
+    def _fail(
+        batch: list[tuple[list[dict[str, Any]], asyncio.Future[None]]], exc: Exception
+    ) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
         if self._copy:
             async with self._engine.connect() as conn:
                 raw = await conn.get_raw_connection()
                 driver: Any = raw.driver_connection
                 # Outside an explicit transaction COPY commits on its own: all rows or none.
+                # A stalled COPY fails its waiters after the timeout (they go on to the route).
+                # "detail" as the ORM writes it: JSON, so None is JSON null as on every row.
                 await driver.copy_records_to_table(
                     _TABLE.name,
                     columns=COLUMNS,
                     records=[
-                        tuple(
-                            json.dumps(row[c]) if c == "detail" and row[c] is not None else row[c]
-                            for c in COLUMNS
-                        )
+                        tuple(json.dumps(row[c]) if c == "detail" else row[c] for c in COLUMNS)
                         for row in rows
                     ],
+                    timeout=self._timeout,
                 )
             return
         lock = self._lock if self._lock is not None else contextlib.nullcontext()

@@ -28,6 +28,8 @@ def audit_row(
     detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One audit row's columns, for the ORM (``AuditEvent(**row)``) or a bulk insert."""
+    if occurred_at.tzinfo is None:  # a bulk insert has no UTCDateTime to catch it
+        raise ValueError("audit times must be aware")
     p = principal
     return {
         "id": uuid7(),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -43,6 +44,7 @@ from app.feed.repository import STATE
 PATH = "/v1/me/assignments"
 CACHE_CONTROL = "private, no-cache"
 MAX_WAIT = 30  # seconds; the route's own limit on ?wait
+_WAIT = re.compile(r"[0-9]{1,2}")
 
 
 def etag_for(version: int, day: date) -> str:
@@ -72,16 +74,19 @@ class IdlePollFastPath:
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         wait = _wait_seconds(query.get("wait", []))
-        headers = dict(scope["headers"])
+        raw_headers = scope["headers"]
+        headers = dict(raw_headers)
         auth = headers.get(b"authorization", b"").decode("latin-1")
-        if wait is None or auth[:7].lower() != "bearer ":  # the route explains what is wrong
+        twice = len(headers) != len(raw_headers)  # a header sent twice: the route reads it
+        if wait is None or twice or auth[:7].lower() != "bearer ":  # the route says what's wrong
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
         cache: TokenCache = state.token_cache
         clock: Clock = state.clock
         now = clock.now()
-        principal = cache.get(token_digest(auth[7:].strip()), now)
+        digest = token_digest(auth[7:].strip())
+        principal = cache.get(digest, now)
         if principal is None or principal.role != "butler" or principal.butler_id is None:
             await self.app(scope, receive, send)
             return
@@ -139,6 +144,9 @@ class IdlePollFastPath:
         except Exception:  # the route will meet the same failure and answer it properly
             await self.app(scope, receive, send)
             return
+        if cache.get(digest, clock.now()) is None:  # logged out or disabled while we wrote
+            await self.app(scope, receive, send)
+            return
         _name(scope, principal)
         await _answer(send, 200, etag, answer.body)
 
@@ -147,7 +155,7 @@ def _wait_seconds(values: list[str]) -> int | None:
     """?wait as the route reads it, or None for anything the route should judge (and refuse)."""
     if not values:
         return 0
-    if len(values) != 1 or not values[0].isdigit() or len(values[0]) > 2:
+    if len(values) != 1 or not _WAIT.fullmatch(values[0]):  # ASCII digits only, as the route
         return None
     seconds = int(values[0])
     return seconds if seconds <= MAX_WAIT else None
