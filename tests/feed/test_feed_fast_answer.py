@@ -23,19 +23,16 @@ from tests.feed.test_feed_api import assignments, task
 from tests.mothers.test_mothers_api import enrol
 
 
-async def shown(factory: async_sessionmaker[AsyncSession], mother_id: str) -> int:
+async def audit_count(factory: async_sessionmaker[AsyncSession], *where: Any) -> int:
     async with factory() as session:
-        return int(
-            await session.scalar(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(
-                    AuditEvent.action == "mother.assignments",
-                    AuditEvent.resource_id == mother_id,
-                )
-            )
-            or 0
-        )
+        count = await session.scalar(select(func.count()).select_from(AuditEvent).where(*where))
+        return int(count or 0)
+
+
+async def shown(factory: async_sessionmaker[AsyncSession], mother_id: str) -> int:
+    return await audit_count(
+        factory, AuditEvent.action == "mother.assignments", AuditEvent.resource_id == mother_id
+    )
 
 
 async def two_mothers(api: Api) -> list[str]:
@@ -122,15 +119,7 @@ def rows_for(request_id: str, count: int, clock: FrozenClock) -> list[dict[str, 
 
 
 async def committed(factory: async_sessionmaker[AsyncSession], request_id: str) -> int:
-    async with factory() as session:
-        return int(
-            await session.scalar(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(AuditEvent.request_id == request_id)
-            )
-            or 0
-        )
+    return await audit_count(factory, AuditEvent.request_id == request_id)
 
 
 async def test_concurrent_writes_share_commits_and_each_returns_after_its_own(
