@@ -40,6 +40,7 @@ def demo_server(tmp_path: Path) -> str:
         **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
         "LOG_LEVEL": "WARNING",
+        "FEED_STREAM_SECONDS": "1",  # an event stream read to its end ends soon
     }
     env.pop("DEMO_PASSWORD", None)
     for command in (["migrate"], ["seed-demo", "--if-empty"]):
@@ -97,6 +98,7 @@ def test_the_walkthrough_runs(demo_server: str) -> None:
     assert "\npicked_up\ndelivered\n" in out  # and the butler brought it
     assert "\n304\n" in out  # an unchanged list costs nothing
     assert "task | Help with the admission paperwork" in out  # the long-poll woke up
+    assert "\nid: 1\nevent: feed\n" in out  # the feed as Server-Sent Events
     assert out.rstrip().endswith("401")  # the revoked butler token
 
 

@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         le=24 * 30,
         description="How long the change feed keeps events; an older cursor gets 410 Gone.",
     )
+    feed_stream_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        description="How long one Server-Sent Events stream of the feed lasts before the phone "
+        "reconnects with Last-Event-ID.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -7,15 +7,18 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from app.assignments.dependencies import PolicyDep
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import answer_cover
 from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
+from app.auth.repository import AuthRepository
+from app.auth.service import authenticate_bearer
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import AppError, NotFound, problem_responses
+from app.core.errors import AppError, NotAuthenticated, NotFound, problem_responses
 from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
 from app.feed.changes import touch
@@ -27,7 +30,6 @@ from app.feed.schemas import (
     AssignmentItem,
     Assignments,
     CoverDecline,
-    FeedEventPublic,
     FeedPage,
     QueuePlace,
     QueueStatus,
@@ -35,6 +37,7 @@ from app.feed.schemas import (
     TaskCreate,
     TaskPublic,
 )
+from app.feed.stream import feed_stream, public_event
 from app.mothers.dependencies import ReadableMother
 from app.queues import service as queues
 from app.queues.domain import Catalogue
@@ -289,16 +292,7 @@ async def my_events(
 ) -> FeedPage:
     butler_id = _butler(principal)
     repo = FeedRepository(session)
-    oldest = await repo.oldest_seq(butler_id)
-    current = await repo.version(butler_id)
-    if (oldest is not None and after < oldest - 1) or (oldest is None and after < current):
-        raise CursorExpired(
-            "Events after that cursor were discarded. Read /v1/me/assignments, then follow "
-            f"the feed from {current}.",
-            extra={"current_version": current},
-        )
-    if after > current:
-        raise NotFound("That cursor is ahead of the feed.")
+    current = await _check_cursor(repo, butler_id, after)
     events = await repo.events_after(butler_id, after, FEED_PAGE)
     if events and events[0].seq != after + 1:  # purged from under us: never a silent gap
         raise CursorExpired(
@@ -311,17 +305,87 @@ async def my_events(
             await _wait_for_change(request, session, butler_id, current, wait, woken)
         events = await repo.events_after(butler_id, after, FEED_PAGE)
     return FeedPage(
-        events=[
-            FeedEventPublic(
-                seq=e.seq,
-                kind=e.kind,
-                ref_type=e.ref_type,
-                ref_id=e.ref_id,
-                created_at=e.created_at,
-            )
-            for e in events
-        ],
+        events=[public_event(e) for e in events],
         next_cursor=str(events[-1].seq if events else after),
+    )
+
+
+async def _check_cursor(repo: FeedRepository, butler_id: uuid.UUID, after: int) -> int:
+    """The feed's current version, once ``after`` is known to be neither purged nor ahead."""
+    oldest = await repo.oldest_seq(butler_id)
+    current = await repo.version(butler_id)
+    if (oldest is not None and after < oldest - 1) or (oldest is None and after < current):
+        raise CursorExpired(
+            "Events after that cursor were discarded. Read /v1/me/assignments, then follow "
+            f"the feed from {current}.",
+            extra={"current_version": current},
+        )
+    if after > current:
+        raise NotFound("That cursor is ahead of the feed.")
+    return current
+
+
+@router.get(
+    "/me/events/stream",
+    response_class=StreamingResponse,
+    summary="The calling butler's change feed as Server-Sent Events",
+    description=(
+        "The events of GET /v1/me/events, pushed as they commit (`event: feed`, `id:` the "
+        "event's seq), with a comment line every 15 s while nothing happens. Resume with "
+        "`Last-Event-ID` (or `?after=`). The stream ends after FEED_STREAM_SECONDS, or when "
+        "the token stops being valid; reconnect with the last id. `event: expired` means the "
+        "events after your cursor were discarded meanwhile: read /v1/me/assignments again."
+    ),
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The stream"},
+        **problem_responses(403, 404, 410),
+    },
+)
+async def my_event_stream(
+    request: Request,
+    principal: ButlerOnly,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    after: Annotated[
+        int, Query(ge=0, description="Where to start when no Last-Event-ID is sent (0: start).")
+    ] = 0,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            pattern=r"^[0-9]{1,18}$",
+            description="The id of the last event received; the stream goes on after it.",
+        ),
+    ] = None,
+) -> StreamingResponse:
+    butler_id = _butler(principal)
+    cursor = int(last_event_id) if last_event_id is not None else after
+    await _check_cursor(FeedRepository(session), butler_id, cursor)
+    state = request.app.state
+    secret = request.headers.get("authorization", "").partition(" ")[2].strip()
+
+    async def still_allowed() -> bool:
+        async with state.session_factory() as check:
+            try:
+                again = await authenticate_bearer(
+                    AuthRepository(check), secret=secret, now=clock.now(), cache=state.token_cache
+                )
+            except NotAuthenticated:
+                return False
+        return again.butler_id == butler_id and again.role == Role.BUTLER.value
+
+    return StreamingResponse(
+        feed_stream(
+            session_factory=state.session_factory,
+            notifier=state.notifier,
+            butler_id=butler_id,
+            after=cursor,
+            still_allowed=still_allowed,
+            lifetime=settings.feed_stream_seconds,
+        ),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
