@@ -43,6 +43,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/api-clients": ADMIN,
     "GET /v1/api-clients": ADMIN,
     "POST /v1/api-clients/{client_id}/deactivate": ADMIN,
+    "POST /v1/api-clients/{client_id}/rotate-signing-secret": ADMIN,
     "POST /v1/mothers": {"admin", "frontdesk"},
     "GET /v1/mothers": READ_MOTHERS,
     "GET /v1/mothers/{mother_id}": READ_MOTHERS,

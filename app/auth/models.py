@@ -62,8 +62,17 @@ class ApiClient(UUIDPrimaryKey, Base):
     role: Mapped[Role] = mapped_column(role_enum)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(16))
-    # Several secrets are valid at once so that a sender can rotate without downtime.
+    # Newest first. The older ones stay valid until signing_secrets_retire_at, so that a sender
+    # can rotate without downtime (POST /v1/api-clients/{id}/rotate-signing-secret).
     signing_secrets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    signing_secrets_retire_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+    def live_signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery may be signed with now: the newest, and the older ones
+        until their retirement."""
+        newest, older = self.signing_secrets[:1], self.signing_secrets[1:]
+        retire_at = self.signing_secrets_retire_at
+        return newest + older if retire_at is not None and now < retire_at else newest

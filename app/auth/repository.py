@@ -57,8 +57,11 @@ class AuthRepository:
     async def list_clients(self) -> list[ApiClient]:
         return list(await self.session.scalars(select(ApiClient).order_by(ApiClient.name)))
 
-    async def client_by_id(self, client_id: uuid.UUID) -> ApiClient | None:
-        return await self.session.get(ApiClient, client_id)
+    async def client_by_id(
+        self, client_id: uuid.UUID, *, for_update: bool = False
+    ) -> ApiClient | None:
+        """``for_update``: lock the row, so that two rotations do not lose one's secret."""
+        return await self.session.get(ApiClient, client_id, with_for_update=for_update or None)
 
     async def client_by_name(self, name: str) -> ApiClient | None:
         return await self.session.scalar(select(ApiClient).where(ApiClient.name == name))

@@ -23,6 +23,8 @@ from app.auth.schemas import (
     LoginRequest,
     Me,
     RevokedTokens,
+    SigningSecretRotate,
+    SigningSecretRotated,
     TokenResponse,
     UserCreate,
     UserPage,
@@ -261,6 +263,48 @@ async def create_api_client(
 async def list_api_clients(_admin: AdminPrincipal, repo: AuthRepoDep) -> ApiClientList:
     return ApiClientList(
         items=[ApiClientPublic.model_validate(c) for c in await repo.list_clients()]
+    )
+
+
+@router.post(
+    "/api-clients/{client_id}/rotate-signing-secret",
+    tags=["api-clients"],
+    response_model=SigningSecretRotated,
+    summary="Give an integration client a new webhook signing secret, shown once",
+    description=(
+        "The secrets accepted until now stay accepted for keep_previous_hours (default 24), so "
+        "that the sender can switch over without a refused delivery. After a leak send 0: the "
+        "old secrets are refused at once. Idempotency-Key is not honoured (replaying would "
+        "mean keeping the secret); a retry is safe anyway, because it keeps the secret the "
+        "lost answer showed valid as well."
+    ),
+    responses=problem_responses(403, 404, 409),
+)
+async def rotate_signing_secret(
+    client_id: uuid.UUID,
+    body: SigningSecretRotate,
+    _admin: AdminPrincipal,
+    repo: AuthRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+) -> SigningSecretRotated:
+    client, secret = await service.rotate_signing_secret(
+        repo,
+        client_id=client_id,
+        now=clock.now(),
+        keep_previous=timedelta(hours=body.keep_previous_hours),
+    )
+    audit.record(
+        "api_client.rotate_signing_secret",
+        "api_client",
+        client.id,
+        detail={
+            "keep_previous_hours": body.keep_previous_hours,
+            "secrets_accepted": len(client.signing_secrets),
+        },
+    )
+    return SigningSecretRotated(
+        **ApiClientPublic.model_validate(client).model_dump(), signing_secret=secret
     )
 
 

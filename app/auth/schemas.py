@@ -94,12 +94,33 @@ class ApiClientPublic(BaseModel):
     key_prefix: str = Field(description="The first characters of the API key, to recognise it.")
     is_active: bool
     created_at: datetime
+    signing_secrets_retire_at: datetime | None = Field(
+        default=None,
+        description="Deliveries signed with an older secret are accepted until then.",
+    )
 
 
 class ApiClientCreated(ApiClientPublic):
     api_key: str = Field(description="Shown once: send as 'X-API-Key'. Only a hash is stored.")
     signing_secret: str = Field(
         description="Shown once: the Standard Webhooks secret that signs this client's deliveries."
+    )
+
+
+class SigningSecretRotate(BaseModel):
+    keep_previous_hours: int = Field(
+        default=24,
+        ge=0,
+        le=168,
+        description="How long deliveries signed with the secrets accepted until now are still "
+        "accepted, while the sender switches over (0: refuse them at once, after a leak).",
+    )
+
+
+class SigningSecretRotated(ApiClientPublic):
+    signing_secret: str = Field(
+        description="Shown once: the new secret. Sign with it from now on; the signature "
+        "header may carry the old and the new signature together while switching over."
     )
 
 

@@ -195,6 +195,28 @@ async def create_api_client(
     return client, key, secret
 
 
+MAX_SIGNING_SECRETS = 4
+
+
+async def rotate_signing_secret(
+    repo: AuthRepository, *, client_id: uuid.UUID, now: datetime, keep_previous: timedelta
+) -> tuple[ApiClient, str]:
+    """A new newest secret. Every secret accepted until now stays accepted for
+    ``keep_previous``, so that the sender can switch over (and a retried rotation, whose
+    answer was lost, breaks nothing: the secret it showed is kept too)."""
+    client = await repo.client_by_id(client_id, for_update=True)
+    if client is None:
+        raise NotFound("No API client with that id.")
+    if not client.is_active:
+        raise Conflict("That API client is deactivated; register a new one.")
+    secret = secrets.token_urlsafe(32)
+    still = client.live_signing_secrets(now) if keep_previous > timedelta(0) else []
+    client.signing_secrets = [secret, *still][:MAX_SIGNING_SECRETS]
+    client.signing_secrets_retire_at = now + keep_previous if still else None
+    await repo.session.flush()
+    return client, secret
+
+
 async def deactivate_api_client(
     repo: AuthRepository, *, client_id: uuid.UUID, now: datetime
 ) -> ApiClient:

@@ -108,7 +108,7 @@ async def _receive(
 
     async with factory() as db:
         client = await db.get(ApiClient, principal.id)
-        secrets = list(client.signing_secrets) if client else []
+        secrets = client.live_signing_secrets(now) if client else []
     try:
         verify(
             secrets=secrets,

@@ -4,6 +4,7 @@ lifecycle and critical values, with the database state checked after each."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -14,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import FrozenClock
 from app.notifications.models import OutboxMessage
 from app.reports.models import InboundMessage, LabReport
+from app.reports.webhooks import sign
 from tests.conftest import Api
 from tests.core.test_errors import assert_problem
 from tests.factories import LAB_KEY
 from tests.mothers.test_mothers_api import enrol
-from tests.reports.messages import fhir_bundle, fixture, oru, signed
+from tests.reports.messages import SECRET, fhir_bundle, fixture, oru, signed
 from tests.visits.test_visits_api import open_session
 
 HL7 = "/v1/integrations/lab/hl7v2"
@@ -340,18 +342,84 @@ async def test_signatures_are_required(
     assert await count(session_factory, InboundMessage, InboundMessage.state == "rejected") == 3
 
 
-async def test_a_rotated_secret_is_accepted(
-    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
-) -> None:
-    from app.auth.models import ApiClient
+async def rotate(api: Api, keep_hours: int | None = None) -> Any:
+    client_id = api.staff.lab_client.id  # type: ignore[union-attr]
+    response = await api.client.post(
+        f"/v1/api-clients/{client_id}/rotate-signing-secret",
+        headers=api.auth("admin"),
+        json={} if keep_hours is None else {"keep_previous_hours": keep_hours},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
 
-    async with session_factory() as session:
-        client = await session.get(ApiClient, api.staff.lab_client.id)  # type: ignore[union-attr]
-        assert client is not None
-        client.signing_secrets = ["new-secret", "test-secret"]
-        await session.commit()
-    body = oru(control_id="R1", mrn="M", order="O")
-    assert (await lab.hl7(body, secret="new-secret"))[0] == "AA"
+
+async def test_a_rotated_secret_takes_over_and_the_old_one_retires(
+    api: Api, lab: Lab, clock: FrozenClock
+) -> None:
+    rotated = await rotate(api)
+    new = rotated["signing_secret"]
+    assert rotated["signing_secrets_retire_at"] == (
+        (clock.now() + timedelta(hours=24)).isoformat().replace("+00:00", "Z")
+    )
+    listed = await api.client.get("/v1/api-clients", headers=api.auth("admin"))
+    assert new not in listed.text  # shown once
+    # While the sender switches over, both are accepted, alone or side by side in one header.
+    assert (await lab.hl7(oru(control_id="R1", mrn="M", order="O")))[0] == "AA"
+    assert (await lab.hl7(oru(control_id="R2", mrn="M", order="O"), secret=new))[0] == "AA"
+    body = oru(control_id="R3", mrn="M", order="O")
+    at = int(clock.now().timestamp())
+    both = signed(body, at=at, secret=new)
+    both["webhook-signature"] += " " + sign(SECRET, both["webhook-id"], at, body.encode())
+    response = await api.client.post(
+        HL7, content=body.encode(), headers={"X-API-Key": LAB_KEY, **both}
+    )
+    assert "MSA|AA" in response.text
+    # A day later the old secret is refused; the new one goes on.
+    clock.advance(timedelta(hours=24, seconds=1))
+    old = oru(control_id="R4", mrn="M", order="O")
+    assert_problem(await api.client.post(HL7, content=old.encode(), headers=lab.headers(old)), 401)
+    assert (await lab.hl7(oru(control_id="R5", mrn="M", order="O"), secret=new))[0] == "AA"
+
+
+async def test_a_retried_rotation_breaks_nothing_and_a_leak_retires_at_once(
+    api: Api, lab: Lab
+) -> None:
+    first = (await rotate(api))["signing_secret"]  # its answer was lost on the way
+    second = (await rotate(api))["signing_secret"]
+    for n, secret in enumerate(("test-secret", first, second)):
+        ack, _ = await lab.hl7(oru(control_id=f"T{n}", mrn="M", order="O"), secret=secret)
+        assert ack == "AA"
+    leaked = await rotate(api, keep_hours=0)
+    assert leaked["signing_secrets_retire_at"] is None
+    for n, secret in enumerate(("test-secret", first, second)):
+        body = oru(control_id=f"L{n}", mrn="M", order="O")
+        refused = await api.client.post(
+            HL7, content=body.encode(), headers=lab.headers(body, secret=secret)
+        )
+        assert_problem(refused, 401)
+    fresh = oru(control_id="F1", mrn="M", order="O")
+    assert (await lab.hl7(fresh, secret=leaked["signing_secret"]))[0] == "AA"
+
+
+async def test_rotation_needs_a_live_client(api: Api) -> None:
+    missing = await api.client.post(
+        f"/v1/api-clients/{uuid.uuid4()}/rotate-signing-secret",
+        headers=api.auth("admin"),
+        json={},
+    )
+    assert_problem(missing, 404)
+    client_id = api.staff.lab_client.id  # type: ignore[union-attr]
+    await api.client.post(f"/v1/api-clients/{client_id}/deactivate", headers=api.auth("admin"))
+    gone = await api.client.post(
+        f"/v1/api-clients/{client_id}/rotate-signing-secret", headers=api.auth("admin"), json={}
+    )
+    assert_problem(gone, 409)
+    too_long = await api.client.post(
+        f"/v1/api-clients/{client_id}/rotate-signing-secret",
+        headers=api.auth("admin"),
+        json={"keep_previous_hours": 169},
+    )
+    assert_problem(too_long, 422)
 
 
 async def test_fhir_bundle_and_outcomes(api: Api, lab: Lab) -> None:
