@@ -30,7 +30,7 @@ seed: migrate
 	$(PY) -m app.cli seed-demo --if-empty
 
 run: seed
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 30
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 35
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check app tests migrations

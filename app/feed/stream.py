@@ -4,7 +4,8 @@ A stream holds no database connection while it waits. Each read opens a short se
 own: the request's session is committed and closed before the first byte of the stream leaves.
 The stream ends on its own after ``lifetime`` seconds; the phone's EventSource reconnects with
 ``Last-Event-ID`` and continues without a gap. The token is checked again before every read
-and every keep-alive, so a logout or a revocation ends the stream within one heartbeat.
+after the first (the route checked it for the first), so a logout or a revocation ends the
+stream within one heartbeat.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ async def feed_stream(
         for e in events:
             yield frame(public_event(e).model_dump_json(), event="feed", event_id=e.seq)
             cursor = e.seq
-        if len(events) == PAGE:
-            continue  # more behind this page: read on before waiting
+        if len(events) == PAGE:  # more behind this page: read on before waiting
+            if not await still_allowed():
+                return
+            continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
