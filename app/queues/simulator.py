@@ -220,7 +220,10 @@ class Clinic:
         self.routing = routing
         self.engine = scratch_engine(database_url)
         self.factory = create_session_factory(self.engine)
-        self.rng = random.Random(scenario.seed * 7919 + 1)  # noqa: S311
+        # Service times are common random numbers: the same mother's same service takes the
+        # same minutes under every strategy, so that the comparison is of the routing alone.
+        self.number_of: dict[uuid.UUID, int] = {}  # visit -> arrival number
+        self.draws: dict[tuple[int, str], int] = defaultdict(int)
         self.progress = progress
         self.actor = Principal(
             kind=PrincipalKind.CLIENT, id=uuid.UUID(int=0), name="simulator", role="station"
@@ -279,6 +282,11 @@ class Clinic:
             self.push(arrival.at, "arrive", arrival)
 
     def duration(self, steps: list[ExamStep], station_type: str) -> float:
+        key = "+".join(sorted(s.exam_code for s in steps)) or station_type
+        number = self.number_of.get(steps[0].visit_id, 0) if steps else 0
+        self.draws[(number, key)] += 1  # a second service of the same kind draws anew
+        draw = f"{self.scenario.seed}:{number}:{key}:{self.draws[(number, key)]}"
+        rng = random.Random(draw)  # noqa: S311 - a reproducible simulation, not secrets
         dists = [
             self.scenario.service_minutes[s.exam_code]
             for s in steps
@@ -289,7 +297,7 @@ class Clinic:
             if dists
             else self.scenario.service_minutes[station_type]
         )
-        return max(1.0, self.rng.gauss(dist.mean, dist.sd))
+        return max(1.0, rng.gauss(dist.mean, dist.sd))
 
     async def run(self) -> None:
         await self.setup()
@@ -328,6 +336,7 @@ class Clinic:
                 arrived_at=ctx.now,
                 walk_in=a.walk_in,
             )
+            self.number_of[visit.id] = a.number
             from app.visits.service import route
 
             await route(session, visit, ctx)
@@ -868,7 +877,8 @@ def report(comparisons: list[Comparison], seconds: list[float], paths: list[Path
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), Python "
         f"{platform.python_version()}. Scenarios: "
         + ", ".join(f"`{p.as_posix()}`" for p in paths)
-        + ". Both strategies replay the same arrivals and service times.",
+        + ". Both strategies replay the same arrivals, and the same mother's same service takes "
+        "the same minutes under both (common random numbers).",
         "",
         table(comparisons),
         "",

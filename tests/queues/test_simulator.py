@@ -11,7 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from app.cli import main
+from app.core.settings import Routing
 from app.queues.simulator import (
+    Clinic,
     Scenario,
     ScenarioError,
     _minutes,
@@ -73,6 +75,30 @@ def test_a_short_day_runs_both_strategies_with_every_rule_held(tmp_path: Path) -
         # Two OGTT draws an hour apart: her visit lasts more than two hours.
         assert result.visit_mean > 60
         assert all(0 <= u <= 1 for u in result.utilisation.values())
+
+
+def test_both_strategies_draw_the_same_minutes_for_the_same_service(tmp_path: Path) -> None:
+    """Common random numbers: a mother's ultrasound takes as long under either routing,
+    whatever else was served before it, so that the comparison is of the routing alone."""
+    scenario = Scenario.model_validate(SHORT)
+    a, b = uuid.uuid4(), uuid.uuid4()
+
+    def services(routing: Routing, order: list[tuple[uuid.UUID, str]]) -> dict[str, float]:
+        clinic = Clinic(scenario, routing, f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
+        clinic.number_of = {a: 1, b: 2}
+        return {
+            f"{visit}:{code}": clinic.duration(
+                [SimpleNamespace(exam_code=code, visit_id=visit)],  # type: ignore[list-item]
+                "ultrasound" if code.startswith("us") else "blood_draw",
+            )
+            for visit, code in order
+        }
+
+    one_order = [(a, "us_obstetric"), (b, "us_obstetric"), (a, "cbc"), (b, "cbc")]
+    fixed = services(Routing.FIXED, one_order)
+    parallel = services(Routing.PARALLEL, list(reversed(one_order)))
+    assert fixed == parallel
+    assert fixed[f"{a}:us_obstetric"] != fixed[f"{b}:us_obstetric"]  # still drawn, per mother
 
 
 def test_the_cli_writes_a_table_json_and_a_chart(
