@@ -12,7 +12,7 @@ import uuid
 from app import all_models  # noqa: F401 - every mapper configured in a process of its own
 from app.core.clock import SystemClock
 from app.core.database import create_engine, create_session_factory
-from app.core.settings import Environment, get_settings
+from app.core.settings import Environment, Settings, get_settings
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -66,6 +66,55 @@ def _seed_cmd(args: argparse.Namespace) -> int:
         print("refusing to seed demo data in production (ENVIRONMENT=production)", file=sys.stderr)
         return 2
     return asyncio.run(seed_demo(settings, only_if_empty=args.if_empty))
+
+
+async def seal_secrets(settings: Settings) -> int:
+    """Seal every signing secret kept as given, and seal again under the first key every one
+    sealed under another: run after SECRETS_KEYS is set or a new key is put first."""
+    from sqlalchemy import select
+
+    from app.auth.models import ApiClient
+    from app.core.secretbox import SecretBox
+
+    box = SecretBox.from_setting(settings.secrets_keys)
+    if not box.seals:
+        raise ValueError("SECRETS_KEYS is not set: nothing to seal with")
+    engine = create_engine(settings)
+    sealed = 0
+    try:
+        async with create_session_factory(engine)() as session:
+            clients = await session.scalars(select(ApiClient).with_for_update())
+            for client in clients:
+                stale = [box.needs_sealing(s) for s in client.signing_secrets]
+                if any(stale):
+                    sealed += sum(stale)
+                    client.signing_secrets = [
+                        box.seal(box.open(s)) if old else s
+                        for s, old in zip(client.signing_secrets, stale, strict=True)
+                    ]
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return sealed
+
+
+def _seal_cmd(_args: argparse.Namespace) -> int:
+    from app.core.secretbox import SecretUnreadable
+
+    try:
+        sealed = asyncio.run(seal_secrets(get_settings()))
+    except (ValueError, SecretUnreadable) as exc:
+        print(f"seal-secrets: {exc}", file=sys.stderr)
+        return 2
+    print(f"sealed {sealed} signing secret(s) under the first of SECRETS_KEYS")
+    return 0
+
+
+def _new_key_cmd(_args: argparse.Namespace) -> int:
+    from app.core.secretbox import new_key
+
+    print(new_key())
+    return 0
 
 
 async def _purge() -> int:
@@ -280,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("purge-expired", help="delete expired tokens and idempotency keys").set_defaults(
         func=lambda _a: asyncio.run(_purge())
+    )
+
+    sub.add_parser(
+        "seal-secrets", help="seal the lab's signing secrets under the first of SECRETS_KEYS"
+    ).set_defaults(func=_seal_cmd)
+    sub.add_parser("new-secrets-key", help="print a fresh key for SECRETS_KEYS").set_defaults(
+        func=_new_key_cmd
     )
 
     sweep = sub.add_parser("sweep-no-shows", help="end of day: booked, not checked in -> no-show")

@@ -23,7 +23,8 @@ from app.core.errors import Problem, install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
-from app.core.settings import Settings, get_settings
+from app.core.secretbox import SecretBox
+from app.core.settings import Environment, Settings, get_settings
 from app.feed.fast_path import IdlePollFastPath
 from app.feed.notifier import Notifier, listen
 from app.feed.router import router as feed_router
@@ -77,6 +78,11 @@ walks her through her visit, collects her reports and brings her the results.
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
+    if settings.environment is Environment.PRODUCTION and not settings.secrets_keys:
+        # Without a key the lab's signing secrets would lie in the database as given.
+        raise RuntimeError(
+            "SECRETS_KEYS is required in production (`python -m app.cli new-secrets-key`)"
+        )
     engine = create_engine(settings)
 
     @asynccontextmanager
@@ -123,6 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.write_lock = asyncio.Lock() if settings.is_sqlite else None
     app.state.schema_head = schema_head()
     app.state.audit_writer = AuditGroupCommit(engine, write_lock=app.state.write_lock)
+    app.state.secret_box = SecretBox.from_setting(settings.secrets_keys)
 
     install_error_handlers(app)
     app.add_middleware(IdlePollFastPath)

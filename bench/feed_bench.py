@@ -48,6 +48,7 @@ from app.all_models import (  # noqa: E402
 from app.core.ids import uuid7  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
 from app.core.results import write_section  # noqa: E402
+from app.core.secretbox import new_key  # noqa: E402
 from app.core.security import hash_password, token_digest  # noqa: E402
 from app.mothers.domain import check_digit  # noqa: E402
 
@@ -256,7 +257,7 @@ async def main() -> int:
         seeded = await seed(url, mothers_from=0, mothers_to=1000, with_staff=True)
         tokens: list[str] = seeded["tokens"]  # type: ignore[assignment]
         butler_ids: list[uuid.UUID] = seeded["butler_ids"]  # type: ignore[assignment]
-        env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "production", "LOG_LEVEL": "WARNING",
+        env = {**os.environ, "DATABASE_URL": url, "ENVIRONMENT": "production", "SECRETS_KEYS": new_key(), "LOG_LEVEL": "WARNING",
                "DISPATCHER_IN_APP": "false", "SMS_PROVIDER": "http", "SMS_HTTP_URL": "http://127.0.0.1:9"}
         port, hello_port = free_port(), free_port()
         service = start("app.main:app", port, env)

@@ -69,3 +69,22 @@ def test_create_admin(fresh_sqlite: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert main(["create-admin", "--username", "root.admin"]) == 2
     monkeypatch.setenv("ADMIN_PASSWORD", "a-long-admin-password")
     assert main(["create-admin", "--username", "root.admin"]) == 0
+
+
+def test_the_demo_lab_secret_is_sealed_once_keys_are_set(
+    fresh_sqlite: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    assert main(["seed-demo", "--if-empty"]) == 0
+    assert main(["seal-secrets"]) == 2  # no key: nothing to seal with, and it says so
+    assert "SECRETS_KEYS is not set" in capsys.readouterr().err
+    assert main(["new-secrets-key"]) == 0
+    key = capsys.readouterr().out.strip()
+    monkeypatch.setenv("SECRETS_KEYS", key)
+    get_settings.cache_clear()
+    assert main(["seal-secrets"]) == 0
+    assert "sealed 1 signing secret" in capsys.readouterr().out
+    assert main(["seal-secrets"]) == 0  # once is enough
+    assert "sealed 0 signing secret" in capsys.readouterr().out
+    database = Path(fresh_sqlite.removeprefix("sqlite+aiosqlite:///")).read_bytes()
+    assert Settings().demo_lab_secret.encode() not in database

@@ -32,7 +32,7 @@ from app.auth.schemas import (
     UserUpdate,
 )
 from app.core import ratelimit
-from app.core.deps import ClockDep, SettingsDep
+from app.core.deps import ClockDep, SecretBoxDep, SettingsDep
 from app.core.errors import TooManyRequests, problem_responses
 from app.core.etag import check_if_match, etag_for
 from app.core.pagination import PageDep, paginate
@@ -243,9 +243,10 @@ async def create_api_client(
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
+    box: SecretBoxDep,
 ) -> ApiClientCreated:
     client, key, secret = await service.create_api_client(
-        repo, name=body.name, role=Role(body.role), now=clock.now()
+        repo, name=body.name, role=Role(body.role), now=clock.now(), box=box
     )
     audit.record("api_client.create", "api_client", client.id)
     return ApiClientCreated(
@@ -287,12 +288,14 @@ async def rotate_signing_secret(
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
+    box: SecretBoxDep,
 ) -> SigningSecretRotated:
     client, secret = await service.rotate_signing_secret(
         repo,
         client_id=client_id,
         now=clock.now(),
         keep_previous=timedelta(hours=body.keep_previous_hours),
+        box=box,
     )
     audit.record(
         "api_client.rotate_signing_secret",

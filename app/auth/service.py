@@ -14,6 +14,7 @@ from app.auth.models import ApiClient, AuthToken, Role, User
 from app.auth.repository import AuthRepository
 from app.core.errors import Conflict, NotAuthenticated, NotFound
 from app.core.principal import Principal, PrincipalKind
+from app.core.secretbox import SecretBox
 from app.core.security import (
     hash_password,
     needs_rehash,
@@ -174,6 +175,7 @@ async def create_api_client(
     name: str,
     role: Role,
     now: datetime,
+    box: SecretBox,
     api_key: str | None = None,
     signing_secret: str | None = None,
 ) -> tuple[ApiClient, str, str]:
@@ -186,7 +188,7 @@ async def create_api_client(
         role=role,
         key_hash=token_digest(key),
         key_prefix=key[:12],
-        signing_secrets=[secret],
+        signing_secrets=[box.seal(secret)],
         is_active=True,
         created_at=now,
     )
@@ -199,7 +201,12 @@ MAX_SIGNING_SECRETS = 4
 
 
 async def rotate_signing_secret(
-    repo: AuthRepository, *, client_id: uuid.UUID, now: datetime, keep_previous: timedelta
+    repo: AuthRepository,
+    *,
+    client_id: uuid.UUID,
+    now: datetime,
+    keep_previous: timedelta,
+    box: SecretBox,
 ) -> tuple[ApiClient, str]:
     """A new newest secret. Every secret accepted until now stays accepted for
     ``keep_previous``, so that the sender can switch over (and a retried rotation, whose
@@ -211,7 +218,7 @@ async def rotate_signing_secret(
         raise Conflict("That API client is deactivated; register a new one.")
     secret = secrets.token_urlsafe(32)
     still = client.live_signing_secrets(now) if keep_previous > timedelta(0) else []
-    client.signing_secrets = [secret, *still][:MAX_SIGNING_SECRETS]
+    client.signing_secrets = [box.seal(secret), *still][:MAX_SIGNING_SECRETS]
     client.signing_secrets_retire_at = now + keep_previous if still else None
     await repo.session.flush()
     return client, secret

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.core.clock import Clock
+from app.core.secretbox import SecretBox
 from app.core.settings import Settings
 
 
@@ -20,5 +21,11 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_secret_box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
 ClockDep = Annotated[Clock, Depends(get_clock)]
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

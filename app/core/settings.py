@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.secretbox import parse_keys
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'pregnancy-butler.db'}"
 
@@ -179,12 +181,25 @@ class Settings(BaseSettings):
         description="How long one Server-Sent Events stream of the feed lasts before the phone "
         "reconnects with Last-Event-ID.",
     )
+    secrets_keys: str | None = Field(
+        default=None,
+        repr=False,
+        description="AES-256 keys (base64url, 32 bytes; the first seals, all open) that seal "
+        "the lab's webhook signing secrets at rest. Required in production; "
+        "`python -m app.cli new-secrets-key` makes one.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
     demo_password: str = Field(default="butler-demo-2026", min_length=8)
     demo_lab_api_key: str = Field(default="pb_demo_lab_key_0001", min_length=16)
     demo_lab_secret: str = Field(default="demo-lab-signing-secret-2026", min_length=16)
+
+    @field_validator("secrets_keys")
+    @classmethod
+    def _usable_keys(cls, value: str | None) -> str | None:
+        parse_keys(value)  # a malformed key stops start-up, naming which one
+        return value
 
     @field_validator("clinic_timezone")
     @classmethod

@@ -19,6 +19,7 @@ from app.butlers.schemas import ButlerCreate, Shift
 from app.core.clock import SystemClock, local_today
 from app.core.database import create_engine, create_session_factory
 from app.core.principal import Principal, PrincipalKind
+from app.core.secretbox import SecretBox
 from app.core.settings import Settings
 from app.mothers import service as mother_service
 from app.mothers.domain import RiskGrade, check_digit
@@ -248,6 +249,7 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
                 now=now,
                 api_key=settings.demo_lab_api_key,
                 signing_secret=settings.demo_lab_secret,
+                box=SecretBox.from_setting(settings.secrets_keys),
             )
             await session.commit()
     finally:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
@@ -18,6 +18,7 @@ from app.core.errors import Conflict, NotAuthenticated, NotFound, problem_respon
 from app.core.pagination import PageDep, paginate
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
+from app.core.secretbox import SecretBox, SecretUnreadable
 from app.core.settings import Settings
 from app.reports import service
 from app.reports.intake import (
@@ -50,6 +51,27 @@ from app.reports.schemas import (
 from app.reports.webhooks import SignatureInvalid, verify
 
 logger = logging.getLogger("app.reports")
+
+
+def _open_secrets(request: Request, client: ApiClient, now: datetime) -> list[str]:
+    """The client's live signing secrets, opened. One that no configured key opens is left
+    out (the delivery is then refused and kept as rejected) and said in the log."""
+    box: SecretBox = request.app.state.secret_box
+    opened = []
+    for stored in client.live_signing_secrets(now):
+        try:
+            opened.append(box.open(stored))
+        except SecretUnreadable as exc:
+            logger.error(
+                "a signing secret cannot be opened",
+                extra={
+                    "event": "signing_secret_unreadable",
+                    "client": str(client.id),
+                    "why": str(exc),
+                },
+            )
+    return opened
+
 
 router = make_router(prefix="/v1", tags=["reports"], responses=problem_responses(401, 422))
 
@@ -108,7 +130,7 @@ async def _receive(
 
     async with factory() as db:
         client = await db.get(ApiClient, principal.id)
-        secrets = client.live_signing_secrets(now) if client else []
+        secrets = _open_secrets(request, client, now) if client else []
     try:
         verify(
             secrets=secrets,

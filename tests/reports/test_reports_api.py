@@ -9,10 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth.models import ApiClient
+from app.cli import seal_secrets
 from app.core.clock import FrozenClock
+from app.core.secretbox import SecretBox, new_key
+from app.core.settings import Settings
 from app.notifications.models import OutboxMessage
 from app.reports.models import InboundMessage, LabReport
 from app.reports.webhooks import sign
@@ -399,6 +404,48 @@ async def test_a_retried_rotation_breaks_nothing_and_a_leak_retires_at_once(
         assert_problem(refused, 401)
     fresh = oru(control_id="F1", mrn="M", order="O")
     assert (await lab.hl7(fresh, secret=leaked["signing_secret"]))[0] == "AA"
+
+
+async def test_signing_secrets_are_sealed_at_rest_and_sealed_again_by_the_cli(
+    api: Api,
+    lab: Lab,
+    app: FastAPI,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    key = new_key()
+    app.state.secret_box = SecretBox.from_setting(key)
+    client_id = api.staff.lab_client.id  # type: ignore[union-attr]
+
+    async def stored() -> list[str]:
+        async with session_factory() as session:
+            client = await session.get(ApiClient, client_id)
+            assert client is not None
+            return list(client.signing_secrets)
+
+    new = (await rotate(api))["signing_secret"]
+    first, kept = await stored()
+    assert first.startswith("enc:v1:")
+    assert new not in first
+    assert kept == SECRET  # the factory's, kept as given: still read
+    assert (await lab.hl7(oru(control_id="K1", mrn="M", order="O"), secret=new))[0] == "AA"
+    assert (await lab.hl7(oru(control_id="K2", mrn="M", order="O")))[0] == "AA"
+
+    assert await seal_secrets(settings.model_copy(update={"secrets_keys": key})) == 1
+    after = await stored()
+    assert after[0] == first  # already under the first key: left alone
+    assert after[1].startswith("enc:v1:")
+    assert SECRET not in json.dumps(after)
+    assert (await lab.hl7(oru(control_id="K3", mrn="M", order="O")))[0] == "AA"
+
+    # A process without the key cannot open them: refused, and the delivery is kept.
+    app.state.secret_box = SecretBox.from_setting(new_key())
+    body = oru(control_id="K4", mrn="M", order="O")
+    refused = await api.client.post(
+        HL7, content=body.encode(), headers=lab.headers(body, secret=new)
+    )
+    assert_problem(refused, 401)
+    assert await count(session_factory, InboundMessage, InboundMessage.state == "rejected") == 1
 
 
 async def test_rotation_needs_a_live_client(api: Api) -> None:
