@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 import uuid
+from datetime import datetime
 
 from app import all_models  # noqa: F401 - every mapper configured in a process of its own
 from app.core.clock import SystemClock
@@ -68,45 +69,56 @@ def _seed_cmd(args: argparse.Namespace) -> int:
     return asyncio.run(seed_demo(settings, only_if_empty=args.if_empty))
 
 
-async def seal_secrets(settings: Settings) -> int:
-    """Seal every signing secret kept as given, and seal again under the first key every one
-    sealed under another: run after SECRETS_KEYS is set or a new key is put first."""
+async def seal_secrets(settings: Settings, *, now: datetime | None = None) -> int:
+    """Seal under the first key every live signing secret kept as given or sealed under
+    another key, and drop the retired ones: run when SECRETS_KEYS is first set or a new key
+    is put first. A live secret that no key opens stops it, naming the client. On SQLite run
+    it with the server stopped (its row lock is PostgreSQL's); the image runs it before the
+    server starts."""
     from sqlalchemy import select
 
     from app.auth.models import ApiClient
-    from app.core.secretbox import SecretBox
+    from app.core.secretbox import SecretBox, SecretUnreadable
 
     box = SecretBox.from_setting(settings.secrets_keys)
     if not box.seals:
-        raise ValueError("SECRETS_KEYS is not set: nothing to seal with")
+        required = settings.environment is Environment.PRODUCTION
+        raise ValueError(
+            "SECRETS_KEYS is required in production" if required else "SECRETS_KEYS is not set"
+        )
     engine = create_engine(settings)
-    sealed = 0
+    changed = 0
+    now = now or SystemClock().now()
     try:
         async with create_session_factory(engine)() as session:
             clients = await session.scalars(select(ApiClient).with_for_update())
             for client in clients:
-                stale = [box.needs_sealing(s) for s in client.signing_secrets]
-                if any(stale):
-                    sealed += sum(stale)
-                    client.signing_secrets = [
-                        box.seal(box.open(s)) if old else s
-                        for s, old in zip(client.signing_secrets, stale, strict=True)
-                    ]
+                live = client.live_signing_secrets(now)
+                try:
+                    kept = [box.reseal(s, owner=client.id) for s in live]
+                except SecretUnreadable as exc:
+                    raise SecretUnreadable(f"client {client.name!r}: {exc}") from exc
+                if kept != client.signing_secrets:
+                    changed += sum(a != b for a, b in zip(kept, live, strict=True))
+                    changed += len(client.signing_secrets) - len(live)
+                    client.signing_secrets = kept
+                    if len(kept) == 1:
+                        client.signing_secrets_retire_at = None
             await session.commit()
     finally:
         await engine.dispose()
-    return sealed
+    return changed
 
 
 def _seal_cmd(_args: argparse.Namespace) -> int:
     from app.core.secretbox import SecretUnreadable
 
     try:
-        sealed = asyncio.run(seal_secrets(get_settings()))
+        changed = asyncio.run(seal_secrets(get_settings()))
     except (ValueError, SecretUnreadable) as exc:
         print(f"seal-secrets: {exc}", file=sys.stderr)
         return 2
-    print(f"sealed {sealed} signing secret(s) under the first of SECRETS_KEYS")
+    print(f"sealed or dropped {changed} signing secret(s); all live ones are under the first key")
     return 0
 
 

@@ -78,7 +78,8 @@ walks her through her visit, collects her reports and brings her the results.
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
-    if settings.environment is Environment.PRODUCTION and not settings.secrets_keys:
+    secret_box = SecretBox.from_setting(settings.secrets_keys)
+    if settings.environment is Environment.PRODUCTION and not secret_box.seals:
         # Without a key the lab's signing secrets would lie in the database as given.
         raise RuntimeError(
             "SECRETS_KEYS is required in production (`python -m app.cli new-secrets-key`)"
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.write_lock = asyncio.Lock() if settings.is_sqlite else None
     app.state.schema_head = schema_head()
     app.state.audit_writer = AuditGroupCommit(engine, write_lock=app.state.write_lock)
-    app.state.secret_box = SecretBox.from_setting(settings.secrets_keys)
+    app.state.secret_box = secret_box
 
     install_error_handlers(app)
     app.add_middleware(IdlePollFastPath)

@@ -244,11 +244,13 @@ async def create_api_client(
     audit: AuditDep,
     clock: ClockDep,
     box: SecretBoxDep,
+    response: Response,
 ) -> ApiClientCreated:
     client, key, secret = await service.create_api_client(
         repo, name=body.name, role=Role(body.role), now=clock.now(), box=box
     )
     audit.record("api_client.create", "api_client", client.id)
+    response.headers["Cache-Control"] = "no-store"  # it carries the secrets
     return ApiClientCreated(
         **ApiClientPublic.model_validate(client).model_dump(), api_key=key, signing_secret=secret
     )
@@ -277,7 +279,8 @@ async def list_api_clients(_admin: AdminPrincipal, repo: AuthRepoDep) -> ApiClie
         "that the sender can switch over without a refused delivery. After a leak send 0: the "
         "old secrets are refused at once. Idempotency-Key is not honoured (replaying would "
         "mean keeping the secret); a retry is safe anyway, because it keeps the secret the "
-        "lost answer showed valid as well."
+        "lost answer showed valid as well. At most four secrets are accepted at once: a fifth "
+        "rotation within the window is refused (409) rather than drop one still in use."
     ),
     responses=problem_responses(403, 404, 409),
 )
@@ -289,6 +292,7 @@ async def rotate_signing_secret(
     audit: AuditDep,
     clock: ClockDep,
     box: SecretBoxDep,
+    response: Response,
 ) -> SigningSecretRotated:
     client, secret = await service.rotate_signing_secret(
         repo,
@@ -306,6 +310,7 @@ async def rotate_signing_secret(
             "secrets_accepted": len(client.signing_secrets),
         },
     )
+    response.headers["Cache-Control"] = "no-store"  # it carries the secret
     return SigningSecretRotated(
         **ApiClientPublic.model_validate(client).model_dump(), signing_secret=secret
     )

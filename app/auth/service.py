@@ -13,6 +13,7 @@ from app.auth.cache import TokenCache
 from app.auth.models import ApiClient, AuthToken, Role, User
 from app.auth.repository import AuthRepository
 from app.core.errors import Conflict, NotAuthenticated, NotFound
+from app.core.ids import uuid7
 from app.core.principal import Principal, PrincipalKind
 from app.core.secretbox import SecretBox
 from app.core.security import (
@@ -183,12 +184,14 @@ async def create_api_client(
         raise Conflict(f"An API client named {name!r} exists.")
     key = api_key or new_token("pbk")
     secret = signing_secret or secrets.token_urlsafe(32)
+    client_id = uuid7()  # the sealed secret is bound to it
     client = ApiClient(
+        id=client_id,
         name=name,
         role=role,
         key_hash=token_digest(key),
         key_prefix=key[:12],
-        signing_secrets=[box.seal(secret)],
+        signing_secrets=[box.seal(secret, owner=client_id)],
         is_active=True,
         created_at=now,
     )
@@ -210,15 +213,25 @@ async def rotate_signing_secret(
 ) -> tuple[ApiClient, str]:
     """A new newest secret. Every secret accepted until now stays accepted for
     ``keep_previous``, so that the sender can switch over (and a retried rotation, whose
-    answer was lost, breaks nothing: the secret it showed is kept too)."""
+    answer was lost, breaks nothing: the secret it showed is kept too). With four accepted
+    already it is refused rather than drop one the lab may still sign with."""
     client = await repo.client_by_id(client_id, for_update=True)
     if client is None:
         raise NotFound("No API client with that id.")
     if not client.is_active:
         raise Conflict("That API client is deactivated; register a new one.")
-    secret = secrets.token_urlsafe(32)
     still = client.live_signing_secrets(now) if keep_previous > timedelta(0) else []
-    client.signing_secrets = [box.seal(secret), *still][:MAX_SIGNING_SECRETS]
+    if len(still) >= MAX_SIGNING_SECRETS:
+        # Dropping the oldest could drop the one the lab still signs with.
+        raise Conflict(
+            f"{len(still)} signing secrets are still accepted (the most kept at once); wait "
+            "until the older ones retire, or rotate with keep_previous_hours 0 after a leak.",
+            extra={"retire_at": client.signing_secrets_retire_at.isoformat()}
+            if client.signing_secrets_retire_at
+            else None,
+        )
+    secret = secrets.token_urlsafe(32)
+    client.signing_secrets = [box.seal(secret, owner=client.id), *still]
     client.signing_secrets_retire_at = now + keep_previous if still else None
     await repo.session.flush()
     return client, secret

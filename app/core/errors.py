@@ -139,6 +139,12 @@ class TooManyRequests(AppError):
     title = "Too many requests"
 
 
+class ServiceUnavailable(AppError):
+    status = 503
+    slug = "service-unavailable"
+    title = "Cannot be served now; try again later"
+
+
 def problem_response(
     request: Request,
     *,

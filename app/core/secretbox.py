@@ -9,8 +9,13 @@ A sealed value reads ``enc:v1:<key id>:<base64url(nonce | ciphertext)>``; the ke
 first eight hex digits of the key's SHA-256, so every value names the key that sealed it. The
 first key listed seals; every key listed opens. To change keys: put the new one first, run
 ``python -m app.cli seal-secrets`` (everything is sealed again under it), then drop the old
-one. Without keys (development only: production refuses to start) values are kept as given.
-A value kept as given is still read, so that keys can be introduced on a running clinic.
+one; with several server processes, first give every one of them the new key (second), then
+put it first. Without keys (development only: production refuses to start) values are kept as
+given; once keys are set, a value kept as given is refused until ``seal-secrets`` seals it, so
+that nobody who can write to the database can slip in a secret of their own.
+
+Each value is bound to its owner (the API client's id, in the AES-GCM associated data): a
+sealed value copied onto another client's row does not open there.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import os
+import uuid
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
@@ -45,7 +51,7 @@ def key_id(key: bytes) -> str:
 
 def parse_keys(value: str | None) -> list[bytes]:
     """SECRETS_KEYS: base64url keys of 32 bytes, separated by commas; the first seals."""
-    keys = []
+    keys: list[bytes] = []
     for n, part in enumerate(p.strip() for p in (value or "").split(",")):
         if not part:
             continue
@@ -55,7 +61,11 @@ def parse_keys(value: str | None) -> list[bytes]:
             raise ValueError(f"key {n + 1} is not base64url") from exc
         if len(key) != 32:
             raise ValueError(f"key {n + 1} is {len(key)} bytes; AES-256 needs 32")
+        if key_id(key) in {key_id(k) for k in keys}:
+            raise ValueError(f"key {n + 1} is listed twice")
         keys.append(key)
+    if value and value.strip() and not keys:
+        raise ValueError("holds no key")
     return keys
 
 
@@ -72,16 +82,18 @@ class SecretBox:
     def seals(self) -> bool:
         return self._current is not None
 
-    def seal(self, plain: str) -> str:
+    def seal(self, plain: str, *, owner: uuid.UUID) -> str:
         if self._current is None:
             return plain
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._keys[self._current].encrypt(nonce, plain.encode(), PURPOSE)
+        sealed = self._keys[self._current].encrypt(nonce, plain.encode(), _aad(owner))
         blob = base64.urlsafe_b64encode(nonce + sealed).decode()
         return f"{PREFIX}{self._current}:{blob}"
 
-    def open(self, stored: str) -> str:
+    def open(self, stored: str, *, owner: uuid.UUID) -> str:
         if not stored.startswith(PREFIX):
+            if self._current is not None:
+                raise SecretUnreadable("kept unsealed although keys are set: run seal-secrets")
             return stored
         kid, _, blob = stored[len(PREFIX) :].partition(":")
         aead = self._keys.get(kid)
@@ -89,12 +101,19 @@ class SecretBox:
             raise SecretUnreadable(f"sealed with key {kid}, which SECRETS_KEYS does not hold")
         try:
             raw = base64.urlsafe_b64decode(blob)
-            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], PURPOSE).decode()
+            return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(owner)).decode()
         except (InvalidTag, binascii.Error, ValueError) as exc:
-            raise SecretUnreadable(f"sealed with key {kid} but does not open: altered") from exc
+            raise SecretUnreadable(
+                f"sealed with key {kid} but does not open: altered, or not this client's"
+            ) from exc
 
-    def needs_sealing(self, stored: str) -> bool:
-        """Kept as given, or sealed under a key that is no longer the first."""
-        if self._current is None:
-            return False
-        return not stored.startswith(f"{PREFIX}{self._current}:")
+    def reseal(self, stored: str, *, owner: uuid.UUID) -> str:
+        """Under the first key: a value kept as given, or sealed under another key."""
+        if self._current is None or stored.startswith(f"{PREFIX}{self._current}:"):
+            return stored
+        plain = stored if not stored.startswith(PREFIX) else self.open(stored, owner=owner)
+        return self.seal(plain, owner=owner)
+
+
+def _aad(owner: uuid.UUID) -> bytes:
+    return PURPOSE + b":" + str(owner).encode()

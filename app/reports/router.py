@@ -14,7 +14,13 @@ from app.auth.dependencies import AuditDep, require_roles
 from app.auth.models import ApiClient, Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import Conflict, NotAuthenticated, NotFound, problem_responses
+from app.core.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    ServiceUnavailable,
+    problem_responses,
+)
 from app.core.pagination import PageDep, paginate
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
@@ -55,12 +61,13 @@ logger = logging.getLogger("app.reports")
 
 def _open_secrets(request: Request, client: ApiClient, now: datetime) -> list[str]:
     """The client's live signing secrets, opened. One that no configured key opens is left
-    out (the delivery is then refused and kept as rejected) and said in the log."""
+    out and said in the log (without its value); when that is the newest, nothing can be
+    checked, and the lab is told to send again later instead of being told it signed wrong."""
     box: SecretBox = request.app.state.secret_box
     opened = []
-    for stored in client.live_signing_secrets(now):
+    for n, stored in enumerate(client.live_signing_secrets(now)):
         try:
-            opened.append(box.open(stored))
+            opened.append(box.open(stored, owner=client.id))
         except SecretUnreadable as exc:
             logger.error(
                 "a signing secret cannot be opened",
@@ -70,6 +77,12 @@ def _open_secrets(request: Request, client: ApiClient, now: datetime) -> list[st
                     "why": str(exc),
                 },
             )
+            if n == 0:
+                raise ServiceUnavailable(
+                    "Signatures cannot be checked now (the server lacks a key); send the "
+                    "message again later.",
+                    headers={"Retry-After": "60"},
+                ) from exc
     return opened
 
 
@@ -130,7 +143,23 @@ async def _receive(
 
     async with factory() as db:
         client = await db.get(ApiClient, principal.id)
+    try:
         secrets = _open_secrets(request, client, now) if client else []
+    except ServiceUnavailable:
+        await store(
+            factory,
+            channel=channel,
+            sender_id=principal.id,
+            sender_name=principal.name,
+            body=raw,
+            headers=headers,
+            message_key=None,
+            webhook_id=None,
+            now=now,
+            state="rejected",
+            outcome="not checked: no configured key opens the signing secret; asked to resend",
+        )
+        raise
     try:
         verify(
             secrets=secrets,
@@ -242,7 +271,7 @@ SIGNED = (
     openapi_extra=HL7_BODY,
     responses={
         200: {"content": {"application/hl7-v2": {}}, "description": "The ACK"},
-        **problem_responses(403, 413),
+        **problem_responses(403, 413, 503),
     },
 )
 async def receive_hl7(
@@ -271,7 +300,7 @@ async def receive_hl7(
     openapi_extra=FHIR_BODY,
     responses={
         200: {"content": {"application/fhir+json": {}}, "description": "OperationOutcome"},
-        **problem_responses(403, 413),
+        **problem_responses(403, 413, 503),
     },
 )
 async def receive_fhir(

@@ -4,6 +4,7 @@ lifecycle and critical values, with the database state checked after each."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -347,6 +348,15 @@ async def test_signatures_are_required(
     assert await count(session_factory, InboundMessage, InboundMessage.state == "rejected") == 3
 
 
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def rotate(api: Api, keep_hours: int | None = None) -> Any:
     client_id = api.staff.lab_client.id  # type: ignore[union-attr]
     response = await api.client.post(
@@ -390,13 +400,20 @@ async def test_a_retried_rotation_breaks_nothing_and_a_leak_retires_at_once(
     api: Api, lab: Lab
 ) -> None:
     first = (await rotate(api))["signing_secret"]  # its answer was lost on the way
-    second = (await rotate(api))["signing_secret"]
-    for n, secret in enumerate(("test-secret", first, second)):
+    second = (await rotate(api))["signing_secret"]  # and this one's too
+    third = (await rotate(api))["signing_secret"]
+    for n, secret in enumerate(("test-secret", first, second, third)):
         ack, _ = await lab.hl7(oru(control_id=f"T{n}", mrn="M", order="O"), secret=secret)
         assert ack == "AA"
+    # Four are accepted at once; a fifth would drop one the lab may still sign with.
+    client_id = api.staff.lab_client.id  # type: ignore[union-attr]
+    full = await api.client.post(
+        f"/v1/api-clients/{client_id}/rotate-signing-secret", headers=api.auth("admin"), json={}
+    )
+    assert_problem(full, 409)
     leaked = await rotate(api, keep_hours=0)
     assert leaked["signing_secrets_retire_at"] is None
-    for n, secret in enumerate(("test-secret", first, second)):
+    for n, secret in enumerate(("test-secret", first, second, third)):
         body = oru(control_id=f"L{n}", mrn="M", order="O")
         refused = await api.client.post(
             HL7, content=body.encode(), headers=lab.headers(body, secret=secret)
@@ -427,25 +444,45 @@ async def test_signing_secrets_are_sealed_at_rest_and_sealed_again_by_the_cli(
     first, kept = await stored()
     assert first.startswith("enc:v1:")
     assert new not in first
-    assert kept == SECRET  # the factory's, kept as given: still read
+    assert kept == SECRET  # the factory's, kept as given
     assert (await lab.hl7(oru(control_id="K1", mrn="M", order="O"), secret=new))[0] == "AA"
-    assert (await lab.hl7(oru(control_id="K2", mrn="M", order="O")))[0] == "AA"
+    # Kept as given while keys are set: refused until sealed (nobody slips a secret in).
+    plain = oru(control_id="K2", mrn="M", order="O")
+    unsealed = await api.client.post(HL7, content=plain.encode(), headers=lab.headers(plain))
+    assert_problem(unsealed, 401)
 
-    assert await seal_secrets(settings.model_copy(update={"secrets_keys": key})) == 1
+    keyed = settings.model_copy(update={"secrets_keys": key})
+    assert await seal_secrets(keyed, now=lab.clock.now()) == 1
     after = await stored()
     assert after[0] == first  # already under the first key: left alone
     assert after[1].startswith("enc:v1:")
     assert SECRET not in json.dumps(after)
     assert (await lab.hl7(oru(control_id="K3", mrn="M", order="O")))[0] == "AA"
 
-    # A process without the key cannot open them: refused, and the delivery is kept.
+    # A process without the key cannot check anything: the lab is asked to send again (503,
+    # not "you signed wrong"), the delivery is kept, and the log says why without the value.
     app.state.secret_box = SecretBox.from_setting(new_key())
     body = oru(control_id="K4", mrn="M", order="O")
-    refused = await api.client.post(
-        HL7, content=body.encode(), headers=lab.headers(body, secret=new)
-    )
-    assert_problem(refused, 401)
-    assert await count(session_factory, InboundMessage, InboundMessage.state == "rejected") == 1
+    seen = Records()
+    logging.getLogger("app.reports").addHandler(seen)
+    try:
+        later = await api.client.post(
+            HL7, content=body.encode(), headers=lab.headers(body, secret=new)
+        )
+    finally:
+        logging.getLogger("app.reports").removeHandler(seen)
+    assert_problem(later, 503)
+    assert later.headers["retry-after"] == "60"
+    said = [vars(r) for r in seen.records if getattr(r, "event", "") == "signing_secret_unreadable"]
+    assert said
+    assert new not in repr(said)
+    assert SECRET not in repr(said)
+    rejected = InboundMessage.state == "rejected"
+    assert await count(session_factory, InboundMessage, rejected) == 2
+    # Once the old secret has retired, sealing again drops it.
+    lab.clock.advance(timedelta(hours=25))
+    assert await seal_secrets(keyed, now=lab.clock.now()) == 1
+    assert await stored() == [first]
 
 
 async def test_rotation_needs_a_live_client(api: Api) -> None:
