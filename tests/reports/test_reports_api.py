@@ -3,6 +3,7 @@ lifecycle and critical values, with the database state checked after each."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -421,6 +422,20 @@ async def test_a_retried_rotation_breaks_nothing_and_a_leak_retires_at_once(
         assert_problem(refused, 401)
     fresh = oru(control_id="F1", mrn="M", order="O")
     assert (await lab.hl7(fresh, secret=leaked["signing_secret"]))[0] == "AA"
+
+
+@pytest.mark.postgres_only
+async def test_two_rotations_at_once_lose_neither_secret(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    answers = await asyncio.gather(rotate(api), rotate(api))
+    for n, answer in enumerate(answers):
+        body = oru(control_id=f"C{n}", mrn="M", order="O")
+        assert (await lab.hl7(body, secret=answer["signing_secret"]))[0] == "AA"
+    async with session_factory() as session:
+        client = await session.get(ApiClient, api.staff.lab_client.id)  # type: ignore[union-attr]
+        assert client is not None
+        assert len(client.signing_secrets) == 3  # both new ones and the first
 
 
 async def test_signing_secrets_are_sealed_at_rest_and_sealed_again_by_the_cli(
