@@ -26,7 +26,7 @@ from app.core.migrations import schema_head
 from app.core.secretbox import SecretBox
 from app.core.settings import Environment, Settings, get_settings
 from app.feed.fast_path import IdlePollFastPath
-from app.feed.notifier import Notifier, listen
+from app.feed.notifier import Notifier, listen, sweep
 from app.feed.router import router as feed_router
 from app.mothers.router import router as mothers_router
 from app.notifications import dispatcher
@@ -104,9 +104,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             listener = asyncio.create_task(
                 listen(settings.database_url, app.state.notifier, stop, app.state.token_cache)
             )
+        # One read per process every 15 s wakes an event stream that missed its notification.
+        sweeper = asyncio.create_task(sweep(app.state.session_factory, app.state.notifier, stop))
         yield
         stop.set()
-        for task in (worker, listener):
+        for task in (worker, listener, sweeper):
             if task is not None:
                 await task
         await app.state.audit_writer.close()

@@ -5,8 +5,9 @@
 Starts the service the way production runs it (one uvicorn worker, PostgreSQL, no access log)
 and a bare FastAPI "hello" app with the same uvicorn settings, then measures with wrk:
 304 polls/s and 200 answers/s (10 items) as ratios to hello/s in the same run; 2,000 butlers
-long-polling on one process (memory, idle CPU, change-to-answer latency); and 304 polls/s with
-1,000 and with 100,000 mothers in the database. Writes bench/RESULTS.md.
+long-polling on one process (memory, idle CPU, change-to-answer latency); the same with 2,000
+Server-Sent Events streams on a fresh process; and 304 polls/s with 1,000 and with 100,000
+mothers in the database. Writes bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+asyncpg://root@127.0.0.1:
 BUTLERS = 200
 POLLS_PER_BUTLER = 10
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
+STREAM_IDLE_SECONDS = 32
 NOW = datetime.now(UTC)
 
 
@@ -238,6 +240,24 @@ async def phone(port: int, token: str, etag: str) -> float:
         assert status == 304, status
 
 
+async def event_stream(port: int, token: str, after: int, arrivals: list[float]) -> None:
+    """A butler's phone on the Server-Sent Events feed: the moment each event arrives."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (f"GET /v1/me/events/stream HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {token}\r\n"
+         f"Last-Event-ID: {after}\r\nConnection: close\r\n\r\n").encode()
+    )
+    await writer.drain()
+    status = await reader.readline()
+    assert b" 200 " in status, status
+    try:
+        while line := await reader.readline():
+            if b"event: feed" in line:
+                arrivals.append(time.monotonic())
+    finally:
+        writer.close()
+
+
 async def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
@@ -321,6 +341,57 @@ async def main() -> int:
         await asyncio.gather(*polls, return_exceptions=True)
         p99 = statistics.quantiles(latencies, n=100)[98]
 
+        say(f"{BUTLERS * POLLS_PER_BUTLER:,} event streams on a fresh process")
+        stream_port = free_port()
+        streamer = start("app.main:app", stream_port, env)
+        try:
+            await wait_ready(f"http://127.0.0.1:{stream_port}/readyz")
+            versions = []
+            async with httpx.AsyncClient(timeout=60) as client:
+                for token in tokens:
+                    r = await client.get(f"http://127.0.0.1:{stream_port}/v1/me/assignments",
+                                         headers={"Authorization": f"Bearer {token}"})
+                    versions.append(r.json()["version"])
+            stream_rss_before = rss_mb(streamer.pid)
+            arrivals: list[list[float]] = [[] for _ in range(BUTLERS * POLLS_PER_BUTLER)]
+            streams = [
+                asyncio.create_task(event_stream(stream_port, tokens[i % BUTLERS], versions[i % BUTLERS], arrivals[i]))
+                for i in range(BUTLERS * POLLS_PER_BUTLER)
+            ]
+            for _ in range(60):  # let the server take in all 2,000 first
+                before = cpu_seconds(streamer.pid)
+                await asyncio.sleep(1)
+                if cpu_seconds(streamer.pid) - before < 0.05:
+                    break
+            stream_rss = rss_mb(streamer.pid)
+            cpu0 = cpu_seconds(streamer.pid)
+            await asyncio.sleep(STREAM_IDLE_SECONDS)  # two heartbeats: each stream reads its version
+            stream_cpu = (cpu_seconds(streamer.pid) - cpu0) / STREAM_IDLE_SECONDS * 100
+            stream_latencies = []
+            async with httpx.AsyncClient(timeout=30) as client:
+                for i in random.Random(11).sample(range(1, BUTLERS), 40):
+                    mother = (await client.get(f"http://127.0.0.1:{stream_port}/v1/mothers",
+                                               params={"primary_butler_id": str(butler_ids[i]), "limit": 1},
+                                               headers=desk)).json()["items"][0]["id"]
+                    seen = len(arrivals[i])
+                    r = await client.post(f"http://127.0.0.1:{stream_port}/v1/mothers/{mother}/tasks", headers=desk,
+                                          json={"title": "bench task", "due_at": (NOW + timedelta(days=2)).isoformat()})
+                    committed = time.monotonic()
+                    assert r.status_code == 201, r.text
+                    for _ in range(1000):
+                        if len(arrivals[i]) > seen:
+                            break
+                        await asyncio.sleep(0.005)
+                    else:
+                        raise RuntimeError("an event stream never saw its change")
+                    stream_latencies.append(max(arrivals[i][seen] - committed, 0.0) * 1000)
+            for t in streams:
+                t.cancel()
+            await asyncio.gather(*streams, return_exceptions=True)
+            stream_p99 = statistics.quantiles(stream_latencies, n=100)[98]
+        finally:
+            stop(streamer)
+
         say("a second database with 100,000 mothers, served by a second server")
         await admin(f'CREATE DATABASE "{big_name}"')
         await asyncio.to_thread(upgrade, big_url)
@@ -355,6 +426,9 @@ async def main() -> int:
         ("resident memory, 2,000 long-polls", f"{rss_waiting:.0f} MB (idle before: {rss_before:.0f} MB)", "< 300 MB", rss_waiting < 300),
         ("CPU while 2,000 wait", f"{idle_cpu:.1f} %", "< 5 %", idle_cpu < 5),
         ("change → waiting phone, p99 of 40", f"{p99:.0f} ms (median {statistics.median(latencies):.0f} ms)", "< 500 ms", p99 < 500),
+        ("resident memory, 2,000 event streams (SSE)", f"{stream_rss:.0f} MB (idle before: {stream_rss_before:.0f} MB)", "< 300 MB (as long-polls)", stream_rss < 300),
+        (f"CPU while 2,000 streams wait ({STREAM_IDLE_SECONDS} s, heartbeats included)", f"{stream_cpu:.1f} %", "< 5 % (as long-polls)", stream_cpu < 5),
+        ("change → open event stream, p99 of 40", f"{stream_p99:.0f} ms (median {statistics.median(stream_latencies):.0f} ms)", "< 500 ms (as long-polls)", stream_p99 < 500),
         ("304 polls/s, 100,000 vs 1,000 mothers (medians of 3 interleaved runs)", f"{poll_rps_big:,.0f} vs {poll_rps_small:,.0f} ({(poll_rps_big / poll_rps_small - 1) * 100:+.1f} %)", "within 10 %", abs(poll_rps_big / poll_rps_small - 1) <= 0.10),
     ]
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())

@@ -82,6 +82,7 @@ async def authenticate_bearer(
         role=user.role.value,
         token_id=token.id,
         butler_id=butler_id,
+        token_expires_at=token.expires_at,
     )
     if cache is not None:
         cache.put(digest, principal, token.expires_at, epoch)

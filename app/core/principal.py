@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -20,6 +21,7 @@ class Principal:
     role: str
     token_id: uuid.UUID | None = None
     butler_id: uuid.UUID | None = None
+    token_expires_at: datetime | None = None
 
     @property
     def scope_key(self) -> str:

@@ -39,6 +39,8 @@ class Notifier:
         self._building: dict[tuple[uuid.UUID, Hashable], asyncio.Future[Any]] = {}
         self.answers_max = answers
         self.version_ttl = version_ttl
+        # Butler -> the lowest version a waiting event stream has delivered; see watched().
+        self._watched: dict[uuid.UUID, int] = {}
 
     def answer(self, butler_id: uuid.UUID, key: Hashable) -> Any | None:
         cached = self._answers.get(butler_id)
@@ -116,8 +118,25 @@ class Notifier:
         """Take the event *before* reading the version, so no change slips between the two."""
         return self._events.setdefault(butler_id, asyncio.Event())
 
+    def watch(self, butler_id: uuid.UUID, version: int) -> None:
+        """An event stream waits having delivered up to ``version``: the sweep wakes it if the
+        database moves past that without a notification (one lost on the way)."""
+        seen = self._watched.get(butler_id)
+        self._watched[butler_id] = version if seen is None else min(seen, version)
+
+    def watched(self) -> dict[uuid.UUID, int]:
+        for butler_id in [b for b in self._watched if b not in self._events]:
+            del self._watched[butler_id]  # nobody waits for it any more
+        return dict(self._watched)
+
+    def wake_all(self) -> None:
+        """Every waiter reads again: after the listener reconnected, what was NOTIFYed while it
+        was away is unknown."""
+        self.publish(list(self._events))
+
     def publish(self, butler_ids: Iterable[uuid.UUID]) -> None:
         for butler_id in butler_ids:
+            self._watched.pop(butler_id, None)
             self._generations[butler_id] = self._generations.get(butler_id, 0) + 1
             self._versions.pop(butler_id, None)
             self._answers.pop(butler_id, None)
@@ -184,8 +203,10 @@ async def listen(
             conn = await asyncpg.connect(_dsn(database_url))
             await conn.add_listener(CHANNEL, on_notify)
             await conn.add_listener(REVOKED_CHANNEL, on_revoked)
-            # Whatever was NOTIFYed while we were not listening is unknown: forget it all.
+            # Whatever was NOTIFYed while we were not listening is unknown: forget it all,
+            # and let every long-poll and stream read its version again.
             notifier.clear_versions()
+            notifier.wake_all()
             if cache is not None:
                 cache.clear()
             while not stop.is_set() and not conn.is_closed():
@@ -198,3 +219,47 @@ async def listen(
         finally:
             if conn is not None and not conn.is_closed():
                 await conn.close()
+
+
+SWEEP_BATCH = 500
+
+
+async def sweep_once(session_factory: Any, notifier: Notifier) -> int:
+    """One read of the versions of every butler an event stream waits for; those the
+    database has moved past are woken. Returns how many were."""
+    from sqlalchemy import select
+
+    from app.feed.models import FeedState
+
+    watched = notifier.watched()
+    if not watched:
+        return 0
+    state = FeedState.__table__
+    behind: list[uuid.UUID] = []
+    ids = list(watched)
+    async with session_factory() as session:
+        for i in range(0, len(ids), SWEEP_BATCH):
+            rows = await session.execute(
+                select(state.c.butler_id, state.c.version).where(
+                    state.c.butler_id.in_(ids[i : i + SWEEP_BATCH])
+                )
+            )
+            behind += [b for b, v in rows.all() if v > watched[b]]
+    notifier.publish(behind)
+    return len(behind)
+
+
+async def sweep(
+    session_factory: Any, notifier: Notifier, stop: asyncio.Event, every: float = 15.0
+) -> None:
+    """A lost notification costs an event stream at most ``every`` seconds, for one query per
+    process, not one per stream."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        if stop.is_set():
+            return
+        try:
+            await sweep_once(session_factory, notifier)
+        except Exception:
+            logger.warning("feed version sweep failed; trying again", exc_info=True)

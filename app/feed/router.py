@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from app.assignments.dependencies import PolicyDep
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import answer_cover
+from app.auth.cache import TokenCache
 from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
 from app.auth.repository import AuthRepository
@@ -364,15 +365,24 @@ async def my_event_stream(
     await _check_cursor(FeedRepository(session), butler_id, cursor)
     state = request.app.state
     secret = request.headers.get("authorization", "").partition(" ")[2].strip()
+    cache: TokenCache = state.token_cache
+    epoch, until = cache.epoch, principal.token_expires_at
 
     async def still_allowed() -> bool:
+        """Nothing revoked since the last check and the token not expired: no query. Else the
+        token is verified again (a revocation of anyone bumps the epoch: rare)."""
+        nonlocal epoch, until
+        if epoch == cache.epoch and until is not None and clock.now() < until:
+            return True
+        epoch = cache.epoch  # read before the database, as the cache does
         async with state.session_factory() as check:
             try:
                 again = await authenticate_bearer(
-                    AuthRepository(check), secret=secret, now=clock.now(), cache=state.token_cache
+                    AuthRepository(check), secret=secret, now=clock.now(), cache=cache
                 )
             except NotAuthenticated:
                 return False
+        until = again.token_expires_at
         return again.butler_id == butler_id and again.role == Role.BUTLER.value
 
     return StreamingResponse(

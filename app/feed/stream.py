@@ -1,11 +1,14 @@
 """The change feed as Server-Sent Events: the events of GET /v1/me/events, pushed as they commit.
 
-A stream holds no database connection while it waits. Each read opens a short session of its
-own: the request's session is committed and closed before the first byte of the stream leaves.
+A stream holds no database connection while it waits, and reads nothing until a change wakes
+it (a lost notification is caught by the process's version sweep, one query every 15 s for all
+streams). Each read opens a short session of its own: the request's session is committed and
+closed before the first byte of the stream leaves.
 The stream ends on its own after ``lifetime`` seconds; the phone's EventSource reconnects with
 ``Last-Event-ID`` and continues without a gap. The token is checked again before every read
-after the first (the route checked it for the first), so a logout or a revocation ends the
-stream within one heartbeat.
+after the first and at every heartbeat (against the token cache's revocation epoch: no query
+unless something was revoked), so a logout or a revocation ends the stream within one
+heartbeat.
 """
 
 from __future__ import annotations
@@ -55,33 +58,41 @@ async def feed_stream(
     yield f"retry: {RECONNECT_MILLISECONDS}\n\n".encode()
     cursor = after
     deadline = time.monotonic() + lifetime
+    read = True
+    woken = notifier.subscribe(butler_id)
     while True:
-        # Take the wake-up before reading, so that a change committed after the read wakes us.
-        woken = notifier.subscribe(butler_id)
-        async with session_factory() as session:
-            repo = FeedRepository(session)
-            current = await repo.version(butler_id)  # one indexed read while nothing changed
-            events = await repo.events_after(butler_id, cursor, PAGE) if current > cursor else []
-        if current > cursor and (not events or events[0].seq != cursor + 1):
-            # Purged from under the stream: say so, never a silent gap. The phone then
-            # re-reads its assignments and follows the feed from current_version.
-            yield frame(json.dumps({"current_version": current}), event="expired")
-            return
-        for e in events:
-            yield frame(public_event(e).model_dump_json(), event="feed", event_id=e.seq)
-            cursor = e.seq
-        if len(events) == PAGE:  # more behind this page: read on before waiting
-            if not await still_allowed():
+        if read:
+            # Take the wake-up before reading, so that a change committed after the read
+            # wakes us.
+            woken = notifier.subscribe(butler_id)
+            async with session_factory() as session:
+                repo = FeedRepository(session)
+                current = await repo.version(butler_id)
+                events = (
+                    await repo.events_after(butler_id, cursor, PAGE) if current > cursor else []
+                )
+            if current > cursor and (not events or events[0].seq != cursor + 1):
+                # Purged from under the stream: say so, never a silent gap. The phone then
+                # re-reads its assignments and follows the feed from current_version.
+                yield frame(json.dumps({"current_version": current}), event="expired")
                 return
-            continue
+            for e in events:
+                yield frame(public_event(e).model_dump_json(), event="feed", event_id=e.seq)
+                cursor = e.seq
+            if len(events) == PAGE:  # more behind this page: read on before waiting
+                if not await still_allowed():
+                    return
+                continue
+            # Waiting costs no read: a change wakes us, and the process's sweep wakes us if
+            # the database moved past ``cursor`` without a notification.
+            notifier.watch(butler_id, cursor)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
-        # A lost notification costs at most one heartbeat: the version is read again after it.
-        changed = False
+        read = False
         with contextlib.suppress(TimeoutError):
-            changed = await asyncio.wait_for(woken.wait(), timeout=min(heartbeat, remaining))
+            read = await asyncio.wait_for(woken.wait(), timeout=min(heartbeat, remaining))
         if not await still_allowed():
             return
-        if not changed and time.monotonic() < deadline:
+        if not read and time.monotonic() < deadline:
             yield b": keep-alive\n\n"

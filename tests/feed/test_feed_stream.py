@@ -14,12 +14,13 @@ from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete
+from sqlalchemy import delete, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.feed import stream as stream_module
 from app.feed.changes import purge_feed
 from app.feed.models import FeedEvent
+from app.feed.notifier import sweep_once
 from tests.conftest import Api
 from tests.feed.test_feed_api import task
 from tests.mothers.test_mothers_api import enrol
@@ -275,3 +276,48 @@ async def test_a_long_backlog_comes_page_after_page_without_a_pause(
         # A missed page would wait for the next heartbeat (15 s): far past `within`.
         ids = [(await stream.event(within=2) or {}).get("id") for _ in range(5)]
     assert ids == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.usefixtures("short_heartbeat")
+async def test_a_quiet_stream_costs_no_query_even_when_another_phone_logs_out(
+    api: Api, app: FastAPI
+) -> None:
+    queries = {"n": 0}
+
+    def before(*_args: Any) -> None:
+        queries["n"] += 1
+
+    await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
+    async with Stream(app, api.auth("butler1")) as stream:
+        assert (await stream.event() or {}).get("id") == "1"
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", before)
+        try:
+            for _ in range(4):  # four heartbeats: the token checked four times, nothing read
+                assert await stream.message() == {"comment": "keep-alive"}
+            assert queries["n"] == 0
+            # Somebody else logs out: every stream checks its token again, from the token
+            # cache, which still holds this one; still no query, and the stream goes on.
+            await api.client.post("/v1/auth/logout", headers=api.auth("butler2"))
+            queries["n"] = 0
+            for _ in range(2):
+                assert await stream.message() == {"comment": "keep-alive"}
+            assert queries["n"] == 0
+        finally:
+            event.remove(app.state.engine.sync_engine, "before_cursor_execute", before)
+
+
+async def test_a_lost_notification_is_caught_by_the_sweep(
+    api: Api, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
+    notifier = app.state.notifier
+    async with Stream(app, api.auth("butler1")) as stream:
+        assert (await stream.event() or {}).get("id") == "1"
+        assert await sweep_once(app.state.session_factory, notifier) == 0  # nothing behind
+        with monkeypatch.context() as lost:
+            lost.setattr(notifier, "publish", lambda _ids: None)  # the NOTIFY never came
+            await task(api, mine["id"])
+        with pytest.raises(TimeoutError):
+            await stream.event(within=0.3)  # nothing wakes it by itself
+        assert await sweep_once(app.state.session_factory, notifier) == 1
+        assert (await stream.event() or {}).get("id") == "2"
