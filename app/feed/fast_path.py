@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
 import uuid
 from dataclasses import dataclass
@@ -44,6 +45,19 @@ from app.feed.repository import STATE
 PATH = "/v1/me/assignments"
 CACHE_CONTROL = "private, no-cache"
 MAX_WAIT = 30  # seconds; the route's own limit on ?wait
+JITTER = 0.2  # a quiet long-poll of 10 s or more ends up to a fifth early
+
+
+def hold_for(wait: int) -> float:
+    """How long a quiet long-poll is held. Phones that (re)connected together, as after a
+    deploy, would otherwise re-poll together every N seconds, and a change landing in that
+    wave would wait behind it; ending up to a fifth early spreads them out. A 304 says only
+    "nothing changed": the phone asks again, sooner."""
+    if wait < 10:
+        return float(wait)
+    return wait * (1 - JITTER * random.random())  # noqa: S311 - spreading load, not a secret
+
+
 _WAIT = re.compile(r"[0-9]{1,2}")
 
 
@@ -107,7 +121,7 @@ class IdlePollFastPath:
         if seen == etag and woken is not None:
             # Held here, with no database connection, until a change or the end of the wait.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), timeout=wait)
+                await asyncio.wait_for(woken.wait(), timeout=hold_for(wait))
             if not woken.is_set():  # the wait ran out: is the answer still the same?
                 version = await _read_version(state, butler)
                 today = clock.now().astimezone(settings.tz).date()

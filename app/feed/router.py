@@ -23,7 +23,7 @@ from app.core.errors import AppError, NotAuthenticated, NotFound, problem_respon
 from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
 from app.feed.changes import touch
-from app.feed.fast_path import CACHE_CONTROL, MAX_WAIT, RenderedAnswer, etag_for
+from app.feed.fast_path import CACHE_CONTROL, MAX_WAIT, RenderedAnswer, etag_for, hold_for
 from app.feed.models import Task
 from app.feed.notifier import Notifier
 from app.feed.repository import FeedRepository
@@ -85,7 +85,7 @@ async def _wait_for_change(
     """Long-poll: hold no database connection while waiting; return the version after."""
     await session.rollback()  # give the pooled connection back for the wait
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(woken.wait(), timeout=wait)
+        await asyncio.wait_for(woken.wait(), timeout=hold_for(wait))
     return await FeedRepository(session).version(butler_id)
 
 
@@ -99,7 +99,9 @@ def _not_modified(etag: str) -> Response:
     summary="What the calling butler must act on now, most urgent first (ETag, long-poll)",
     description=(
         "Send If-None-Match with the last ETag: 304 when nothing changed. With ?wait=N (at most "
-        "30) the request is held until the answer changes or N seconds pass (then 304)."
+        "30) the request is held until the answer changes or N seconds pass (then 304). A "
+        "wait of 10 s or more may end up to a fifth early, so that phones that connected "
+        "together do not all ask again together."
     ),
     responses={304: {"description": "Not modified"}, **problem_responses(403, 404)},
 )

@@ -289,3 +289,12 @@ async def test_transactions_touching_butlers_in_opposite_orders_do_not_deadlock(
             (await session.execute(select(FeedState.butler_id, FeedState.version))).all()
         )
     assert versions == {a: 2, b: 2}
+
+
+def test_long_waits_end_spread_out_and_short_ones_on_time() -> None:
+    from app.feed.fast_path import hold_for
+
+    holds = [hold_for(30) for _ in range(500)]
+    assert all(24 <= h <= 30 for h in holds)
+    assert max(holds) - min(holds) > 4  # spread over seconds, not all at once
+    assert {hold_for(5) for _ in range(20)} == {5.0}
