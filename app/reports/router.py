@@ -141,11 +141,8 @@ async def _receive(
     headers = kept_headers(request.headers)
     body = raw.decode("utf-8", errors="replace")
 
-    async with factory() as db:
-        client = await db.get(ApiClient, principal.id)
-    try:
-        secrets = _open_secrets(request, client, now) if client else []
-    except ServiceUnavailable:
+    async def keep_refused(outcome: str) -> None:
+        """A delivery refused before its signature was trusted is kept, for the engineer."""
         await store(
             factory,
             channel=channel,
@@ -157,8 +154,15 @@ async def _receive(
             webhook_id=None,
             now=now,
             state="rejected",
-            outcome="not checked: no configured key opens the signing secret; asked to resend",
+            outcome=outcome,
         )
+
+    async with factory() as db:
+        client = await db.get(ApiClient, principal.id)
+    try:
+        secrets = _open_secrets(request, client, now) if client else []
+    except ServiceUnavailable:
+        await keep_refused("not checked: no configured key opens the signing secret; resend")
         raise
     try:
         verify(
@@ -170,19 +174,7 @@ async def _receive(
             now=now,
         )
     except SignatureInvalid as exc:
-        await store(
-            factory,
-            channel=channel,
-            sender_id=principal.id,
-            sender_name=principal.name,
-            body=raw,
-            headers=headers,
-            message_key=None,
-            webhook_id=None,
-            now=now,
-            state="rejected",
-            outcome=f"signature refused: {exc}",
-        )
+        await keep_refused(f"signature refused: {exc}")
         raise NotAuthenticated(f"Webhook signature refused: {exc}.") from exc
     if not _is_text(raw):
         answer = (
