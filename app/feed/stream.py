@@ -59,7 +59,6 @@ async def feed_stream(
     cursor = after
     deadline = time.monotonic() + lifetime
     read = True
-    woken = notifier.subscribe(butler_id)
     while True:
         if read:
             # Take the wake-up before reading, so that a change committed after the read

@@ -192,13 +192,18 @@ async def test_a_discarded_or_impossible_cursor_is_refused_before_the_stream(
         await desk.body()
 
 
+async def three_events(api: Api) -> None:
+    """butler1's feed: 1 her mother assigned, 2 and 3 two tasks."""
+    mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
+    await task(api, mine["id"], "first")
+    await task(api, mine["id"], "second")
+
+
 async def test_a_purge_under_an_open_stream_says_expired_instead_of_skipping(
     api: Api, app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     """The stream read up to 1; 2 and 3 were purged before it read again."""
-    mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
-    await task(api, mine["id"], "first")
-    await task(api, mine["id"], "second")
+    await three_events(api)
     async with session_factory() as session:
         await purge_feed(session, before=datetime(2100, 1, 1, tzinfo=UTC))
         await session.commit()
@@ -212,9 +217,7 @@ async def test_a_hole_in_the_middle_of_what_a_stream_reads_says_expired(
     api: Api, app: FastAPI, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     """The stream read up to 1; 2 was purged, 3 is still there: 3 alone would be a gap."""
-    mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
-    await task(api, mine["id"], "first")
-    await task(api, mine["id"], "second")
+    await three_events(api)
     async with session_factory() as session:
         await session.execute(delete(FeedEvent).where(FeedEvent.seq <= 2))
         await session.commit()
