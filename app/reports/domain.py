@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -117,17 +117,42 @@ def check_pickup(current: PickupState, requested: PickupState) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class ParsedAttachment:
+    """An ED value (the document itself) or an RP value (a pointer to it)."""
+
+    kind: str  # "ED" | "RP" | "FHIR"
+    media_type: str | None  # e.g. application/pdf
+    data: bytes | None  # ED: the decoded bytes
+    pointer: str | None  # RP: where the sender keeps it
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedObservation:
     code: str
     code_system: str | None
     display: str | None
     value_type: str
-    value: str | None
+    value: str | None  # every repetition kept, joined with "; " (text kept whole)
     numeric: float | None
-    unit: str | None
+    unit: str | None  # as the sender displays it
     reference_range: str | None
     flag: str | None
     status: str | None
+    comparator: str | None = None  # "<", "<=", ">", ">=" before the number (SN, "<2.0", FHIR)
+    unit_code: str | None = None  # the UCUM code when the sender gives one
+    comments: str | None = None  # NTE segments after this OBX / Observation.note
+    attachments: tuple[ParsedAttachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PatientIdentity:
+    """Who the message says the patient is, as sent (PID / the Bundle's Patient)."""
+
+    mrn: str | None
+    name: str | None = None
+    birth_date: date | None = None
+    sex: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +168,8 @@ class ParsedReport:
     issued_at: datetime | None
     conclusion: str | None
     observations: list[ParsedObservation] = field(default_factory=list)
+    patient: PatientIdentity | None = None
+    comments: str | None = None  # NTE after the OBR (or ORC) / DiagnosticReport notes
 
 
 # Critical values ---------------------------------------------------------------------------
