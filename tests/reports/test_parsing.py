@@ -30,7 +30,7 @@ NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
     ],
 )
 def test_obr25_follows_the_v2_to_fhir_mapping(obr25: str, status: str) -> None:
-    reading = domain.report_status_from_hl7(obr25, ["P"])
+    reading = domain.report_status_from_hl7(obr25, ["F"])
     assert reading.status.value == status
     assert reading.derived is False
 
@@ -80,9 +80,10 @@ def test_two_obrs_with_lf_separators_and_disagreeing_statuses() -> None:
     _, reports = hl7v2.parse_oru(message, tz=TZ)
     assert [r.placer_order for r in reports] == ["88502218", "855238581"]
     assert [len(r.observations) for r in reports] == [5, 5]
-    # OBR-25 says F although several OBX-11 say I or P: the report status is what OBR-25 says.
-    assert reports[0].status.status is ReportStatus.FINAL
-    assert not reports[0].status.derived
+    # OBR-25 says F although four of its five OBX-11 say I or P: not final, partial.
+    assert reports[0].status.status is ReportStatus.PARTIAL
+    assert reports[0].status.derived
+    assert reports[0].status.note == "OBR-25 F but 4 of 5 results pending (OBX-11 I/P): partial"
     # The second OBR-25 is empty (its F sits in OBR-26): derived from OBX-11, all P.
     assert reports[1].status.status is ReportStatus.PRELIMINARY
     assert reports[1].status.derived
@@ -113,7 +114,7 @@ def test_value_types() -> None:
     got = [(o.value_type, o.value, o.numeric, o.flag) for o in report.observations]
     assert got == [
         ("NM", "65", 65.0, "LL"),
-        ("SN", "<2.0", None, "L"),
+        ("SN", "<2.0", 2.0, "L"),  # the comparator is kept apart: "<" and 2.0
         ("ST", "hemolysed sample", None, None),
         ("CWE", "Negative (260385009)", None, None),
         ("TX", "see doctor", None, None),
@@ -140,13 +141,19 @@ def test_the_ack_echoes_msh10() -> None:
     ack = hl7v2.ack(message, "AE", "no | such ^ order", now=NOW)
     segments = ack.strip("\r").split("\r")
     assert segments[0].startswith("MSH|^~\\&|PREGNANCY-BUTLER|VIP-CLINIC|LIS|HOSP|")
-    assert segments[1] == "MSA|AE|CTRL-77|no   such   order"
+    assert segments[1] == "MSA|AE|CTRL-77|no \\F\\ such \\S\\ order"  # HL7-escaped
     assert hl7v2.ack(None, "AR", "garbage", now=NOW).split("\r")[1] == "MSA|AR||garbage"
 
 
 def test_the_fhir_bundle() -> None:
     _key, (report,) = fhir.parse_reports(json.loads(fhir_bundle(order="ORD-9", mrn="M9")))
-    assert (report.placer_order, report.patient_mrn, report.source_key) == ("ORD-9", "M9", "LIS-1")
+    assert (report.placer_order, report.patient_mrn, report.filler_order) == (
+        "ORD-9",
+        "M9",
+        "LIS-1",
+    )
+    # The identifier is unique only within its system, and per report code: both are in the key.
+    assert report.source_key == "id:urn:example:lis:report|LIS-1:http://loinc.org|1504-0"
     assert report.status.status is ReportStatus.FINAL
     assert [o.code for o in report.observations] == ["1558-6", "1504-0", "1518-0"]
     assert report.observations[1].flag == "H"
