@@ -14,11 +14,13 @@ from app.queues.models import ExamStep, ExamType, QueueEntry, Station, StationTi
 from app.reports.models import (
     CriticalAlert,
     InboundMessage,
+    LabAttachment,
     LabObservation,
     LabReport,
     ReportEvent,
 )
 from app.visits.models import ClinicSession, ExamOrder, Visit, VisitStatusChange
+from app.worklist.models import WorklistItem
 
 __all__ = [
     "ApiClient",
@@ -38,6 +40,7 @@ __all__ = [
     "FeedState",
     "IdempotencyRecord",
     "InboundMessage",
+    "LabAttachment",
     "LabObservation",
     "LabReport",
     "Mother",
@@ -54,4 +57,5 @@ __all__ = [
     "User",
     "Visit",
     "VisitStatusChange",
+    "WorklistItem",
 ]

@@ -36,6 +36,7 @@ from app.queues.router import boards as boards_router
 from app.queues.router import router as queues_router
 from app.reports.router import router as reports_router
 from app.visits.router import router as visits_router
+from app.worklist.router import router as worklist_router
 
 logger = logging.getLogger("app")
 
@@ -52,6 +53,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     reports_router,
     notifications_router,
     feed_router,
+    worklist_router,
     audit_router,
 )
 

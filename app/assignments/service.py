@@ -28,6 +28,7 @@ from app.mothers.models import Mother, Pregnancy
 from app.notifications.outbox import enqueue
 from app.visits.models import Visit
 from app.visits.repository import VisitRepository
+from app.worklist import service as worklist
 
 
 class NoButlerAvailable(Conflict):
@@ -419,12 +420,14 @@ async def arrange_escort(
                     payload={"visit_id": visit.id, "cover_butler_id": escort.butler_id},
                 )
     if (escort is None and before is not None) or (escort is None and cover is None):
-        await enqueue(
+        await worklist.add(
             repo.session,
-            topic="visit.unaccompanied",
+            audiences=[worklist.FRONT_DESK],
+            kind="visit.unaccompanied",
+            title="No butler is free to accompany this visit: find one or accompany her",
             now=now,
             mother_id=mother.id,
-            payload={"visit_id": visit.id},
+            visit_id=visit.id,
         )
     visit.accompanying_butler_id = new_id
     if before != new_id:  # the visit leaves one phone's list and joins another's

@@ -3,6 +3,7 @@ the outcome. HTTP routes, the MLLP listener and admin replays all come through h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -21,6 +22,7 @@ from app.reports import domain, fhir, hl7v2
 from app.reports.models import InboundMessage
 from app.reports.repository import ReportRepository
 from app.reports.service import ingest
+from app.worklist import service as worklist
 
 logger = logging.getLogger("app.reports.intake")
 
@@ -71,6 +73,8 @@ async def store(
     outcome: str | None = None,
     replay_of: uuid.UUID | None = None,
     take_over: bool = False,
+    content_hash: str | None = None,
+    reused_key_of: uuid.UUID | None = None,
 ) -> uuid.UUID | None:
     """Write the message in its own transaction, before any processing. None: a duplicate
     arrived at the same moment (the unique index said so)."""
@@ -101,6 +105,8 @@ async def store(
             state=state,
             outcome=outcome,
             replay_of=replay_of,
+            content_hash=content_hash,
+            reused_key_of=reused_key_of,
         )
         session.add(message)
         try:
@@ -123,10 +129,18 @@ async def record(
     message.processed_at = now
 
 
-def hl7_answer(message: Any, code: str, text: str, *, now: datetime, state: str) -> Answer:
+def hl7_answer(
+    message: Any,
+    code: str,
+    text: str,
+    *,
+    now: datetime,
+    state: str,
+    control_id: str | None = None,
+) -> Answer:
     return Answer(
         status=200,
-        body=hl7v2.ack(message, code, text, now=now),
+        body=hl7v2.ack(message, code, text, now=now, control_id=control_id),
         media_type="application/hl7-v2",
         state=state,
         code=code,
@@ -149,19 +163,25 @@ async def process(
     session: AsyncSession,
     *,
     channel: str,
-    body: str,
+    raw: bytes,
     sender_id: uuid.UUID,
     message_id: uuid.UUID,
     context: IntakeContext,
     now: datetime,
+    note: str | None = None,
 ) -> Answer:
-    """Parse and ingest in the caller's transaction. Raises nothing on bad input: it answers."""
+    """Decode, parse and ingest in the caller's transaction. Raises nothing on bad input: it
+    answers (AR/AE echoing MSH-10 whenever it can be read; a FHIR OperationOutcome)."""
     repo = ReportRepository(session)
+    notes = [note] if note else []
     if channel in ("hl7v2", "mllp"):
         try:
+            body = hl7v2.decode(raw)
             message = hl7v2.parse_message(body)
         except hl7v2.Hl7Rejected as exc:
-            return hl7_answer(None, "AR", str(exc), now=now, state="rejected")
+            return hl7_answer(
+                None, "AR", str(exc), now=now, state="rejected", control_id=exc.control_id
+            )
         try:
             _, reports = hl7v2.parse_oru(message, tz=context.tz)
             for report in reports:
@@ -180,12 +200,17 @@ async def process(
             now=now,
             ack_within=context.ack_within,
         )
-        return hl7_answer(message, "AA", result.summary(), now=now, state="processed")
+        text = "; ".join([result.summary(), *notes])
+        return hl7_answer(message, "AA", text, now=now, state="processed")
     try:
-        payload = json.loads(body)
+        payload = json.loads(_fhir_text(raw))
         _, reports = fhir.parse_reports(payload)
         for report in reports:
             domain.check_sizes(report)
+    except UnicodeDecodeError:
+        return fhir_answer(
+            400, "error", "structure", "The body is not UTF-8 text.", state="rejected"
+        )
     except (json.JSONDecodeError, RecursionError):
         return fhir_answer(400, "error", "structure", "The body is not JSON.", state="rejected")
     except fhir.FhirInvalid as exc:
@@ -202,20 +227,37 @@ async def process(
         now=now,
         ack_within=context.ack_within,
     )
-    return fhir_answer(200, "information", "informational", result.summary(), state="processed")
+    text = "; ".join([result.summary(), *notes])
+    return fhir_answer(200, "information", "informational", text, state="processed")
 
 
-def hl7_control_id(body: str) -> str | None:
-    """MSH-10 when the message parses that far (for de-duplication before processing).
+def _fhir_text(raw: bytes) -> str:
+    """JSON is UTF-8 (RFC 8259); a byte-order mark, which some senders write, is accepted."""
+    text = raw.decode("utf-8")
+    if "\x00" in text:
+        raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL in the body")
+    return text.removeprefix("\ufeff")
+
+
+def content_hash(channel: str, raw: bytes) -> str:
+    """What a message says, hashed: for HL7 with its segment separators and framing
+    normalised (a resend over MLLP or with CRLF is the same message), else the signed bytes."""
+    if channel in ("hl7v2", "mllp"):
+        text = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+        while b"\r\r" in text:
+            text = text.replace(b"\r\r", b"\r")
+        raw = text.strip(b"\r \t\x0b\x1c")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def hl7_control_id(raw: bytes) -> str | None:
+    """MSH-10 when it can be read (for de-duplication before processing); read from the
+    bytes as Latin-1, which every encoding an HL7 header is written in agrees with.
 
     FHIR deliveries are de-duplicated by webhook-id only: a resource keeps its id across
     versions, so the id of a report cannot tell a resend from an amendment.
     """
-    try:
-        control_id = hl7v2.header_of(hl7v2.parse_message(body)).control_id
-    except (hl7v2.Hl7Rejected, IndexError, ValueError):
-        return None
-    return control_id if control_id and len(control_id) <= 199 else None
+    return hl7v2.control_id_of(raw.decode("latin-1"))
 
 
 # Taking a stored message in: HTTP and MLLP alike ----------------------------------------
@@ -232,10 +274,10 @@ class Taken:
     replayed: bool = False  # the first answer to the same message, sent again
 
 
-def busy(channel: str, now: datetime) -> Answer:
+def busy(channel: str, now: datetime, control_id: str | None = None) -> Answer:
     text = "The same message is still being processed; send it again later."
     if channel in ("hl7v2", "mllp"):
-        return hl7_answer(None, "AE", text, now=now, state="received")
+        return hl7_answer(None, "AE", text, now=now, state="received", control_id=control_id)
     return fhir_answer(409, "error", "conflict", text, state="received")
 
 
@@ -274,22 +316,32 @@ class Taker:
         *,
         channel: str,
         raw: bytes,
-        body: str,
         sender_id: uuid.UUID,
         sender_name: str,
         headers: dict[str, str],
-        key: str | None,
         webhook_id: str | None,
         now: datetime,
     ) -> Taken:
         """Processing runs in ``session``; a processed message is recorded in it too, so that
-        it commits with the reports (the caller commits)."""
+        it commits with the reports (the caller commits).
+
+        A control id (or webhook-id) seen before with other content is not a resend: LIS
+        counters roll over and reset, and answering it with the earlier AA would lose it. It
+        is stored and processed as the new message it is, and shown to the admins.
+        """
+        key = hl7_control_id(raw) if channel in ("hl7v2", "mllp") else None
+        digest = content_hash(channel, raw)
         async with self.factory() as db:
-            earlier = await ReportRepository(db).seen(
-                sender_id=sender_id, channel=channel, key=key, webhook_id=webhook_id
+            earlier, reused = await ReportRepository(db).seen(
+                sender_id=sender_id,
+                channel=channel,
+                key=key,
+                webhook_id=webhook_id,
+                content_hash=digest,
             )
         replay_of = None
         if earlier is not None:
+            reused = None
             age = now - earlier.received_at
             stale = earlier.state == "received" and (
                 age > STALE_AFTER or (age > TAKE_GRACE and not await self.being_taken(earlier.id))
@@ -309,7 +361,7 @@ class Taker:
                 )
                 return Taken(kept, replayed=True)
             else:
-                return Taken(busy(channel, now))
+                return Taken(busy(channel, now, key))
         message_id = await store(
             self.factory,
             channel=channel,
@@ -322,17 +374,34 @@ class Taker:
             now=now,
             replay_of=replay_of,
             take_over=replay_of is not None,
+            content_hash=digest,
+            reused_key_of=reused.id if reused is not None else None,
         )
         if message_id is None:  # the same message is being taken in by another one right now
-            return Taken(busy(channel, now))
+            return Taken(busy(channel, now, key))
+        note = None
+        if reused is not None:
+            what = f"MSH-10 {key!r}" if key and reused.message_key == key else "webhook-id"
+            note = f"{what} was used before for another message; taken as a new message"
+            async with self.factory() as db:
+                await worklist.add(
+                    db,
+                    audiences=[worklist.ADMIN],
+                    kind="message.control_id_reused",
+                    title=f"{sender_name}: {note} (the earlier one is kept too)",
+                    now=now,
+                    message_id=message_id,
+                )
+                await db.commit()
         return Taken(
             await self.process_stored(
                 session,
                 channel=channel,
-                body=body,
+                raw=raw,
                 sender_id=sender_id,
                 message_id=message_id,
                 now=now,
+                note=note,
             )
         )
 
@@ -341,15 +410,16 @@ class Taker:
         session: AsyncSession,
         *,
         channel: str,
-        body: str,
+        raw: bytes,
         sender_id: uuid.UUID,
         message_id: uuid.UUID,
         now: datetime,
+        note: str | None = None,
     ) -> Answer:
         """Process a message already stored (a new one, or an admin's replay copy)."""
         self.taking.add(message_id)
         try:
-            return await self._process(session, channel, body, sender_id, message_id, now)
+            return await self._process(session, channel, raw, sender_id, message_id, now, note)
         finally:
             self.taking.discard(message_id)
 
@@ -357,10 +427,11 @@ class Taker:
         self,
         session: AsyncSession,
         channel: str,
-        body: str,
+        raw: bytes,
         sender_id: uuid.UUID,
         message_id: uuid.UUID,
         now: datetime,
+        note: str | None,
     ) -> Answer:
         answer: Answer | None = None
         for attempt in (1, 2):
@@ -379,11 +450,12 @@ class Taker:
                 answer = await process(
                     session,
                     channel=channel,
-                    body=body,
+                    raw=raw,
                     sender_id=sender_id,
                     message_id=message_id,
                     context=self.context,
                     now=now,
+                    note=note,
                 )
                 break
             except IntegrityError:
@@ -403,7 +475,9 @@ class Taker:
         if answer is None:
             text = "Internal error while processing; the message is stored: send it again."
             answer = (
-                hl7_answer(None, "AE", text, now=now, state="failed")
+                hl7_answer(
+                    None, "AE", text, now=now, state="failed", control_id=hl7_control_id(raw)
+                )
                 if channel in ("hl7v2", "mllp")
                 else fhir_answer(500, "error", "exception", text, state="failed")
             )

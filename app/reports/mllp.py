@@ -35,37 +35,15 @@ async def take(
 ) -> str:
     """Store, de-duplicate, process and record one message, as the HTTP intake does (the same
     taker: a failed or cut-off take is taken again by the resend); return the ACK text."""
-    try:
-        body = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        body = None
-    if body is None or "\x00" in body:
-        answer = hl7_answer(None, "AR", "The message is not UTF-8 text.", now=now, state="rejected")
-        await store(
-            factory,
-            channel="mllp",
-            sender_id=client_id,
-            sender_name=client_name,
-            body=raw,
-            headers={},
-            message_key=None,
-            webhook_id=None,
-            now=now,
-            state=answer.state,
-            outcome=answer.outcome,
-        )
-        return answer.body
     taker = taker or Taker(factory, context)
     async with factory() as session:
         taken = await taker.take(
             session,
             channel="mllp",
             raw=raw,
-            body=body,
             sender_id=client_id,
             sender_name=client_name,
             headers={},
-            key=hl7_control_id(body),
             webhook_id=None,
             now=now,
         )
@@ -80,7 +58,48 @@ async def _safe_take(raw: bytes, **kw: Any) -> str:
     except Exception:
         logger.exception("MLLP message could not be taken in")
         now = kw["now"]
-        return hl7_answer(None, "AE", "Not stored; send it again.", now=now, state="failed").body
+        return hl7_answer(
+            None,
+            "AE",
+            "Not stored; send it again.",
+            now=now,
+            state="failed",
+            control_id=hl7_control_id(raw),
+        ).body
+
+
+async def refuse_oversized(
+    head: bytes,
+    size: int,
+    *,
+    factory: async_sessionmaker[AsyncSession],
+    client_id: uuid.UUID,
+    client_name: str,
+    now: datetime,
+) -> str:
+    """A frame over the limit is answered AR (echoing its MSH-10) and its head is kept for
+    the integration engineer, instead of the connection being reset with no answer."""
+    text = (
+        f"The MLLP frame of {size:,} bytes is over the {MAX_MESSAGE:,}-byte limit; split the "
+        "report or send the document by reference (RP)."
+    )
+    answer = hl7_answer(
+        None, "AR", text, now=now, state="rejected", control_id=hl7_control_id(head)
+    )
+    await store(
+        factory,
+        channel="mllp",
+        sender_id=client_id,
+        sender_name=client_name,
+        body=head,
+        headers={"mllp-frame-bytes": str(size), "kept-bytes": str(len(head))},
+        message_key=None,
+        webhook_id=None,
+        now=now,
+        state=answer.state,
+        outcome=answer.outcome,
+    )
+    return answer.body
 
 
 async def serve(
@@ -95,26 +114,73 @@ async def serve(
 ) -> asyncio.Server:
     taker = Taker(factory, context)  # one per listener: it knows what it is processing
 
+    async def answer(raw: bytes) -> bytes:
+        ack = await _safe_take(
+            raw,
+            factory=factory,
+            client_id=client_id,
+            client_name=client_name,
+            context=context,
+            now=now(),
+            taker=taker,
+        )
+        return START + ack.encode() + END
+
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = b""
+        head: bytes | None = None  # the start of a frame over the limit, while skipping it
+        skipped = 0
         try:
             while chunk := await reader.read(65536):
                 buffer += chunk
-                if len(buffer) > MAX_MESSAGE + 3 and END not in buffer:
-                    logger.warning("MLLP frame too large; closing the connection")
-                    return
-                while (start := buffer.find(START)) >= 0 and (end := buffer.find(END, start)) >= 0:
+                while True:
+                    if head is not None:  # skip to the end of the oversized frame
+                        end = buffer.find(END)
+                        if end < 0:
+                            keep = 1 if buffer.endswith(END[:1]) else 0
+                            skipped += len(buffer) - keep
+                            buffer = buffer[len(buffer) - keep :]
+                            break
+                        skipped += end
+                        buffer = buffer[end + 2 :]
+                        try:
+                            ack = await refuse_oversized(
+                                head,
+                                skipped,
+                                factory=factory,
+                                client_id=client_id,
+                                client_name=client_name,
+                                now=now(),
+                            )
+                        except Exception:
+                            logger.exception("an oversized MLLP frame could not be stored")
+                            ack = hl7_answer(
+                                None, "AE", "Not stored; send it again.", now=now(), state=""
+                            ).body
+                        writer.write(START + ack.encode() + END)
+                        await writer.drain()
+                        head, skipped = None, 0
+                        continue
+                    start = buffer.find(START)
+                    if start < 0:
+                        buffer = b""  # bytes outside a frame mean nothing
+                        break
+                    end = buffer.find(END, start)
+                    if end < 0:
+                        if len(buffer) - start - 1 > MAX_MESSAGE:
+                            logger.warning("MLLP frame over the limit; answering AR")
+                            head = buffer[start + 1 : start + 1 + MAX_MESSAGE]
+                            skipped = len(buffer) - start - 1
+                            buffer = b""
+                        else:
+                            buffer = buffer[start:]
+                        break
                     raw, buffer = buffer[start + 1 : end], buffer[end + 2 :]
-                    ack = await _safe_take(
-                        raw,
-                        factory=factory,
-                        client_id=client_id,
-                        client_name=client_name,
-                        context=context,
-                        now=now(),
-                        taker=taker,
-                    )
-                    writer.write(START + ack.encode() + END)
+                    if len(raw) > MAX_MESSAGE:
+                        head, skipped = raw[:MAX_MESSAGE], len(raw)
+                        buffer = END + buffer  # let the skipping branch answer it
+                        continue
+                    writer.write(await answer(raw))
                     await writer.drain()
         finally:
             writer.close()

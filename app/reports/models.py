@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -47,22 +47,33 @@ class InboundMessage(UUIDPrimaryKey, Base):
     replay_of: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("inbound_messages.id", ondelete="SET NULL")
     )
+    # SHA-256 of what the message says (separators normalised, no BOM): the same control id
+    # with other content is another message, never a resend.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    # This message reused the control id (or webhook-id) of an earlier one with other content.
+    reused_key_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("inbound_messages.id", ondelete="SET NULL")
+    )
 
     __table_args__ = (
-        # The same MSH-10 (or webhook-id) from the same sender is the same message.
+        # The same MSH-10 with the same content from the same sender is the same message,
+        # over HTTP or MLLP alike (FHIR deliveries carry no message_key).
         Index(
             "uq_inbound_messages_sender_key",
             "sender_id",
-            "channel",
             "message_key",
+            "content_hash",
             unique=True,
             postgresql_where=text("message_key IS NOT NULL AND replay_of IS NULL"),
             sqlite_where=text("message_key IS NOT NULL AND replay_of IS NULL"),
         ),
+        # A webhook-id names one delivery on one endpoint.
         Index(
             "uq_inbound_messages_webhook_id",
             "sender_id",
+            "channel",
             "webhook_id",
+            "content_hash",
             unique=True,
             postgresql_where=text("webhook_id IS NOT NULL AND replay_of IS NULL"),
             sqlite_where=text("webhook_id IS NOT NULL AND replay_of IS NULL"),
@@ -90,6 +101,16 @@ class LabReport(UUIDPrimaryKey, Base):
     placer_order: Mapped[str | None] = mapped_column(String(64))
     filler_order: Mapped[str | None] = mapped_column(String(64))
     patient_mrn: Mapped[str | None] = mapped_column(String(64))  # as the lab sent it
+    patient_name: Mapped[str | None] = mapped_column(String(200))  # as the lab sent it
+    patient_birth_date: Mapped[date | None]
+    patient_sex: Mapped[str | None] = mapped_column(String(10))
+    comments: Mapped[str | None] = mapped_column(Text)  # NTE on the order, as sent
+    # A value in a thresholded code that could not be assessed: a clinician must look.
+    needs_review: Mapped[bool] = mapped_column(default=False)
+    # Held because it names another patient than the report it updates (that one unchanged).
+    conflict_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("lab_reports.id", ondelete="SET NULL"), index=True
+    )
     code: Mapped[str | None] = mapped_column(String(64))
     display: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[ReportStatus] = mapped_column(str_enum(ReportStatus, "status"))
@@ -136,15 +157,38 @@ class LabObservation(UUIDPrimaryKey, Base):
     code_system: Mapped[str | None] = mapped_column(String(200))
     display: Mapped[str | None] = mapped_column(String(200))
     value_type: Mapped[str] = mapped_column(String(5))
-    value: Mapped[str | None] = mapped_column(String(2000))
+    value: Mapped[str | None] = mapped_column(Text)  # whole: repeats, long narrative
+    comparator: Mapped[str | None] = mapped_column(String(2))
     numeric: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str | None] = mapped_column(String(40))
+    unit_code: Mapped[str | None] = mapped_column(String(40))  # UCUM, when sent
     reference_range: Mapped[str | None] = mapped_column(String(100))
     flag: Mapped[str | None] = mapped_column(String(10))
     status: Mapped[str | None] = mapped_column(String(20))
-    critical_reason: Mapped[str | None] = mapped_column(String(200))
+    critical_reason: Mapped[str | None] = mapped_column(String(300))
+    review_reason: Mapped[str | None] = mapped_column(String(300))
+    comments: Mapped[str | None] = mapped_column(Text)  # NTE after the OBX, as sent
 
     __table_args__ = (UniqueConstraint("report_id", "seq"),)
+
+
+class LabAttachment(UUIDPrimaryKey, Base):
+    """A document that came with a result: an ED value (the bytes) or an RP pointer."""
+
+    __tablename__ = "lab_attachments"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("lab_reports.id", ondelete="CASCADE"), index=True
+    )
+    observation_seq: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(5))  # ED | RP | FHIR
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None]
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pointer: Mapped[str | None] = mapped_column(String(1000))
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inbound_messages.id"))
+    created_at: Mapped[datetime]
 
 
 class ReportEvent(UUIDPrimaryKey, Base):

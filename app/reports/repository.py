@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
-from app.reports.models import CriticalAlert, InboundMessage, LabObservation, LabReport, ReportEvent
+from app.mothers.models import Mother
+from app.reports.models import (
+    CriticalAlert,
+    InboundMessage,
+    LabAttachment,
+    LabObservation,
+    LabReport,
+    ReportEvent,
+)
 from app.visits.models import ExamOrder, Visit
 
 
@@ -20,31 +29,62 @@ class ReportRepository:
         return await self.session.get(InboundMessage, message_id)
 
     async def seen(
-        self, *, sender_id: uuid.UUID, channel: str, key: str | None, webhook_id: str | None
-    ) -> InboundMessage | None:
-        """The latest take of the same message (same MSH-10 or the same webhook-id), replays
-        included, so that a resend after a failure sees how the retry went."""
-        clauses = []
-        if key:
-            clauses.append(
-                select(InboundMessage).where(
-                    InboundMessage.sender_id == sender_id,
-                    InboundMessage.channel == channel,
-                    InboundMessage.message_key == key,
-                )
+        self,
+        *,
+        sender_id: uuid.UUID,
+        channel: str,
+        key: str | None,
+        webhook_id: str | None,
+        content_hash: str,
+    ) -> tuple[InboundMessage | None, InboundMessage | None]:
+        """(the latest take of the same message, the latest other message under the same id).
+
+        The same message is the same MSH-10 with the same content from this sender, over
+        HTTP or MLLP, or the same webhook-id with the same content on the same endpoint;
+        replays are included, so that a resend after a failure sees how the retry went.
+        """
+        by_key = (
+            select(InboundMessage).where(
+                InboundMessage.sender_id == sender_id,
+                InboundMessage.message_key == key,
+                InboundMessage.channel.in_(("hl7v2", "mllp")),
             )
-        if webhook_id:
-            clauses.append(
-                select(InboundMessage).where(
-                    InboundMessage.sender_id == sender_id,
-                    InboundMessage.webhook_id == webhook_id,
-                )
+            if key
+            else None
+        )
+        by_webhook = (
+            select(InboundMessage).where(
+                InboundMessage.sender_id == sender_id,
+                InboundMessage.channel == channel,
+                InboundMessage.webhook_id == webhook_id,
             )
-        for stmt in clauses:
-            found = await self.session.scalar(stmt.order_by(InboundMessage.id.desc()).limit(1))
-            if found is not None:
-                return found
-        return None
+            if webhook_id
+            else None
+        )
+        lookups = [stmt for stmt in (by_key, by_webhook) if stmt is not None]
+        for stmt in lookups:
+            same = await self.session.scalar(
+                stmt.where(InboundMessage.content_hash == content_hash)
+                .order_by(InboundMessage.id.desc())
+                .limit(1)
+            )
+            if same is not None:
+                return same, None
+        for stmt in lookups:
+            other = await self.session.scalar(
+                stmt.where(
+                    or_(
+                        InboundMessage.content_hash.is_(None),
+                        InboundMessage.content_hash != content_hash,
+                    ),
+                    InboundMessage.replay_of.is_(None),
+                )
+                .order_by(InboundMessage.id.desc())
+                .limit(1)
+            )
+            if other is not None:
+                return None, other
+        return None, None
 
     async def messages(
         self, *, after: uuid.UUID | None, limit: int, state: str | None
@@ -89,11 +129,87 @@ class ReportRepository:
         ).first()
         return (row[0], row[1]) if row else None
 
-    async def replace_observations(self, report_id: uuid.UUID, rows: list[LabObservation]) -> None:
+    async def replace_observations(
+        self, report_id: uuid.UUID, rows: list[LabObservation], files: list[LabAttachment]
+    ) -> None:
         await self.session.execute(
             delete(LabObservation).where(LabObservation.report_id == report_id)
         )
+        await self.session.execute(
+            delete(LabAttachment).where(LabAttachment.report_id == report_id)
+        )
         self.session.add_all(rows)
+        self.session.add_all(files)
+
+    async def attachments(self, report_id: uuid.UUID) -> list[LabAttachment]:
+        """Without their bytes: the list says what there is, the download fetches one."""
+        return list(
+            await self.session.scalars(
+                select(LabAttachment)
+                .options(defer(LabAttachment.data))
+                .where(LabAttachment.report_id == report_id)
+                .order_by(LabAttachment.observation_seq, LabAttachment.id)
+            )
+        )
+
+    async def attachment(
+        self, report_id: uuid.UUID, attachment_id: uuid.UUID
+    ) -> LabAttachment | None:
+        return await self.session.scalar(
+            select(LabAttachment).where(
+                LabAttachment.id == attachment_id, LabAttachment.report_id == report_id
+            )
+        )
+
+    async def observation_counts(self, report_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        if not report_ids:
+            return {}
+        rows = await self.session.execute(
+            select(LabObservation.report_id, func.count())
+            .where(LabObservation.report_id.in_(report_ids))
+            .group_by(LabObservation.report_id)
+        )
+        return {r: int(n) for r, n in rows.all()}
+
+    async def held(self, *, limit: int) -> list[LabReport]:
+        """Reports waiting for the desk: critical first, then oldest first."""
+        return list(
+            await self.session.scalars(
+                select(LabReport)
+                .where(LabReport.mother_id.is_(None))
+                .order_by(LabReport.critical.desc(), LabReport.received_at, LabReport.id)
+                .limit(limit)
+            )
+        )
+
+    async def mothers_like(
+        self, *, mrn: str | None, name: str | None, birth_date: date | None
+    ) -> list[Mother]:
+        """Mothers the message may mean: her MRN, or her name and date of birth."""
+        clauses = []
+        if mrn:
+            clauses.append(Mother.mrn == mrn)
+        if name and birth_date:
+            clauses.append(and_(Mother.name == name, Mother.date_of_birth == birth_date))
+        if birth_date:
+            clauses.append(Mother.date_of_birth == birth_date)
+        if not clauses:
+            return []
+        return list(await self.session.scalars(select(Mother).where(or_(*clauses)).limit(20)))
+
+    async def open_orders(self, mother_ids: list[uuid.UUID]) -> list[tuple[ExamOrder, Visit]]:
+        """Her exam orders without a report yet, newest visit first."""
+        if not mother_ids:
+            return []
+        reported = select(LabReport.exam_order_id).where(LabReport.exam_order_id.is_not(None))
+        rows = await self.session.execute(
+            select(ExamOrder, Visit)
+            .join(Visit, Visit.id == ExamOrder.visit_id)
+            .where(Visit.mother_id.in_(mother_ids), ExamOrder.id.not_in(reported))
+            .order_by(Visit.visit_date.desc(), ExamOrder.order_number)
+            .limit(50)
+        )
+        return [(o, v) for o, v in rows.all()]
 
     async def observations(self, report_id: uuid.UUID) -> list[LabObservation]:
         return list(

@@ -31,9 +31,6 @@ from app.reports.intake import (
     Answer,
     IntakeContext,
     Taker,
-    fhir_answer,
-    hl7_answer,
-    hl7_control_id,
     kept_headers,
     store,
     thresholds_from,
@@ -44,10 +41,16 @@ from app.reports.schemas import (
     AlertList,
     AlertPublic,
     Attach,
+    AttachmentPublic,
+    CandidateMother,
     Deliver,
+    Detach,
+    HeldResult,
+    HeldResults,
     InboundMessageList,
     InboundMessagePublic,
     ObservationPublic,
+    PatientSent,
     PickUp,
     ReportDetail,
     ReportEventPublic,
@@ -139,7 +142,6 @@ async def _receive(
     factory = request.app.state.session_factory
     await session.rollback()  # give the request's connection back while storing (one at a time)
     headers = kept_headers(request.headers)
-    body = raw.decode("utf-8", errors="replace")
 
     async def keep_refused(outcome: str) -> None:
         """A delivery refused before its signature was trusted is kept, for the engineer."""
@@ -176,38 +178,13 @@ async def _receive(
     except SignatureInvalid as exc:
         await keep_refused(f"signature refused: {exc}")
         raise NotAuthenticated(f"Webhook signature refused: {exc}.") from exc
-    if not _is_text(raw):
-        answer = (
-            hl7_answer(None, "AR", "The body is not UTF-8 text.", now=now, state="rejected")
-            if channel == "hl7v2"
-            else fhir_answer(
-                400, "error", "structure", "The body is not UTF-8 text.", state="rejected"
-            )
-        )
-        await store(
-            factory,
-            channel=channel,
-            sender_id=principal.id,
-            sender_name=principal.name,
-            body=raw,
-            headers=headers,
-            message_key=None,
-            webhook_id=None,
-            now=now,
-            state=answer.state,
-            outcome=answer.outcome,
-        )
-        return _respond(answer)
-
     taken = await taker(request, settings).take(
         session,
         channel=channel,
         raw=raw,
-        body=body,
         sender_id=principal.id,
         sender_name=principal.name,
         headers=headers,
-        key=hl7_control_id(body) if channel == "hl7v2" else None,
         webhook_id=request.headers.get("webhook-id"),
         now=now,
     )
@@ -222,14 +199,6 @@ def taker(request: Request, settings: Settings) -> Taker:
             request.app.state.session_factory, _context(settings)
         )
     return current
-
-
-def _is_text(raw: bytes) -> bool:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return "\x00" not in text
 
 
 HL7_BODY = {
@@ -383,7 +352,7 @@ async def replay_message(
     await taker(request, settings).process_stored(
         session,
         channel=channel,
-        body=raw.decode("utf-8", errors="replace"),
+        raw=raw,
         sender_id=sender_id,
         message_id=copy_id,
         now=now,
@@ -429,9 +398,14 @@ async def _detail(repo: ReportRepository, report: LabReport) -> ReportDetail:
     return ReportDetail(
         **ReportSummary.model_validate(report).model_dump(),
         patient_mrn=report.patient_mrn,
+        patient_name=report.patient_name,
+        patient_birth_date=report.patient_birth_date,
+        patient_sex=report.patient_sex,
         filler_order=report.filler_order,
         effective_at=report.effective_at,
         conclusion=report.conclusion,
+        comments=report.comments,
+        attachments=[AttachmentPublic.model_validate(a) for a in await repo.attachments(report.id)],
         picked_up_at=report.picked_up_at,
         pickup_place=report.pickup_place,
         delivered_at=report.delivered_at,
@@ -481,19 +455,43 @@ async def list_reports(
 
 @router.get(
     "/reconciliation",
-    response_model=ReportPage,
-    summary="Results that matched no order, or whose patient disagreed: attach them by hand",
+    response_model=HeldResults,
+    summary="Held results (no order, no mother, or another patient): critical first, with the "
+    "identifiers the message carries and the mothers and open orders it may belong to",
     responses=problem_responses(403),
 )
-async def reconciliation(_desk: Desk, repo: ReportRepoDep, page: PageDep) -> ReportPage:
-    rows = await repo.reports(
-        mother_ids=None, unmatched=True, after=page.after, limit=page.limit + 1
+async def reconciliation(
+    _desk: Desk,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> HeldResults:
+    rows = await repo.held(limit=limit)
+    counts = await repo.observation_counts([r.id for r in rows])
+    items = []
+    for report in rows:
+        found = await service.candidates(repo, report)
+        items.append(
+            HeldResult(
+                report=ReportSummary.model_validate(report),
+                patient=PatientSent(
+                    mrn=report.patient_mrn,
+                    name=report.patient_name,
+                    birth_date=report.patient_birth_date,
+                    sex=report.patient_sex,
+                ),
+                filler_order=report.filler_order,
+                observation_count=counts.get(report.id, 0),
+                candidates=[CandidateMother.model_validate(c) for c in found],
+            )
+        )
+    audit.record_many("report.reconciliation", "report", [r.id for r in rows])
+    audit.record_many(
+        "mother.candidate",
+        "mother",
+        list(dict.fromkeys(c.mother_id for i in items for c in i.candidates)),
     )
-    rows, info = paginate(rows, page, key=lambda r: r.id)
-    return ReportPage(
-        items=[ReportSummary.model_validate(r) for r in rows],
-        page=info,
-    )
+    return HeldResults(items=items)
 
 
 @router.get(
@@ -587,14 +585,97 @@ async def attach(
         report=report,
         exam_order_id=body.exam_order_id,
         reason=body.reason,
+        override=body.override,
         actor=principal,
         now=clock.now(),
         today=local_today(clock, settings.tz),
         thresholds=context.thresholds,
         ack_within=context.ack_within,
     )
-    audit.record("report.attach", "report", report.id, detail={"mother_id": str(report.mother_id)})
+    audit.record(
+        "report.attach",
+        "report",
+        report.id,
+        detail={
+            "mother_id": str(report.mother_id),
+            "override": body.override,
+            **({"reason": body.reason} if body.override else {}),
+        },
+    )
     return await _detail(repo, report)
+
+
+@router.post(
+    "/reports/{report_id}/detach",
+    response_model=ReportDetail,
+    summary="Put a wrongly attached report back in reconciliation, with a reason; her butler "
+    "and the desk are told",
+    responses=problem_responses(403, 404, 409),
+)
+async def detach(
+    body: Detach,
+    principal: Desk,
+    report: VisibleReport,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> ReportDetail:
+    mother_id = report.mother_id
+    await service.detach(
+        repo,
+        report=report,
+        reason=body.reason,
+        actor=principal,
+        now=clock.now(),
+        today=local_today(clock, settings.tz),
+    )
+    audit.record(
+        "report.detach",
+        "report",
+        report.id,
+        detail={"mother_id": str(mother_id), "reason": body.reason},
+    )
+    return await _detail(repo, report)
+
+
+@router.get(
+    "/reports/{report_id}/attachments/{attachment_id}",
+    summary="The document that came with a result (an ED value: a PDF, an image)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The bytes"},
+        **problem_responses(403, 404),
+    },
+)
+async def read_attachment(
+    attachment_id: uuid.UUID,
+    report: VisibleReport,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+) -> Response:
+    attachment = await repo.attachment(report.id, attachment_id)
+    if attachment is None or attachment.data is None:
+        raise NotFound(
+            "No document with that id is stored with this report"
+            + (f"; the lab keeps it at {attachment.pointer}" if attachment else "")
+            + "."
+        )
+    audit.record(
+        "report.attachment.read",
+        "report",
+        report.id,
+        detail={"attachment_id": str(attachment.id), "mother_id": str(report.mother_id)},
+    )
+    return Response(
+        attachment.data,
+        media_type=attachment.media_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="report-{report.id}-{attachment.id}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 # Critical-value alerts -----------------------------------------------------------------------

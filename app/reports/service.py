@@ -13,11 +13,18 @@ from app.core.principal import Principal
 from app.feed.changes import touch_mother
 from app.mothers.models import Mother
 from app.notifications.outbox import enqueue
-from app.reports import domain
+from app.reports import domain, reconciliation
 from app.reports.domain import ParsedReport, PickupState, ReportStatus, Threshold
-from app.reports.models import CriticalAlert, LabObservation, LabReport, ReportEvent
+from app.reports.models import (
+    CriticalAlert,
+    LabAttachment,
+    LabObservation,
+    LabReport,
+    ReportEvent,
+)
 from app.reports.repository import ReportRepository
-from app.visits.models import Visit
+from app.visits.models import ExamOrder, Visit
+from app.worklist import service as worklist
 
 
 class IllegalPickup(Conflict):
@@ -122,6 +129,16 @@ async def _announce_ready(
     )
 
 
+def identifiers(report: LabReport) -> str:
+    """What the message says about whom and which orders, for people who must find her."""
+    parts = [f"MRN {report.patient_mrn or 'none'}"]
+    if report.patient_birth_date:
+        parts.append(f"born {report.patient_birth_date.isoformat()}")
+    orders = ", ".join(o for o in (report.placer_order, report.filler_order) if o)
+    parts.append(f"order {orders}" if orders else "no order number")
+    return "; ".join(parts)
+
+
 async def _raise_alert(
     repo: ReportRepository,
     report: LabReport,
@@ -131,8 +148,11 @@ async def _raise_alert(
     today: date,
     ack_within: timedelta,
 ) -> None:
+    """Page about a critical value. One that matches no mother pages the doctor on duty and
+    the front desk at once, with the identifiers the message carries, on the same clock."""
     if await repo.open_alert(report.id) is not None:
-        return  # already paging about this report
+        await _adopt_alert(repo, report, now=now, today=today)  # paging already; follow her
+        return
     butler_id = await _butler_for(repo, report, today=today)
     alert = CriticalAlert(
         report_id=report.id,
@@ -145,19 +165,201 @@ async def _raise_alert(
     )
     repo.session.add(alert)
     await repo.session.flush()
-    for recipient, topic, channel in (
-        (butler_id, "alert.critical", "butler_app"),
-        (None, "alert.critical.doctor", "doctor"),  # the doctor on duty's list
-    ):
+    if report.mother_id is not None:
         await enqueue(
             repo.session,
-            topic=topic,
+            topic="alert.critical",
             now=now,
-            butler_id=recipient,
+            butler_id=butler_id,
             mother_id=report.mother_id,
-            payload={"alert_id": alert.id, "report_id": report.id, "channel": channel},
+            payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
         )
+        await worklist.add(
+            repo.session,
+            audiences=[worklist.DOCTOR],
+            kind="alert.critical",
+            priority=worklist.CRITICAL,
+            title=f"Critical value: {alert.reason}"[:300],
+            now=now,
+            report_id=report.id,
+            alert_id=alert.id,
+            mother_id=report.mother_id,
+        )
+    else:
+        await _page_unmatched(repo, report, alert, now=now)
     repo.session.add(_event(report, "critical_alert", actor="system", at=now, note=alert.reason))
+
+
+async def _page_unmatched(
+    repo: ReportRepository, report: LabReport, alert: CriticalAlert, *, now: datetime
+) -> None:
+    await worklist.add(
+        repo.session,
+        audiences=[worklist.DOCTOR, worklist.FRONT_DESK],
+        kind="critical.unmatched",
+        priority=worklist.CRITICAL,
+        title=f"Critical value, no mother matched ({identifiers(report)}): {alert.reason}"[:300],
+        now=now,
+        report_id=report.id,
+        alert_id=alert.id,
+    )
+
+
+def _assess(parsed: ParsedReport, thresholds: Sequence[Threshold]) -> list[domain.Assessment]:
+    return [domain.assess(obs, thresholds) for obs in parsed.observations]
+
+
+async def _store_results(
+    repo: ReportRepository,
+    report: LabReport,
+    parsed: ParsedReport,
+    assessments: Sequence[domain.Assessment],
+    *,
+    message_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """The observations and attachments of the report, as this message has them."""
+    rows, files = [], []
+    for seq, (obs, assessment) in enumerate(
+        zip(parsed.observations, assessments, strict=True), start=1
+    ):
+        rows.append(
+            LabObservation(
+                report_id=report.id,
+                seq=seq,
+                code=obs.code,
+                code_system=obs.code_system,
+                display=obs.display,
+                value_type=obs.value_type,
+                value=obs.value,
+                comparator=obs.comparator,
+                numeric=obs.numeric,
+                unit=obs.unit,
+                unit_code=obs.unit_code,
+                reference_range=obs.reference_range,
+                flag=obs.flag,
+                status=obs.status,
+                critical_reason=(assessment.critical or None) and assessment.critical[:300],
+                review_reason=(assessment.review or None) and assessment.review[:300],
+                comments=obs.comments,
+            )
+        )
+        for attachment in obs.attachments:
+            files.append(
+                LabAttachment(
+                    report_id=report.id,
+                    observation_seq=seq,
+                    kind=attachment.kind,
+                    media_type=attachment.media_type,
+                    title=attachment.title,
+                    size=len(attachment.data) if attachment.data is not None else None,
+                    data=attachment.data,
+                    pointer=attachment.pointer,
+                    message_id=message_id,
+                    created_at=now,
+                )
+            )
+    await repo.replace_observations(report.id, rows, files)
+    report.critical = any(a.critical for a in assessments)
+    report.needs_review = any(a.review for a in assessments)
+
+
+def _copy_identity(report: LabReport, parsed: ParsedReport) -> None:
+    patient = parsed.patient
+    report.placer_order, report.filler_order = parsed.placer_order, parsed.filler_order
+    report.patient_mrn = parsed.patient_mrn
+    report.patient_name = patient.name[:200] if patient and patient.name else None
+    report.patient_birth_date = patient.birth_date if patient else None
+    report.patient_sex = patient.sex[:10] if patient and patient.sex else None
+    report.code, report.display = parsed.code, parsed.display
+    report.comments = parsed.comments
+
+
+async def _names_another_patient(
+    repo: ReportRepository, report: LabReport, parsed: ParsedReport
+) -> str | None:
+    """Why an update for a known report cannot be applied to it, or None when it may.
+
+    The update must name the report's mother (her MRN). A report the desk attached by hand
+    may also keep being sent under the identifier the lab used before (the desk decided on
+    that one). A report held in reconciliation takes updates naming the same patient only.
+    """
+    sent = parsed.patient_mrn
+    if report.mother_id is None:
+        if sent == report.patient_mrn:
+            return None
+        return "the update names another patient than the held report"
+    mother = await repo.session.get(Mother, report.mother_id)
+    if mother is not None and sent == mother.mrn:
+        return None
+    if report.reconciled_by is not None and sent is not None and sent == report.patient_mrn:
+        return None
+    return "the update names another patient than the mother the report belongs to"
+
+
+async def _hold_conflict(
+    repo: ReportRepository,
+    existing: LabReport,
+    parsed: ParsedReport,
+    why: str,
+    *,
+    sender_id: uuid.UUID,
+    message_id: uuid.UUID,
+    thresholds: Sequence[Threshold],
+    now: datetime,
+    today: date,
+    ack_within: timedelta,
+) -> LabReport:
+    """Keep the update beside the report, held for the desk; the report stays as it was."""
+    held = LabReport(
+        sender_id=sender_id,
+        source_key=f"{parsed.source_key[:150]}#conflict:{message_id.hex}",
+        last_message_id=message_id,
+        status=parsed.status.status,
+        status_derived=parsed.status.derived,
+        status_note=parsed.status.note[:200],
+        pickup_state=domain.pickup_after_status(PickupState.NOT_READY, None, parsed.status.status),
+        effective_at=parsed.effective_at,
+        issued_at=parsed.issued_at,
+        conclusion=parsed.conclusion,
+        conflict_of=existing.id,
+        reconciliation_reason=f"identity conflict: {why}"[:300],
+        received_at=now,
+        updated_at=now,
+        version=1,
+    )
+    _copy_identity(held, parsed)
+    repo.session.add(held)
+    await repo.session.flush()
+    assessments = _assess(parsed, thresholds)
+    await _store_results(repo, held, parsed, assessments, message_id=message_id, now=now)
+    repo.session.add(
+        _event(held, "lab_identity_conflict", actor="lab", at=now, message_id=message_id, note=why)
+    )
+    repo.session.add(
+        _event(
+            existing,
+            "lab_identity_conflict",
+            actor="lab",
+            at=now,
+            message_id=message_id,
+            note=f"{why}: the update is held for reconciliation; this report is unchanged",
+        )
+    )
+    await worklist.add(
+        repo.session,
+        audiences=[worklist.FRONT_DESK, worklist.DOCTOR],
+        kind="report.identity_conflict",
+        priority=worklist.CRITICAL if held.critical else worklist.TODAY,
+        title=f"Identity conflict: an update names another patient ({identifiers(held)})",
+        now=now,
+        report_id=held.id,
+        mother_id=existing.mother_id,
+    )
+    criticals = [a.critical for a in assessments if a.critical]
+    if criticals and held.status not in domain.WITHDRAWN:
+        await _raise_alert(repo, held, criticals, now=now, today=today, ack_within=ack_within)
+    return held
 
 
 async def ingest(
@@ -177,6 +379,25 @@ async def ingest(
         order_id, visit_id, mother_id, problem = await _match(repo, parsed)
         report = await repo.report_by_key(sender_id, parsed.source_key)
         new_status = parsed.status.status
+        if report is not None:
+            conflict = await _names_another_patient(repo, report, parsed)
+            if conflict is not None:
+                held = await _hold_conflict(
+                    repo,
+                    report,
+                    parsed,
+                    conflict,
+                    sender_id=sender_id,
+                    message_id=message_id,
+                    thresholds=thresholds,
+                    now=now,
+                    today=today,
+                    ack_within=ack_within,
+                )
+                result.reconciliation += 1
+                result.reports.append(held.id)
+                result.notes.append(f"{parsed.source_key}: identity conflict, held")
+                continue
         if report is None:
             report = LabReport(
                 sender_id=sender_id,
@@ -216,26 +437,14 @@ async def ingest(
             report.version += 1
         report.last_message_id = message_id
         if report.reconciled_by is not None and report.mother_id is not None:
-            # Attached by hand at the front desk: a resend does not undo that decision.
-            if problem is not None:
-                repo.session.add(
-                    _event(
-                        report,
-                        "lab_identity_disagrees",
-                        actor="lab",
-                        at=now,
-                        message_id=message_id,
-                        note=problem,
-                    )
-                )
-                problem = None
+            # Attached by hand at the front desk, and the update names the same patient: a
+            # resend does not undo that decision.
+            problem = None
             order_id, visit_id, mother_id = report.exam_order_id, report.visit_id, report.mother_id
         previous_mother = report.mother_id
         report.exam_order_id, report.visit_id, report.mother_id = order_id, visit_id, mother_id
         report.reconciliation_reason = problem
-        report.placer_order, report.filler_order = parsed.placer_order, parsed.filler_order
-        report.patient_mrn = parsed.patient_mrn
-        report.code, report.display = parsed.code, parsed.display
+        _copy_identity(report, parsed)
         report.status = new_status
         report.status_derived, report.status_note = parsed.status.derived, parsed.status.note
         report.effective_at, report.issued_at = parsed.effective_at, parsed.issued_at
@@ -246,31 +455,9 @@ async def ingest(
         )
         await repo.session.flush()
 
-        criticals = []
-        rows = []
-        for seq, obs in enumerate(parsed.observations, start=1):
-            reason = domain.critical_reason(obs, thresholds)
-            if reason:
-                criticals.append(reason)
-            rows.append(
-                LabObservation(
-                    report_id=report.id,
-                    seq=seq,
-                    code=obs.code,
-                    code_system=obs.code_system,
-                    display=obs.display,
-                    value_type=obs.value_type,
-                    value=obs.value,
-                    numeric=obs.numeric,
-                    unit=obs.unit,
-                    reference_range=obs.reference_range,
-                    flag=obs.flag,
-                    status=obs.status,
-                    critical_reason=reason,
-                )
-            )
-        await repo.replace_observations(report.id, rows)
-        report.critical = bool(criticals)
+        assessments = _assess(parsed, thresholds)
+        await _store_results(repo, report, parsed, assessments, message_id=message_id, now=now)
+        criticals = [a.critical for a in assessments if a.critical]
         if previous_mother is not None and previous_mother != report.mother_id:
             await touch_mother(
                 repo.session,
@@ -301,24 +488,38 @@ async def ingest(
             )
         )
         result.reports.append(report.id)
+        if report.needs_review:
+            reviews = "; ".join(a.review for a in assessments if a.review)
+            await worklist.add(
+                repo.session,
+                audiences=[worklist.DOCTOR],
+                kind="observation.review",
+                title=f"A result could not be assessed against the critical list: {reviews}",
+                now=now,
+                report_id=report.id,
+                mother_id=report.mother_id,
+            )
         if problem is not None:
             result.reconciliation += 1
-            await enqueue(
+            await worklist.add(
                 repo.session,
-                topic="report.unmatched",
+                audiences=[worklist.FRONT_DESK],
+                kind="report.unmatched",
+                priority=worklist.CRITICAL if criticals else worklist.TODAY,
+                title=f"Result to reconcile: {problem} ({identifiers(report)})",
                 now=now,
-                payload={"report_id": report.id, "channel": "front_desk"},
+                report_id=report.id,
             )
-            continue
-        result.matched += 1
-        became_ready = report.pickup_state is PickupState.READY and (
-            previous_pickup is not PickupState.READY or previous_status != new_status
-        )
-        if became_ready:
-            report.ready_at, report.reminders_sent = now, 0
-            await _announce_ready(
-                repo, report, now=now, today=today, reopened=previous_status in domain.READY
+        else:
+            result.matched += 1
+            became_ready = report.pickup_state is PickupState.READY and (
+                previous_pickup is not PickupState.READY or previous_status != new_status
             )
+            if became_ready:
+                report.ready_at, report.reminders_sent = now, 0
+                await _announce_ready(
+                    repo, report, now=now, today=today, reopened=previous_status in domain.READY
+                )
         if criticals and new_status not in domain.WITHDRAWN:
             await _raise_alert(repo, report, criticals, now=now, today=today, ack_within=ack_within)
     await repo.session.flush()
@@ -396,19 +597,112 @@ async def deliver(
     return report
 
 
+class PatientDisagrees(Conflict):
+    slug = "patient-disagrees"
+    title = "The result names another patient than this mother"
+
+
+HELD_KINDS = ("report.unmatched", "report.identity_conflict", "critical.unmatched")
+
+
+def sent_identity(report: LabReport) -> reconciliation.SentIdentity:
+    return reconciliation.SentIdentity(
+        mrn=report.patient_mrn,
+        name=report.patient_name,
+        birth_date=report.patient_birth_date,
+        orders=tuple(o for o in (report.placer_order, report.filler_order) if o),
+    )
+
+
+async def candidates(repo: ReportRepository, report: LabReport) -> list[dict[str, object]]:
+    """Mothers (and their open orders) a held result may belong to, ranked and explained."""
+    sent = sent_identity(report)
+    people = {
+        m.id: m
+        for m in await repo.mothers_like(mrn=sent.mrn, name=sent.name, birth_date=sent.birth_date)
+    }
+    for number in sent.orders:
+        found = await repo.order_by_number(number)
+        if found is not None and found[1].mother_id not in people:
+            mother = await repo.session.get(Mother, found[1].mother_id)
+            if mother is not None:
+                people[mother.id] = mother
+    orders = await repo.open_orders(list(people))
+    numbers: dict[uuid.UUID, list[tuple[ExamOrder, Visit]]] = {}
+    for order, visit in orders:
+        numbers.setdefault(visit.mother_id, []).append((order, visit))
+    ranked = reconciliation.rank(
+        sent,
+        [
+            reconciliation.Person(
+                mother_id=m.id,
+                mrn=m.mrn,
+                name=m.name,
+                birth_date=m.date_of_birth,
+                orders=frozenset(o.order_number for o, _ in numbers.get(m.id, [])),
+            )
+            for m in people.values()
+        ],
+    )
+    return [
+        {
+            "mother_id": c.mother_id,
+            "score": c.score,
+            "reasons": c.reasons,
+            "disagreements": c.disagreements,
+            "open_orders": [
+                {
+                    "exam_order_id": o.id,
+                    "order_number": o.order_number,
+                    "exam_code": o.exam_code,
+                    "visit_date": v.visit_date,
+                    "named_in_message": o.order_number in sent.orders,
+                }
+                for o, v in numbers.get(c.mother_id, [])
+            ],
+        }
+        for c in ranked
+    ]
+
+
+async def _adopt_alert(
+    repo: ReportRepository, report: LabReport, *, now: datetime, today: date
+) -> None:
+    """An open alert of a report that now has a mother (or lost one) follows it."""
+    alert = await repo.open_alert(report.id)
+    if alert is None or alert.mother_id == report.mother_id:
+        return
+    alert.mother_id = report.mother_id
+    alert.butler_id = await _butler_for(repo, report, today=today)
+    if report.mother_id is not None:
+        await enqueue(
+            repo.session,
+            topic="alert.critical",
+            now=now,
+            butler_id=alert.butler_id,
+            mother_id=report.mother_id,
+            payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
+        )
+    else:
+        await _page_unmatched(repo, report, alert, now=now)
+    await repo.session.flush()
+
+
 async def attach(
     repo: ReportRepository,
     *,
     report: LabReport,
     exam_order_id: uuid.UUID,
     reason: str,
+    override: bool,
     actor: Principal,
     now: datetime,
     today: date,
     thresholds: Sequence[Threshold],
     ack_within: timedelta,
 ) -> LabReport:
-    """The front desk attaches an unmatched result by hand, saying why."""
+    """The front desk attaches a held result by hand, saying why. The mother must agree with
+    what the message says of the patient, or the desk overrides that explicitly."""
     if report.mother_id is not None:
         raise Conflict("This report is already attached to a mother.")
     found = await repo.order(exam_order_id)
@@ -425,13 +719,34 @@ async def attach(
             ],
         )
     order, visit = found
+    mother = await repo.session.get(Mother, visit.mother_id)
+    assert mother is not None
+    ok, why = reconciliation.agrees(
+        sent_identity(report),
+        reconciliation.Person(mother.id, mother.mrn, mother.name, mother.date_of_birth),
+    )
+    if not ok and not override:
+        raise PatientDisagrees(
+            f"Not attached: {why}. Check the patient with the lab; to attach anyway, send "
+            "override: true with the reason.",
+            extra={"disagreement": why},
+        )
     report.exam_order_id, report.visit_id, report.mother_id = order.id, visit.id, visit.mother_id
     report.reconciliation_reason = None
     report.reconciled_by = actor.name
     report.updated_at = now
     report.version += 1
-    repo.session.add(_event(report, "reconciled", actor=actor.name, at=now, note=reason))
+    note = reason if ok else f"OVERRIDE ({why}): {reason}"
+    repo.session.add(_event(report, "reconciled", actor=actor.name, at=now, note=note))
     await repo.session.flush()
+    await worklist.close_about(
+        repo.session,
+        report_id=report.id,
+        kinds=HELD_KINDS,
+        by=f"{actor.role}:{actor.name}",
+        note=f"attached to order {order.order_number}",
+        now=now,
+    )
     await touch_mother(
         repo.session,
         report.mother_id,
@@ -444,10 +759,74 @@ async def attach(
     if report.pickup_state is PickupState.READY:
         report.ready_at, report.reminders_sent = now, 0
         await _announce_ready(repo, report, now=now, today=today, reopened=False)
+    await _adopt_alert(repo, report, now=now, today=today)
     observations = await repo.observations(report.id)
     criticals = [o.critical_reason for o in observations if o.critical_reason]
     if criticals and report.status not in domain.WITHDRAWN:
         await _raise_alert(repo, report, criticals, now=now, today=today, ack_within=ack_within)
+    await repo.session.flush()
+    return report
+
+
+async def detach(
+    repo: ReportRepository,
+    *,
+    report: LabReport,
+    reason: str,
+    actor: Principal,
+    now: datetime,
+    today: date,
+) -> LabReport:
+    """Put a wrongly attached report back in reconciliation, and tell whoever was told."""
+    if report.mother_id is None:
+        raise Conflict("This report is not attached to a mother.")
+    mother_id = report.mother_id
+    told = await _butler_for(repo, report, today=today)
+    was_with_her = report.pickup_state in (PickupState.PICKED_UP, PickupState.DELIVERED)
+    report.exam_order_id = report.visit_id = report.mother_id = None
+    report.reconciliation_reason = f"detached by {actor.name}: {reason}"[:300]
+    report.reconciled_by = None
+    if report.pickup_state is not PickupState.WITHDRAWN:
+        report.pickup_state = (
+            PickupState.READY if report.status in domain.READY else PickupState.NOT_READY
+        )
+    report.updated_at = now
+    report.version += 1
+    repo.session.add(_event(report, "detached", actor=actor.name, at=now, note=reason))
+    await repo.session.flush()
+    await touch_mother(
+        repo.session,
+        mother_id,
+        kind="report.detached",
+        now=now,
+        today=today,
+        ref_type="report",
+        ref_id=report.id,
+        also=[told],
+    )
+    await enqueue(
+        repo.session,
+        topic="report.detached",
+        now=now,
+        butler_id=told,
+        mother_id=mother_id,
+        payload={"report_id": report.id, "channel": "butler_app"},
+    )
+    await worklist.add(
+        repo.session,
+        audiences=[worklist.FRONT_DESK, worklist.DOCTOR] if was_with_her else [worklist.FRONT_DESK],
+        kind="report.detached",
+        priority=worklist.CRITICAL if was_with_her or report.critical else worklist.TODAY,
+        title=(
+            "A report was detached from the mother it had reached: "
+            + ("her butler had already brought it to her; " if was_with_her else "")
+            + f"reattach it ({identifiers(report)})"
+        ),
+        now=now,
+        report_id=report.id,
+        mother_id=mother_id,
+    )
+    await _adopt_alert(repo, report, now=now, today=today)
     await repo.session.flush()
     return report
 
@@ -486,14 +865,25 @@ async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[Cri
     for alert in await repo.overdue_alerts(now):
         alert.escalated_at = now
         alert.level = 1
-        await enqueue(
-            repo.session,
-            topic="alert.escalated",
-            now=now,
-            mother_id=alert.mother_id,
-            payload={"alert_id": alert.id, "channel": "front_desk_lead"},
-        )
         report = await repo.report(alert.report_id)
+        who = (
+            ""
+            if alert.mother_id
+            else f" (no mother matched: {identifiers(report)})"
+            if report
+            else ""
+        )
+        await worklist.add(
+            repo.session,
+            audiences=[worklist.DOCTOR, worklist.FRONT_DESK],
+            kind="alert.escalated",
+            priority=worklist.CRITICAL,
+            title=f"Critical value not acknowledged in time{who}: {alert.reason}"[:300],
+            now=now,
+            report_id=alert.report_id,
+            alert_id=alert.id,
+            mother_id=alert.mother_id,
+        )
         if report is not None:
             repo.session.add(
                 _event(
@@ -520,14 +910,25 @@ async def remind_overdue_pickups(
             continue
         report.reminders_sent += 1
         to_desk = report.reminders_sent == 2
-        await enqueue(
-            repo.session,
-            topic="report.pickup_overdue",
-            now=now,
-            butler_id=None if to_desk else await _butler_for(repo, report, today=today),
-            mother_id=report.mother_id,
-            payload={"report_id": report.id, "channel": "front_desk" if to_desk else "butler_app"},
-        )
+        if to_desk:
+            await worklist.add(
+                repo.session,
+                audiences=[worklist.FRONT_DESK],
+                kind="report.pickup_overdue",
+                title="A final report has not been picked up by her butler",
+                now=now,
+                report_id=report.id,
+                mother_id=report.mother_id,
+            )
+        else:
+            await enqueue(
+                repo.session,
+                topic="report.pickup_overdue",
+                now=now,
+                butler_id=await _butler_for(repo, report, today=today),
+                mother_id=report.mother_id,
+                payload={"report_id": report.id, "channel": "butler_app"},
+            )
         repo.session.add(
             _event(
                 report,

@@ -76,8 +76,18 @@ async def test_a_report_moved_to_reconciliation_changes_the_etag(
     body = oru(control_id="R1", mrn=mother["mrn"], order=order_number(visit))
     await lab.hl7(body)
     first = await _fresh(api, app)
-    assert "report_pickup" in [i["kind"] for i in first.json()["items"]]
+    (pickup,) = [i for i in first.json()["items"] if i["kind"] == "report_pickup"]
+    # An update naming another patient is held beside it: her report stays as it was.
     await lab.hl7(body.replace("R1", "R2").replace(mother["mrn"], "SOMEONE-ELSE"))
+    app.state.notifier._versions.clear()
+    assert "report_pickup" in [i["kind"] for i in (await assignments(api)).json()["items"]]
+    # The desk detaches it: it leaves her butler's list, and the ETag says so.
+    detached = await api.client.post(
+        f"/v1/reports/{pickup['id']}/detach",
+        headers=api.auth("frontdesk"),
+        json={"reason": "the lab says the sample was another woman's"},
+    )
+    assert detached.status_code == 200, detached.text
     app.state.notifier._versions.clear()
     kinds = [i["kind"] for i in (await assignments(api)).json()["items"]]
     assert "report_pickup" not in kinds
@@ -241,9 +251,9 @@ async def test_a_hand_attached_report_reaches_the_primary_too(
     ]
     cbc = next(o["id"] for o in visit["exam_orders"] if o["exam_code"] == "cbc")
     r = await api.client.post(
-        f"/v1/reports/{queued['id']}/attach",
+        f"/v1/reports/{queued['report']['id']}/attach",
         headers=api.auth("frontdesk"),
-        json={"exam_order_id": cbc, "reason": "typo confirmed"},
+        json={"exam_order_id": cbc, "reason": "typo confirmed", "override": True},
     )
     assert r.status_code == 200, r.text
     app.state.notifier._versions.clear()

@@ -151,7 +151,9 @@ async def test_overdue_pickups_remind_the_butler_then_the_front_desk(
             .where(OutboxMessage.topic == "report.pickup_overdue")
             .order_by(OutboxMessage.id)
         )
-        assert [c for (c,) in rows.all()] == ["butler_app", "front_desk"]
+        assert [c for (c,) in rows.all()] == ["butler_app"]
+    desk = (await api.client.get("/v1/worklist", headers=api.auth("frontdesk"))).json()["items"]
+    assert [i["kind"] for i in desk] == ["report.pickup_overdue"]
 
 
 class _Gateway(BaseHTTPRequestHandler):

@@ -71,7 +71,7 @@ async def test_mllp_messages_are_acked_stored_and_deduplicated(
 async def test_mllp_takes_again_a_message_whose_take_died(
     api: Api, app: FastAPI, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    from app.reports.intake import store
+    from app.reports.intake import content_hash, store
 
     mother, visit = await checked_in_mother(api)
     assert api.staff.lab_client is not None
@@ -87,6 +87,7 @@ async def test_mllp_takes_again_a_message_whose_take_died(
         message_key="M-DIED",
         webhook_id=None,
         now=clock.now(),
+        content_hash=content_hash("mllp", message),
     )
     context = IntakeContext(
         tz=app.state.settings.tz, thresholds=thresholds_from(None), ack_within=timedelta(minutes=15)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class WorklistItemPublic(BaseModel):
+    """What to act on; the record it points to (report, alert, visit) holds the details."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    audience: str
+    kind: str = Field(
+        examples=["critical.unmatched"],
+        description=(
+            "report.unmatched, report.identity_conflict, critical.unmatched, "
+            "observation.review, report.detached, alert.escalated, visit.unaccompanied, "
+            "message.control_id_reused, task.overdue"
+        ),
+    )
+    priority: int = Field(description="0 critical (act now), 1 today, 2 when possible")
+    title: str
+    report_id: uuid.UUID | None
+    alert_id: uuid.UUID | None
+    mother_id: uuid.UUID | None
+    visit_id: uuid.UUID | None
+    message_id: uuid.UUID | None
+    task_id: uuid.UUID | None
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_note: str | None
+
+
+class Worklist(BaseModel):
+    items: list[WorklistItemPublic]
+    version: str = Field(description="The same as the ETag, without quotes")
+
+
+class AcknowledgeItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=1000)
+    ] = Field(examples=["Called the lab: the MRN was mistyped; attached to the right mother."])

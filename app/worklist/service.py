@@ -1,0 +1,121 @@
+"""Putting things on the front desk's, the doctors' and the admins' worklists. Flushes only.
+
+What used to be "delivered" to in-app channels nobody could read (front_desk, doctor) is an
+item here: listed to those accounts, acknowledged by a person with a note, and its change wakes
+the long-polls of that audience (in this process after commit; other processes by NOTIFY).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.feed.changes import CHANNEL, TOUCHED_KEY
+from app.worklist.models import WorklistItem
+from app.worklist.repository import WorklistRepository
+
+FRONT_DESK, DOCTOR, ADMIN = "front_desk", "doctor", "admin"
+AUDIENCES = (FRONT_DESK, DOCTOR, ADMIN)
+CRITICAL, TODAY, ROUTINE = 0, 1, 2
+_NAMESPACE = uuid.UUID("6c1f3c57-29c4-4d8e-9f52-7f4f0a3b2d10")
+
+
+def wake_key(audience: str) -> uuid.UUID:
+    """The id the notifier wakes for an audience's worklist (it shares the butlers' notifier)."""
+    return uuid.uuid5(_NAMESPACE, f"worklist:{audience}")
+
+
+async def _wake(session: AsyncSession, audiences: Iterable[str]) -> None:
+    keys = sorted({wake_key(a) for a in audiences})
+    session.info.setdefault(TOUCHED_KEY, set()).update(keys)
+    if session.get_bind().dialect.name == "postgresql":  # delivered at commit, if we commit
+        for key in keys:
+            await session.execute(select(func.pg_notify(CHANNEL, str(key))))
+
+
+async def add(
+    session: AsyncSession,
+    *,
+    audiences: Sequence[str],
+    kind: str,
+    title: str,
+    now: datetime,
+    priority: int = TODAY,
+    report_id: uuid.UUID | None = None,
+    alert_id: uuid.UUID | None = None,
+    mother_id: uuid.UUID | None = None,
+    visit_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+    task_id: uuid.UUID | None = None,
+) -> list[WorklistItem]:
+    """One item per audience; an open item about the same thing is kept, not doubled."""
+    repo = WorklistRepository(session)
+    items = []
+    for audience in audiences:
+        assert audience in AUDIENCES, audience
+        existing = await repo.open_item(
+            audience=audience,
+            kind=kind,
+            report_id=report_id,
+            alert_id=alert_id,
+            visit_id=visit_id,
+            message_id=message_id,
+        )
+        if existing is not None:
+            items.append(existing)
+            continue
+        item = WorklistItem(
+            audience=audience,
+            kind=kind,
+            priority=priority,
+            title=title[:300],
+            report_id=report_id,
+            alert_id=alert_id,
+            mother_id=mother_id,
+            visit_id=visit_id,
+            message_id=message_id,
+            task_id=task_id,
+            created_at=now,
+        )
+        session.add(item)
+        items.append(item)
+    await session.flush()
+    await _wake(session, audiences)
+    return items
+
+
+async def acknowledge(
+    session: AsyncSession, item: WorklistItem, *, by: str, note: str, now: datetime
+) -> WorklistItem:
+    """A person has dealt with it; a second acknowledgement changes nothing."""
+    if item.acknowledged_at is None:
+        item.acknowledged_at, item.acknowledged_by, item.acknowledged_note = now, by, note
+        await session.flush()
+        await _wake(session, [item.audience])
+    return item
+
+
+async def close_about(
+    session: AsyncSession,
+    *,
+    report_id: uuid.UUID | None = None,
+    alert_id: uuid.UUID | None = None,
+    kinds: Sequence[str],
+    by: str,
+    note: str,
+    now: datetime,
+) -> int:
+    """What was resolved elsewhere (a report attached, an alert closed) leaves the lists."""
+    items = await WorklistRepository(session).open_items_about(
+        report_id=report_id, alert_id=alert_id, kinds=kinds
+    )
+    for item in items:
+        item.acknowledged_at, item.acknowledged_by, item.acknowledged_note = now, by, note
+    if items:
+        await session.flush()
+        await _wake(session, {i.audience for i in items})
+    return len(items)
