@@ -97,6 +97,10 @@ CHARSETS = {
     **{f"8859/{n}": f"iso8859-{n}" for n in range(2, 10)},
     "8859/15": "iso8859-15",
     "UNICODEUTF8": "utf-8",
+    # The deprecated bare "UNICODE" (table 0211) is what several analysers (Mindray's among
+    # them) send with UTF-8 bytes. UTF-16/32 would carry NUL bytes, refused above, so bytes
+    # that decode as UTF-8 can be nothing else; others are refused as not valid.
+    "UNICODE": "utf-8",
     "UTF8": "utf-8",
     "GB180302000": "gb18030",
     "GB18030": "gb18030",
@@ -104,7 +108,7 @@ CHARSETS = {
     "GB2312": "gb18030",
     "CP936": "gb18030",
 }
-REFUSED_CHARSETS = frozenset({"UNICODE", "UNICODEUTF16", "UNICODEUTF32", "UTF16", "UTF32"})
+REFUSED_CHARSETS = frozenset({"UNICODEUTF16", "UNICODEUTF32", "UTF16", "UTF32"})
 
 
 def _charset_key(name: str) -> str:

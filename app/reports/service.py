@@ -603,6 +603,7 @@ class PatientDisagrees(Conflict):
 
 
 HELD_KINDS = ("report.unmatched", "report.identity_conflict", "critical.unmatched")
+ALERT_KINDS = ("alert.critical", "critical.unmatched", "alert.escalated")
 
 
 def sent_identity(report: LabReport) -> reconciliation.SentIdentity:
@@ -683,7 +684,27 @@ async def _adopt_alert(
             mother_id=report.mother_id,
             payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
         )
+        # The doctor stays paged until a clinician acknowledges: now about her.
+        await worklist.add(
+            repo.session,
+            audiences=[worklist.DOCTOR],
+            kind="alert.critical",
+            priority=worklist.CRITICAL,
+            title=f"Critical value (attached by the desk): {alert.reason}"[:300],
+            now=now,
+            report_id=report.id,
+            alert_id=alert.id,
+            mother_id=report.mother_id,
+        )
     else:
+        await worklist.close_about(
+            repo.session,
+            alert_id=alert.id,
+            kinds=("alert.critical",),
+            by="system",
+            note="the report was detached from her",
+            now=now,
+        )
         await _page_unmatched(repo, report, alert, now=now)
     await repo.session.flush()
 
@@ -843,6 +864,14 @@ async def acknowledge(
     if alert.acknowledged_at is not None:
         return alert  # a second tap on the phone changes nothing
     alert.acknowledged_at, alert.acknowledged_by = now, f"{actor.role}:{actor.name}"
+    await worklist.close_about(
+        repo.session,
+        alert_id=alert.id,
+        kinds=ALERT_KINDS,
+        by=alert.acknowledged_by,
+        note="critical value acknowledged",
+        now=now,
+    )
     await touch_mother(
         repo.session,
         alert.mother_id,

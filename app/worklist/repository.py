@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.worklist.models import WorklistItem
@@ -21,14 +21,15 @@ class WorklistRepository:
         row = (
             await self.session.execute(
                 select(
-                    func.max(WorklistItem.id),
+                    func.max(cast(WorklistItem.id, String)),  # uuid7: time order
                     func.count(WorklistItem.id),
                     func.count(WorklistItem.acknowledged_at),
                 ).where(WorklistItem.audience.in_(audiences))
             )
         ).one()
         newest, total, acknowledged = row
-        return f"{newest.hex[-12:] if newest else '0'}.{total}.{acknowledged}"
+        newest_id = str(newest).replace("-", "")[-12:] if newest else "0"
+        return f"{newest_id}.{total}.{acknowledged}"
 
     async def items(
         self, audiences: Sequence[str], *, open_only: bool, limit: int

@@ -108,11 +108,16 @@ async def close_about(
     by: str,
     note: str,
     now: datetime,
+    audiences: Sequence[str] = AUDIENCES,
 ) -> int:
     """What was resolved elsewhere (a report attached, an alert closed) leaves the lists."""
-    items = await WorklistRepository(session).open_items_about(
-        report_id=report_id, alert_id=alert_id, kinds=kinds
-    )
+    items = [
+        i
+        for i in await WorklistRepository(session).open_items_about(
+            report_id=report_id, alert_id=alert_id, kinds=kinds
+        )
+        if i.audience in audiences
+    ]
     for item in items:
         item.acknowledged_at, item.acknowledged_by, item.acknowledged_note = now, by, note
     if items:

@@ -309,6 +309,17 @@ async def test_a_critical_result_for_nobody_pages_the_doctor_and_the_desk_and_es
     escalated = await api.client.post("/v1/alerts/escalate", headers=api.auth("admin"))
     assert [a["id"] for a in escalated.json()["items"]] == [str(alert.id)]
     assert "alert.escalated" in await kinds(api, "doctor")
+    # A doctor acknowledges it: it leaves every list, saying who closed it.
+    acknowledged = await api.client.post(
+        f"/v1/alerts/{alert.id}/acknowledge", headers=api.auth("doctor")
+    )
+    assert acknowledged.status_code == 200
+    for who in ("doctor", "frontdesk"):
+        assert not {"critical.unmatched", "alert.escalated"} & set(await kinds(api, who))
+    closed = (await api.client.get("/v1/worklist?open=false", headers=api.auth("doctor"))).json()
+    assert {i["acknowledged_by"] for i in closed["items"] if i["alert_id"] == str(alert.id)} == {
+        "doctor:doctor"
+    }
 
 
 async def test_a_thresholded_value_that_cannot_be_assessed_goes_to_a_human(

@@ -160,6 +160,11 @@ def test_gb18030_without_msh18_is_refused_not_guessed() -> None:
             "MSH|^~\\&|A|Łódź" + "|" * 14 + "8859/2",
         ),
         (b"MSH|^~\\&|A|B" + b"|" * 14 + b"ASCII", "MSH|^~\\&|A|B" + "|" * 14 + "ASCII"),
+        # The bare, deprecated UNICODE that analysers send with UTF-8 bytes.
+        (
+            ("MSH|^~\\&|迈瑞|B" + "|" * 14 + "UNICODE").encode(),
+            "MSH|^~\\&|迈瑞|B" + "|" * 14 + "UNICODE",
+        ),
     ],
 )
 def test_decode_honours_msh18(raw: bytes, text: str) -> None:
@@ -169,7 +174,7 @@ def test_decode_honours_msh18(raw: bytes, text: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "said"),
     [
-        (b"MSH|^~\\&|A|B|||||ORU^R01|E-1|P|2.5||||||UNICODE", "'UNICODE' is not supported"),
+        ("MSH|^~\\&|A|王|||||ORU^R01|E-1|P|2.5||||||UNICODE".encode("gb18030"), "not valid"),
         (b"MSH|^~\\&|A|B|||||ORU^R01|E-1|P|2.5||||||UNICODE UTF-16", "not supported"),
         (b"MSH|^~\\&|A|B|||||ORU^R01|E-1|P|2.5||||||KLINGON-8", "'KLINGON-8'"),
         ("MSH|^~\\&|A|Zoë|||||ORU^R01|E-1|P|2.5||||||ASCII".encode(), "not valid ASCII"),
