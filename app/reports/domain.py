@@ -134,6 +134,11 @@ def check_pickup(current: PickupState, requested: PickupState) -> None:
 # Parsed results, the same shape whether they came as HL7 v2 or FHIR -------------------------
 
 
+# A report sent without any order number is its message's own; the intake puts the stored
+# message's id here (never MSH-10, which senders reuse).
+NO_ORDER_KEY = "\x00message"
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedAttachment:
     """An ED value (the document itself) or an RP value (a pointer to it)."""

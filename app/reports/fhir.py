@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from app.reports.domain import (
     CRITICAL_FLAGS,
+    NO_ORDER_KEY,
     ParsedAttachment,
     ParsedObservation,
     ParsedReport,
@@ -364,7 +365,7 @@ def _report(dr: DiagnosticReport, scope: _Scope, index: int) -> ParsedReport:
     elif dr.id:
         key = f"res:{dr.id}:{_code_key(dr.code)}"
     else:
-        key = f"{placer}:{code}:{index}"
+        key = f"{NO_ORDER_KEY}#{index}:{placer}:{code}"  # this message's own, see intake
     effective: datetime | None = (
         dr.effectiveDateTime if isinstance(dr.effectiveDateTime, datetime) else None
     )

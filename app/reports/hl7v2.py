@@ -20,6 +20,7 @@ from hl7.containers import Message, Segment
 
 from app.reports.domain import (
     CRITICAL_FLAGS,
+    NO_ORDER_KEY,
     ParsedAttachment,
     ParsedObservation,
     ParsedReport,
@@ -615,11 +616,13 @@ def parse_oru(message: Message, *, tz: ZoneInfo) -> tuple[Header, list[ParsedRep
     order_notes: list[str] = []  # NTE after an ORC, before its OBR
     orc: Segment | None = None
     target: list[str] = patient_notes
+    open_group = False
     for number, seg in enumerate(message, start=1):
         name = str(seg[0]).strip().upper()
         if name == "PID":
             patient, patient_notes, orc = _patient(seg), [], None
             target = patient_notes
+            open_group = False  # an OBX now, before an OBR, would join the last patient's
         elif name == "ORC":
             orc, order_notes = seg, []
             target = order_notes
@@ -628,9 +631,16 @@ def parse_oru(message: Message, *, tz: ZoneInfo) -> tuple[Header, list[ParsedRep
             groups.append(group)
             orc, order_notes = None, []
             target = group.notes
+            open_group = True
         elif name == "OBX":
             if not groups:
                 raise Hl7Unprocessable(f"Segment {number}: an OBX before any OBR.", control_id)
+            if not open_group:
+                raise Hl7Unprocessable(
+                    f"Segment {number}: an OBX after a PID with no OBR of its own; it would "
+                    "belong to no order of that patient.",
+                    control_id,
+                )
             entry = _Obx(number, seg)
             groups[-1].obxs.append(entry)
             target = entry.notes
@@ -649,7 +659,9 @@ def parse_oru(message: Message, *, tz: ZoneInfo) -> tuple[Header, list[ParsedRep
         except Hl7Unprocessable as exc:
             raise Hl7Unprocessable(str(exc), control_id) from exc
         status = report_status_from_hl7(_get(obr, 25), [o.status or "" for o in observations])
-        key = f"{filler or placer or f'{control_id}#{index}'}:{code or index}"
+        # Without order numbers the report is this message's own: the intake names it by the
+        # stored message (never by MSH-10, which senders reuse).
+        key = f"{filler or placer or f'{NO_ORDER_KEY}#{index}'}:{code or index}"
         reports.append(
             ParsedReport(
                 source_key=key,

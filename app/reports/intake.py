@@ -251,13 +251,16 @@ def content_hash(channel: str, raw: bytes) -> str:
 
 
 def hl7_control_id(raw: bytes) -> str | None:
-    """MSH-10 when it can be read (for de-duplication before processing); read from the
-    bytes as Latin-1, which every encoding an HL7 header is written in agrees with.
+    """MSH-10 when it can be read (for de-duplication before processing and the ACK); from
+    the decoded text, else from the bytes read as Latin-1.
 
     FHIR deliveries are de-duplicated by webhook-id only: a resource keeps its id across
     versions, so the id of a report cannot tell a resend from an amendment.
     """
-    return hl7v2.control_id_of(raw.decode("latin-1"))
+    try:  # decoded as MSH-18 says: a GBK byte 0x7C in MSH-4 would shift the fields
+        return hl7v2.control_id_of(hl7v2.decode(raw))
+    except hl7v2.Hl7Rejected:
+        return hl7v2.control_id_of(raw.decode("latin-1"))
 
 
 # Taking a stored message in: HTTP and MLLP alike ----------------------------------------
@@ -446,7 +449,7 @@ class Taker:
                 )
                 if state != "received":
                     await session.rollback()
-                    return busy(channel, now)
+                    return busy(channel, now, hl7_control_id(raw) if channel != "fhir" else None)
                 answer = await process(
                     session,
                     channel=channel,

@@ -155,7 +155,12 @@ async def serve(
                         except Exception:
                             logger.exception("an oversized MLLP frame could not be stored")
                             ack = hl7_answer(
-                                None, "AE", "Not stored; send it again.", now=now(), state=""
+                                None,
+                                "AE",
+                                "Not stored; send it again.",
+                                now=now(),
+                                state="failed",
+                                control_id=hl7_control_id(head),
                             ).body
                         writer.write(START + ack.encode() + END)
                         await writer.drain()
@@ -170,8 +175,9 @@ async def serve(
                         if len(buffer) - start - 1 > MAX_MESSAGE:
                             logger.warning("MLLP frame over the limit; answering AR")
                             head = buffer[start + 1 : start + 1 + MAX_MESSAGE]
-                            skipped = len(buffer) - start - 1
-                            buffer = b""
+                            keep = 1 if buffer.endswith(END[:1]) else 0  # END split across reads
+                            skipped = len(buffer) - start - 1 - keep
+                            buffer = buffer[len(buffer) - keep :]
                         else:
                             buffer = buffer[start:]
                         break

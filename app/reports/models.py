@@ -111,6 +111,10 @@ class LabReport(UUIDPrimaryKey, Base):
     conflict_of: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("lab_reports.id", ondelete="SET NULL"), index=True
     )
+    # The desk detached it from this mother: the lab's updates never attach it to her again.
+    detached_from_mother_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("mothers.id", ondelete="SET NULL")
+    )
     code: Mapped[str | None] = mapped_column(String(64))
     display: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[ReportStatus] = mapped_column(str_enum(ReportStatus, "status"))

@@ -35,7 +35,7 @@ class Candidate:
     disagreements: list[str] = field(default_factory=list)
 
 
-def _same_name(a: str | None, b: str | None) -> bool:
+def same_name(a: str | None, b: str | None) -> bool:
     """Names compared without case, spaces, the family/given separator or width."""
 
     def folded(name: str) -> str:
@@ -55,7 +55,7 @@ def compare(sent: SentIdentity, person: Person) -> Candidate:
         else:
             found.disagreements.append(f"MRN differs (message {sent.mrn}, hers {person.mrn})")
     if sent.name:
-        if _same_name(sent.name, person.name):
+        if same_name(sent.name, person.name):
             found.score += 40
             found.reasons.append("name matches")
         else:
@@ -87,9 +87,14 @@ def agrees(sent: SentIdentity, person: Person) -> tuple[bool, str]:
     birth. Anything else needs a person's explicit override with a reason.
     """
     if sent.mrn:
-        if sent.mrn == person.mrn:
-            return True, "MRN matches"
-        return False, f"the message names MRN {sent.mrn}; hers is {person.mrn}"
-    if _same_name(sent.name, person.name) and sent.birth_date == person.birth_date:
+        if sent.mrn != person.mrn:
+            return False, f"the message names MRN {sent.mrn}; hers is {person.mrn}"
+        # The MRN alone is not enough when the rest of the message says someone else.
+        if sent.birth_date and sent.birth_date != person.birth_date:
+            return False, "the MRN matches but the date of birth in the message is not hers"
+        if sent.name and not same_name(sent.name, person.name):
+            return False, "the MRN matches but the name in the message is not hers"
+        return True, "MRN matches"
+    if same_name(sent.name, person.name) and sent.birth_date == person.birth_date:
         return True, "no MRN in the message; name and date of birth match"
     return False, "the message names no MRN, and its name and date of birth do not both match"

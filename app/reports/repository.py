@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from app.mothers.models import Mother
+from app.reports import reconciliation
 from app.reports.models import (
     CriticalAlert,
     InboundMessage,
@@ -19,6 +20,7 @@ from app.reports.models import (
     ReportEvent,
 )
 from app.visits.models import ExamOrder, Visit
+from app.worklist.models import WorklistItem
 
 
 class ReportRepository:
@@ -186,16 +188,18 @@ class ReportRepository:
         self, *, mrn: str | None, name: str | None, birth_date: date | None
     ) -> list[Mother]:
         """Mothers the message may mean: her MRN, or her name and date of birth."""
-        clauses = []
+        found: dict[uuid.UUID, Mother] = {}
         if mrn:
-            clauses.append(Mother.mrn == mrn)
-        if name and birth_date:
-            clauses.append(and_(Mother.name == name, Mother.date_of_birth == birth_date))
-        if birth_date:
-            clauses.append(Mother.date_of_birth == birth_date)
-        if not clauses:
-            return []
-        return list(await self.session.scalars(select(Mother).where(or_(*clauses)).limit(20)))
+            for m in await self.session.scalars(select(Mother).where(Mother.mrn == mrn)):
+                found[m.id] = m
+        if birth_date:  # the same birth date, then the name compared as people write it
+            same_day = await self.session.scalars(
+                select(Mother).where(Mother.date_of_birth == birth_date).limit(200)
+            )
+            for m in same_day:
+                if name and reconciliation.same_name(name, m.name):
+                    found.setdefault(m.id, m)
+        return list(found.values())
 
     async def open_orders(self, mother_ids: list[uuid.UUID]) -> list[tuple[ExamOrder, Visit]]:
         """Her exam orders without a report yet, newest visit first."""
@@ -246,11 +250,31 @@ class ReportRepository:
             stmt = stmt.where(LabReport.id > after)
         return list(await self.session.scalars(stmt))
 
-    async def open_alert(self, report_id: uuid.UUID) -> CriticalAlert | None:
+    async def open_alert(
+        self, report_id: uuid.UUID, *, for_update: bool = False
+    ) -> CriticalAlert | None:
+        stmt = select(CriticalAlert).where(
+            CriticalAlert.report_id == report_id, CriticalAlert.acknowledged_at.is_(None)
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def open_conflict(self, report_id: uuid.UUID) -> LabReport | None:
+        """A held update of this report that names another patient, not yet resolved: held
+        (no mother) and its identity-conflict item still open on the desk's worklist (the
+        desk resolves it by attaching the update, or by acknowledging its item saying why)."""
         return await self.session.scalar(
-            select(CriticalAlert).where(
-                CriticalAlert.report_id == report_id, CriticalAlert.acknowledged_at.is_(None)
+            select(LabReport)
+            .join(WorklistItem, WorklistItem.report_id == LabReport.id)
+            .where(
+                LabReport.conflict_of == report_id,
+                LabReport.mother_id.is_(None),
+                WorklistItem.kind == "report.identity_conflict",
+                WorklistItem.audience == "front_desk",
+                WorklistItem.acknowledged_at.is_(None),
             )
+            .limit(1)
         )
 
     async def alert(self, alert_id: uuid.UUID, *, for_update: bool = False) -> CriticalAlert | None:

@@ -31,6 +31,7 @@ from app.reports.intake import (
     Answer,
     IntakeContext,
     Taker,
+    content_hash,
     kept_headers,
     store,
     thresholds_from,
@@ -347,6 +348,7 @@ async def replay_message(
         webhook_id=None,
         now=now,
         replay_of=original_id,
+        content_hash=content_hash(channel, raw),
     )
     assert copy_id is not None
     await taker(request, settings).process_stored(
@@ -629,6 +631,7 @@ async def detach(
         actor=principal,
         now=clock.now(),
         today=local_today(clock, settings.tz),
+        ack_within=timedelta(minutes=settings.critical_ack_minutes),
     )
     audit.record(
         "report.detach",
@@ -667,15 +670,23 @@ async def read_attachment(
         report.id,
         detail={"attachment_id": str(attachment.id), "mother_id": str(report.mother_id)},
     )
+    media = attachment.media_type if attachment.media_type in SERVED_AS_IS else None
     return Response(
         attachment.data,
-        media_type=attachment.media_type or "application/octet-stream",
+        media_type=media or "application/octet-stream",
         headers={
             "Content-Disposition": f'attachment; filename="report-{report.id}-{attachment.id}"',
             "Cache-Control": "private, no-store",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
         },
     )
+
+
+# Documents are served with their own type only when it cannot run in a browser.
+SERVED_AS_IS = frozenset(
+    {"application/pdf", "image/jpeg", "image/png", "image/gif", "image/tiff", "text/plain"}
+)
 
 
 # Critical-value alerts -----------------------------------------------------------------------

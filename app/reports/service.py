@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -14,7 +14,7 @@ from app.feed.changes import touch_mother
 from app.mothers.models import Mother
 from app.notifications.outbox import enqueue
 from app.reports import domain, reconciliation
-from app.reports.domain import ParsedReport, PickupState, ReportStatus, Threshold
+from app.reports.domain import NO_ORDER_KEY, ParsedReport, PickupState, ReportStatus, Threshold
 from app.reports.models import (
     CriticalAlert,
     LabAttachment,
@@ -25,6 +25,11 @@ from app.reports.models import (
 from app.reports.repository import ReportRepository
 from app.visits.models import ExamOrder, Visit
 from app.worklist import service as worklist
+
+
+class ReportOnHold(Conflict):
+    slug = "report-on-hold"
+    title = "The report is on hold: an update names another patient"
 
 
 class IllegalPickup(Conflict):
@@ -151,7 +156,8 @@ async def _raise_alert(
     """Page about a critical value. One that matches no mother pages the doctor on duty and
     the front desk at once, with the identifiers the message carries, on the same clock."""
     if await repo.open_alert(report.id) is not None:
-        await _adopt_alert(repo, report, now=now, today=today)  # paging already; follow her
+        # paging already; follow her
+        await _adopt_alert(repo, report, now=now, today=today, ack_within=ack_within)
         return
     butler_id = await _butler_for(repo, report, today=today)
     alert = CriticalAlert(
@@ -286,8 +292,8 @@ async def _names_another_patient(
     """
     sent = parsed.patient_mrn
     if report.mother_id is None:
-        if sent == report.patient_mrn:
-            return None
+        if sent == report.patient_mrn or report.patient_mrn is None:
+            return None  # the same patient, or the held one named nobody
         return "the update names another patient than the held report"
     mother = await repo.session.get(Mother, report.mother_id)
     if mother is not None and sent == mother.mrn:
@@ -310,10 +316,35 @@ async def _hold_conflict(
     today: date,
     ack_within: timedelta,
 ) -> LabReport:
-    """Keep the update beside the report, held for the desk; the report stays as it was."""
+    """Keep the update beside the report, held for the desk; the report stays as it was,
+    but is not picked up or delivered while the conflict is open. Later updates naming the
+    same other patient update the same held copy."""
+    key = f"{parsed.source_key[:130]}#conflict:{(parsed.patient_mrn or '-')[:60]}"
+    held = await repo.report_by_key(sender_id, key)
+    if held is not None:
+        held.status = parsed.status.status
+        held.status_derived, held.status_note = parsed.status.derived, parsed.status.note[:200]
+        held.pickup_state = domain.pickup_after_status(
+            held.pickup_state, held.status, parsed.status.status
+        )
+        held.last_message_id, held.updated_at = message_id, now
+        held.effective_at, held.issued_at = parsed.effective_at, parsed.issued_at
+        held.conclusion = parsed.conclusion
+        held.version += 1
+        _copy_identity(held, parsed)
+        await repo.session.flush()
+        assessments = _assess(parsed, thresholds)
+        await _store_results(repo, held, parsed, assessments, message_id=message_id, now=now)
+        repo.session.add(
+            _event(held, "lab_status", actor="lab", at=now, message_id=message_id, note=why)
+        )
+        criticals = [a.critical for a in assessments if a.critical]
+        if criticals and held.status not in domain.WITHDRAWN:
+            await _raise_alert(repo, held, criticals, now=now, today=today, ack_within=ack_within)
+        return held
     held = LabReport(
         sender_id=sender_id,
-        source_key=f"{parsed.source_key[:150]}#conflict:{message_id.hex}",
+        source_key=key,
         last_message_id=message_id,
         status=parsed.status.status,
         status_derived=parsed.status.derived,
@@ -346,6 +377,16 @@ async def _hold_conflict(
             note=f"{why}: the update is held for reconciliation; this report is unchanged",
         )
     )
+    if existing.mother_id is not None:  # her butler must not hand it over meanwhile
+        await touch_mother(
+            repo.session,
+            existing.mother_id,
+            kind="report.on_hold",
+            now=now,
+            today=today,
+            ref_type="report",
+            ref_id=existing.id,
+        )
     await worklist.add(
         repo.session,
         audiences=[worklist.FRONT_DESK, worklist.DOCTOR],
@@ -376,9 +417,20 @@ async def ingest(
     """Store each report, attach it to its order's mother or send it to reconciliation."""
     result = IntakeResult()
     for parsed in reports:
+        if NO_ORDER_KEY in parsed.source_key:  # no lab key: this message's own report
+            parsed = replace(
+                parsed, source_key=parsed.source_key.replace(NO_ORDER_KEY, f"msg:{message_id.hex}")
+            )
         order_id, visit_id, mother_id, problem = await _match(repo, parsed)
         report = await repo.report_by_key(sender_id, parsed.source_key)
         new_status = parsed.status.status
+        if (
+            report is not None
+            and mother_id is not None
+            and mother_id == report.detached_from_mother_id
+        ):
+            order_id = visit_id = mother_id = None
+            problem = "the desk detached this report from the mother its order names"
         if report is not None:
             conflict = await _names_another_patient(repo, report, parsed)
             if conflict is not None:
@@ -433,6 +485,29 @@ async def ingest(
                 )
                 result.notes.append(f"{parsed.source_key}: {new_status.value} after final ignored")
                 result.reports.append(report.id)
+                # Not applied, but never unseen: a doctor is told, and a critical value in it
+                # pages as any other.
+                ignored = _assess(parsed, thresholds)
+                criticals = [a.critical for a in ignored if a.critical]
+                await worklist.add(
+                    repo.session,
+                    audiences=[worklist.DOCTOR],
+                    kind="report.update_ignored",
+                    priority=worklist.CRITICAL if criticals else worklist.TODAY,
+                    title=(
+                        f"The lab sent a {new_status.value} result after the final one; it was "
+                        "not applied: check with the lab"
+                        + (f" (critical: {'; '.join(criticals)})" if criticals else "")
+                    )[:300],
+                    now=now,
+                    report_id=report.id,
+                    mother_id=report.mother_id,
+                    message_id=message_id,
+                )
+                if criticals:
+                    await _raise_alert(
+                        repo, report, criticals, now=now, today=today, ack_within=ack_within
+                    )
                 continue
             report.version += 1
         report.last_message_id = message_id
@@ -458,6 +533,17 @@ async def ingest(
         assessments = _assess(parsed, thresholds)
         await _store_results(repo, report, parsed, assessments, message_id=message_id, now=now)
         criticals = [a.critical for a in assessments if a.critical]
+        if previous_mother != report.mother_id and report.version > 1:
+            if report.mother_id is not None:
+                await worklist.close_about(
+                    repo.session,
+                    report_id=report.id,
+                    kinds=HELD_KINDS,
+                    by="lab",
+                    note="a later message matched its order and patient",
+                    now=now,
+                )
+            await _adopt_alert(repo, report, now=now, today=today, ack_within=ack_within)
         if previous_mother is not None and previous_mother != report.mother_id:
             await touch_mother(
                 repo.session,
@@ -540,6 +626,11 @@ async def _advance(
     today: date,
 ) -> None:
     """One step of the butler's part: check it, record it, and tell her butlers' phones."""
+    if await repo.open_conflict(report.id) is not None:
+        raise ReportOnHold(
+            "The lab has sent an update of this report naming another patient; it is on hold "
+            "until the front desk resolves it. Do not hand it over."
+        )
     try:
         domain.check_pickup(report.pickup_state, to)
     except domain.IllegalPickupError as exc:
@@ -667,14 +758,21 @@ async def candidates(repo: ReportRepository, report: LabReport) -> list[dict[str
 
 
 async def _adopt_alert(
-    repo: ReportRepository, report: LabReport, *, now: datetime, today: date
+    repo: ReportRepository,
+    report: LabReport,
+    *,
+    now: datetime,
+    today: date,
+    ack_within: timedelta,
 ) -> None:
-    """An open alert of a report that now has a mother (or lost one) follows it."""
-    alert = await repo.open_alert(report.id)
+    """An open alert of a report that now has a mother (or lost one) follows it, and whoever
+    is paged now gets the whole acknowledgement time (raised_at keeps when it first paged)."""
+    alert = await repo.open_alert(report.id, for_update=True)
     if alert is None or alert.mother_id == report.mother_id:
         return
     alert.mother_id = report.mother_id
     alert.butler_id = await _butler_for(repo, report, today=today)
+    alert.due_at, alert.escalated_at, alert.level = now + ack_within, None, 0
     if report.mother_id is not None:
         await enqueue(
             repo.session,
@@ -726,6 +824,7 @@ async def attach(
     what the message says of the patient, or the desk overrides that explicitly."""
     if report.mother_id is not None:
         raise Conflict("This report is already attached to a mother.")
+    await repo.open_alert(report.id, for_update=True)  # alert before items, as acknowledge
     found = await repo.order(exam_order_id)
     if found is None:
         raise ValidationFailed(
@@ -780,7 +879,7 @@ async def attach(
     if report.pickup_state is PickupState.READY:
         report.ready_at, report.reminders_sent = now, 0
         await _announce_ready(repo, report, now=now, today=today, reopened=False)
-    await _adopt_alert(repo, report, now=now, today=today)
+    await _adopt_alert(repo, report, now=now, today=today, ack_within=ack_within)
     observations = await repo.observations(report.id)
     criticals = [o.critical_reason for o in observations if o.critical_reason]
     if criticals and report.status not in domain.WITHDRAWN:
@@ -797,11 +896,15 @@ async def detach(
     actor: Principal,
     now: datetime,
     today: date,
+    ack_within: timedelta,
 ) -> LabReport:
-    """Put a wrongly attached report back in reconciliation, and tell whoever was told."""
+    """Put a wrongly attached report back in reconciliation, and tell whoever was told. The
+    lab's later messages about it never attach it to her again by themselves."""
     if report.mother_id is None:
         raise Conflict("This report is not attached to a mother.")
+    await repo.open_alert(report.id, for_update=True)  # alert before items, as acknowledge
     mother_id = report.mother_id
+    report.detached_from_mother_id = mother_id
     told = await _butler_for(repo, report, today=today)
     was_with_her = report.pickup_state in (PickupState.PICKED_UP, PickupState.DELIVERED)
     report.exam_order_id = report.visit_id = report.mother_id = None
@@ -847,7 +950,12 @@ async def detach(
         report_id=report.id,
         mother_id=mother_id,
     )
-    await _adopt_alert(repo, report, now=now, today=today)
+    await _adopt_alert(repo, report, now=now, today=today, ack_within=ack_within)
+    if report.critical and report.status not in domain.WITHDRAWN:
+        # Acknowledged for the wrong mother: the real patient's value has reached nobody yet.
+        criticals = [o.critical_reason for o in await repo.observations(report.id)]
+        reasons = [r for r in criticals if r] or ["critical value"]
+        await _raise_alert(repo, report, reasons, now=now, today=today, ack_within=ack_within)
     await repo.session.flush()
     return report
 
@@ -864,6 +972,9 @@ async def acknowledge(
     if alert.acknowledged_at is not None:
         return alert  # a second tap on the phone changes nothing
     alert.acknowledged_at, alert.acknowledged_by = now, f"{actor.role}:{actor.name}"
+    # A clinician's acknowledgement closes the page everywhere; anyone else's (a butler, the
+    # desk) stops the escalation but leaves it on the doctors' list (issue 20 makes closing
+    # a critical value a doctor's act).
     await worklist.close_about(
         repo.session,
         alert_id=alert.id,
@@ -871,6 +982,9 @@ async def acknowledge(
         by=alert.acknowledged_by,
         note="critical value acknowledged",
         now=now,
+        audiences=worklist.AUDIENCES
+        if actor.role in ("doctor", "admin")
+        else [worklist.FRONT_DESK],
     )
     await touch_mother(
         repo.session,

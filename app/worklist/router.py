@@ -85,6 +85,10 @@ async def read_worklist(
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     items = await repo.items(audiences, open_only=open_only, limit=limit)
     audit.record_many("worklist.read", "worklist_item", [i.id for i in items])
+    reports = {i.report_id for i in items if i.report_id is not None}
+    mothers = {i.mother_id for i in items if i.mother_id is not None}
+    audit.record_many("report.worklist", "report", sorted(reports))
+    audit.record_many("mother.worklist", "mother", sorted(mothers))
     body = Worklist(
         items=[WorklistItemPublic.model_validate(i) for i in items],
         version=etag.removeprefix('W/"').removesuffix('"'),

@@ -98,8 +98,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('comments', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('needs_review', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('conflict_of', sa.Uuid(), nullable=True))
+        batch_op.add_column(sa.Column('detached_from_mother_id', sa.Uuid(), nullable=True))
         batch_op.create_index(batch_op.f('ix_lab_reports_conflict_of'), ['conflict_of'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_lab_reports_conflict_of_lab_reports'), 'lab_reports', ['conflict_of'], ['id'], ondelete='SET NULL')
+        batch_op.create_foreign_key(batch_op.f('fk_lab_reports_detached_from_mother_id_mothers'), 'mothers', ['detached_from_mother_id'], ['id'], ondelete='SET NULL')
     with op.batch_alter_table('lab_reports', schema=None) as batch_op:
         batch_op.alter_column('needs_review', server_default=None)  # the model sets it
 
@@ -107,7 +109,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     # The old unique indexes cannot come back while two messages share a control id.
     with op.batch_alter_table('lab_reports', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_lab_reports_detached_from_mother_id_mothers'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_lab_reports_conflict_of_lab_reports'), type_='foreignkey')
+        batch_op.drop_column('detached_from_mother_id')
         batch_op.drop_index(batch_op.f('ix_lab_reports_conflict_of'))
         batch_op.drop_column('conflict_of')
         batch_op.drop_column('needs_review')
@@ -133,9 +137,9 @@ def downgrade() -> None:
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_inbound_messages_reused_key_of_inbound_messages'), type_='foreignkey')
         batch_op.drop_index('uq_inbound_messages_webhook_id', postgresql_where=sa.text('webhook_id IS NOT NULL AND replay_of IS NULL'), sqlite_where=sa.text('webhook_id IS NOT NULL AND replay_of IS NULL'))
-        batch_op.create_index(batch_op.f('uq_inbound_messages_webhook_id'), ['sender_id', 'webhook_id'], unique=1, sqlite_where=sa.text('webhook_id IS NOT NULL AND replay_of IS NULL'))
+        batch_op.create_index(batch_op.f('uq_inbound_messages_webhook_id'), ['sender_id', 'webhook_id'], unique=True, postgresql_where=sa.text('webhook_id IS NOT NULL AND replay_of IS NULL'), sqlite_where=sa.text('webhook_id IS NOT NULL AND replay_of IS NULL'))
         batch_op.drop_index('uq_inbound_messages_sender_key', postgresql_where=sa.text('message_key IS NOT NULL AND replay_of IS NULL'), sqlite_where=sa.text('message_key IS NOT NULL AND replay_of IS NULL'))
-        batch_op.create_index(batch_op.f('uq_inbound_messages_sender_key'), ['sender_id', 'channel', 'message_key'], unique=1, sqlite_where=sa.text('message_key IS NOT NULL AND replay_of IS NULL'))
+        batch_op.create_index(batch_op.f('uq_inbound_messages_sender_key'), ['sender_id', 'channel', 'message_key'], unique=True, postgresql_where=sa.text('message_key IS NOT NULL AND replay_of IS NULL'), sqlite_where=sa.text('message_key IS NOT NULL AND replay_of IS NULL'))
         batch_op.drop_column('reused_key_of')
         batch_op.drop_column('content_hash')
 

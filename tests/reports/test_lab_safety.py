@@ -594,3 +594,125 @@ async def test_an_unaccompanied_visit_is_on_the_desks_worklist(api: Api) -> None
     items = await worklist(api, "frontdesk")
     assert [i["kind"] for i in items] == ["visit.unaccompanied"]
     assert items[0]["visit_id"] == checked.json()["id"]
+
+
+# Holes a review found -----------------------------------------------------------------------
+
+
+async def test_a_critical_value_in_an_update_that_is_not_applied_still_pages(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    order = order_number(visit)
+    await lab.hl7(oru(control_id="P-1", mrn=mother["mrn"], order=order))
+    late = oru(control_id="P-2", mrn=mother["mrn"], order=order, obr25="P", obx=[HB_CRITICAL])
+    assert (await lab.hl7(late))[0] == "AA"
+    async with session_factory() as session:
+        alert = await session.scalar(select(CriticalAlert))
+        values = list(await session.scalars(select(LabObservation.value)))
+    assert values == ["112", "210"]  # the final stays
+    assert alert is not None
+    assert str(alert.mother_id) == mother["id"]
+    items = await worklist(api, "doctor")
+    assert "report.update_ignored" in [i["kind"] for i in items]
+
+
+async def test_an_open_identity_conflict_holds_her_report_and_collects_its_updates(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    order = order_number(visit)
+    await lab.hl7(oru(control_id="C-1", mrn=mother["mrn"], order=order))
+    (report,) = (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"]
+    for n, obr25 in enumerate(("C", "C", "X"), start=2):
+        await lab.hl7(oru(control_id=f"C-{n}", mrn="MRN-B", order=order, obr25=obr25))
+    async with session_factory() as session:
+        held = list(
+            await session.scalars(select(LabReport).where(LabReport.conflict_of.is_not(None)))
+        )
+    assert len(held) == 1  # one held copy, updated: not one per message
+    assert held[0].status.value == "cancelled"
+    refused = await api.client.post(
+        f"/v1/reports/{report['id']}/pick-up",
+        headers=api.auth("butler1"),
+        json={"place": "Lab counter"},
+    )
+    assert assert_problem(refused, 409)["type"].endswith("report-on-hold")
+    # The desk resolves it (the lab confirms the update was for someone else): she gets it.
+    (item,) = [
+        i for i in await worklist(api, "frontdesk") if i["kind"] == "report.identity_conflict"
+    ]
+    await api.client.post(
+        f"/v1/worklist/{item['id']}/acknowledge",
+        headers=api.auth("frontdesk"),
+        json={"note": "Lab: the update was sent under the wrong order; hers stands."},
+    )
+    picked = await api.client.post(
+        f"/v1/reports/{report['id']}/pick-up",
+        headers=api.auth("butler1"),
+        json={"place": "Lab counter"},
+    )
+    assert picked.status_code == 200, picked.text
+
+
+async def test_a_detached_report_is_not_attached_to_her_again_by_a_resend(
+    api: Api, lab: Lab, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    body = oru(control_id="DT-1", mrn=mother["mrn"], order=order_number(visit), obx=[HB_CRITICAL])
+    await lab.hl7(body)
+    (report,) = (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"]
+    (alert,) = (await api.client.get("/v1/alerts", headers=api.auth("butler1"))).json()["items"]
+    await api.client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler1"))
+    # A butler's tap stops the escalation but does not take it off the doctor's list.
+    assert "alert.critical" in await kinds(api, "doctor")
+    await api.client.post(
+        f"/v1/reports/{report['id']}/detach",
+        headers=api.auth("frontdesk"),
+        json={"reason": "the sample was another woman's"},
+    )
+    # Acknowledged for the wrong mother: it pages again, unmatched, for the real patient.
+    async with session_factory() as session:
+        open_alerts = list(
+            await session.scalars(
+                select(CriticalAlert).where(CriticalAlert.acknowledged_at.is_(None))
+            )
+        )
+    assert [a.mother_id for a in open_alerts] == [None]
+    await lab.hl7(body.replace("DT-1", "DT-2"))
+    assert (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"] == []
+    async with session_factory() as session:
+        kept = await session.scalar(select(LabReport))
+    assert kept is not None
+    assert kept.mother_id is None
+    assert "detached" in (kept.reconciliation_reason or "")
+
+
+async def test_a_held_critical_that_later_matches_pages_her_butler_with_a_fresh_clock(
+    api: Api, lab: Lab, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    order = order_number(visit)
+    await lab.hl7(oru(control_id="L-1", mrn="", order=order, obx=[HB_CRITICAL]))
+    clock.advance(timedelta(minutes=10))
+    await lab.hl7(oru(control_id="L-2", mrn=mother["mrn"], order=order, obr25="C", obx=[HB_NORMAL]))
+    async with session_factory() as session:
+        alert = await session.scalar(select(CriticalAlert))
+    assert alert is not None
+    assert str(alert.mother_id) == mother["id"]
+    assert alert.butler_id == api.staff.butlers["butler1"].id
+    assert alert.due_at == clock.now() + timedelta(minutes=15)
+    assert "report.unmatched" not in await kinds(api, "frontdesk")
+
+
+async def test_results_after_a_second_pid_without_an_obr_are_refused(api: Api, lab: Lab) -> None:
+    body = (
+        "MSH|^~\\&|LIS|HOSP|PB|VIP|20261128093000||ORU^R01|PID-2|P|2.5\r"
+        "PID|1||MRN-A^^^HOSP^MR\r"
+        "OBR|1|O-A|F-A|2345-7^Glucose^LN|||20261128080000\r"
+        "OBX|1|NM|2345-7^Glucose^LN||5.0|mmol/L|3.9-6.1|N|||F\r"
+        "PID|2||MRN-B^^^HOSP^MR\r"
+        "OBX|1|NM|2345-7^Glucose^LN||1.5|mmol/L|3.9-6.1|LL|||F\r"
+    )
+    code, echoed = await lab.hl7(body)
+    assert (code, echoed) == ("AE", "PID-2")
