@@ -110,8 +110,22 @@ async def store(
         )
         session.add(message)
         try:
+            if reused_key_of is not None:  # the admins hear of it with the message, or not at all
+                await session.flush()
+                await worklist.add(
+                    session,
+                    audiences=[worklist.ADMIN],
+                    kind="message.control_id_reused",
+                    title=(
+                        f"{sender_name}: a message id was used before for another message; "
+                        "both are kept and processed"
+                    ),
+                    now=now,
+                    message_id=message.id,
+                )
             await session.commit()
         except IntegrityError:
+            await session.rollback()
             return None
         return message.id
 
@@ -386,16 +400,6 @@ class Taker:
         if reused is not None:
             what = f"MSH-10 {key!r}" if key and reused.message_key == key else "webhook-id"
             note = f"{what} was used before for another message; taken as a new message"
-            async with self.factory() as db:
-                await worklist.add(
-                    db,
-                    audiences=[worklist.ADMIN],
-                    kind="message.control_id_reused",
-                    title=f"{sender_name}: {note} (the earlier one is kept too)",
-                    now=now,
-                    message_id=message_id,
-                )
-                await db.commit()
         return Taken(
             await self.process_stored(
                 session,

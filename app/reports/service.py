@@ -511,9 +511,19 @@ async def ingest(
                 continue
             report.version += 1
         report.last_message_id = message_id
-        if report.reconciled_by is not None and report.mother_id is not None:
-            # Attached by hand at the front desk, and the update names the same patient: a
-            # resend does not undo that decision.
+        if report.mother_id is not None and problem is not None:
+            # Hers already, and the update names her (checked above): an update that drops
+            # or changes the order number, or one the desk attached by hand, stays with her.
+            repo.session.add(
+                _event(
+                    report,
+                    "lab_order_disagrees",
+                    actor="lab",
+                    at=now,
+                    message_id=message_id,
+                    note=f"{problem}; kept with her (the update names her)",
+                )
+            )
             problem = None
             order_id, visit_id, mother_id = report.exam_order_id, report.visit_id, report.mother_id
         previous_mother = report.mother_id

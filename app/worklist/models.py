@@ -44,6 +44,7 @@ class WorklistItem(UUIDPrimaryKey, Base):
     acknowledged_note: Mapped[str | None] = mapped_column(String(1000))
 
     __table_args__ = (
+        Index("ix_worklist_items_audience_id", "audience", "id"),  # the version of a list
         Index(
             "ix_worklist_items_open",
             "audience",

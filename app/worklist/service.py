@@ -66,6 +66,7 @@ async def add(
             message_id=message_id,
         )
         if existing is not None:
+            existing.priority = min(existing.priority, priority)  # more urgent now: say so
             items.append(existing)
             continue
         item = WorklistItem(

@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_worklist_items'))
     )
     with op.batch_alter_table('worklist_items', schema=None) as batch_op:
+        batch_op.create_index('ix_worklist_items_audience_id', ['audience', 'id'], unique=False)
         batch_op.create_index('ix_worklist_items_open', ['audience', 'priority', 'created_at'], unique=False, postgresql_where=sa.text('acknowledged_at IS NULL'), sqlite_where=sa.text('acknowledged_at IS NULL'))
 
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
@@ -144,6 +145,7 @@ def downgrade() -> None:
         batch_op.drop_column('content_hash')
 
     with op.batch_alter_table('worklist_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_worklist_items_audience_id')
         batch_op.drop_index('ix_worklist_items_open', postgresql_where=sa.text('acknowledged_at IS NULL'), sqlite_where=sa.text('acknowledged_at IS NULL'))
 
     op.drop_table('worklist_items')

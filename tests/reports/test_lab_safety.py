@@ -716,3 +716,12 @@ async def test_results_after_a_second_pid_without_an_obr_are_refused(api: Api, l
     )
     code, echoed = await lab.hl7(body)
     assert (code, echoed) == ("AE", "PID-2")
+
+
+async def test_an_update_naming_her_but_no_order_stays_with_her(api: Api, lab: Lab) -> None:
+    mother, visit = await checked_in_mother(api)
+    await lab.hl7(oru(control_id="NO-1", mrn=mother["mrn"], order=order_number(visit)))
+    correction = oru(control_id="NO-2", mrn=mother["mrn"], order="", obr25="C")
+    assert (await lab.hl7(correction))[0] == "AA"
+    (report,) = (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"]
+    assert (report["status"], report["mother_id"]) == ("corrected", mother["id"])
