@@ -172,28 +172,35 @@ async def _raise_alert(
     repo.session.add(alert)
     await repo.session.flush()
     if report.mother_id is not None:
-        await enqueue(
-            repo.session,
-            topic="alert.critical",
-            now=now,
-            butler_id=butler_id,
-            mother_id=report.mother_id,
-            payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
-        )
-        await worklist.add(
-            repo.session,
-            audiences=[worklist.DOCTOR],
-            kind="alert.critical",
-            priority=worklist.CRITICAL,
-            title=f"Critical value: {alert.reason}"[:300],
-            now=now,
-            report_id=report.id,
-            alert_id=alert.id,
-            mother_id=report.mother_id,
-        )
+        await _page_matched(repo, report, alert, now=now)
     else:
         await _page_unmatched(repo, report, alert, now=now)
     repo.session.add(_event(report, "critical_alert", actor="system", at=now, note=alert.reason))
+
+
+async def _page_matched(
+    repo: ReportRepository, report: LabReport, alert: CriticalAlert, *, now: datetime
+) -> None:
+    """Her butler's phone, and the doctors' list until a clinician acknowledges."""
+    await enqueue(
+        repo.session,
+        topic="alert.critical",
+        now=now,
+        butler_id=alert.butler_id,
+        mother_id=report.mother_id,
+        payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
+    )
+    await worklist.add(
+        repo.session,
+        audiences=[worklist.DOCTOR],
+        kind="alert.critical",
+        priority=worklist.CRITICAL,
+        title=f"Critical value: {alert.reason}"[:300],
+        now=now,
+        report_id=report.id,
+        alert_id=alert.id,
+        mother_id=report.mother_id,
+    )
 
 
 async def _page_unmatched(
@@ -784,26 +791,7 @@ async def _adopt_alert(
     alert.butler_id = await _butler_for(repo, report, today=today)
     alert.due_at, alert.escalated_at, alert.level = now + ack_within, None, 0
     if report.mother_id is not None:
-        await enqueue(
-            repo.session,
-            topic="alert.critical",
-            now=now,
-            butler_id=alert.butler_id,
-            mother_id=report.mother_id,
-            payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
-        )
-        # The doctor stays paged until a clinician acknowledges: now about her.
-        await worklist.add(
-            repo.session,
-            audiences=[worklist.DOCTOR],
-            kind="alert.critical",
-            priority=worklist.CRITICAL,
-            title=f"Critical value (attached by the desk): {alert.reason}"[:300],
-            now=now,
-            report_id=report.id,
-            alert_id=alert.id,
-            mother_id=report.mother_id,
-        )
+        await _page_matched(repo, report, alert, now=now)
     else:
         await worklist.close_about(
             repo.session,
