@@ -236,6 +236,19 @@ def _observation(obs: Observation) -> ParsedObservation:
     )
 
 
+def _same_subject(report: Any, observation: Any) -> bool:
+    """An Observation that names a subject must name the report's (by reference, or by
+    identifier system and value); one that names none belongs to its report."""
+    if observation is None or report is None:
+        return True
+    if observation.reference and report.reference:
+        return bool(observation.reference == report.reference)
+    mine, theirs = observation.identifier, report.identifier
+    if mine is not None and theirs is not None and mine.value and theirs.value:
+        return bool((mine.system, mine.value) == (theirs.system, theirs.value))
+    return True  # named in different ways: the report's subject decides the match
+
+
 def _results(dr: DiagnosticReport, scope: _Scope) -> list[ParsedObservation]:
     """DiagnosticReport.result, a panel followed to its members (hasMember), in order."""
     contained = scope.contained_of(dr)
@@ -254,6 +267,11 @@ def _results(dr: DiagnosticReport, scope: _Scope) -> list[ParsedObservation]:
         if id(target) in seen:  # a panel listed twice, or a cycle of hasMember
             return
         seen.add(id(target))
+        if not _same_subject(dr.subject, target.subject):
+            raise FhirInvalid(
+                f"{where} {reference!r} is about another subject than its DiagnosticReport; "
+                "a report carries one patient's results only."
+            )
         members = target.hasMember or []
         if not members or _has_value(target):
             found.append(_observation(target))

@@ -1071,3 +1071,38 @@ def test_fhir_values_comparators_units_notes_and_documents() -> None:
         ),
     )
     assert report.conclusion == "Severe anaemia."
+
+
+def test_an_observation_about_another_subject_is_refused() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:r1",
+                "resource": {
+                    "resourceType": "DiagnosticReport",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "58410-2"}]},
+                    "subject": {"reference": "Patient/a"},
+                    "result": [{"reference": "Observation/hb"}],
+                },
+            },
+            {
+                "fullUrl": "Observation/hb",
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": "hb",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+                    "subject": {"reference": "Patient/b"},
+                    "valueQuantity": {"value": 58, "unit": "g/L"},
+                },
+            },
+        ],
+    }
+    with pytest.raises(fhir.FhirInvalid, match="another subject"):
+        fhir.parse_reports(bundle)
+    bundle["entry"][1]["resource"]["subject"] = {"reference": "Patient/a"}  # type: ignore[index]
+    _, (report,) = fhir.parse_reports(bundle)
+    assert [o.numeric for o in report.observations] == [58.0]
