@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import FrozenClock
 from app.notifications.models import OutboxMessage
 from app.reports import intake
-from app.reports.intake import store
+from app.reports.intake import content_hash, store
 from app.reports.models import CriticalAlert, InboundMessage, ReportEvent
 from tests.conftest import Api
 from tests.factories import PASSWORD
@@ -118,6 +118,7 @@ async def test_a_taken_over_fhir_delivery_is_not_processed_and_paged_again(
         message_key=None,
         webhook_id="wh-dead-1",
         now=clock.now(),
+        content_hash=content_hash("fhir", body.encode()),
     )
     clock.advance(timedelta(seconds=6))
     first = await lab.fhir(body, msg_id="wh-dead-1")  # the resend takes it over
@@ -159,6 +160,7 @@ async def test_two_simultaneous_resends_take_a_dead_message_over_once(
         message_key="DIED-2",
         webhook_id=None,
         now=clock.now(),
+        content_hash=content_hash("hl7v2", body.encode()),
     )
     clock.advance(timedelta(seconds=6))
     # Make the interleaving deterministic: both resends look before either stores its take.
