@@ -59,6 +59,8 @@ class WorklistRepository:
         alert_id: uuid.UUID | None,
         visit_id: uuid.UUID | None,
         message_id: uuid.UUID | None,
+        mother_id: uuid.UUID | None = None,
+        task_id: uuid.UUID | None = None,
     ) -> WorklistItem | None:
         """The open item about the same thing, if any: a resend does not list it twice."""
         stmt = select(WorklistItem).where(
@@ -71,6 +73,8 @@ class WorklistRepository:
             (WorklistItem.alert_id, alert_id),
             (WorklistItem.visit_id, visit_id),
             (WorklistItem.message_id, message_id),
+            (WorklistItem.mother_id, mother_id),
+            (WorklistItem.task_id, task_id),
         ):
             stmt = stmt.where(column.is_(None) if value is None else column == value)
         return await self.session.scalar(stmt.limit(1))

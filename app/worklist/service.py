@@ -64,6 +64,8 @@ async def add(
             alert_id=alert_id,
             visit_id=visit_id,
             message_id=message_id,
+            mother_id=mother_id,
+            task_id=task_id,
         )
         if existing is not None:
             existing.priority = min(existing.priority, priority)  # more urgent now: say so
