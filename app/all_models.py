@@ -4,6 +4,7 @@ from app.assignments.models import ButlerLeave, CareAssignment
 from app.audit.models import AuditEvent
 from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler, RosterShift
+from app.careplan.models import CareIndication, ExamDecline, OutsideResult, ScreeningChoice
 from app.core.database import Base
 from app.core.idempotency import IdempotencyRecord
 from app.core.ratelimit import RateCounter
@@ -29,10 +30,12 @@ __all__ = [
     "Base",
     "Butler",
     "ButlerLeave",
+    "CareIndication",
     "CareAssignment",
     "ClinicSession",
     "CriticalAlert",
     "DatingChange",
+    "ExamDecline",
     "ExamOrder",
     "ExamStep",
     "ExamType",
@@ -45,12 +48,14 @@ __all__ = [
     "LabReport",
     "Mother",
     "OutboxMessage",
+    "OutsideResult",
     "Pregnancy",
     "QueueEntry",
     "RateCounter",
     "ReportEvent",
     "RiskGradeChange",
     "RosterShift",
+    "ScreeningChoice",
     "Station",
     "StationTicket",
     "Task",

@@ -119,3 +119,36 @@ def mother_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+# Her history at another hospital: a transfer whose booking panel (and anatomy scan) were done
+# there, so that a test of something else sees only the exams of the day's window.
+BOOKING_PANEL = (
+    "cbc",
+    "urine",
+    "abo_rh",
+    "fasting_glucose",
+    "liver_kidney",
+    "hbsag",
+    "syphilis",
+    "hiv",
+)
+
+
+async def record_elsewhere(
+    client: Any,
+    headers: dict[str, str],
+    mother_id: str,
+    exams: tuple[str, ...] | list[str] = BOOKING_PANEL,
+    *,
+    on: str = "2026-08-10",
+    source: str = "Haidian MCH hospital (transfer letter)",
+) -> None:
+    """A doctor records her results from another hospital (the care plan's outside results)."""
+    for code in exams:
+        response = await client.post(
+            f"/v1/mothers/{mother_id}/care-plan/outside-results",
+            headers=headers,
+            json={"exam_code": code, "result_date": on, "source": source, "summary": "normal"},
+        )
+        assert response.status_code == 201, response.text

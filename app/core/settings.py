@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="A directory of the hospital's own guideline tables (JSON), added to the "
         "built-in ones; a file with a built-in table's code replaces it.",
     )
+    care_plan_region_flags: frozenset[str] = Field(
+        default=frozenset(),
+        description="Indications the hospital's province turns on for every pregnancy, e.g. "
+        "thalassaemia_region (CSOG 2018: thalassaemia screening at the first visit in "
+        "Guangdong, Guangxi, Hainan, Hunan, Hubei, Sichuan and Chongqing).",
+    )
     booking_outside_window: BookingOutsideWindow = Field(
         default=BookingOutsideWindow.WARN,
         description="warn: book and say so; refuse: 409 when a visit falls outside its window.",

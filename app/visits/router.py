@@ -73,6 +73,7 @@ async def get_clinic(clock: ClockDep, settings: SettingsDep) -> service.Clinic:
         tz=settings.tz,
         guidelines=load_guidelines(settings.care_plan_dir),
         queue_policy=QueuePolicy.from_settings(settings),
+        region_flags=settings.care_plan_region_flags,
     )
 
 

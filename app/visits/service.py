@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import Policy, arrange_escort, end_cover
 from app.careplan import domain as plan
+from app.careplan import service as care_plan
 from app.careplan.domain import Guideline
 from app.core.clock import ClinicTime
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -66,6 +67,7 @@ class Clinic(ClinicTime):
     tz: ZoneInfo
     guidelines: dict[str, Guideline]
     queue_policy: QueuePolicy = field(default_factory=QueuePolicy)
+    region_flags: frozenset[str] = frozenset()
 
     def queue_ctx(self, actor: Principal) -> queues.Ctx:
         return queues.Ctx(now=self.now, tz=self.tz, actor=actor, policy=self.queue_policy)
@@ -603,16 +605,19 @@ async def check_in(
         move_status(repo, visit, VisitStatus.CHECKED_IN, actor=actor, now=clinic.now)
     visit.arrived_at = clinic.now
 
-    window = next(
-        (
-            w
-            for w in plan.windows_for(guideline, RiskGrade(pregnancy.risk_grade))
-            if w.code == visit.window_code
-        ),
-        None,
+    # Her plan decides, not the visit's window: the booking panel at her first visit here,
+    # what is due today and not yet ordered, done, declined or recorded elsewhere.
+    planned = await care_plan.exams_to_order(
+        repo.session,
+        pregnancy=pregnancy,
+        guideline=guideline,
+        today=clinic.today,
+        enrolled_on=pregnancy.created_at.astimezone(clinic.tz).date(),
+        region_flags=clinic.region_flags,
     )
-    ga_day = gestational_age_days(pregnancy.edd_date, clinic.today)
-    planned = plan.exams_due(guideline, window, ga_day)
+    await care_plan.raise_late_actions(
+        repo.session, pregnancy=pregnancy, guideline=guideline, today=clinic.today, now=clinic.now
+    )
     for code in planned:
         repo.session.add(
             _new_order(

@@ -42,15 +42,18 @@ def test_window_edges_13_6_and_14_0() -> None:
     assert plan.window_on(CN, RiskGrade.GREEN, 20) is None  # before 6 weeks
 
 
-def test_term_visits_are_weekly() -> None:
+def test_term_visits_are_weekly_and_outpatient_windows_end_at_40_6() -> None:
     weekly = [w for w in CN.windows if w.code.startswith("w37")]
     assert [(w.code, w.from_day, w.to_day) for w in weekly] == [
-        (f"w37-{week}", week * 7, week * 7 + 6) for week in range(37, 42)
+        (f"w37-{week}", week * 7, week * 7 + 6) for week in range(37, 41)
     ]
+    assert max(w.to_day for w in CN.windows) == plan.parse_ga("40+6")
+    assert CN.induction_from == plan.parse_ga("41+0")  # then the doctor decides admission
 
 
-def test_the_default_schedule_has_eleven_visits_for_low_risk() -> None:
-    assert len(plan.windows_for(CN, RiskGrade.GREEN)) == 11  # 6 windows + 5 weekly
+def test_the_default_schedule_has_ten_visits_for_low_risk() -> None:
+    # CSOG 2018 asks for 7-11: six windows and four weekly ones to 40+6.
+    assert len(plan.windows_for(CN, RiskGrade.GREEN)) == 10
 
 
 @pytest.mark.parametrize(
@@ -64,19 +67,34 @@ def test_high_risk_grades_add_visits(grade: str, extra: int) -> None:
     assert [w.from_day for w in windows] == sorted(w.from_day for w in windows)
 
 
+def situation(ga_today: int, **kw: object) -> plan.Situation:
+    today = LMP + timedelta(days=ga_today)
+    base: dict[str, object] = {
+        "edd": EDD,
+        "risk_grade": RiskGrade.GREEN,
+        "today": today,
+        "enrolled_on": kw.pop("enrolled_on", today),
+    }
+    base.update(kw)
+    return plan.Situation(**base)  # type: ignore[arg-type]
+
+
 def test_exams_follow_their_own_gestational_range() -> None:
     w06 = CN.windows[0]
     assert "nt_scan" in [e.code for e in plan.exams_of_window(CN, w06)]
-    at_10_weeks = plan.exams_due(CN, w06, 70)
-    at_12_weeks = plan.exams_due(CN, w06, 84)
+    at_10_weeks = plan.exams_to_order(CN, situation(70))
+    at_12_weeks = plan.exams_to_order(CN, situation(84))
     assert "nt_scan" not in at_10_weeks
     assert "nt_scan" in at_12_weeks
     assert at_12_weeks[:2] == ["vitals", "consultation"]  # every visit
-    assert plan.exams_due(CN, None, 84) == ["vitals", "consultation"]
 
 
 def test_plan_marks_done_booked_due_overdue_and_upcoming() -> None:
     today = LMP + timedelta(days=180)  # 25+5
+    done_at_8_4 = [
+        plan.ExamRecord(code, plan.RecordKind.RESULTED, 60)
+        for code in ("us_early", *plan_codes("booking"))
+    ]
     generated = plan.generate_plan(
         CN,
         edd=EDD,
@@ -84,21 +102,28 @@ def test_plan_marks_done_booked_due_overdue_and_upcoming() -> None:
         today=today,
         enrolled_on=LMP + timedelta(days=50),
         visits=[
-            VisitRef("v1", "w06", "completed", LMP + timedelta(days=60), frozenset({"cbc"})),
+            VisitRef("v1", "w06", "completed", LMP + timedelta(days=60)),
             VisitRef("v2", "w20", "no_show", LMP + timedelta(days=150)),
             VisitRef("v3", "w29", "booked", LMP + timedelta(days=205)),
         ],
+        situation=situation(180, enrolled_on=LMP + timedelta(days=50), records=done_at_8_4),
     )
     status = {w.code: w.status for w in generated.windows}
-    assert status["w06"] is WindowStatus.DONE
-    assert status["w14"] is WindowStatus.OVERDUE
-    assert status["w20"] is WindowStatus.OVERDUE  # a no-show does not fulfil the window
+    # Her 8+4 visit did the early scan, but the NT (11+0-13+6) was never done: not "done".
+    assert status["w06"] is WindowStatus.INCOMPLETE
+    assert status["w14"] is WindowStatus.OVERDUE  # never attended: screening closed at 22+6
+    assert status["w20"] is WindowStatus.DUE  # the anatomy scan is a catch-up until 27+6
     assert status["w25"] is WindowStatus.DUE
     assert status["w29"] is WindowStatus.BOOKED
     assert status["w33"] is WindowStatus.UPCOMING
-    w06 = next(w for w in generated.windows if w.code == "w06")
-    assert {e.code for e in w06.exams if e.done} == {"cbc"}
+    w06 = {e.code: e.state for e in next(w for w in generated.windows if w.code == "w06").exams}
+    assert w06 == {"us_early": plan.ItemState.RESULTED, "nt_scan": plan.ItemState.MISSED}
+    assert all(e.state is plan.ItemState.RESULTED for e in generated.booking_panel)
     assert next(w for w in generated.windows if w.code == "w20").visit_ids == []
+
+
+def plan_codes(origin: str) -> list[str]:
+    return [p.exam for p in CN.booking_panel if p.when is None] if origin == "booking" else []
 
 
 def test_windows_before_enrolment_are_not_overdue() -> None:

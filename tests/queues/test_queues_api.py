@@ -12,13 +12,20 @@ from app.core.clock import FrozenClock
 from app.queues.models import ExamType
 from tests.conftest import Api
 from tests.core.test_errors import assert_problem
+from tests.factories import record_elsewhere
 from tests.visits.test_visits_api import TODAY, check_in, mother_with_butler, open_session
 
 
 async def arrive(api: Api, *, serial: str = "002", **kw: Any) -> dict[str, Any]:
-    """A mother (25+5 today: vitals, OGTT, blood count, urine, doctor) checked in at 10:00."""
+    """A mother (25+5 today: vitals, OGTT, blood count, urine, doctor) checked in at 10:00.
+
+    She transferred in: her booking panel and anatomy scan were done at another hospital.
+    """
     extra = kw.pop("extra_exams", None)
     mother = await mother_with_butler(api, serial=serial, phone=f"13800000{serial}", **kw)
+    doctor = api.auth("doctor")
+    await record_elsewhere(api.client, doctor, mother["id"])
+    await record_elsewhere(api.client, doctor, mother["id"], ["us_anatomy"], on="2026-10-26")
     response = await check_in(api, mrn=mother["mrn"], **({"extra_exams": extra} if extra else {}))
     assert response.status_code == 200, response.text
     return {"mother": mother, "visit": response.json()}
