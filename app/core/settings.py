@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,19 @@ class Routing(StrEnum):
 
     PARALLEL = "parallel"
     FIXED = "fixed"
+
+
+class OgttBetweenDraws(StrEnum):
+    """What she may do between the OGTT's draws (from the glucose drink to the last draw).
+
+    ``rest`` (the default): nothing else; she sits still (CMA 2014 / CSOG 2022: 检查期间静坐、
+    禁烟). ``listed``: only the exams in OGTT_BETWEEN_DRAWS_EXAMS (a scan lying down nearby).
+    ``any``: any exam her other rules allow (how the routing worked before issue 20).
+    """
+
+    REST = "rest"
+    LISTED = "listed"
+    ANY = "any"
 
 
 class BookingOutsideWindow(StrEnum):
@@ -142,6 +156,23 @@ class Settings(BaseSettings):
         ge=0,
         le=240,
         description="A mother who missed her call rejoins the queue after this delay.",
+    )
+    ogtt_between_draws: OgttBetweenDraws = Field(
+        default=OgttBetweenDraws.REST,
+        description="rest: no other exam between the glucose drink and the OGTT's last draw (the "
+        "guideline); listed: only OGTT_BETWEEN_DRAWS_EXAMS; any: whatever her other rules allow.",
+    )
+    ogtt_between_draws_exams: str = Field(
+        default="",
+        max_length=2000,
+        pattern=r"^\s*([a-z][a-z0-9_]{0,39}\s*(,\s*[a-z][a-z0-9_]{0,39}\s*)*)?$",
+        description="Exam codes she may have between the OGTT's draws when OGTT_BETWEEN_DRAWS="
+        "listed, comma-separated (e.g. us_obstetric); empty: none.",
+    )
+    ogtt_preparation_sms_at: time = Field(
+        default=time(10, 0),
+        description="Clinic time from which, the day before, a mother booked for tomorrow whose "
+        "visit expects the OGTT is sent its preparation text (once per visit and day).",
     )
     critical_ack_minutes: int = Field(
         default=15,

@@ -15,9 +15,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.careplan.domain import parse_ga
-from app.core.settings import Routing
+from app.core.settings import OgttBetweenDraws, Routing
 
 BLOOD_DRAW = "blood_draw"
+# Events a station records after a timed test's first step, which its timed steps count from
+# (CMA 2014 GDM guideline: the 1- and 2-hour draws are timed "从开始饮用葡萄糖水计算时间", from
+# the start of the glucose drink).
+GLUCOSE_DRINK = "glucose_drink"
+TIMING_EVENTS = {GLUCOSE_DRINK: "glucose drink"}
+# A recorded start may be this far ahead of the server's clock (a station's clock runs fast).
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,9 @@ class SequenceStep:
     offset_minutes: int
     tolerance_minutes: int | None
     label: str | None
+    # What the offset counts from: None, the end of the first step; else an event the station
+    # records after it (the glucose drink).
+    timed_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,20 +89,39 @@ def parse_precedence(raw: Iterable[Mapping[str, Any]]) -> tuple[Precedence, ...]
     return tuple(out)
 
 
+SEQUENCE_KEYS = frozenset({"offset_minutes", "tolerance_minutes", "label", "from"})
+
+
 def parse_sequence(raw: Iterable[Mapping[str, Any]]) -> tuple[SequenceStep, ...]:
-    """A timed sequence: offsets from the end of its first step, each with a tolerance."""
+    """A timed sequence: a first step, then steps at offsets, each with a tolerance, counted
+    from the end of the first step or, with ``"from"``, from an event the station records
+    after it (``"glucose_drink"``: the OGTT's draws count from the start of the drink)."""
+    items = list(raw)
+    for item in items:
+        unknown = set(item) - SEQUENCE_KEYS
+        if unknown:
+            raise ValueError(f"unknown sequence keys: {', '.join(sorted(unknown))}")
+        event = item.get("from")
+        if event is not None and event not in TIMING_EVENTS:
+            known = ", ".join(sorted(TIMING_EVENTS))
+            raise ValueError(f"a timed step counts from one of: {known} (not {event!r})")
     steps = tuple(
         SequenceStep(
             int(item["offset_minutes"]),
             int(item["tolerance_minutes"]) if item.get("tolerance_minutes") is not None else None,
             str(item["label"]) if item.get("label") else None,
+            str(item["from"]) if item.get("from") is not None else None,
         )
-        for item in raw
+        for item in items
     )
     if steps:
         offsets = [s.offset_minutes for s in steps]
         if offsets[0] != 0 or offsets != sorted(set(offsets)):
             raise ValueError("a sequence starts at offset 0 and its offsets increase")
+        if steps[0].timed_from is not None:
+            raise ValueError("'from' belongs on the timed steps, not on the first step")
+        if len({s.timed_from for s in steps[1:]}) > 1:
+            raise ValueError("the timed steps of a sequence count from one moment")
     return steps
 
 
@@ -163,6 +192,43 @@ class StepView:
     tolerance_minutes: int | None
     state: str  # pending | done | cancelled
     done_at: datetime | None = None
+    timed_from: str | None = None  # a timed step: the event its offset counts from
+    timing_started_at: datetime | None = None  # a first step: when that event happened
+
+
+@dataclass(frozen=True, slots=True)
+class BetweenDraws:
+    """Which exams she may have while a timed test runs (OGTT_BETWEEN_DRAWS): a clinic setting.
+
+    The guideline asks her to sit still from the drink to the last draw (CMA 2014 / CSOG 2022:
+    检查期间静坐、禁烟), the default; some clinics allow a scan lying down nearby."""
+
+    mode: OgttBetweenDraws = OgttBetweenDraws.REST
+    exams: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, mode: OgttBetweenDraws, exams: str) -> BetweenDraws:
+        return cls(mode, frozenset(c.strip() for c in exams.split(",") if c.strip()))
+
+    def allows(self, exam_code: str) -> bool:
+        if self.mode is OgttBetweenDraws.ANY:
+            return True
+        return self.mode is OgttBetweenDraws.LISTED and exam_code in self.exams
+
+    def refusal(self, test: str) -> str:
+        if self.mode is OgttBetweenDraws.LISTED:
+            allowed = ", ".join(sorted(self.exams)) or "none"
+            return (
+                f"after the last draw of the {test}: only {allowed} between its draws"
+                " (OGTT_BETWEEN_DRAWS=listed)"
+            )
+        return (
+            f"after the last draw of the {test}: she sits still between its draws"
+            " (OGTT_BETWEEN_DRAWS=rest; CMA 2014 GDM guideline / CSOG 2022: 检查期间静坐)"
+        )
+
+
+REST = BetweenDraws()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +245,41 @@ def _anchor(step: StepView, steps: Sequence[StepView]) -> StepView | None:
     )
 
 
+def awaited_event(anchor: StepView, steps: Sequence[StepView]) -> str | None:
+    """The event the timed steps of this first step's test wait for, while not recorded."""
+    if anchor.timing_started_at is not None:
+        return None
+    return next(
+        (
+            s.timed_from
+            for s in steps
+            if s.order_id == anchor.order_id and s.offset_minutes > 0 and s.timed_from
+        ),
+        None,
+    )
+
+
+def running_tests(steps: Sequence[StepView]) -> list[StepView]:
+    """The first steps of timed tests under way: done, with a timed step still pending."""
+    return [
+        a
+        for a in steps
+        if a.offset_minutes == 0
+        and a.state == "done"
+        and any(
+            s.order_id == a.order_id and s.offset_minutes > 0 and s.state == "pending"
+            for s in steps
+        )
+    ]
+
+
 def blockers(
-    step: StepView, steps: Sequence[StepView], catalogue: Catalogue, ga_day: int
+    step: StepView,
+    steps: Sequence[StepView],
+    catalogue: Catalogue,
+    ga_day: int,
+    *,
+    between: BetweenDraws = REST,
 ) -> list[str]:
     """Why this pending step may not be done yet (empty: it may)."""
     rule = catalogue.rule(step.exam_code)
@@ -192,7 +291,25 @@ def blockers(
         anchor = _anchor(step, steps)
         if anchor is None or anchor.state != "done":
             reasons.append(f"after the first step of {rule.name}")
+        elif step.timed_from and anchor.timing_started_at is None:
+            what = TIMING_EVENTS.get(step.timed_from, step.timed_from)
+            station = rule.station_type.replace("_", "-")
+            reasons.append(f"{what} not started (the {station} station records it)")
     if step.offset_minutes == 0:
+        # While a timed test runs she is the test's: first its event (she drinks the glucose
+        # now: anything else would delay the test and her fast), then what the clinic allows.
+        for anchor in running_tests(steps):
+            if anchor.order_id == step.order_id:
+                continue
+            test_rule = catalogue.rule(anchor.exam_code)
+            test = test_rule.name if test_rule else anchor.exam_code
+            event = awaited_event(anchor, steps)
+            if event is not None:
+                reasons.append(
+                    f"after the {TIMING_EVENTS.get(event, event)} of the {test} (not recorded yet)"
+                )
+            elif not between.allows(step.exam_code):
+                reasons.append(between.refusal(test))
         needed = catalogue.prerequisites(step.exam_code, ga_day)
         for other in pending:
             if other.exam_code in needed:
@@ -208,21 +325,48 @@ def blockers(
     return sorted(set(reasons))
 
 
-def doable_steps(steps: Sequence[StepView], catalogue: Catalogue, ga_day: int) -> list[Doable]:
+def timed_start(step: StepView, anchor: StepView) -> datetime | None:
+    """What a timed step's offset counts from: the recorded event (the start of the glucose
+    drink), or the end of the first step for a sequence without one."""
+    return anchor.timing_started_at if step.timed_from else anchor.done_at
+
+
+def doable_steps(
+    steps: Sequence[StepView],
+    catalogue: Catalogue,
+    ga_day: int,
+    *,
+    between: BetweenDraws = REST,
+) -> list[Doable]:
     """The pending steps she may queue for now, with when a timed step opens."""
     out = []
     for step in steps:
-        if step.state != "pending" or blockers(step, steps, catalogue, ga_day):
+        if step.state != "pending" or blockers(step, steps, catalogue, ga_day, between=between):
             continue
         available = due = None
         if step.offset_minutes > 0:
             anchor = _anchor(step, steps)
             assert anchor is not None
-            assert anchor.done_at is not None
-            due = anchor.done_at + timedelta(minutes=step.offset_minutes)
+            start = timed_start(step, anchor)
+            assert start is not None
+            due = start + timedelta(minutes=step.offset_minutes)
             available = due - timedelta(minutes=step.tolerance_minutes or 0)
         out.append(Doable(step, available, due))
     return out
+
+
+def timing_start_problem(
+    started_at: datetime, *, first_done_at: datetime, now: datetime
+) -> str | None:
+    """Why a recorded start of a timed test (the glucose drink) cannot be right, or None.
+
+    Not before the first step (the fasting draw) finished, to the minute, since the lab notes
+    the drink to the minute; not in the future, beyond a station clock's minute of skew."""
+    if started_at < first_done_at.replace(second=0, microsecond=0):
+        return f"before the fasting draw finished ({first_done_at.isoformat()})"
+    if started_at > now + CLOCK_SKEW:
+        return "in the future"
+    return None
 
 
 def fixed_choice(doable: Sequence[Doable], catalogue: Catalogue, now: datetime) -> list[Doable]:

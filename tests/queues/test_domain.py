@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.core.settings import Routing
+from app.core.settings import OgttBetweenDraws, Routing
 from app.queues.domain import (
+    REST,
+    BetweenDraws,
     Busy,
     Candidate,
     Catalogue,
+    Doable,
     ExamRule,
     StepView,
     blockers,
@@ -20,6 +23,7 @@ from app.queues.domain import (
     parse_precedence,
     parse_sequence,
     sort_key,
+    timing_start_problem,
 )
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
@@ -235,3 +239,164 @@ def test_a_mother_between_timed_draws_yields_to_others() -> None:
     # mother, aged already, goes first until she is aged too; then the booked time decides.
     assert order([in_gap, later], T0 + timedelta(minutes=125)) == [1, 0]
     assert order([in_gap, later], T0 + timedelta(minutes=151)) == [0, 1]
+
+
+# The OGTT timed from the glucose drink, and what she may do between its draws (issue 20) ----
+
+OGTT_FROM_DRINK = [
+    {"offset_minutes": 0, "label": "fasting draw, then the glucose drink"},
+    {"offset_minutes": 60, "tolerance_minutes": 5, "label": "1-hour draw", "from": "glucose_drink"},
+    {
+        "offset_minutes": 120,
+        "tolerance_minutes": 5,
+        "label": "2-hour draw",
+        "from": "glucose_drink",
+    },
+]
+DRINK = Catalogue(
+    {
+        **CATALOGUE.rules,
+        "ogtt": rule("ogtt", "blood_draw", 3, fasting=True, sequence=OGTT_FROM_DRINK),
+        "us_obstetric": rule("us_obstetric", "ultrasound", 8),
+    }
+)
+
+
+def ogtt_day(
+    *others: str,
+    done: tuple[int, ...] = (),
+    drink: datetime | None = None,
+    fasting_done_at: datetime = T0,
+) -> list[StepView]:
+    """Her OGTT (its fasting draw done at ``fasting_done_at`` when 0 is in ``done``, the drink
+    recorded at ``drink``) and other pending exams."""
+    order = uuid.uuid4()
+    out = [
+        StepView(
+            id=uuid.uuid4(),
+            order_id=order,
+            exam_code="ogtt",
+            station_type="blood_draw",
+            offset_minutes=seq.offset_minutes,
+            tolerance_minutes=seq.tolerance_minutes,
+            state="done" if seq.offset_minutes in done else "pending",
+            done_at=fasting_done_at + timedelta(minutes=seq.offset_minutes)
+            if seq.offset_minutes in done
+            else None,
+            timed_from=seq.timed_from,
+            timing_started_at=drink if seq.offset_minutes == 0 else None,
+        )
+        for seq in DRINK.rules["ogtt"].steps
+    ]
+    for code in others:
+        out.append(
+            StepView(
+                id=uuid.uuid4(),
+                order_id=uuid.uuid4(),
+                exam_code=code,
+                station_type=DRINK.rules[code].station_type,
+                offset_minutes=0,
+                tolerance_minutes=None,
+                state="pending",
+            )
+        )
+    return out
+
+
+def doable_now(views: list[StepView], between: BetweenDraws = REST) -> dict[str, Doable]:
+    return {
+        f"{d.step.exam_code}+{d.step.offset_minutes}"
+        if d.step.offset_minutes
+        else d.step.exam_code: d
+        for d in doable_steps(views, DRINK, 180, between=between)
+    }
+
+
+def test_a_sequence_may_count_from_the_glucose_drink_and_says_so_exactly() -> None:
+    steps_ = parse_sequence(OGTT_FROM_DRINK)
+    assert [s.timed_from for s in steps_] == [None, "glucose_drink", "glucose_drink"]
+    with pytest.raises(ValueError, match="counts from one of: glucose_drink"):
+        parse_sequence([{"offset_minutes": 0}, {"offset_minutes": 60, "from": "breakfast"}])
+    with pytest.raises(ValueError, match="not on the first step"):
+        parse_sequence([{"offset_minutes": 0, "from": "glucose_drink"}])
+    with pytest.raises(ValueError, match="count from one moment"):
+        parse_sequence(
+            [
+                {"offset_minutes": 0},
+                {"offset_minutes": 60, "from": "glucose_drink"},
+                {"offset_minutes": 120},
+            ]
+        )
+    with pytest.raises(ValueError, match="unknown sequence keys: form"):  # a misspelt "from"
+        parse_sequence([{"offset_minutes": 0}, {"offset_minutes": 60, "form": "glucose_drink"}])
+
+
+def test_the_timed_draws_wait_for_the_drink_and_count_from_its_start() -> None:
+    before = ogtt_day(done=(0,))
+    assert "ogtt+60" not in doable_now(before)
+    pending = next(v for v in before if v.offset_minutes == 60)
+    assert blockers(pending, before, DRINK, 180) == [
+        "glucose drink not started (the blood-draw station records it)"
+    ]
+    # Fasting draw done at 08:00, drink begun at 08:07: the 1-hour draw is due at 09:07 ±5.
+    drink = T0 + timedelta(minutes=7)
+    after = doable_now(ogtt_day(done=(0,), drink=drink))
+    assert after["ogtt+60"].due_at == T0 + timedelta(minutes=67)
+    assert after["ogtt+60"].available_at == T0 + timedelta(minutes=62)
+    assert after["ogtt+120"].due_at == T0 + timedelta(minutes=127)
+    assert after["ogtt+120"].available_at == T0 + timedelta(minutes=122)
+
+
+def test_she_sits_still_between_the_draws_unless_the_clinic_allows_an_exam() -> None:
+    drink = T0 + timedelta(minutes=3)
+    running = ogtt_day("us_obstetric", "urine", done=(0,), drink=drink)
+    scan = next(v for v in running if v.exam_code == "us_obstetric")
+    # rest (the default): nothing but her draws until the last one.
+    assert set(doable_now(running)) == {"ogtt+60", "ogtt+120"}
+    assert blockers(scan, running, DRINK, 180) == [
+        "after the last draw of the ogtt: she sits still between its draws"
+        " (OGTT_BETWEEN_DRAWS=rest; CMA 2014 GDM guideline / CSOG 2022: 检查期间静坐)"
+    ]
+    listed = BetweenDraws(OgttBetweenDraws.LISTED, frozenset({"us_obstetric"}))
+    assert set(doable_now(running, listed)) == {"ogtt+60", "ogtt+120", "us_obstetric"}
+    anything = BetweenDraws(OgttBetweenDraws.ANY)
+    assert set(doable_now(running, anything)) == {"ogtt+60", "ogtt+120", "us_obstetric", "urine"}
+    # Before the fasting draw and after the last draw, the setting does not apply.
+    assert {"us_obstetric", "urine"} <= set(doable_now(ogtt_day("us_obstetric", "urine")))
+    finished = ogtt_day("us_obstetric", done=(0, 60, 120), drink=drink)
+    assert set(doable_now(finished)) == {"us_obstetric"}
+
+
+def test_between_the_fasting_draw_and_the_drink_she_waits_for_the_drink_whatever_the_setting() -> (
+    None
+):
+    undrunk = ogtt_day("us_obstetric", done=(0,))
+    scan = next(v for v in undrunk if v.exam_code == "us_obstetric")
+    anything = BetweenDraws(OgttBetweenDraws.ANY)
+    assert doable_now(undrunk, anything) == {}
+    assert blockers(scan, undrunk, DRINK, 180, between=anything) == [
+        "after the glucose drink of the ogtt (not recorded yet)"
+    ]
+
+
+def test_the_settings_parse_into_the_rule() -> None:
+    assert BetweenDraws.parse(OgttBetweenDraws.LISTED, " us_obstetric, nst ,") == BetweenDraws(
+        OgttBetweenDraws.LISTED, frozenset({"us_obstetric", "nst"})
+    )
+    assert not BetweenDraws.parse(OgttBetweenDraws.LISTED, "").allows("us_obstetric")  # = rest
+    assert not REST.allows("us_obstetric")
+    assert BetweenDraws(OgttBetweenDraws.ANY).allows("anything")
+
+
+def test_a_drink_time_is_refused_before_the_fasting_draw_s_minute_or_in_the_future() -> None:
+    done = T0 + timedelta(minutes=5, seconds=40)  # the fasting draw finished at 00:05:40
+    now = T0 + timedelta(minutes=30)
+    ok = {"first_done_at": done, "now": now}
+    # The lab writes the drink to the minute: 00:05 is the draw's own minute, 00:04:59 is not.
+    assert timing_start_problem(T0 + timedelta(minutes=5), **ok) is None
+    assert "before the fasting draw finished" in str(
+        timing_start_problem(T0 + timedelta(minutes=4, seconds=59), **ok)
+    )
+    # A station's clock may run a minute fast; more is the future.
+    assert timing_start_problem(now + timedelta(minutes=1), **ok) is None
+    assert timing_start_problem(now + timedelta(minutes=1, seconds=1), **ok) == "in the future"
