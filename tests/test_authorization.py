@@ -59,6 +59,11 @@ EXPECTED: dict[str, str | set[str]] = {
     "GET /v1/mothers/{mother_id}/dating-history": READ_MOTHERS,
     "GET /v1/care-plan-guidelines": READ_MOTHERS,
     "GET /v1/mothers/{mother_id}/care-plan": READ_MOTHERS,
+    # What her plan records is a clinical record: a doctor hears it and signs it.
+    "POST /v1/mothers/{mother_id}/care-plan/choices": {"doctor"},
+    "POST /v1/mothers/{mother_id}/care-plan/declines": {"doctor"},
+    "POST /v1/mothers/{mother_id}/care-plan/outside-results": {"doctor"},
+    "POST /v1/mothers/{mother_id}/care-plan/indications": {"doctor"},
     "POST /v1/clinic-sessions": DESK,
     "GET /v1/clinic-sessions": READ_MOTHERS,
     "POST /v1/visits": DESK,
