@@ -453,6 +453,10 @@ def plan_items(guideline: Guideline, situation: Situation) -> list[Item]:
                 end = exam.catch_up_to
             if exam.late_first_visit and first_day > end:
                 start, end, catch_up = first_day, first_day + CATCH_UP_DAYS, True
+            elif exam.late_first_visit and situation.ga_today > end:
+                # Missed in its range: still the next visit's, as for a late booker (safer
+                # than a missed screening for diabetes; the doctor may decline it).
+                start, end, catch_up = end + 1, None, True
             items.append(
                 Item(f"{window.code}:{exam.code}", exam, window.code, start, end, catch_up, p.when)
             )
@@ -529,7 +533,7 @@ def _state(item: Item, guideline: Guideline, s: Situation, today: int) -> ItemSt
         return ItemStatus(item, ItemState.UPCOMING, f"due {span}")
     why = "at her first visit here, whatever the week" if item.origin == BOOKING else f"due {span}"
     if item.catch_up:
-        why = f"catch-up: her first visit here came after {format_gestational_age(exam.ga_to or 0)}"
+        why = f"catch-up: not done by {format_gestational_age(exam.ga_to or 0)}"
     elif (
         item.to_day is not None
         and exam.catch_up_to is not None
