@@ -451,14 +451,15 @@ def plan_items(guideline: Guideline, situation: Situation) -> list[Item]:
             catch_up = False
             if exam.catch_up_to is not None:
                 end = exam.catch_up_to
+            last: int | None = end
             if exam.late_first_visit and first_day > end:
-                start, end, catch_up = first_day, first_day + CATCH_UP_DAYS, True
+                start, last, catch_up = first_day, first_day + CATCH_UP_DAYS, True
             elif exam.late_first_visit and situation.ga_today > end:
                 # Missed in its range: still the next visit's, as for a late booker (safer
                 # than a missed screening for diabetes; the doctor may decline it).
-                start, end, catch_up = end + 1, None, True
+                start, last, catch_up = end + 1, None, True
             items.append(
-                Item(f"{window.code}:{exam.code}", exam, window.code, start, end, catch_up, p.when)
+                Item(f"{window.code}:{exam.code}", exam, window.code, start, last, catch_up, p.when)
             )
     return items
 
