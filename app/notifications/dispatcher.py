@@ -20,6 +20,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.careplan.registry import load_guidelines
+from app.careplan.service import sweep_late_pregnancies
 from app.core.logging import scrub
 from app.core.settings import Environment, Settings, SmsProvider
 from app.feed.changes import purge_feed, remind_overdue_tasks
@@ -157,6 +159,12 @@ async def maintenance(
             session, now=now, escalate_after=timedelta(minutes=settings.pickup_reminder_minutes)
         )
         await purge_feed(session, before=now - timedelta(hours=settings.feed_retention_hours))
+        await sweep_late_pregnancies(  # 41+0: the doctor decides induction; 42+0 alerts
+            session,
+            guidelines=load_guidelines(settings.care_plan_dir),
+            today=now.astimezone(settings.tz).date(),
+            now=now,
+        )
         await session.commit()
 
 
