@@ -21,13 +21,16 @@ MAX_MOTHER_AGE = 65
 
 
 class RiskGrade(StrEnum):
-    """The national five-colour pregnancy risk grading."""
+    """The five colours of the national pregnancy risk grading (NHFPC 2017, 国卫办妇幼发〔2017〕
+    35号). A pregnancy has one colour (green to red) and, beside it, the purple flag: purple is
+    never a pregnancy's colour, only a value of the scale (old history rows, caseload weights,
+    skills). Labels, ranks and tasks are data: risk_rules.json."""
 
-    GREEN = "green"  # low risk
-    YELLOW = "yellow"  # general risk
-    ORANGE = "orange"  # high risk
-    RED = "red"  # very high risk
-    PURPLE = "purple"  # infectious disease: infection-control handling
+    GREEN = "green"  # 绿色 低风险: low risk
+    YELLOW = "yellow"  # 黄色 一般风险: general risk
+    ORANGE = "orange"  # 橙色 较高风险: higher risk
+    RED = "red"  # 红色 高风险: high risk
+    PURPLE = "purple"  # 紫色 传染性疾病: infectious disease, beside the colour
 
     @property
     def needs_infection_control(self) -> bool:
@@ -35,13 +38,57 @@ class RiskGrade(StrEnum):
 
     @property
     def is_high_risk(self) -> bool:
+        """The colour says higher or high risk (orange, red). Purple is managed as a
+        high-risk case too (专案管理): see Risk.is_managed_case."""
         return self in (RiskGrade.ORANGE, RiskGrade.RED)
+
+
+COLOURS = (RiskGrade.GREEN, RiskGrade.YELLOW, RiskGrade.ORANGE, RiskGrade.RED)
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """A pregnancy's risk: her colour and, beside it, the purple flag (infectious disease)."""
+
+    grade: RiskGrade
+    purple: bool = False
+
+    def __post_init__(self) -> None:
+        if self.grade is RiskGrade.PURPLE:
+            raise ValueError("purple stands beside a colour; it is not a pregnancy's colour")
+
+    @property
+    def needs_infection_control(self) -> bool:
+        return self.purple
+
+    @property
+    def is_high_risk(self) -> bool:
+        return self.grade.is_high_risk
+
+    @property
+    def is_managed_case(self) -> bool:
+        """Orange, red and purple are managed as high-risk cases (专案管理, NHFPC 2017)."""
+        return self.grade.is_high_risk or self.purple
+
+    @property
+    def grades(self) -> tuple[RiskGrade, ...]:
+        """Her colour, and purple when flagged: what skills and caseload weights key on."""
+        return (self.grade, RiskGrade.PURPLE) if self.purple else (self.grade,)
+
+
+class RiskDecision(StrEnum):
+    INITIAL = "initial"  # the grade at enrolment
+    CHANGED = "changed"  # a person changed it
+    CONFIRMED = "confirmed"  # a doctor re-assessed it and kept it
+    RULE = "rule"  # a rule changed it (the age floor), recorded as the system
+    MIGRATED = "migrated"  # migration 0012: a stored 'purple' became the flag beside a colour
 
 
 class DatingMethod(StrEnum):
     LMP = "lmp"  # Naegele from the last menstrual period
-    ULTRASOUND = "ultrasound"  # first-trimester scan; overrides LMP dating
+    ULTRASOUND = "ultrasound"  # a scan past ACOG 700's threshold re-dated the pregnancy
     REPORTED = "reported"  # an EDD recorded elsewhere, method unknown
+    IVF = "ivf"  # from the embryo transfer: transfer date + 266 days - the embryo's age
 
 
 class Trimester(StrEnum):
