@@ -49,6 +49,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "GET /v1/mothers/{mother_id}": READ_MOTHERS,
     "PATCH /v1/mothers/{mother_id}": {"admin", "frontdesk", "doctor"},
     "GET /v1/mothers/{mother_id}/risk-history": READ_MOTHERS,
+    "POST /v1/mothers/{mother_id}/risk-assessments": {"doctor"},
     "POST /v1/butlers": ADMIN,
     "GET /v1/butlers": STAFF_READ_BUTLERS,
     "GET /v1/butlers/me": ANY,

@@ -31,6 +31,21 @@ REQUIRED_SKILLS: Mapping[RiskGrade, frozenset[str]] = {
 }
 
 
+def required_skills(grade: RiskGrade, *, purple: bool = False) -> frozenset[str]:
+    """The skills her colour needs, and infection control when purple stands beside it."""
+    needed = REQUIRED_SKILLS[grade]
+    return needed | REQUIRED_SKILLS[RiskGrade.PURPLE] if purple else needed
+
+
+def weight_of(weights: Mapping[RiskGrade, int], grade: RiskGrade, *, purple: bool = False) -> int:
+    """Her caseload weight: her colour's, or purple's when that is heavier."""
+    return max(weights[grade], weights[RiskGrade.PURPLE]) if purple else weights[grade]
+
+
+def _risk_name(grade: RiskGrade, purple: bool) -> str:
+    return f"{grade.value} + purple" if purple and grade is not RiskGrade.PURPLE else grade.value
+
+
 def parse_weights(text: str) -> dict[RiskGrade, int]:
     """'green=1,yellow=1,orange=2,red=3,purple=3' -> a weight for every grade."""
     weights: dict[RiskGrade, int] = {}
@@ -104,27 +119,32 @@ class NoButlerFits(Exception):
 
 
 def primary_exclusion(
-    c: Candidate, *, grade: RiskGrade, weights: Mapping[RiskGrade, int]
+    c: Candidate,
+    *,
+    grade: RiskGrade,
+    weights: Mapping[RiskGrade, int],
+    purple: bool = False,
 ) -> Exclusion | None:
     """Why this butler cannot be her primary butler, or None when she can."""
     if not c.active:
         return Exclusion(c.butler_id, c.name, Rule.INACTIVE, "not active")
     if not c.on_roster:
         return Exclusion(c.butler_id, c.name, Rule.NOT_ON_ROSTER, "has no duty roster")
-    missing = REQUIRED_SKILLS[grade] - c.skills
+    missing = required_skills(grade, purple=purple) - c.skills
     if missing:
         return Exclusion(
             c.butler_id,
             c.name,
             Rule.MISSING_SKILL,
-            f"{grade.value} risk needs {', '.join(sorted(missing))}",
+            f"{_risk_name(grade, purple)} risk needs {', '.join(sorted(missing))}",
         )
-    if c.load + weights[grade] > c.capacity:
+    weight = weight_of(weights, grade, purple=purple)
+    if c.load + weight > c.capacity:
         return Exclusion(
             c.butler_id,
             c.name,
             Rule.OVER_CAPACITY,
-            f"caseload {c.load}+{weights[grade]} would exceed {c.capacity}",
+            f"caseload {c.load}+{weight} would exceed {c.capacity}",
         )
     return None
 
@@ -136,6 +156,7 @@ def choose_primary(
     language: str,
     weights: Mapping[RiskGrade, int],
     exclude: Iterable[uuid.UUID] = (),
+    purple: bool = False,
 ) -> Decision:
     """Her primary butler with the reasons; NoButlerFits says which rule excluded whom."""
     excluded = set(exclude)
@@ -145,7 +166,7 @@ def choose_primary(
         if c.butler_id in excluded:
             exclusions.append(Exclusion(c.butler_id, c.name, Rule.EXCLUDED, "being replaced"))
             continue
-        reason = primary_exclusion(c, grade=grade, weights=weights)
+        reason = primary_exclusion(c, grade=grade, weights=weights, purple=purple)
         if reason is None:
             eligible.append(c)
         else:
@@ -155,11 +176,11 @@ def choose_primary(
     speaks = [c for c in eligible if languages_match(language, c.languages)]
     pool = speaks or eligible
     best = min(pool, key=lambda c: (Fraction(c.load, max(c.capacity, 1)), c.load, c.butler_id))
-    weight = weights[grade]
+    weight = weight_of(weights, grade, purple=purple)
     reasons = ["active and on the duty roster"]
-    needed = REQUIRED_SKILLS[grade]
+    needed = required_skills(grade, purple=purple)
     if needed:
-        reasons.append(f"has {', '.join(sorted(needed))} for {grade.value} risk")
+        reasons.append(f"has {', '.join(sorted(needed))} for {_risk_name(grade, purple)} risk")
     reasons.append(
         f"speaks {language}"
         if speaks
@@ -185,6 +206,7 @@ class MotherLoad:
     mother_id: uuid.UUID
     grade: RiskGrade
     language: str
+    purple: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +229,9 @@ def plan_release(
 ) -> list[Move]:
     """Move only the leaving butler's mothers, hardest to place first, by the primary rules."""
     pool = {c.butler_id: c for c in candidates}
-    order = sorted(mothers, key=lambda m: (-weights[m.grade], m.mother_id))
+    order = sorted(
+        mothers, key=lambda m: (-weight_of(weights, m.grade, purple=m.purple), m.mother_id)
+    )
     moves: list[Move] = []
     for mother in order:
         try:
@@ -217,6 +241,7 @@ def plan_release(
                 language=mother.language,
                 weights=weights,
                 exclude=[leaving],
+                purple=mother.purple,
             )
         except NoButlerFits as failed:
             moves.append(Move(mother.mother_id, None, failed.exclusions))
@@ -241,9 +266,10 @@ def choose_accompanying(
     *,
     grade: RiskGrade,
     language: str,
+    purple: bool = False,
 ) -> Escort:
     """Her primary when on duty and free; otherwise the best cover for that visit."""
-    needed = REQUIRED_SKILLS[grade]
+    needed = required_skills(grade, purple=purple)
     why_not_primary = "she has no primary butler"
     if primary is not None:
         if not primary.active:
@@ -273,7 +299,7 @@ def choose_accompanying(
                     c.butler_id,
                     c.name,
                     Rule.MISSING_SKILL,
-                    f"{grade.value} risk needs {', '.join(sorted(needed))}",
+                    f"{_risk_name(grade, purple)} risk needs {', '.join(sorted(needed))}",
                 )
             )
         else:

@@ -51,7 +51,7 @@ class AssignmentRepository:
     async def loads(self, weights: Mapping[RiskGrade, int]) -> dict[uuid.UUID, int]:
         """Weighted caseload per butler: her active primary mothers, by current risk grade."""
         rows = await self.session.execute(
-            select(CareAssignment.butler_id, Pregnancy.risk_grade, func.count())
+            select(CareAssignment.butler_id, Pregnancy.risk_grade, Pregnancy.purple, func.count())
             .join(
                 Pregnancy,
                 and_(
@@ -60,11 +60,14 @@ class AssignmentRepository:
                 ),
             )
             .where(CareAssignment.role == AssignmentRole.PRIMARY, CareAssignment.ends_at.is_(None))
-            .group_by(CareAssignment.butler_id, Pregnancy.risk_grade)
+            .group_by(CareAssignment.butler_id, Pregnancy.risk_grade, Pregnancy.purple)
         )
         loads: Counter[uuid.UUID] = Counter()
-        for butler_id, grade, count in rows.all():
-            loads[butler_id] += weights[RiskGrade(grade)] * int(count)
+        for butler_id, grade, purple, count in rows.all():
+            weight = weights[RiskGrade(grade)]
+            if purple:  # purple beside her colour: the heavier of the two
+                weight = max(weight, weights[RiskGrade.PURPLE])
+            loads[butler_id] += weight * int(count)
         return dict(loads)
 
     async def grade_counts(self) -> dict[uuid.UUID, dict[str, int]]:

@@ -97,22 +97,24 @@ async def assign_primary(
     butlers = await repo.lock_butlers()
     current = await repo.active_primary(mother.id, for_update=True)
     loads = await repo.loads(policy.weights)
+    grade, purple = RiskGrade(pregnancy.risk_grade), bool(pregnancy.purple)
     if current is not None:  # her own weight must not count against a move to someone else
-        grade_weight = policy.weights[RiskGrade(pregnancy.risk_grade)]
+        grade_weight = domain.weight_of(policy.weights, grade, purple=purple)
         loads[current.butler_id] = loads.get(current.butler_id, 0) - grade_weight
     candidates = _candidates(butlers, loads, await repo.rostered())
-    grade = RiskGrade(pregnancy.risk_grade)
     if requested is not None:
         chosen = next((c for c in candidates if c.butler_id == requested), None)
         if chosen is None:
             raise NotFound("No butler with that id.")
-        exclusion = domain.primary_exclusion(chosen, grade=grade, weights=policy.weights)
+        exclusion = domain.primary_exclusion(
+            chosen, grade=grade, weights=policy.weights, purple=purple
+        )
         if exclusion is not None:
             raise ButlerDoesNotFit(
                 f"{chosen.name}: {exclusion.detail}.",
                 extra={"exclusions": _exclusions([exclusion])},
             )
-        weight = policy.weights[grade]
+        weight = domain.weight_of(policy.weights, grade, purple=purple)
         decision = Decision(
             butler_id=chosen.butler_id,
             name=chosen.name,
@@ -129,6 +131,7 @@ async def assign_primary(
                 language=mother.language,
                 weights=policy.weights,
                 exclude=[current.butler_id] if current is not None else [],
+                purple=purple,
             )
         except NoButlerFits as failed:
             raise NoButlerAvailable(
@@ -212,17 +215,17 @@ async def flag_if_rules_break(
     grade: RiskGrade,
     now: datetime,
     session: Any,
+    purple: bool = False,
 ) -> str | None:
     """After a risk-grade change: flag her for reassignment when her butler lacks a skill."""
     if assignment is None or butler is None:
         return None
-    missing = domain.REQUIRED_SKILLS[grade] - set(butler.skills)
+    missing = domain.required_skills(grade, purple=purple) - set(butler.skills)
     if not missing:
         assignment.flagged_reason = None
         return None
-    reason = (
-        f"{grade.value} risk needs {', '.join(sorted(missing))}; {butler.display_name} lacks it"
-    )
+    risk = f"{grade.value} + purple" if purple else grade.value
+    reason = f"{risk} risk needs {', '.join(sorted(missing))}; {butler.display_name} lacks it"
     assignment.flagged_reason = reason
     await enqueue(
         session,
@@ -255,7 +258,10 @@ async def release_butler(
     candidates = _candidates(butlers, await repo.loads(policy.weights), await repo.rostered())
     moves = domain.plan_release(
         butler_id,
-        [domain.MotherLoad(m.id, RiskGrade(p.risk_grade), m.language) for m, p in mothers],
+        [
+            domain.MotherLoad(m.id, RiskGrade(p.risk_grade), m.language, bool(p.purple))
+            for m, p in mothers
+        ],
         candidates,
         weights=policy.weights,
     )
@@ -346,7 +352,11 @@ async def choose_escort(
     candidates = [c for c in candidates if c.butler_id not in exclude]
     primary = next((c for c in candidates if c.butler_id == mother.primary_butler_id), None)
     return domain.choose_accompanying(
-        primary, candidates, grade=RiskGrade(pregnancy.risk_grade), language=mother.language
+        primary,
+        candidates,
+        grade=RiskGrade(pregnancy.risk_grade),
+        language=mother.language,
+        purple=bool(pregnancy.purple),
     )
 
 

@@ -184,6 +184,16 @@ class Settings(BaseSettings):
         default=None,
         description="The hospital's own critical-value table (JSON); the built-in one if unset.",
     )
+    risk_rules_file: str | None = Field(
+        default=None,
+        description="The province's own risk-grading rules (JSON: colours, labels, tasks, age "
+        "floors); the built-in NHFPC 2017 file if unset.",
+    )
+    dating_rules_file: str | None = Field(
+        default=None,
+        description="The hospital's own re-dating table (JSON); the built-in ACOG 700 (2017) "
+        "table if unset.",
+    )
     pickup_reminder_minutes: int = Field(
         default=120,
         ge=5,

@@ -209,36 +209,3 @@ def check_edd(edd: date, *, today: date) -> None:
         raise ValueError("EDD is more than 40 weeks ahead")
     if days > MAX_GESTATION_DAYS:
         raise ValueError("EDD gives a gestational age over 44 weeks")
-
-
-@dataclass(frozen=True, slots=True)
-class Dating:
-    lmp_date: date | None
-    edd_date: date
-    method: DatingMethod
-
-
-def date_pregnancy(
-    *,
-    lmp: date | None,
-    edd: date | None,
-    method: DatingMethod | None,
-    today: date,
-) -> Dating:
-    """Decide the EDD: an ultrasound-dated EDD wins over LMP dating; LMP alone gives Naegele's."""
-    if lmp is None and edd is None:
-        raise ValueError("give the LMP, the EDD, or both")
-    if lmp is not None:
-        check_lmp(lmp, today=today)
-    if edd is not None:
-        check_edd(edd, today=today)
-        chosen = method or (DatingMethod.ULTRASOUND if lmp is not None else DatingMethod.REPORTED)
-        if chosen is DatingMethod.LMP and lmp is not None and edd != edd_from_lmp(lmp):
-            raise ValueError(
-                "an LMP-dated EDD must be LMP + 280 days; say dating_method=ultrasound"
-            )
-        return Dating(lmp_date=lmp, edd_date=edd, method=chosen)
-    assert lmp is not None
-    if method not in (None, DatingMethod.LMP):
-        raise ValueError(f"{method} dating needs the EDD")
-    return Dating(lmp_date=lmp, edd_date=edd_from_lmp(lmp), method=DatingMethod.LMP)

@@ -4,11 +4,22 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UUIDPrimaryKey, str_enum
-from app.mothers.domain import DatingMethod, RiskGrade
+from app.mothers.dating import DatingOutcome, ScanMeasurement
+from app.mothers.domain import DatingMethod, Risk, RiskDecision, RiskGrade
 
 
 class PregnancyStatus(StrEnum):
@@ -52,16 +63,49 @@ class Pregnancy(UUIDPrimaryKey, Base):
     dating_method: Mapped[DatingMethod] = mapped_column(str_enum(DatingMethod, "dating_method"))
     gravida: Mapped[int] = mapped_column(SmallInteger)
     para: Mapped[int] = mapped_column(SmallInteger)
+    # Her colour (green to red); purple is never a colour, it stands beside it (NHFPC 2017).
     risk_grade: Mapped[RiskGrade] = mapped_column(str_enum(RiskGrade, "risk_grade"), index=True)
+    purple: Mapped[bool] = mapped_column(default=False, server_default=false())
     care_plan_code: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # The scan the dating rests on (the earliest that confirmed it, or the one that revised it).
+    dating_scan_date: Mapped[date | None]
+    dating_scan_measurement: Mapped[ScanMeasurement | None] = mapped_column(
+        str_enum(ScanMeasurement, "dating_scan_measurement")
+    )
+    dating_scan_value_mm: Mapped[float | None] = mapped_column(Float)
+    dating_scan_ga_days: Mapped[int | None] = mapped_column(SmallInteger)
+    ivf_transfer_date: Mapped[date | None]
+    ivf_embryo_age_days: Mapped[int | None] = mapped_column(SmallInteger)
 
     mother: Mapped[Mother] = relationship(back_populates="pregnancies", lazy="raise")
+
+    @property
+    def risk(self) -> Risk:
+        return Risk(RiskGrade(self.risk_grade), bool(self.purple))
 
     __table_args__ = (
         CheckConstraint("gravida >= 1 AND gravida <= 30", name="gravida_range"),
         CheckConstraint("para >= 0 AND para < gravida", name="para_below_gravida"),
+        CheckConstraint("risk_grade <> 'purple'", name="risk_grade_is_a_colour"),
+        CheckConstraint(
+            "(dating_scan_date IS NULL AND dating_scan_measurement IS NULL"
+            " AND dating_scan_ga_days IS NULL) OR (dating_scan_date IS NOT NULL"
+            " AND dating_scan_measurement IS NOT NULL AND dating_scan_ga_days IS NOT NULL"
+            " AND dating_scan_ga_days >= 0 AND dating_scan_ga_days <= 308)",
+            name="dating_scan_complete",
+        ),
+        CheckConstraint(
+            "(ivf_transfer_date IS NULL AND ivf_embryo_age_days IS NULL)"
+            " OR (ivf_transfer_date IS NOT NULL AND ivf_embryo_age_days >= 0"
+            " AND ivf_embryo_age_days <= 7)",
+            name="ivf_complete",
+        ),
+        CheckConstraint(
+            "dating_method <> 'ivf' OR ivf_transfer_date IS NOT NULL",
+            name="ivf_dating_has_transfer",
+        ),
         Index(
             "uq_pregnancies_one_active_per_mother",
             "mother_id",
@@ -73,7 +117,10 @@ class Pregnancy(UUIDPrimaryKey, Base):
 
 
 class RiskGradeChange(UUIDPrimaryKey, Base):
-    """Who changed a pregnancy's risk grade, when and why. Append-only."""
+    """Who changed (or confirmed) a pregnancy's risk grade, when and why. Append-only.
+
+    Rows before issue 20 may say to_grade 'purple': purple was then a grade of its own, and
+    history is not rewritten."""
 
     __tablename__ = "risk_grade_changes"
 
@@ -82,9 +129,16 @@ class RiskGradeChange(UUIDPrimaryKey, Base):
     )
     from_grade: Mapped[RiskGrade | None] = mapped_column(str_enum(RiskGrade, "from_grade"))
     to_grade: Mapped[RiskGrade] = mapped_column(str_enum(RiskGrade, "to_grade"))
+    from_purple: Mapped[bool | None]
+    to_purple: Mapped[bool] = mapped_column(default=False, server_default=false())
+    decision: Mapped[RiskDecision] = mapped_column(
+        str_enum(RiskDecision, "decision"), server_default=RiskDecision.CHANGED.value
+    )
+    factors: Mapped[list[str] | None] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(String(500))
     changed_by_id: Mapped[uuid.UUID | None]
     changed_by_name: Mapped[str] = mapped_column(String(100))
+    changed_by_role: Mapped[str | None] = mapped_column(String(20))
     changed_at: Mapped[datetime]
 
 
@@ -100,7 +154,21 @@ class DatingChange(UUIDPrimaryKey, Base):
     edd_date: Mapped[date]
     dating_method: Mapped[DatingMethod] = mapped_column(str_enum(DatingMethod, "dating_method"))
     previous_edd_date: Mapped[date | None]
-    reason: Mapped[str] = mapped_column(String(500))
+    # What the change was judged on (ACOG 700); empty on rows before issue 20.
+    outcome: Mapped[DatingOutcome | None] = mapped_column(str_enum(DatingOutcome, "outcome"))
+    scan_date: Mapped[date | None]
+    scan_measurement: Mapped[ScanMeasurement | None] = mapped_column(
+        str_enum(ScanMeasurement, "scan_measurement")
+    )
+    scan_value_mm: Mapped[float | None] = mapped_column(Float)
+    scan_ga_days: Mapped[int | None] = mapped_column(SmallInteger)
+    dated_ga_days: Mapped[int | None] = mapped_column(SmallInteger)  # GA by the dating in force
+    difference_days: Mapped[int | None] = mapped_column(SmallInteger)
+    threshold_days: Mapped[int | None] = mapped_column(SmallInteger)
+    ivf_transfer_date: Mapped[date | None]
+    ivf_embryo_age_days: Mapped[int | None] = mapped_column(SmallInteger)
+    reason: Mapped[str] = mapped_column(String(1000))
     changed_by_id: Mapped[uuid.UUID | None]
     changed_by_name: Mapped[str] = mapped_column(String(100))
+    changed_by_role: Mapped[str | None] = mapped_column(String(20))
     changed_at: Mapped[datetime]

@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.repository import visible_mother_ids
 from app.mothers.domain import RiskGrade
 from app.mothers.models import DatingChange, Mother, Pregnancy, PregnancyStatus, RiskGradeChange
+from app.worklist.models import WorklistItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,26 @@ class MotherRepository:
             )
         )
 
+    async def pregnancy(self, pregnancy_id: uuid.UUID) -> Pregnancy | None:
+        return await self.session.scalar(select(Pregnancy).where(Pregnancy.id == pregnancy_id))
+
+    async def open_worklist_items(
+        self, mother_id: uuid.UUID, kinds: tuple[str, ...]
+    ) -> list[WorklistItem]:
+        """Her open risk items (the re-assessment prompts a doctor's decision closes)."""
+        return list(
+            await self.session.scalars(
+                select(WorklistItem)
+                .where(
+                    WorklistItem.mother_id == mother_id,
+                    WorklistItem.kind.in_(kinds),
+                    WorklistItem.acknowledged_at.is_(None),
+                )
+                .order_by(WorklistItem.created_at, WorklistItem.id)
+                .with_for_update()
+            )
+        )
+
     async def mrn_taken(self, mrn: str) -> bool:
         return await self.session.scalar(select(Mother.id).where(Mother.mrn == mrn)) is not None
 
@@ -62,8 +83,12 @@ class MotherRepository:
             stmt = stmt.where(Mother.name.ilike(f"%{escaped}%", escape="\\"))
         if f.phone:
             stmt = stmt.where(Mother.phone == f.phone)
-        if f.risk_grades:
-            stmt = stmt.where(Pregnancy.risk_grade.in_(f.risk_grades))
+        if f.risk_grades:  # 'purple' (beside the colour) is the flag
+            colours = [g for g in f.risk_grades if g is not RiskGrade.PURPLE]
+            wanted = [Pregnancy.risk_grade.in_(colours)] if colours else []
+            if RiskGrade.PURPLE in f.risk_grades:
+                wanted.append(Pregnancy.purple.is_(True))
+            stmt = stmt.where(or_(*wanted))
         if f.edd_from:
             stmt = stmt.where(Pregnancy.edd_date >= f.edd_from)
         if f.edd_to:

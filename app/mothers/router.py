@@ -4,20 +4,21 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Header, Query, Response, status
+from fastapi import Depends, Header, Query, Response, status
 
 from app.assignments.dependencies import PolicyDep
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import accompanying_today, assign_primary, decision_view
-from app.auth.dependencies import AuditDep, Idempotent
+from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, links, problem_responses
 from app.core.etag import check_if_match, etag_for
 from app.core.pagination import PageDep, page_info, paginate
+from app.core.principal import Principal
 from app.core.routing import make_router
-from app.mothers import domain, service
+from app.mothers import dating, domain, grading, service
 from app.mothers.dependencies import (
     ButlerRepoDep,
     MotherEnroller,
@@ -35,11 +36,15 @@ from app.mothers.schemas import (
     MotherPage,
     MotherRecord,
     MotherUpdate,
+    RiskAssessmentCreate,
+    RiskAssessmentResult,
     RiskGradeChangePublic,
     RiskHistory,
 )
+from app.mothers.service import Notes
 
 router = make_router(prefix="/v1/mothers", tags=["mothers"], responses=problem_responses(401, 422))
+Doctor = Annotated[Principal, Depends(require_roles(Role.DOCTOR))]
 
 
 @router.post(
@@ -69,6 +74,7 @@ async def enrol_mother(
     response: Response,
 ) -> MotherRecord:
     today = local_today(clock, settings.tz)
+    notes = Notes()
     mother, pregnancy = await service.enrol_mother(
         repo,
         butlers,
@@ -77,6 +83,9 @@ async def enrol_mother(
         today=today,
         now=clock.now(),
         care_plan_code=settings.care_plan_guideline,
+        dating_rules=dating.dating_rules(settings.dating_rules_file),
+        risk_rules=grading.risk_rules(settings.risk_rules_file),
+        notes=notes,
     )
     decision = await assign_primary(
         AssignmentRepository(repo.session),
@@ -95,6 +104,7 @@ async def enrol_mother(
     response.headers["ETag"] = etag_for(mother.version)
     record = service.record_view(mother, pregnancy, role=principal.role, today=today)
     record.assignment = decision_view(decision)
+    record.dating_decision, record.risk_notes = notes.dating, notes.risk
     return record
 
 
@@ -200,12 +210,67 @@ async def update_mother(
 ) -> MotherRecord:
     check_if_match(if_match, version=mother.version)
     today = local_today(clock, settings.tz)
+    notes = Notes()
     mother, pregnancy, changed = await service.update_mother(
-        repo, butlers, mother=mother, data=body, actor=principal, today=today, now=clock.now()
+        repo,
+        butlers,
+        mother=mother,
+        data=body,
+        actor=principal,
+        today=today,
+        now=clock.now(),
+        dating_rules=dating.dating_rules(settings.dating_rules_file),
+        risk_rules=grading.risk_rules(settings.risk_rules_file),
+        notes=notes,
     )
     audit.record("mother.update", "mother", mother.id, detail={"fields": changed})
     response.headers["ETag"] = etag_for(mother.version)
-    return service.record_view(mother, pregnancy, role=principal.role, today=today)
+    record = service.record_view(mother, pregnancy, role=principal.role, today=today)
+    record.dating_decision, record.risk_notes = notes.dating, notes.risk
+    return record
+
+
+@router.post(
+    "/{mother_id}/risk-assessments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RiskAssessmentResult,
+    summary="A doctor confirms or changes her risk grade (NHFPC 2017), closing the visit's "
+    "re-assessment prompt (If-Match required)",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 404, 412, 428),
+)
+async def assess_risk(
+    body: RiskAssessmentCreate,
+    principal: Doctor,
+    mother: ReadableMother,
+    repo: MotherRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description="The ETag you read; required.")
+    ] = None,
+) -> RiskAssessmentResult:
+    check_if_match(if_match, version=mother.version)
+    today = local_today(clock, settings.tz)
+    rules = grading.risk_rules(settings.risk_rules_file)
+    pregnancy, change, closed = await service.assess_risk(
+        repo, mother=mother, data=body, actor=principal, today=today, now=clock.now(), rules=rules
+    )
+    audit.record("mother.risk_assessment", "mother", mother.id, detail={"changed": change.changed})
+    response.headers["ETag"] = etag_for(mother.version)
+    return RiskAssessmentResult(
+        pregnancy=service.pregnancy_view(
+            pregnancy,
+            today,
+            dating_rules=dating.dating_rules(settings.dating_rules_file),
+            risk_rules=rules,
+        ),
+        decisions=[RiskGradeChangePublic.model_validate(r) for r in change.rows],
+        tasks=change.tasks,
+        prompts_closed=closed,
+    )
 
 
 @router.get(

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from app.mothers import domain
-from app.mothers.domain import DatingMethod, Trimester
+from app.mothers.domain import Trimester
 from tests.factories import national_id
 
 TODAY = date(2026, 11, 28)
@@ -91,42 +91,13 @@ class TestDating:
         edd = domain.edd_from_lmp(date(2026, 6, 10))
         assert domain.gestational_age_days(edd, date(2026, 11, 28)) == 171
 
-    def test_lmp_dating_gives_naegele_edd(self) -> None:
-        dating = domain.date_pregnancy(lmp=date(2026, 6, 1), edd=None, method=None, today=TODAY)
-        assert dating == domain.Dating(date(2026, 6, 1), date(2027, 3, 8), DatingMethod.LMP)
-
-    def test_an_ultrasound_edd_overrides_lmp(self) -> None:
-        dating = domain.date_pregnancy(
-            lmp=date(2026, 6, 1), edd=date(2027, 3, 1), method=None, today=TODAY
-        )
-        assert dating.edd_date == date(2027, 3, 1)
-        assert dating.method is DatingMethod.ULTRASOUND
-
-    def test_an_edd_alone_is_recorded_as_reported(self) -> None:
-        dating = domain.date_pregnancy(lmp=None, edd=date(2027, 3, 1), method=None, today=TODAY)
-        assert dating.method is DatingMethod.REPORTED
-        assert dating.lmp_date is None
-
     @pytest.mark.parametrize(
         ("lmp", "message"),
         [(date(2026, 11, 29), "future"), (date(2026, 1, 23), "44 weeks")],
     )
     def test_lmp_limits(self, lmp: date, message: str) -> None:
         with pytest.raises(ValueError, match=message):
-            domain.date_pregnancy(lmp=lmp, edd=None, method=None, today=TODAY)
+            domain.check_lmp(lmp, today=TODAY)
 
     def test_lmp_exactly_44_weeks_ago_is_accepted(self) -> None:
         domain.check_lmp(date(2026, 1, 24), today=TODAY)
-
-    def test_an_lmp_dated_edd_must_agree_with_the_lmp(self) -> None:
-        with pytest.raises(ValueError, match="LMP \\+ 280"):
-            domain.date_pregnancy(
-                lmp=date(2026, 6, 1),
-                edd=date(2027, 3, 1),
-                method=DatingMethod.LMP,
-                today=TODAY,
-            )
-
-    def test_neither_lmp_nor_edd_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="LMP, the EDD"):
-            domain.date_pregnancy(lmp=None, edd=None, method=None, today=TODAY)

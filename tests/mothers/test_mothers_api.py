@@ -188,40 +188,72 @@ async def test_risk_grade_change_keeps_history(api: Api) -> None:
         path, headers={**api.auth("doctor"), "If-Match": '"1"'}, json={"risk_grade": "orange"}
     )
     assert_problem(missing_reason, 422)
+    # The old single grade 'purple' sets the purple flag beside her colour (NHFPC 2017).
     changed = await api.client.patch(
         path,
         headers={**api.auth("doctor"), "If-Match": '"1"'},
         json={"risk_grade": "purple", "risk_reason": "HBsAg positive"},
     )
     assert changed.status_code == 200
-    assert changed.json()["pregnancy"]["infection_control"] is True
+    pregnancy = changed.json()["pregnancy"]
+    assert pregnancy["infection_control"] is True
+    assert (pregnancy["risk_grade"], pregnancy["purple"]) == ("green", True)
     history = (await api.client.get(f"{path}/risk-history", headers=api.auth("doctor"))).json()
-    assert [(c["from_grade"], c["to_grade"]) for c in history["changes"]] == [
-        (None, "green"),
-        ("green", "purple"),
+    assert [
+        (c["from_grade"], c["to_grade"], c["to_purple"], c["decision"]) for c in history["changes"]
+    ] == [
+        (None, "green", False, "initial"),
+        ("green", "green", True, "changed"),
     ]
     assert history["changes"][1]["reason"] == "HBsAg positive"
     assert history["changes"][1]["changed_by_name"] == "doctor"
 
 
-async def test_ultrasound_redating_overrides_lmp(api: Api) -> None:
-    mother = await enrol(api)
-    path = f"/v1/mothers/{mother['id']}"
+async def test_an_edd_without_its_scan_is_judged_as_a_scan_today(api: Api) -> None:
+    mother = await enrol(api)  # LMP 2026-06-01: 25+5 today
     response = await api.client.patch(
-        path,
+        f"/v1/mothers/{mother['id']}",
         headers={**api.auth("doctor"), "If-Match": '"1"'},
         json={"pregnancy": {"edd_date": "2027-03-01", "dating_method": "ultrasound"}},
     )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["pregnancy"]["edd_date"] == "2027-03-08"  # 7 days: within 14 at 22+0-27+6
+    assert body["pregnancy"]["dating_method"] == "lmp"
+    assert body["dating_decision"]["outcome"] == "confirmed"
+    assert "ACOG" in body["dating_decision"]["reason"]
+
+
+async def test_ultrasound_redating_overrides_lmp(api: Api) -> None:
+    mother = await enrol(api)
+    path = f"/v1/mothers/{mother['id']}"
+    # A CRL scan on 2026-08-10 (10+0 by LMP) measuring 11+1: 8 days, past 7 (ACOG 700).
+    response = await api.client.patch(
+        path,
+        headers={**api.auth("doctor"), "If-Match": '"1"'},
+        json={
+            "pregnancy": {
+                "ultrasound": {
+                    "scan_date": "2026-08-10",
+                    "measurement": "crl",
+                    "value_mm": 45,
+                    "ga": "11+1",
+                }
+            }
+        },
+    )
+    assert response.status_code == 200, response.text
     pregnancy = response.json()["pregnancy"]
-    assert pregnancy["edd_date"] == "2027-03-01"
+    assert pregnancy["edd_date"] == "2027-02-28"
     assert pregnancy["lmp_date"] == "2026-06-01"
+    assert pregnancy["dating"]["scan"]["ga"] == "11+1"
     # A later LMP correction keeps the ultrasound EDD.
     again = await api.client.patch(
         path,
         headers={**api.auth("doctor"), "If-Match": '"2"'},
         json={"pregnancy": {"lmp_date": "2026-06-03"}},
     )
-    assert again.json()["pregnancy"]["edd_date"] == "2027-03-01"
+    assert again.json()["pregnancy"]["edd_date"] == "2027-02-28"
     assert again.json()["pregnancy"]["dating_method"] == "ultrasound"
 
 

@@ -371,15 +371,20 @@ async def test_the_care_plan_shows_windows_and_visits(api: Api) -> None:
     assert w25["visit_ids"] == [visit["id"]]
     assert {e["code"] for e in w25["exams"]} == {"ogtt", "cbc", "urine"}
 
-    # Re-dating by ultrasound regenerates the plan and keeps the dating history.
+    # Re-dating by ultrasound regenerates the plan and keeps the dating history: a CRL at
+    # 8+0 by LMP measuring 7+0 is 7 days off, past ACOG 700's 5 days (issue 20).
     redated = await api.client.patch(
         f"/v1/mothers/{mother['id']}",
         headers={**api.auth("doctor"), "If-Match": '"1"'},
         json={
             "pregnancy": {
-                "edd_date": "2027-03-15",
-                "dating_method": "ultrasound",
-                "dating_reason": "anatomy scan",
+                "ultrasound": {
+                    "scan_date": "2026-07-27",
+                    "measurement": "crl",
+                    "value_mm": 10,
+                    "ga": "7+0",
+                },
+                "dating_reason": "early scan",
             }
         },
     )
@@ -400,7 +405,7 @@ async def test_the_care_plan_shows_windows_and_visits(api: Api) -> None:
         ("lmp", "2027-03-08", None),
         ("ultrasound", "2027-03-15", "2027-03-08"),
     ]
-    assert history["changes"][1]["reason"] == "anatomy scan"
+    assert history["changes"][1]["reason"].startswith("early scan")
 
 
 async def test_a_butler_sees_only_her_mothers_visits(api: Api) -> None:
