@@ -1166,7 +1166,7 @@ async def entry_facts(
     visit_ids = {e.visit_id for e in entries}
     rows = (
         await session.execute(
-            select(Visit.id, Visit.urgent, Mother.name, Mother.mrn, Pregnancy.risk_grade)
+            select(Visit.id, Visit.urgent, Mother.name, Mother.mrn, Pregnancy.purple)
             .join(Mother, Mother.id == Visit.mother_id)
             .join(Pregnancy, Pregnancy.id == Visit.pregnancy_id)
             .where(Visit.id.in_(visit_ids))
@@ -1186,12 +1186,12 @@ async def entry_facts(
         exams[step.entry_id].append(f"{name} ({step.label})" if step.offset_minutes else name)
     out = {}
     for e in entries:
-        _vid, urgent, name, mrn, grade = by_visit[e.visit_id]
+        _vid, urgent, name, mrn, purple = by_visit[e.visit_id]
         out[e.id] = EntryFacts(
             name=name,
             mrn=mrn,
             urgent=bool(urgent),
-            infection_control=str(getattr(grade, "value", grade)) == "purple",
+            infection_control=bool(purple),  # purple stands beside her colour (NHFPC 2017)
             exams=sorted(exams[e.id]),
         )
     return out

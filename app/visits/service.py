@@ -23,6 +23,7 @@ from app.feed.changes import touch
 from app.mothers.domain import RiskGrade, format_gestational_age, gestational_age_days
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
+from app.mothers.risk import trace_missed_visit
 from app.notifications.outbox import enqueue
 from app.queues import service as queues
 from app.queues.service import QueuePolicy
@@ -482,6 +483,7 @@ async def sweep_no_shows(
                 reason="no-show",
                 now=clinic.now,
             )
+            await trace_missed_visit(repo.session, visit=visit, now=clinic.now)
             if visit.accompanying_butler_id is not None:
                 await touch(
                     repo.session,
