@@ -23,7 +23,7 @@ from app.feed.changes import touch
 from app.mothers.domain import RiskGrade, format_gestational_age, gestational_age_days
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
-from app.mothers.risk import trace_missed_visit
+from app.mothers.risk import prompt_reassessment, trace_missed_visit
 from app.notifications.outbox import enqueue
 from app.queues import service as queues
 from app.queues.service import QueuePolicy
@@ -620,6 +620,8 @@ async def check_in(
     await care_plan.raise_late_actions(
         repo.session, pregnancy=pregnancy, guideline=guideline, today=clinic.today, now=clinic.now
     )
+    # NHFPC 2017: her risk is re-assessed at every visit; a doctor is asked to.
+    await prompt_reassessment(repo.session, pregnancy=pregnancy, visit=visit, now=clinic.now)
     for code in planned:
         repo.session.add(
             _new_order(
