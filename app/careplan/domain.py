@@ -512,6 +512,8 @@ def _state(item: Item, guideline: Guideline, s: Situation, today: int) -> ItemSt
         }[best.kind]
         via = "" if best.exam_code == exam.code else f" (by {best.exam_code})"
         detail = f": {best.detail}" if best.detail else ""
+        if item.catch_up:
+            detail += f" (catch-up: not done by {format_gestational_age(exam.ga_to or 0)})"
         return ItemStatus(
             item, state, f"{state.value}{via} at {format_gestational_age(best.ga_day)}{detail}"
         )
