@@ -302,6 +302,7 @@ async def book_visit(
     warning = _window_warning(window, ga_day)
     if warning and refuse_outside_window:
         raise OutsideWindow(warning)
+    late = await _after_the_proposal(repo, pregnancy, clinic, session.session_date)
     now = clinic.now
     visit = Visit(
         mother_id=mother.id,
@@ -334,7 +335,29 @@ async def book_visit(
         now=now,
         policy=policy,
     )
-    return visit, [warning] if warning else []
+    return visit, [w for w in (warning, late) if w]
+
+
+async def _after_the_proposal(
+    repo: VisitRepository, pregnancy: Pregnancy, clinic: Clinic, day: date
+) -> str | None:
+    """A warning when the date lies after the range her plan proposes (an exam would close)."""
+    guideline = clinic.guideline(pregnancy)
+    facts = await care_plan.situation(
+        repo.session,
+        pregnancy=pregnancy,
+        guideline=guideline,
+        today=clinic.today,
+        enrolled_on=pregnancy.created_at.astimezone(clinic.tz).date(),
+        region_flags=clinic.region_flags,
+    )
+    proposal = plan.propose_next_visit(guideline, facts.situation)
+    if proposal is None or day <= proposal.to_date:
+        return None
+    return (
+        f"Her plan proposes {proposal.from_date.isoformat()} to {proposal.to_date.isoformat()}"
+        f" ({proposal.reason}); on {day.isoformat()} that is missed."
+    )
 
 
 async def reschedule_visit(

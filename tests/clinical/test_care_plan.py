@@ -396,3 +396,32 @@ async def test_a_declined_exam_is_recorded_by_a_doctor_and_not_ordered(api: Api)
     visit = await check_in(api, mother)
     assert "hiv" not in ordered(visit)
     assert "syphilis" in ordered(visit)
+
+
+async def test_booking_after_the_nt_closes_is_warned_with_the_plans_proposal(
+    api: Api, clock: FrozenClock
+) -> None:
+    mother = await enrol_at(api, 70)  # 10+0
+    await record_elsewhere(
+        api.client, api.auth("doctor"), mother["id"], [*BOOKING_PANEL, "us_early"], on="2026-11-20"
+    )
+    late_day = TODAY + timedelta(days=29)  # 14+1: the NT closed at 13+6
+    created = await api.client.post(
+        "/v1/clinic-sessions",
+        headers=api.auth("admin"),
+        json={
+            "session_date": late_day.isoformat(),
+            "starts_at": "08:00",
+            "ends_at": "12:00",
+            "per_hour": 8,
+        },
+    )
+    session_id = created.json()["items"][0]["id"]
+    booked = await api.client.post(
+        "/v1/visits",
+        headers=api.auth("frontdesk"),
+        json={"mother_id": mother["id"], "session_id": session_id},
+    )
+    assert booked.status_code == 201, booked.text
+    (warning,) = [w for w in booked.json()["warnings"] if "proposes" in w]
+    assert "Nuchal translucency scan closes at 13+6" in warning
