@@ -125,7 +125,9 @@ async def test_a_taken_over_fhir_delivery_is_not_processed_and_paged_again(
     assert first.status_code == 200, first.text
     (alert,) = (await api.client.get("/v1/alerts", headers=api.auth("butler1"))).json()["items"]
     ack = await api.client.post(
-        f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler1")
+        f"/v1/alerts/{alert['id']}/acknowledge",
+        headers=api.auth("doctor"),
+        json={"read_back": "glucose 1.9 mmol/L", "action_taken": "Called her in"},
     )
     assert ack.status_code == 200, ack.text
     # The LIS did not get the first ACK and sends the same webhook-id once more.

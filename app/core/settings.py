@@ -178,7 +178,15 @@ class Settings(BaseSettings):
         default=15,
         ge=1,
         le=240,
-        description="A critical-value alert not acknowledged in this time is escalated.",
+        description="Tier 0: a critical value no doctor on duty has closed in this time goes "
+        "to the obstetric lead.",
+    )
+    critical_lead_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=240,
+        description="Tier 1: a critical value the obstetric lead has not closed in this further "
+        "time goes to the hospital's duty office (the last tier).",
     )
     critical_values_file: str | None = Field(
         default=None,

@@ -92,6 +92,8 @@ class FeedRepository:
             .where(
                 CriticalAlert.mother_id.in_(visible_mother_ids(butler_id, today)),
                 CriticalAlert.acknowledged_at.is_(None),
+                CriticalAlert.voided_at.is_(None),
+                CriticalAlert.mother_contacted_at.is_(None),  # her part is to reach the mother
             )
             .order_by(CriticalAlert.due_at)
         )

@@ -183,7 +183,7 @@ async def _build_assignments(
                 mrn=mother.mrn,
                 name=mother.name,
                 at=alert.due_at,
-                title=f"Critical value: {alert.reason}",
+                title=f"Critical value: contact her now ({alert.reason})",
                 status="open",
             )
         )

@@ -29,7 +29,7 @@ from app.mothers.domain import mask_phone
 from app.mothers.models import Mother
 from app.notifications.models import OutboxMessage
 from app.reports.repository import ReportRepository
-from app.reports.service import escalate_overdue, remind_overdue_pickups
+from app.reports.service import escalate_overdue, escalation_plan, remind_overdue_pickups
 
 logger = logging.getLogger("app.dispatcher")
 
@@ -148,7 +148,7 @@ async def maintenance(
     """Time-driven rules: escalate unanswered critical values, remind overdue pickups."""
     async with factory() as session:
         repo = ReportRepository(session)
-        await escalate_overdue(repo, now=now)
+        await escalate_overdue(repo, now=now, plan=escalation_plan(settings))
         await remind_overdue_pickups(
             repo,
             now=now,

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -20,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UUIDPrimaryKey, str_enum
 from app.reports.domain import PickupState, ReportStatus
+
+# An alert that still stands: no doctor has closed it and it was not voided.
+OPEN_ALERT = "acknowledged_at IS NULL AND voided_at IS NULL"
 
 
 class InboundMessage(UUIDPrimaryKey, Base):
@@ -213,7 +217,10 @@ class ReportEvent(UUIDPrimaryKey, Base):
 
 
 class CriticalAlert(UUIDPrimaryKey, Base):
-    """A critical value that a butler and the doctor on duty must acknowledge in time."""
+    """A critical value: closed only by a doctor who reads it back and says what was done;
+    until then it climbs the tiers (doctor on duty, obstetric lead, duty office). Her
+    butler records that she reached the mother, which does not close it. A withdrawn or
+    wrong-patient report voids it. The rows are the critical-value register."""
 
     __tablename__ = "critical_alerts"
 
@@ -228,25 +235,48 @@ class CriticalAlert(UUIDPrimaryKey, Base):
     )
     reason: Mapped[str] = mapped_column(String(500))
     raised_at: Mapped[datetime]
-    due_at: Mapped[datetime]
-    acknowledged_at: Mapped[datetime | None]
+    due_at: Mapped[datetime]  # when the current tier's time runs out
+    acknowledged_at: Mapped[datetime | None]  # a doctor's closure
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
-    escalated_at: Mapped[datetime | None]
-    level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    read_back: Mapped[str | None] = mapped_column(String(300))  # what the doctor heard/read
+    action_taken: Mapped[str | None] = mapped_column(String(2000))
+    escalated_at: Mapped[datetime | None]  # the last step up
+    level: Mapped[int] = mapped_column(SmallInteger, default=0)  # the tier (alerts.Tier)
+    mother_contacted_at: Mapped[datetime | None]
+    mother_contacted_by: Mapped[str | None] = mapped_column(String(100))
+    mother_contact_note: Mapped[str | None] = mapped_column(String(1000))
+    voided_at: Mapped[datetime | None]
+    voided_by: Mapped[str | None] = mapped_column(String(100))
+    void_reason: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (
         Index(
             "ix_critical_alerts_open",
             "due_at",
-            postgresql_where=text("acknowledged_at IS NULL"),
-            sqlite_where=text("acknowledged_at IS NULL"),
+            postgresql_where=text(OPEN_ALERT),
+            sqlite_where=text(OPEN_ALERT),
         ),
         # One open alert per report: a resent message does not page twice.
         Index(
             "uq_critical_alerts_open_per_report",
             "report_id",
             unique=True,
-            postgresql_where=text("acknowledged_at IS NULL"),
-            sqlite_where=text("acknowledged_at IS NULL"),
+            postgresql_where=text(OPEN_ALERT),
+            sqlite_where=text(OPEN_ALERT),
+        ),
+        CheckConstraint("level BETWEEN 0 AND 2", name="tier_range"),
+        # A closure says who closed it, what was read back and what was done.
+        CheckConstraint(
+            "acknowledged_at IS NULL OR (acknowledged_by IS NOT NULL AND read_back IS NOT NULL "
+            "AND action_taken IS NOT NULL)",
+            name="closure_has_read_back",
+        ),
+        CheckConstraint(
+            "mother_contacted_at IS NULL OR mother_contacted_by IS NOT NULL",
+            name="contact_says_who",
+        ),
+        CheckConstraint(
+            "voided_at IS NULL OR (voided_by IS NOT NULL AND void_reason IS NOT NULL)",
+            name="void_has_reason",
         ),
     )

@@ -253,12 +253,30 @@ class ReportRepository:
     async def open_alert(
         self, report_id: uuid.UUID, *, for_update: bool = False
     ) -> CriticalAlert | None:
+        """The report's alert that still stands (not closed by a doctor, not voided)."""
         stmt = select(CriticalAlert).where(
-            CriticalAlert.report_id == report_id, CriticalAlert.acknowledged_at.is_(None)
+            CriticalAlert.report_id == report_id,
+            CriticalAlert.acknowledged_at.is_(None),
+            CriticalAlert.voided_at.is_(None),
         )
         if for_update:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
+
+    async def unvoided_alerts(
+        self, report_id: uuid.UUID, *, mother_id: uuid.UUID | None = None
+    ) -> list[CriticalAlert]:
+        """The report's alerts not voided yet, open or closed (a closure for the wrong
+        patient is voided too), optionally only those raised for one mother. Locked."""
+        stmt = (
+            select(CriticalAlert)
+            .where(CriticalAlert.report_id == report_id, CriticalAlert.voided_at.is_(None))
+            .order_by(CriticalAlert.raised_at, CriticalAlert.id)
+            .with_for_update()
+        )
+        if mother_id is not None:
+            stmt = stmt.where(CriticalAlert.mother_id == mother_id)
+        return list(await self.session.scalars(stmt))
 
     async def open_conflict(self, report_id: uuid.UUID) -> LabReport | None:
         """A held update of this report that names another patient, not yet resolved: held
@@ -284,13 +302,25 @@ class ReportRepository:
         return await self.session.scalar(stmt)
 
     async def alerts(
-        self, *, open_only: bool, mother_ids: list[uuid.UUID] | None
+        self,
+        *,
+        open_only: bool,
+        mother_ids: list[uuid.UUID] | None,
+        raised_from: datetime | None = None,
+        raised_before: datetime | None = None,
     ) -> list[CriticalAlert]:
+        """The register: oldest first; open ones (not closed, not voided) when asked."""
         stmt = select(CriticalAlert).order_by(CriticalAlert.raised_at, CriticalAlert.id)
         if open_only:
-            stmt = stmt.where(CriticalAlert.acknowledged_at.is_(None))
+            stmt = stmt.where(
+                CriticalAlert.acknowledged_at.is_(None), CriticalAlert.voided_at.is_(None)
+            )
         if mother_ids is not None:
             stmt = stmt.where(CriticalAlert.mother_id.in_(mother_ids))
+        if raised_from is not None:
+            stmt = stmt.where(CriticalAlert.raised_at >= raised_from)
+        if raised_before is not None:
+            stmt = stmt.where(CriticalAlert.raised_at < raised_before)
         return list(await self.session.scalars(stmt))
 
     async def ready_since(self, before: datetime) -> list[LabReport]:
@@ -307,15 +337,18 @@ class ReportRepository:
             )
         )
 
-    async def overdue_alerts(self, now: datetime) -> list[CriticalAlert]:
+    async def overdue_alerts(self, now: datetime, *, below_tier: int) -> list[CriticalAlert]:
+        """Open alerts whose tier's time has run out and that have a tier above them."""
         return list(
             await self.session.scalars(
                 select(CriticalAlert)
                 .where(
                     CriticalAlert.acknowledged_at.is_(None),
-                    CriticalAlert.escalated_at.is_(None),
+                    CriticalAlert.voided_at.is_(None),
                     CriticalAlert.due_at <= now,
+                    CriticalAlert.level < below_tier,
                 )
+                .order_by(CriticalAlert.due_at, CriticalAlert.id)
                 .with_for_update(skip_locked=True)
             )
         )

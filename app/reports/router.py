@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.dependencies import may_see_mother
 from app.assignments.repository import AssignmentRepository, visible_mother_ids
-from app.auth.dependencies import AuditDep, require_roles
+from app.auth.dependencies import AuditDep, CurrentPrincipal, require_roles
 from app.auth.models import ApiClient, Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import (
     Conflict,
+    Forbidden,
     NotAuthenticated,
     NotFound,
     ServiceUnavailable,
@@ -26,7 +27,7 @@ from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.secretbox import SecretBox, SecretUnreadable
 from app.core.settings import Settings
-from app.reports import service
+from app.reports import alerts, service
 from app.reports.intake import (
     Answer,
     IntakeContext,
@@ -36,9 +37,11 @@ from app.reports.intake import (
     store,
     thresholds_from,
 )
-from app.reports.models import InboundMessage, LabReport
+from app.reports.models import CriticalAlert, InboundMessage, LabReport
 from app.reports.repository import ReportRepository
 from app.reports.schemas import (
+    AcknowledgeAlert,
+    AlertIndicators,
     AlertList,
     AlertPublic,
     Attach,
@@ -50,6 +53,7 @@ from app.reports.schemas import (
     HeldResults,
     InboundMessageList,
     InboundMessagePublic,
+    MotherContacted,
     ObservationPublic,
     PatientSent,
     PickUp,
@@ -691,12 +695,58 @@ SERVED_AS_IS = frozenset(
 
 # Critical-value alerts -----------------------------------------------------------------------
 
+_doctor_role = require_roles(Role.DOCTOR)
+
+
+async def closing_doctor(
+    request: Request, principal: CurrentPrincipal, clock: ClockDep
+) -> Principal:
+    """Only a doctor closes a critical value; anyone else is told what they may record."""
+    try:
+        return await _doctor_role(request, principal, clock)
+    except Forbidden as exc:
+        raise service.ClosureNeedsDoctor(
+            "A critical value is closed by a doctor, who reads the value back and says what "
+            "was done. A butler records that she reached the mother: POST "
+            f"/v1/alerts/{request.path_params.get('alert_id', '{alert_id}')}/mother-contacted; "
+            "it does not stop the escalation.",
+            extra={"required_roles": ["doctor"]},
+        ) from exc
+
+
+ClosingDoctor = Annotated[Principal, Depends(closing_doctor)]
+RegisterReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.DOCTOR))]
+
+
+async def _visible_alert(
+    repo: ReportRepository, principal: Principal, alert_id: uuid.UUID, today: date
+) -> CriticalAlert:
+    """The alert, if the caller may see it: a butler only her own mothers' (404 otherwise)."""
+    alert = await repo.alert(alert_id)
+    visible = alert is not None and (
+        principal.role != Role.BUTLER
+        or (
+            alert.mother_id is not None
+            and await may_see_mother(
+                AssignmentRepository(repo.session), principal, alert.mother_id, today
+            )
+        )
+    )
+    if alert is None or not visible:
+        raise NotFound("No alert with that id is visible to you.")
+    return alert
+
 
 @router.get(
     "/alerts",
     tags=["alerts"],
     response_model=AlertList,
-    summary="Critical-value alerts (open ones by default); a butler sees her own",
+    summary="The critical-value register (open alerts by default); a butler sees her own",
+    description=(
+        "Each alert with when it was raised, its tier, who contacted the mother and when, "
+        "the doctor who closed it with the read-back and the action, or why it was voided. "
+        "?open=false lists every alert; raised_from / raised_before bound the period."
+    ),
     responses=problem_responses(403),
 )
 async def list_alerts(
@@ -705,6 +755,8 @@ async def list_alerts(
     clock: ClockDep,
     settings: SettingsDep,
     open_only: Annotated[bool, Query(alias="open")] = True,
+    raised_from: Annotated[datetime | None, Query()] = None,
+    raised_before: Annotated[datetime | None, Query()] = None,
 ) -> AlertList:
     mother_ids: list[uuid.UUID] | None = None
     if principal.role == Role.BUTLER:  # the alerts of the mothers she looks after today
@@ -714,58 +766,141 @@ async def list_alerts(
         mother_ids = list(
             await repo.session.scalars(visible_mother_ids(principal.butler_id, today))
         )
-    rows = await repo.alerts(open_only=open_only, mother_ids=mother_ids)
-    return AlertList(items=[AlertPublic.model_validate(a) for a in rows])
+    rows = await repo.alerts(
+        open_only=open_only,
+        mother_ids=mother_ids,
+        raised_from=raised_from,
+        raised_before=raised_before,
+    )
+    return AlertList(items=[AlertPublic.of(a) for a in rows])
+
+
+@router.get(
+    "/alerts/indicators",
+    tags=["alerts"],
+    response_model=AlertIndicators,
+    summary="The register's indicators: open, unacknowledged rate, median and P90 to closure",
+    responses=problem_responses(403),
+)
+async def alert_indicators(
+    _reader: RegisterReader,
+    repo: ReportRepoDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    raised_from: Annotated[datetime | None, Query()] = None,
+    raised_before: Annotated[datetime | None, Query()] = None,
+) -> AlertIndicators:
+    rows = await repo.alerts(
+        open_only=False, mother_ids=None, raised_from=raised_from, raised_before=raised_before
+    )
+    target = timedelta(minutes=settings.critical_ack_minutes)
+    found = alerts.indicators(
+        [
+            alerts.AlertFacts(
+                raised_at=a.raised_at,
+                acknowledged_at=a.acknowledged_at,
+                voided_at=a.voided_at,
+                tier=a.level,
+            )
+            for a in rows
+        ],
+        now=clock.now(),
+        target=target,
+    )
+    return AlertIndicators(
+        raised_from=raised_from,
+        raised_before=raised_before,
+        total=found.total,
+        open=found.open,
+        acknowledged=found.acknowledged,
+        voided=found.voided,
+        escalated=found.escalated,
+        open_past_target=found.open_past_target,
+        unacknowledged_rate=found.unacknowledged_rate,
+        target_minutes=settings.critical_ack_minutes,
+        acknowledged_within_target=found.acknowledged_within_target,
+        median_minutes_to_acknowledge=found.median_minutes_to_acknowledge,
+        p90_minutes_to_acknowledge=found.p90_minutes_to_acknowledge,
+    )
 
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
     tags=["alerts"],
     response_model=AlertPublic,
-    summary="Acknowledge a critical value (a second tap changes nothing)",
-    responses=problem_responses(403, 404),
+    summary="A doctor closes a critical value, with the read-back and the action taken",
+    description=(
+        "Only a doctor: a butler or the desk gets 403 (a butler records "
+        "/mother-contacted instead). The closure stops the escalation and takes every "
+        "tier's page off the lists; a second one changes nothing; a voided alert is 409."
+    ),
+    responses=problem_responses(403, 404, 409),
 )
 async def acknowledge(
     alert_id: uuid.UUID,
+    body: AcknowledgeAlert,
+    principal: ClosingDoctor,
+    repo: ReportRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> AlertPublic:
+    today = local_today(clock, settings.tz)
+    await _visible_alert(repo, principal, alert_id, today)
+    alert = await service.acknowledge(
+        repo,
+        alert_id=alert_id,
+        actor=principal,
+        read_back=body.read_back,
+        action_taken=body.action_taken,
+        now=clock.now(),
+        today=today,
+    )
+    audit.record("alert.acknowledge", "alert", alert.id)
+    return AlertPublic.of(alert)
+
+
+@router.post(
+    "/alerts/{alert_id}/mother-contacted",
+    tags=["alerts"],
+    response_model=AlertPublic,
+    summary="Record that the mother was reached about a critical value (does not close it)",
+    description=(
+        "Her butler's part: who reached her, when, and a note. It is on the register; "
+        "the alert stays open and escalates until a doctor closes it. A second call "
+        "changes nothing; an alert with no mother matched yet or voided is 409."
+    ),
+    responses=problem_responses(403, 404, 409),
+)
+async def mother_contacted(
+    alert_id: uuid.UUID,
+    body: MotherContacted,
     principal: Acknowledger,
     repo: ReportRepoDep,
     audit: AuditDep,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> AlertPublic:
-    alert = await repo.alert(alert_id)
-    visible = alert is not None and (
-        principal.role != Role.BUTLER
-        or (
-            alert.mother_id is not None
-            and await may_see_mother(
-                AssignmentRepository(repo.session),
-                principal,
-                alert.mother_id,
-                local_today(clock, settings.tz),
-            )
-        )
+    today = local_today(clock, settings.tz)
+    await _visible_alert(repo, principal, alert_id, today)
+    alert = await service.record_mother_contacted(
+        repo, alert_id=alert_id, actor=principal, note=body.note, now=clock.now(), today=today
     )
-    if alert is None or not visible:
-        raise NotFound("No alert with that id is visible to you.")
-    alert = await service.acknowledge(
-        repo,
-        alert_id=alert_id,
-        actor=principal,
-        now=clock.now(),
-        today=local_today(clock, settings.tz),
-    )
-    audit.record("alert.acknowledge", "alert", alert.id)
-    return AlertPublic.model_validate(alert)
+    audit.record("alert.mother_contacted", "alert", alert.id)
+    return AlertPublic.of(alert)
 
 
 @router.post(
     "/alerts/escalate",
     tags=["alerts"],
     response_model=AlertList,
-    summary="Escalate alerts past their acknowledgement time (also run by the worker)",
+    summary="Move overdue alerts one tier up (also run by the worker)",
     responses=problem_responses(403),
 )
-async def escalate(_admin: Admin, repo: ReportRepoDep, clock: ClockDep) -> AlertList:
-    escalated = await service.escalate_overdue(repo, now=clock.now())
-    return AlertList(items=[AlertPublic.model_validate(a) for a in escalated])
+async def escalate(
+    _admin: Admin, repo: ReportRepoDep, clock: ClockDep, settings: SettingsDep
+) -> AlertList:
+    escalated = await service.escalate_overdue(
+        repo, now=clock.now(), plan=service.escalation_plan(settings)
+    )
+    return AlertList(items=[AlertPublic.of(a) for a in escalated])

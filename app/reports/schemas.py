@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.pagination import PageInfo
+from app.reports.alerts import AlertState, Tier, state_of
 from app.reports.domain import PickupState, ReportStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2000)]
@@ -200,6 +201,9 @@ class InboundMessageList(BaseModel):
 
 
 class AlertPublic(BaseModel):
+    """One line of the critical-value register: raised, its tier, the mother contacted, the
+    doctor's closure with the read-back and the action, or why it was voided."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -207,13 +211,107 @@ class AlertPublic(BaseModel):
     mother_id: uuid.UUID | None
     butler_id: uuid.UUID | None
     reason: str
+    state: AlertState = Field(description="open, acknowledged (closed by a doctor) or voided")
     raised_at: datetime
-    due_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    escalated_at: datetime | None
-    level: int
+    tier: Tier = Field(
+        description="0 doctor on duty, 1 obstetric lead, 2 the hospital's duty office",
+    )
+    tier_name: str = Field(examples=["obstetric_lead"])
+    due_at: datetime = Field(description="When the current tier's time runs out")
+    escalated_at: datetime | None = Field(description="The last step up a tier")
+    level: int = Field(description="The tier as a number (kept for older clients)")
+    mother_contacted_at: datetime | None
+    mother_contacted_by: str | None
+    mother_contact_note: str | None
+    acknowledged_at: datetime | None = Field(description="When a doctor closed it")
+    acknowledged_by: str | None = Field(examples=["doctor:dr.wang"])
+    read_back: str | None = Field(description="What the doctor read back, e.g. Hb 58 g/L")
+    action_taken: str | None
+    voided_at: datetime | None
+    voided_by: str | None
+    void_reason: str | None
+
+    @classmethod
+    def of(cls, alert: Any) -> AlertPublic:
+        tier = Tier(alert.level)
+        return cls.model_validate(
+            {
+                **{k: getattr(alert, k) for k in _ALERT_COLUMNS},
+                "state": state_of(acknowledged_at=alert.acknowledged_at, voided_at=alert.voided_at),
+                "tier": tier,
+                "tier_name": tier.label,
+            }
+        )
+
+
+_ALERT_COLUMNS = (
+    "id",
+    "report_id",
+    "mother_id",
+    "butler_id",
+    "reason",
+    "raised_at",
+    "due_at",
+    "escalated_at",
+    "level",
+    "mother_contacted_at",
+    "mother_contacted_by",
+    "mother_contact_note",
+    "acknowledged_at",
+    "acknowledged_by",
+    "read_back",
+    "action_taken",
+    "voided_at",
+    "voided_by",
+    "void_reason",
+)
 
 
 class AlertList(BaseModel):
     items: list[AlertPublic]
+
+
+class AcknowledgeAlert(BaseModel):
+    """A doctor's closure of a critical value (the 2018 rules: the receiver reads back)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    read_back: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)
+    ] = Field(
+        description="The value as the doctor read it back: analyte, number and unit",
+        examples=["Hb 58 g/L"],
+    )
+    action_taken: Text = Field(
+        examples=["Phoned her: admitted to the day ward for transfusion; repeat Hb tonight."]
+    )
+
+
+class MotherContacted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=1000)
+    ] = Field(examples=["Phoned her at 10:05; she is on her way to the clinic."])
+
+
+class AlertIndicators(BaseModel):
+    """The register's indicators over the alerts raised in the period (2018 rules)."""
+
+    raised_from: datetime | None
+    raised_before: datetime | None
+    total: int
+    open: int
+    acknowledged: int
+    voided: int
+    escalated: int = Field(description="Reached the obstetric lead or beyond")
+    open_past_target: int = Field(description="Open and older than the doctor on duty's time")
+    unacknowledged_rate: float | None = Field(
+        description="Open among the alerts that still stand (voided ones left out)"
+    )
+    target_minutes: int = Field(description="CRITICAL_ACK_MINUTES")
+    acknowledged_within_target: int
+    median_minutes_to_acknowledge: float | None = Field(
+        description="From raise to a doctor's closure (nearest rank)"
+    )
+    p90_minutes_to_acknowledge: float | None

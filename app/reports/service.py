@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from app.core.principal import Principal
+from app.core.settings import Settings
 from app.feed.changes import touch_mother
 from app.mothers.models import Mother
 from app.notifications.outbox import enqueue
 from app.reports import domain, reconciliation
+from app.reports.alerts import LAST_TIER, TIER_AUDIENCE, EscalationPlan, next_step
 from app.reports.domain import NO_ORDER_KEY, ParsedReport, PickupState, ReportStatus, Threshold
 from app.reports.models import (
     CriticalAlert,
@@ -345,6 +347,15 @@ async def _hold_conflict(
         repo.session.add(
             _event(held, "lab_status", actor="lab", at=now, message_id=message_id, note=why)
         )
+        if held.status in domain.WITHDRAWN:
+            await void_alerts(
+                repo,
+                held,
+                why=f"the lab withdrew the report ({held.status.value})",
+                by="lab",
+                now=now,
+                today=today,
+            )
         criticals = [a.critical for a in assessments if a.critical]
         if criticals and held.status not in domain.WITHDRAWN:
             await _raise_alert(repo, held, criticals, now=now, today=today, ack_within=ack_within)
@@ -550,6 +561,15 @@ async def ingest(
         assessments = _assess(parsed, thresholds)
         await _store_results(repo, report, parsed, assessments, message_id=message_id, now=now)
         criticals = [a.critical for a in assessments if a.critical]
+        if new_status in domain.WITHDRAWN:
+            await void_alerts(
+                repo,
+                report,
+                why=f"the lab withdrew the report ({new_status.value})",
+                by="lab",
+                now=now,
+                today=today,
+            )
         if previous_mother != report.mother_id and report.version > 1:
             if report.mother_id is not None:
                 await worklist.close_about(
@@ -948,9 +968,18 @@ async def detach(
         report_id=report.id,
         mother_id=mother_id,
     )
-    await _adopt_alert(repo, report, now=now, today=today, ack_within=ack_within)
+    # Not hers: what was raised for her is void (her butler's call, the doctors' pages, a
+    # closure for the wrong mother), and the real patient's value has reached nobody yet.
+    await void_alerts(
+        repo,
+        report,
+        why=f"detached from the mother by {actor.name}: {reason}",
+        by=f"{actor.role}:{actor.name}",
+        now=now,
+        today=today,
+        mother_id=mother_id,
+    )
     if report.critical and report.status not in domain.WITHDRAWN:
-        # Acknowledged for the wrong mother: the real patient's value has reached nobody yet.
         criticals = [o.critical_reason for o in await repo.observations(report.id)]
         reasons = [r for r in criticals if r] or ["critical value"]
         await _raise_alert(repo, report, reasons, now=now, today=today, ack_within=ack_within)
@@ -961,28 +990,65 @@ async def detach(
 # Critical-value alerts ---------------------------------------------------------------------
 
 
+class ClosureNeedsDoctor(Forbidden):
+    slug = "critical-value-closed-by-doctor"
+    title = "Only a doctor closes a critical value"
+
+
+class AlertVoided(Conflict):
+    slug = "alert-voided"
+    title = "The alert was voided"
+
+
+class NoMotherToContact(Conflict):
+    slug = "alert-without-mother"
+    title = "The alert is not attached to a mother yet"
+
+
+CLOSING_ROLES = frozenset({"doctor"})
+
+
+def escalation_plan(settings: Settings) -> EscalationPlan:
+    return EscalationPlan(
+        doctor_on_duty=timedelta(minutes=settings.critical_ack_minutes),
+        obstetric_lead=timedelta(minutes=settings.critical_lead_minutes),
+    )
+
+
 async def acknowledge(
-    repo: ReportRepository, *, alert_id: uuid.UUID, actor: Principal, now: datetime, today: date
+    repo: ReportRepository,
+    *,
+    alert_id: uuid.UUID,
+    actor: Principal,
+    read_back: str,
+    action_taken: str,
+    now: datetime,
+    today: date,
 ) -> CriticalAlert:
+    """A doctor closes the critical value: what she read back and what was done. Every
+    tier's page leaves the lists and her butler's call is no longer asked for."""
+    if actor.role not in CLOSING_ROLES:
+        raise ClosureNeedsDoctor(
+            "A critical value is closed by a doctor, who reads the value back and says what "
+            "was done. A butler records that she reached the mother: "
+            f"POST /v1/alerts/{alert_id}/mother-contacted."
+        )
     alert = await repo.alert(alert_id, for_update=True)
     if alert is None:
         raise NotFound("No alert with that id.")
+    if alert.voided_at is not None:
+        raise AlertVoided(f"This alert was voided: {alert.void_reason}.")
     if alert.acknowledged_at is not None:
-        return alert  # a second tap on the phone changes nothing
+        return alert  # a second click changes nothing
     alert.acknowledged_at, alert.acknowledged_by = now, f"{actor.role}:{actor.name}"
-    # A clinician's acknowledgement closes the page everywhere; anyone else's (a butler, the
-    # desk) stops the escalation but leaves it on the doctors' list (issue 20 makes closing
-    # a critical value a doctor's act).
+    alert.read_back, alert.action_taken = read_back, action_taken
     await worklist.close_about(
         repo.session,
         alert_id=alert.id,
         kinds=ALERT_KINDS,
         by=alert.acknowledged_by,
-        note="critical value acknowledged",
+        note=f"critical value closed; read back: {read_back}"[:1000],
         now=now,
-        audiences=worklist.AUDIENCES
-        if actor.role in ("doctor", "admin")
-        else [worklist.FRONT_DESK],
     )
     await touch_mother(
         repo.session,
@@ -995,17 +1061,139 @@ async def acknowledge(
     )
     report = await repo.report(alert.report_id)
     if report is not None:
-        repo.session.add(_event(report, "alert_acknowledged", actor=actor.name, at=now))
+        repo.session.add(
+            _event(
+                report,
+                "alert_acknowledged",
+                actor=actor.name,
+                at=now,
+                note=f"read back: {read_back}; action: {action_taken}"[:2000],
+            )
+        )
     await repo.session.flush()
     return alert
 
 
-async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[CriticalAlert]:
-    """Alerts nobody acknowledged in time go to the front-desk lead and the admins."""
+async def record_mother_contacted(
+    repo: ReportRepository,
+    *,
+    alert_id: uuid.UUID,
+    actor: Principal,
+    note: str,
+    now: datetime,
+    today: date,
+) -> CriticalAlert:
+    """Her butler (or anyone who phoned her) reached the mother. On the register with who
+    and when; it does not close the critical value nor stop its escalation. The first
+    contact is kept: a second tap changes nothing."""
+    alert = await repo.alert(alert_id, for_update=True)
+    if alert is None:
+        raise NotFound("No alert with that id.")
+    if alert.voided_at is not None:
+        raise AlertVoided(f"This alert was voided: {alert.void_reason}.")
+    if alert.mother_id is None:
+        raise NoMotherToContact(
+            "No mother is matched to this result yet: the front desk must reconcile it first."
+        )
+    if alert.mother_contacted_at is not None:
+        return alert
+    alert.mother_contacted_at, alert.mother_contact_note = now, note
+    alert.mother_contacted_by = f"{actor.role}:{actor.name}"
+    await touch_mother(
+        repo.session,
+        alert.mother_id,
+        kind="alert.mother_contacted",
+        now=now,
+        today=today,
+        ref_type="alert",
+        ref_id=alert.id,
+    )
+    report = await repo.report(alert.report_id)
+    if report is not None:
+        repo.session.add(
+            _event(report, "alert_mother_contacted", actor=actor.name, at=now, note=note)
+        )
+    await repo.session.flush()
+    return alert
+
+
+async def void_alerts(
+    repo: ReportRepository,
+    report: LabReport,
+    *,
+    why: str,
+    by: str,
+    now: datetime,
+    today: date,
+    mother_id: uuid.UUID | None = None,
+) -> list[CriticalAlert]:
+    """The report was withdrawn or was not hers: its alerts no longer stand. Their pages
+    leave every list, her butler's call is withdrawn, and a doctor who had already closed
+    one (and acted on it) is told, to review what was done."""
+    voided = await repo.unvoided_alerts(report.id, mother_id=mother_id)
+    for alert in voided:
+        alert.voided_at, alert.voided_by, alert.void_reason = now, by[:100], why[:300]
+        await worklist.close_about(
+            repo.session,
+            alert_id=alert.id,
+            kinds=ALERT_KINDS,
+            by=by[:100],
+            note=f"alert voided: {why}"[:1000],
+            now=now,
+        )
+        if alert.mother_id is not None:
+            await touch_mother(
+                repo.session,
+                alert.mother_id,
+                kind="alert.voided",
+                now=now,
+                today=today,
+                ref_type="alert",
+                ref_id=alert.id,
+                also=[alert.butler_id],
+            )
+            await enqueue(
+                repo.session,
+                topic="alert.voided",
+                now=now,
+                butler_id=alert.butler_id,
+                mother_id=alert.mother_id,
+                payload={"alert_id": alert.id, "report_id": report.id, "channel": "butler_app"},
+            )
+        if alert.acknowledged_at is not None:
+            await worklist.add(
+                repo.session,
+                audiences=[worklist.DOCTOR],
+                kind="alert.voided",
+                priority=worklist.CRITICAL,
+                title=(
+                    f"A critical value closed by {alert.acknowledged_by} was voided "
+                    + ("(the lab withdrew the report)" if by == "lab" else "(not this mother's)")
+                    + ": review the action taken"
+                ),
+                now=now,
+                report_id=report.id,
+                alert_id=alert.id,
+                mother_id=alert.mother_id,
+            )
+        repo.session.add(_event(report, "alert_voided", actor=by[:100], at=now, note=why))
+    await repo.session.flush()
+    return voided
+
+
+async def escalate_overdue(
+    repo: ReportRepository, *, now: datetime, plan: EscalationPlan | None = None
+) -> list[CriticalAlert]:
+    """One tier up for each open alert whose tier's time ran out: the obstetric lead after
+    the doctor on duty, then the duty office. Each step is listed to its tier and recorded
+    on the report's trail; a tier is never skipped, however late the run."""
+    plan = plan or EscalationPlan()
     escalated = []
-    for alert in await repo.overdue_alerts(now):
-        alert.escalated_at = now
-        alert.level = 1
+    for alert in await repo.overdue_alerts(now, below_tier=LAST_TIER):
+        step = next_step(tier=alert.level, due_at=alert.due_at, now=now, plan=plan)
+        if step is None:
+            continue
+        alert.level, alert.due_at, alert.escalated_at = int(step.tier), step.due_at, now
         report = await repo.report(alert.report_id)
         who = (
             ""
@@ -1014,12 +1202,16 @@ async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[Cri
             if report
             else ""
         )
+        minutes = int((step.overdue_since - alert.raised_at).total_seconds() // 60)
         await worklist.add(
             repo.session,
-            audiences=[worklist.DOCTOR, worklist.FRONT_DESK],
+            audiences=[TIER_AUDIENCE[step.tier]],
             kind="alert.escalated",
             priority=worklist.CRITICAL,
-            title=f"Critical value not acknowledged in time{who}: {alert.reason}"[:300],
+            title=(
+                f"Critical value not closed by a doctor in {minutes} min, now for "
+                f"{step.tier.words}{who}: {alert.reason}"
+            )[:300],
             now=now,
             report_id=alert.report_id,
             alert_id=alert.id,
@@ -1032,7 +1224,15 @@ async def escalate_overdue(repo: ReportRepository, *, now: datetime) -> list[Cri
                     "alert_escalated",
                     actor="system",
                     at=now,
-                    note=f"not acknowledged by {alert.due_at.isoformat()}",
+                    note=(
+                        f"tier {int(step.tier)} ({step.tier.words}): not closed by "
+                        f"{step.overdue_since.isoformat()}"
+                        + (
+                            f"; next tier at {step.due_at.isoformat()}"
+                            if step.tier is not LAST_TIER
+                            else "; the last tier, until a doctor closes it"
+                        )
+                    ),
                 )
             )
         escalated.append(alert)

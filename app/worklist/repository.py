@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.reports.models import CriticalAlert
 from app.worklist.models import WorklistItem
 
 
@@ -94,3 +95,16 @@ class WorklistRepository:
         if kinds:
             stmt = stmt.where(WorklistItem.kind.in_(kinds))
         return list(await self.session.scalars(stmt.with_for_update()))
+
+    async def alert_is_open(self, alert_id: uuid.UUID | None) -> bool:
+        """Whether the critical value an item pages about still stands."""
+        if alert_id is None:
+            return False
+        found = await self.session.scalar(
+            select(CriticalAlert.id).where(
+                CriticalAlert.id == alert_id,
+                CriticalAlert.acknowledged_at.is_(None),
+                CriticalAlert.voided_at.is_(None),
+            )
+        )
+        return found is not None

@@ -13,7 +13,7 @@ from fastapi import Depends, Header, Query, Request, Response, status
 from app.auth.dependencies import AuditDep, require_roles
 from app.auth.models import Role
 from app.core.deps import ClockDep
-from app.core.errors import NotFound, problem_responses
+from app.core.errors import Conflict, NotFound, problem_responses
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.feed.fast_path import MAX_WAIT, hold_for
@@ -24,6 +24,12 @@ from app.worklist.schemas import AcknowledgeItem, Worklist, WorklistItemPublic
 
 router = make_router(prefix="/v1", tags=["worklist"], responses=problem_responses(401, 403, 422))
 
+
+class AlertStillOpen(Conflict):
+    slug = "critical-value-still-open"
+    title = "The critical value is still open"
+
+
 Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
 CACHE_CONTROL = "private, no-cache"
 
@@ -31,7 +37,9 @@ CACHE_CONTROL = "private, no-cache"
 def audiences_of(principal: Principal) -> tuple[str, ...]:
     if principal.role == Role.ADMIN:
         return service.AUDIENCES
-    return (service.FRONT_DESK,) if principal.role == Role.FRONT_DESK else (service.DOCTOR,)
+    if principal.role == Role.FRONT_DESK:
+        return (service.FRONT_DESK,)
+    return (service.DOCTOR, service.OBSTETRIC_LEAD)
 
 
 def _etag(audiences: tuple[str, ...], version: str) -> str:
@@ -104,7 +112,7 @@ async def read_worklist(
     "/worklist/{item_id}/acknowledge",
     response_model=WorklistItemPublic,
     summary="Mark an item dealt with, saying what was done (a second time changes nothing)",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 async def acknowledge_item(
     item_id: uuid.UUID,
@@ -120,6 +128,16 @@ async def acknowledge_item(
         if item is not None:
             audit.record_denied("worklist.acknowledge", "worklist_item", item_id, reason="audience")
         raise NotFound("No worklist item with that id is on your list.")
+    if (
+        item.kind in service.CLOSED_WITH_THEIR_ALERT
+        and item.audience != service.FRONT_DESK  # the desk's part is to reconcile it
+        and await repo.alert_is_open(item.alert_id)
+    ):
+        raise AlertStillOpen(
+            "This item is a critical value's page: it leaves the lists when a doctor closes "
+            f"the value (POST /v1/alerts/{item.alert_id}/acknowledge, with the read-back and "
+            "the action taken) or when it is voided."
+        )
     await service.acknowledge(
         session, item, by=f"{principal.role}:{principal.name}", note=body.note, now=clock.now()
     )

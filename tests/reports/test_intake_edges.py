@@ -164,7 +164,11 @@ async def test_results_go_to_whoever_looks_after_her_now(
     assert alert["butler_id"] == str(api.staff.butlers["butler2"].id)
     assert (await api.client.get("/v1/alerts", headers=api.auth("butler1"))).json()["items"] == []
     assert_problem(
-        await api.client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler1")),
+        await api.client.post(
+            f"/v1/alerts/{alert['id']}/mother-contacted",
+            headers=api.auth("butler1"),
+            json={"note": "phoned her"},
+        ),
         404,
     )
 

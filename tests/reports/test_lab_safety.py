@@ -308,13 +308,15 @@ async def test_a_critical_result_for_nobody_pages_the_doctor_and_the_desk_and_es
     clock.advance(timedelta(minutes=16))
     escalated = await api.client.post("/v1/alerts/escalate", headers=api.auth("admin"))
     assert [a["id"] for a in escalated.json()["items"]] == [str(alert.id)]
-    assert "alert.escalated" in await kinds(api, "doctor")
+    assert "alert.escalated" in await kinds(api, "doctor")  # the obstetric lead's list
     # A doctor acknowledges it: it leaves every list, saying who closed it.
     acknowledged = await api.client.post(
-        f"/v1/alerts/{alert.id}/acknowledge", headers=api.auth("doctor")
+        f"/v1/alerts/{alert.id}/acknowledge",
+        headers=api.auth("doctor"),
+        json={"read_back": "glucose < 2.0 mmol/L", "action_taken": "Lab asked to trace her"},
     )
     assert acknowledged.status_code == 200
-    for who in ("doctor", "frontdesk"):
+    for who in ("doctor", "frontdesk", "admin"):
         assert not {"critical.unmatched", "alert.escalated"} & set(await kinds(api, who))
     closed = (await api.client.get("/v1/worklist?open=false", headers=api.auth("doctor"))).json()
     assert {i["acknowledged_by"] for i in closed["items"] if i["alert_id"] == str(alert.id)} == {
@@ -504,12 +506,16 @@ async def test_a_detach_puts_a_wrong_attachment_back_and_tells_her_butler(
     assert (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"] == []
     assert "report.detached" in await topics(session_factory, "report.")
     assert "report.detached" in await kinds(api, "doctor")  # it had reached her butler
+    # Not hers: her alert is voided, and the value pages afresh for the real patient.
     async with session_factory() as session:
-        alert = await session.scalar(select(CriticalAlert))
-    assert alert is not None
-    assert alert.mother_id is None
-    assert alert.acknowledged_at is None
+        alerts = list(await session.scalars(select(CriticalAlert).order_by(CriticalAlert.id)))
+    assert [(a.mother_id is None, a.voided_at is None) for a in alerts] == [
+        (False, False),
+        (True, True),
+    ]
+    assert "detached" in (alerts[0].void_reason or "")
     assert "critical.unmatched" in await kinds(api, "doctor")
+    assert "alert.critical" not in await kinds(api, "doctor")
     assert_problem(
         await api.client.post(
             f"/v1/reports/{report['id']}/detach",
@@ -663,22 +669,29 @@ async def test_a_detached_report_is_not_attached_to_her_again_by_a_resend(
     await lab.hl7(body)
     (report,) = (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"]
     (alert,) = (await api.client.get("/v1/alerts", headers=api.auth("butler1"))).json()["items"]
-    await api.client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler1"))
-    # A butler's tap stops the escalation but does not take it off the doctor's list.
-    assert "alert.critical" in await kinds(api, "doctor")
+    closed = await api.client.post(
+        f"/v1/alerts/{alert['id']}/acknowledge",
+        headers=api.auth("doctor"),
+        json={"read_back": "Hb 58 g/L", "action_taken": "Admitted for transfusion"},
+    )
+    assert closed.status_code == 200, closed.text
     await api.client.post(
         f"/v1/reports/{report['id']}/detach",
         headers=api.auth("frontdesk"),
         json={"reason": "the sample was another woman's"},
     )
-    # Acknowledged for the wrong mother: it pages again, unmatched, for the real patient.
+    # Closed for the wrong mother: that closure is voided (the doctor is told to review what
+    # was done), and it pages again, unmatched, for the real patient.
     async with session_factory() as session:
         open_alerts = list(
             await session.scalars(
-                select(CriticalAlert).where(CriticalAlert.acknowledged_at.is_(None))
+                select(CriticalAlert).where(
+                    CriticalAlert.acknowledged_at.is_(None), CriticalAlert.voided_at.is_(None)
+                )
             )
         )
     assert [a.mother_id for a in open_alerts] == [None]
+    assert "alert.voided" in await kinds(api, "doctor")
     await lab.hl7(body.replace("DT-1", "DT-2"))
     assert (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"] == []
     async with session_factory() as session:

@@ -562,7 +562,7 @@ async def test_critical_values_page_and_escalate(
     assert alert["butler_id"] == str(api.staff.butlers["butler1"].id)
     assert await topics(session_factory, "alert.") == ["alert.critical"]  # her butler's phone
     doctor = (await api.client.get("/v1/worklist", headers=api.auth("doctor"))).json()["items"]
-    assert [(i["kind"], i["priority"], i["alert_id"]) for i in doctor] == [
+    assert [(i["kind"], i["priority"], i["alert_id"]) for i in doctor if i["report_id"]] == [
         ("alert.critical", 0, alert["id"])
     ]
     await lab.hl7(body.replace("K1", "K2"))  # the same result again does not page twice
@@ -575,17 +575,23 @@ async def test_critical_values_page_and_escalate(
     assert early.json()["items"] == []
     clock.advance(timedelta(minutes=6))
     late = await api.client.post("/v1/alerts/escalate", headers=api.auth("admin"))
-    assert [a["level"] for a in late.json()["items"]] == [1]
-    for who in ("doctor", "frontdesk"):
+    assert [(a["level"], a["tier_name"]) for a in late.json()["items"]] == [(1, "obstetric_lead")]
+    for who, listed_to in (("doctor", True), ("admin", True), ("frontdesk", False)):
         listed = (await api.client.get("/v1/worklist", headers=api.auth(who))).json()["items"]
-        assert "alert.escalated" in [i["kind"] for i in listed]
+        assert ("alert.escalated" in [i["kind"] for i in listed]) is listed_to
     ack = await api.client.post(
-        f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler1")
+        f"/v1/alerts/{alert['id']}/acknowledge",
+        headers=api.auth("doctor"),
+        json={"read_back": "Hb 62 g/L", "action_taken": "Called her in for a repeat count"},
     )
-    assert ack.json()["acknowledged_by"] == "butler:butler1"
+    assert ack.json()["acknowledged_by"] == "doctor:doctor"
     assert (await api.client.get("/v1/alerts", headers=api.auth("butler1"))).json()["items"] == []
     assert_problem(
-        await api.client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=api.auth("butler2")),
+        await api.client.post(
+            f"/v1/alerts/{alert['id']}/mother-contacted",
+            headers=api.auth("butler2"),
+            json={"note": "phoned"},
+        ),
         404,
     )
 
