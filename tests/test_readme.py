@@ -87,6 +87,12 @@ def test_the_walkthrough_runs(demo_server: str) -> None:
     assert '"field": "national_id"' in out  # the bad check digit
     assert '"action": "mother.create"' in out
     assert "checked_in ['vitals', 'consultation'" in out  # the day's orders, plan first
+    late = next(line for line in out.splitlines() if line.startswith("late booker:"))
+    for code in ("syphilis", "hbsag", "abo_rh", "cbc", "liver_kidney", "urine", "ogtt", "nst"):
+        assert f"'{code}'" in late, code  # the booking panel at 34+2, the catch-up, the NST
+    assert "'hiv'" not in late  # recorded elsewhere
+    assert "'nipt'" not in late  # offered, not chosen
+    assert "hiv recorded_elsewhere - recorded_elsewhere at" in out
     assert "\nTrue\n" in out  # the second scan
     assert "'checked_in': 1" in out  # the board
     assert "VIT-001 waiting 1 0 ['Weight and blood pressure']" in out  # her queues
