@@ -13,13 +13,16 @@ class WorklistItemPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    audience: str
+    audience: str = Field(
+        description="front_desk, doctor, admin, obstetric_lead or duty_office (the tiers of an "
+        "unclosed critical value)"
+    )
     kind: str = Field(
         examples=["critical.unmatched"],
         description=(
-            "report.unmatched, report.identity_conflict, critical.unmatched, "
-            "observation.review, report.detached, alert.escalated, visit.unaccompanied, "
-            "message.control_id_reused, task.overdue"
+            "report.unmatched, report.identity_conflict, alert.critical, critical.unmatched, "
+            "observation.review, report.detached, alert.escalated, alert.voided, "
+            "visit.unaccompanied, message.control_id_reused, task.overdue"
         ),
     )
     priority: int = Field(description="0 critical (act now), 1 today, 2 when possible")
