@@ -11,7 +11,14 @@ from app.core.ratelimit import RateCounter
 from app.feed.models import FeedEvent, FeedState, Task
 from app.mothers.models import DatingChange, Mother, Pregnancy, RiskGradeChange
 from app.notifications.models import OutboxMessage
-from app.queues.models import ExamStep, ExamType, QueueEntry, Station, StationTicket
+from app.queues.models import (
+    ExamStep,
+    ExamType,
+    PreparationNotice,
+    QueueEntry,
+    Station,
+    StationTicket,
+)
 from app.reports.models import (
     CriticalAlert,
     InboundMessage,
@@ -50,6 +57,7 @@ __all__ = [
     "OutboxMessage",
     "OutsideResult",
     "Pregnancy",
+    "PreparationNotice",
     "QueueEntry",
     "RateCounter",
     "ReportEvent",

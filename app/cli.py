@@ -288,16 +288,26 @@ def _simulate(args: argparse.Namespace) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="clinic-sim-"))
     template = simulator.prepare_template(scratch)  # migrated once, copied for every run
     for scenario in scenarios:
-        started = _time.monotonic()
-        try:
-            comparisons.append(
-                simulator.run_scenario(scenario, template=template, progress=not args.quiet)
+        # Each OGTT day under each OGTT_BETWEEN_DRAWS setting it names (rest and any by default).
+        for between, label in simulator.settings_to_compare(scenario, template):
+            started = _time.monotonic()
+            try:
+                comparisons.append(
+                    simulator.run_scenario(
+                        scenario,
+                        template=template,
+                        progress=not args.quiet,
+                        between=between,
+                        label=label,
+                    )
+                )
+            except simulator.ScenarioError as exc:
+                print(f"scenario error: {exc}", file=sys.stderr)
+                return 2
+            timings.append(_time.monotonic() - started)
+            print(
+                f"{comparisons[-1].name}: both strategies in {timings[-1]:.1f} s", file=sys.stderr
             )
-        except simulator.ScenarioError as exc:
-            print(f"scenario error: {exc}", file=sys.stderr)
-            return 2
-        timings.append(_time.monotonic() - started)
-        print(f"{scenario.name}: both strategies in {timings[-1]:.1f} s", file=sys.stderr)
     shutil.rmtree(scratch, ignore_errors=True)
     print(simulator.table(comparisons))
     simulator.write_json(comparisons, out / "simulation.json")

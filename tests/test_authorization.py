@@ -124,6 +124,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/queue-entries/{entry_id}/start": STATION_OPS,
     "POST /v1/queue-entries/{entry_id}/finish": STATION_OPS,
     "POST /v1/queue-entries/{entry_id}/no-show": STATION_OPS,
+    "POST /v1/queue-entries/{entry_id}/glucose-drink": STATION_OPS,
     "POST /v1/queue-entries/{entry_id}/transfer": {"admin", "frontdesk", "station"},
     "POST /v1/exam-orders/{order_id}/cancel": MOVE_VISITS,
     "POST /v1/visits/{visit_id}/urgent": CLINICIANS,

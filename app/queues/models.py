@@ -196,14 +196,58 @@ class ExamStep(UUIDPrimaryKey, Base):
     offset_minutes: Mapped[int] = mapped_column(default=0)
     tolerance_minutes: Mapped[int | None]
     label: Mapped[str | None] = mapped_column(String(60))
+    # A timed step: what its offset counts from (None: the end of the first step).
+    timed_from: Mapped[str | None] = mapped_column(String(30))
     state: Mapped[str] = mapped_column(String(20), default=StepState.PENDING)
     entry_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("queue_entries.id", ondelete="SET NULL"), index=True
     )
     done_at: Mapped[datetime | None]
+    # A first step: when the event its timed steps count from happened (the glucose drink
+    # began), and who recorded it when. Set once.
+    timing_started_at: Mapped[datetime | None]
+    timing_recorded_at: Mapped[datetime | None]
+    timing_recorded_by_id: Mapped[uuid.UUID | None]
+    timing_recorded_by_name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
 
     __table_args__ = (
         UniqueConstraint("order_id", "offset_minutes"),
         CheckConstraint("state IN ('pending', 'done', 'cancelled')", name="state_known"),
+        CheckConstraint(
+            "timed_from IS NULL OR (offset_minutes > 0 AND timed_from IN ('glucose_drink'))",
+            name="timed_from_known",
+        ),
+        # A start is recorded on a finished first step, with who and when, all or nothing.
+        CheckConstraint(
+            "(timing_started_at IS NULL AND timing_recorded_at IS NULL"
+            " AND timing_recorded_by_name IS NULL)"
+            " OR (timing_started_at IS NOT NULL AND timing_recorded_at IS NOT NULL"
+            " AND timing_recorded_by_name IS NOT NULL AND offset_minutes = 0"
+            " AND state = 'done')",
+            name="timing_start_recorded",
+        ),
+    )
+
+
+class PreparationNotice(UUIDPrimaryKey, Base):
+    """A preparation text sent for a visit on its day (the OGTT's, the day before): one per
+    visit, day and kind, so a rerun sends nothing and a visit moved to another day is told
+    again."""
+
+    __tablename__ = "preparation_notices"
+
+    visit_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
+    visit_date: Mapped[date]
+    kind: Mapped[str] = mapped_column(String(30))
+    outbox_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("outbox_messages.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("visit_id", "visit_date", "kind"),
+        CheckConstraint("kind IN ('ogtt_preparation')", name="kind_known"),
     )

@@ -4,6 +4,7 @@ import html
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Response, status
@@ -22,9 +23,17 @@ from app.core.routing import SessionDep, make_router
 from app.mothers.domain import mask_name
 from app.mothers.models import Mother
 from app.queues import service
-from app.queues.domain import Catalogue, Estimate, parse_precedence, parse_sequence
-from app.queues.models import EntryState, ExamType, QueueEntry, Station
+from app.queues.domain import (
+    GLUCOSE_DRINK,
+    TIMING_EVENTS,
+    Catalogue,
+    Estimate,
+    parse_precedence,
+    parse_sequence,
+)
+from app.queues.models import EntryState, ExamStep, ExamType, QueueEntry, Station
 from app.queues.schemas import (
+    AwaitingStart,
     BoardTicket,
     CalledMother,
     CallNext,
@@ -33,6 +42,7 @@ from app.queues.schemas import (
     ExamTypeList,
     ExamTypePublic,
     ExamTypeUpdate,
+    GlucoseDrink,
     PendingStep,
     QueueEntryPublic,
     StationBoard,
@@ -41,6 +51,8 @@ from app.queues.schemas import (
     StationPublic,
     StationQueue,
     StationUpdate,
+    TimedDrawPublic,
+    TimedTestPublic,
     Transfer,
     UrgentFlag,
     VisitQueuePublic,
@@ -327,13 +339,50 @@ async def station_queue(
     snap = await service.snapshot(session, station, ctx)
     serving = await _views(session, snap.busy, catalogue)
     waiting = await _views(session, snap.ordered, catalogue, estimates=snap.estimates)
-    audit.record_many("queue.read", "mother", [e.mother_id for e in [*snap.busy, *snap.ordered]])
+    awaiting = await service.awaiting_timing_start(session, station, ctx)
+    shown = [*snap.busy, *snap.ordered]
+    audit.record_many(
+        "queue.read", "mother", [e.mother_id for e in shown] + [a.mother_id for a, _ in awaiting]
+    )
     return StationQueue(
         station=(await _station_views(session, [station]))[0],
         serving=serving,
         waiting=waiting,
+        awaiting_start=await _awaiting_views(session, awaiting, catalogue),
         as_of=station.queue_changed_at,
     )
+
+
+async def _awaiting_views(
+    session: SessionDep, awaiting: list[tuple[QueueEntry, ExamStep]], catalogue: Catalogue
+) -> list[AwaitingStart]:
+    if not awaiting:
+        return []
+    names = dict(
+        (
+            await session.execute(
+                select(Mother.id, Mother.name).where(
+                    Mother.id.in_({e.mother_id for e, _ in awaiting})
+                )
+            )
+        ).all()
+    )
+    out = []
+    for entry, first in awaiting:
+        rule = catalogue.rule(first.exam_code)
+        assert first.done_at is not None
+        out.append(
+            AwaitingStart(
+                entry_id=entry.id,
+                ticket=entry.ticket,
+                masked_name=mask_name(names[entry.mother_id]),
+                exam=rule.name if rule else first.exam_code,
+                event=GLUCOSE_DRINK,
+                first_step_done_at=first.done_at,
+                waiting_for=f"{TIMING_EVENTS[GLUCOSE_DRINK]} not started",
+            )
+        )
+    return out
 
 
 @router.post(
@@ -440,6 +489,74 @@ _entry_move(
     service.finish,
     "The exam is over: its orders are done and she joins the queues now open to her",
 )
+
+
+@router.post(
+    "/queue-entries/{entry_id}/glucose-drink",
+    response_model=TimedTestPublic,
+    summary="She began the OGTT's glucose drink: its 1- and 2-hour draws are timed from now on",
+    description="Recorded on her finished fasting draw (the entry that served it). Until it "
+    "is recorded her timed draws are not due and she is not called for them. Once: the same "
+    "time again is a retry (200), another time 409; a time before the fasting draw finished "
+    "or in the future is 422.",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 404, 409),
+)
+async def glucose_drink(
+    body: GlucoseDrink,
+    principal: StationStaff,
+    entry: EntryDep,
+    session: SessionDep,
+    audit: AuditDep,
+    ctx: CtxDep,
+    catalogue: CatalogueDep,
+) -> TimedTestPublic:
+    test = await service.record_timing_start(
+        session,
+        entry,
+        catalogue,
+        _as(ctx, principal),
+        event=GLUCOSE_DRINK,
+        started_at=body.started_at,
+    )
+    if test.recorded_now:
+        audit.record(
+            "queue.glucose_drink",
+            "queue_entry",
+            entry.id,
+            detail={
+                "mother_id": str(entry.mother_id),
+                "started_at": body.started_at.isoformat(),
+            },
+        )
+    first = test.first_step
+    assert first.timing_started_at is not None
+    assert first.timing_recorded_at is not None
+    return TimedTestPublic(
+        entry_id=entry.id,
+        exam_code=first.exam_code,
+        event=test.event,
+        started_at=first.timing_started_at,
+        recorded_at=first.timing_recorded_at,
+        recorded_by=first.timing_recorded_by_name or "",
+        draws=[
+            TimedDrawPublic(
+                label=d.step.label,
+                offset_minutes=d.step.offset_minutes,
+                tolerance_minutes=d.step.tolerance_minutes,
+                due_at=d.due_at,
+                earliest_at=_within(d.due_at, -(d.step.tolerance_minutes or 0)),
+                latest_at=_within(d.due_at, d.step.tolerance_minutes or 0),
+                state=d.step.state,
+                ticket=d.entry.ticket if d.entry is not None else None,
+            )
+            for d in test.draws
+        ],
+    )
+
+
+def _within(due: datetime | None, minutes: int) -> datetime | None:
+    return due + timedelta(minutes=minutes) if due is not None else None
 
 
 @router.post(

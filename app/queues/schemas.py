@@ -125,7 +125,8 @@ class ExamTypeUpdate(BaseModel):
     sequence: list[dict[str, Any]] | None = Field(
         default=None,
         description='timed steps, e.g. [{"offset_minutes": 0}, {"offset_minutes": 60, '
-        '"tolerance_minutes": 5}]',
+        '"tolerance_minutes": 5, "from": "glucose_drink"}]; "from" names the event the '
+        "station records that the offsets count from (else the end of the first step)",
     )
     default_service_minutes: float | None = Field(default=None, gt=0, le=480)
     turnaround_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
@@ -221,11 +222,61 @@ class UrgentFlag(BaseModel):
         return self
 
 
+class AwaitingStart(BaseModel):
+    """A finished first draw whose timed test waits for the station to record its start."""
+
+    entry_id: uuid.UUID = Field(description="Her finished service: record the drink on it")
+    ticket: str
+    masked_name: str
+    exam: str
+    event: str = Field(examples=["glucose_drink"])
+    first_step_done_at: datetime
+    waiting_for: str = Field(examples=["glucose drink not started"])
+
+
 class StationQueue(BaseModel):
     station: StationPublic
     serving: list[QueueEntryPublic]
     waiting: list[QueueEntryPublic]
+    awaiting_start: list[AwaitingStart] = Field(
+        default_factory=list,
+        description="OGTTs whose fasting draw was done here today and whose glucose drink is "
+        "not recorded yet: their timed draws are not due until it is",
+    )
     as_of: Instant | None
+
+
+class GlucoseDrink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    started_at: Instant = Field(
+        description="When she began the glucose drink: the 1- and 2-hour draws count from it. "
+        "Not before the fasting draw finished (to the minute), not in the future; a second, "
+        "different time is refused (409), the same time again is a retry."
+    )
+
+
+class TimedDrawPublic(BaseModel):
+    label: str | None
+    offset_minutes: int
+    tolerance_minutes: int | None
+    due_at: datetime | None
+    earliest_at: datetime | None
+    latest_at: datetime | None
+    state: str
+    ticket: str | None = Field(description="Her place for this draw, once queued")
+
+
+class TimedTestPublic(BaseModel):
+    """The timed test's start as the station recorded it, and when each draw is due."""
+
+    entry_id: uuid.UUID
+    exam_code: str
+    event: str
+    started_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    draws: list[TimedDrawPublic]
 
 
 class PendingStep(BaseModel):

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.clock import ClinicTime
@@ -34,6 +34,9 @@ from app.feed.changes import touch_mothers
 from app.mothers.domain import gestational_age_days
 from app.mothers.models import Pregnancy
 from app.queues.domain import (
+    REST,
+    TIMING_EVENTS,
+    BetweenDraws,
     Busy,
     Candidate,
     Catalogue,
@@ -48,6 +51,8 @@ from app.queues.domain import (
     parse_precedence,
     parse_sequence,
     sort_key,
+    timed_start,
+    timing_start_problem,
 )
 from app.queues.models import (
     EntryState,
@@ -81,6 +86,7 @@ class QueuePolicy:
     routing: Routing = Routing.PARALLEL
     ageing: timedelta = timedelta(minutes=30)
     no_show_delay: timedelta = timedelta(minutes=10)
+    between: BetweenDraws = REST  # what she may do between the OGTT's draws
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueuePolicy:
@@ -88,6 +94,9 @@ class QueuePolicy:
             routing=settings.queue_routing,
             ageing=timedelta(minutes=settings.queue_ageing_minutes),
             no_show_delay=timedelta(minutes=settings.queue_no_show_delay_minutes),
+            between=BetweenDraws.parse(
+                settings.ogtt_between_draws, settings.ogtt_between_draws_exams
+            ),
         )
 
 
@@ -137,6 +146,8 @@ def _step_view(step: ExamStep) -> StepView:
         tolerance_minutes=step.tolerance_minutes,
         state=step.state,
         done_at=step.done_at,
+        timed_from=step.timed_from,
+        timing_started_at=step.timing_started_at,
     )
 
 
@@ -213,6 +224,7 @@ async def plan_steps(
                 offset_minutes=seq.offset_minutes if seq else 0,
                 tolerance_minutes=seq.tolerance_minutes if seq else None,
                 label=seq.label if seq else None,
+                timed_from=seq.timed_from if seq else None,
                 created_at=ctx.now,
             )
             session.add(step)
@@ -295,10 +307,16 @@ async def route_visit(
     views = [_step_view(s) for s in steps]
     live = await live_entries(session, visit.id)
     ga_day = await ga_day_of(session, visit)
+    between = ctx.policy.between
     touched: set[uuid.UUID] = set()
     for entry in [e for e in live if e.state == EntryState.WAITING]:
         mine = [s for s in steps if s.entry_id == entry.id and s.state == StepState.PENDING]
-        held = [s for s in mine if blockers(_step_view(s), views, catalogue, ga_day)]
+        why = {
+            s.id: reasons
+            for s in mine
+            if (reasons := blockers(_step_view(s), views, catalogue, ga_day, between=between))
+        }
+        held = [s for s in mine if s.id in why]
         if not held:
             continue
         for step in held:
@@ -308,13 +326,13 @@ async def route_visit(
             entry.expected_minutes = expected_minutes(rest, catalogue)
             entry.fasting = _fasting(rest, catalogue)
         else:
-            _close(entry, EntryState.CANCELLED, ctx, reason="held back: an exam added comes first")
+            _close(entry, EntryState.CANCELLED, ctx, reason=f"held back: {why[held[0].id][0]}")
         touched.add(entry.station_id)
     live = [e for e in live if e.state in EntryState.LIVE]
     live_ids = {e.id for e in live}
     doable = [
         d
-        for d in doable_steps(views, catalogue, ga_day)
+        for d in doable_steps(views, catalogue, ga_day, between=between)
         if by_id[d.step.id].entry_id not in live_ids
     ]
     if ctx.policy.routing is Routing.FIXED:
@@ -773,6 +791,185 @@ async def _complete_orders(session: AsyncSession, order_ids: set[uuid.UUID], now
         )
 
 
+# The start of a timed test (the glucose drink) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimedDraw:
+    step: ExamStep
+    due_at: datetime | None  # None until the start is recorded
+    entry: QueueEntry | None  # her place for it, once queued
+
+
+@dataclass(frozen=True, slots=True)
+class TimedTest:
+    """A timed test's start as recorded on its first step, and its timed draws."""
+
+    first_entry: QueueEntry
+    first_step: ExamStep
+    event: str
+    draws: list[TimedDraw]
+    recorded_now: bool  # False: a retry of the same start
+
+
+async def _timed_first_step(
+    session: AsyncSession, entry: QueueEntry, event: str
+) -> tuple[ExamStep, list[ExamStep]]:
+    """The first step this entry served of a test timed from ``event``, and its timed steps."""
+    firsts = (
+        await session.scalars(
+            select(ExamStep).where(ExamStep.entry_id == entry.id, ExamStep.offset_minutes == 0)
+        )
+    ).all()
+    timed = (
+        (
+            await session.scalars(
+                select(ExamStep)
+                .where(
+                    ExamStep.order_id.in_([f.order_id for f in firsts]),
+                    ExamStep.offset_minutes > 0,
+                    ExamStep.timed_from == event,
+                )
+                .order_by(ExamStep.offset_minutes)
+            )
+        ).all()
+        if firsts
+        else []
+    )
+    orders = {s.order_id for s in timed}
+    if len(orders) != 1:
+        raise QueueConflict(
+            f"Ticket {entry.ticket} served no test timed from the {TIMING_EVENTS[event]}"
+            if not orders
+            else f"Ticket {entry.ticket} served several tests timed from the"
+            f" {TIMING_EVENTS[event]}; record it on each test's own draw."
+        )
+    first = next(f for f in firsts if f.order_id in orders)
+    return first, list(timed)
+
+
+async def _timed_test(
+    session: AsyncSession,
+    entry: QueueEntry,
+    first: ExamStep,
+    timed: Sequence[ExamStep],
+    event: str,
+    *,
+    recorded_now: bool,
+) -> TimedTest:
+    ids = {s.entry_id for s in timed if s.entry_id is not None}
+    entries = (
+        {e.id: e for e in await session.scalars(select(QueueEntry).where(QueueEntry.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    anchor = _step_view(first)
+    draws = []
+    for step in timed:
+        start = timed_start(_step_view(step), anchor)
+        draws.append(
+            TimedDraw(
+                step=step,
+                due_at=start + timedelta(minutes=step.offset_minutes) if start else None,
+                entry=entries.get(step.entry_id) if step.entry_id else None,
+            )
+        )
+    return TimedTest(entry, first, event, draws, recorded_now)
+
+
+async def record_timing_start(
+    session: AsyncSession,
+    entry: QueueEntry,
+    catalogue: Catalogue,
+    ctx: Ctx,
+    *,
+    event: str,
+    started_at: datetime,
+) -> TimedTest:
+    """The station records when the event a timed test counts from happened (the glucose
+    drink began, CMA 2014: "从开始饮用葡萄糖水计算时间"): her timed draws are due from it, and
+    queued. Once: the same time again is a retry; another time is refused."""
+    what = TIMING_EVENTS[event]
+    first, timed = await _timed_first_step(session, entry, event)
+    if entry.state != EntryState.DONE or first.state != StepState.DONE or first.done_at is None:
+        raise QueueConflict(
+            f"Ticket {entry.ticket} is {entry.state.replace('_', ' ')}: the {what} is recorded"
+            " once her fasting draw is finished.",
+            extra={"current_state": entry.state},
+        )
+    if first.timing_started_at is not None:
+        if first.timing_started_at == started_at:
+            return await _timed_test(session, entry, first, timed, event, recorded_now=False)
+        raise QueueConflict(
+            f"The {what} was recorded as started at {first.timing_started_at.isoformat()} by"
+            f" {first.timing_recorded_by_name}; a different time is refused.",
+            extra={"recorded_started_at": first.timing_started_at.isoformat()},
+        )
+    if not any(s.state == StepState.PENDING for s in timed):
+        raise QueueConflict(f"The timed draws of ticket {entry.ticket}'s test are not pending.")
+    problem = timing_start_problem(started_at, first_done_at=first.done_at, now=ctx.now)
+    if problem is not None:
+        raise invalid("started_at", problem)
+    visit = await session.get(Visit, entry.visit_id)
+    assert visit is not None
+    if visit.status not in (VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
+        raise QueueConflict(f"Her visit is {visit.status}; nothing more is queued for it.")
+    values = {
+        "timing_started_at": started_at,
+        "timing_recorded_at": ctx.now,
+        "timing_recorded_by_id": ctx.actor.id,
+        "timing_recorded_by_name": ctx.actor.name[:100],
+    }
+    written = await session.execute(
+        update(ExamStep)
+        .where(ExamStep.id == first.id, ExamStep.timing_started_at.is_(None))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(written, "rowcount", 1) != 1:
+        raise QueueConflict(f"The {what} of ticket {entry.ticket} was recorded just now.")
+    for name, value in values.items():  # what the UPDATE wrote, without reading it back
+        set_committed_value(first, name, value)
+    await session.flush()
+    routed = await route_visit(session, visit, catalogue, ctx)
+    stations = routed.stations | await stations_of_mother(session, visit.mother_id)
+    await queue_changed(
+        session, await stations_of(session, stations), ctx, mother_ids=[visit.mother_id]
+    )
+    return await _timed_test(session, entry, first, timed, event, recorded_now=True)
+
+
+async def awaiting_timing_start(
+    session: AsyncSession, station: Station, ctx: Ctx
+) -> list[tuple[QueueEntry, ExamStep]]:
+    """Today's services at this station whose timed test waits for its start to be recorded
+    (the glucose drink): the station sees them until it records it."""
+    timed = aliased(ExamStep)
+    first = aliased(ExamStep)
+    rows = await session.execute(
+        select(QueueEntry, first)
+        .join(first, first.entry_id == QueueEntry.id)
+        .join(Visit, Visit.id == QueueEntry.visit_id)
+        .where(
+            QueueEntry.station_id == station.id,
+            QueueEntry.day == ctx.today,
+            QueueEntry.state == EntryState.DONE,
+            first.offset_minutes == 0,
+            first.state == StepState.DONE,
+            first.timing_started_at.is_(None),
+            Visit.status.in_([VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS]),
+            exists().where(
+                timed.order_id == first.order_id,
+                timed.offset_minutes > 0,
+                timed.state == StepState.PENDING,
+                timed.timed_from.is_not(None),
+            ),
+        )
+        .order_by(QueueEntry.finished_at, QueueEntry.id)
+    )
+    return [(e, s) for e, s in rows.all()]
+
+
 async def no_show(
     session: AsyncSession, entry: QueueEntry, catalogue: Catalogue, ctx: Ctx
 ) -> QueueEntry:
@@ -1110,7 +1307,11 @@ async def visit_queue(
     ga_day = await ga_day_of(session, visit)
     live_ids = {e.id for e in entries}
     pending = [
-        (s, blockers(v, views, catalogue, ga_day) or ["not yet in a queue"])
+        (
+            s,
+            blockers(v, views, catalogue, ga_day, between=ctx.policy.between)
+            or ["not yet in a queue"],
+        )
         for s, v in zip(steps, views, strict=True)
         if s.state == "pending" and s.entry_id not in live_ids
     ]

@@ -42,11 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.database import create_session_factory
 from app.core.principal import Principal, PrincipalKind
-from app.core.settings import Routing
+from app.core.settings import OgttBetweenDraws, Routing
 from app.mothers.domain import gestational_age_days
 from app.mothers.models import Pregnancy
 from app.queues import service
-from app.queues.domain import Catalogue
+from app.queues.domain import GLUCOSE_DRINK, REST, BetweenDraws, Catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station
 from app.queues.population import checked_in_visit, clinic_session
 from app.visits.models import Visit
@@ -101,6 +101,19 @@ class Scenario(BaseModel):
     )
     arrivals: Arrivals
     visit_mix: list[VisitMix] = Field(min_length=1)
+    between_draws: list[str] = Field(
+        default=["rest", "any"],
+        min_length=1,
+        description="the OGTT_BETWEEN_DRAWS settings to compare (rest, any, listed:<codes>); "
+        "a day without a timed exam runs under the first only",
+    )
+    glucose_drink_minutes: float = Field(
+        default=2,
+        ge=0,
+        le=30,
+        description="from the end of the OGTT's fasting draw to the start of the drink, which "
+        "the lab then records (its draws count from it)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -109,11 +122,28 @@ class Scenario(BaseModel):
         codes = [s.code for s in self.stations]
         if len(set(codes)) != len(codes):
             raise ValueError("station codes must be unique")
+        for value in self.between_draws:
+            between_setting(value)
         types = {s.type for s in self.stations}
         missing = sorted(types - set(self.service_minutes))
         if missing:
             raise ValueError(f"service_minutes has no entry for station types {missing}")
         return self
+
+
+def between_setting(value: str) -> BetweenDraws:
+    """``rest``, ``any`` or ``listed:us_obstetric,nst``, as OGTT_BETWEEN_DRAWS(_EXAMS) read."""
+    mode, _, exams = value.partition(":")
+    try:
+        return BetweenDraws.parse(OgttBetweenDraws(mode), exams)
+    except ValueError as exc:
+        raise ValueError(f"between_draws: {value!r} is not rest, any or listed:<codes>") from exc
+
+
+def between_label(between: BetweenDraws) -> str:
+    if between.mode is OgttBetweenDraws.LISTED:
+        return f"listed: {', '.join(sorted(between.exams)) or 'none'}"
+    return between.mode.value
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -215,9 +245,11 @@ class Clinic:
         routing: Routing,
         database_url: str,
         progress: Callable[[float], None] | None = None,
+        between: BetweenDraws = REST,
     ) -> None:
         self.scenario = scenario
         self.routing = routing
+        self.between = between
         self.engine = scratch_engine(database_url)
         self.factory = create_session_factory(self.engine)
         # Service times are common random numbers: the same mother's same service takes the
@@ -237,7 +269,7 @@ class Clinic:
         heapq.heappush(self.events, (at, self.seq, kind, data))
 
     def ctx(self, now: datetime) -> service.Ctx:
-        policy = service.QueuePolicy(routing=self.routing)
+        policy = service.QueuePolicy(routing=self.routing, between=self.between)
         return service.Ctx(now=now, tz=TZ, actor=self.actor, policy=policy)
 
     async def setup(self) -> None:
@@ -348,10 +380,33 @@ class Clinic:
             for e in created:
                 if e.available_at > ctx.now:
                     self.push(e.available_at, "tick")
+            if await self.awaits_drink(session, entry):  # the nurse hands her the glucose
+                drink = ctx.now + timedelta(minutes=self.scenario.glucose_drink_minutes)
+                self.push(drink, "drink", entry_id)
+        elif kind == "drink":
+            entry = await service.entry_by_id(session, data)
+            test = await service.record_timing_start(
+                session, entry, catalogue, ctx, event=GLUCOSE_DRINK, started_at=ctx.now
+            )
+            for draw in test.draws:
+                if draw.entry is not None and draw.entry.available_at > ctx.now:
+                    self.push(draw.entry.available_at, "tick")
         elif kind == "close":
             station = await service.station_by_code(session, data, for_update=True)
             await service.close_station(session, station, catalogue, ctx)
         # "tick": nothing to do but look for work again
+
+    async def awaits_drink(self, session: Any, entry: QueueEntry) -> bool:
+        """Whether this service was an OGTT's fasting draw, whose drink is to be recorded."""
+        firsts = select(ExamStep.order_id).where(
+            ExamStep.entry_id == entry.id, ExamStep.offset_minutes == 0
+        )
+        timed = await session.scalar(
+            select(ExamStep.id)
+            .where(ExamStep.order_id.in_(firsts), ExamStep.timed_from == GLUCOSE_DRINK)
+            .limit(1)
+        )
+        return timed is not None
 
     async def dispatch(self, session: Any, ctx: service.Ctx) -> None:
         """Every free room of every open station calls, until nobody may be called."""
@@ -383,7 +438,9 @@ class Clinic:
                 )
 
 
-async def measure(scenario: Scenario, routing: Routing, database_url: str) -> StrategyResult:
+async def measure(
+    scenario: Scenario, routing: Routing, database_url: str, between: BetweenDraws = REST
+) -> StrategyResult:
     """Read the finished day back from the database: waits, lengths, use, and the rules."""
     engine = scratch_engine(database_url)
     factory = create_session_factory(engine)
@@ -439,7 +496,12 @@ async def measure(scenario: Scenario, routing: Routing, database_url: str) -> St
         for s in stations.values()
     }
     ga_days = {v: gestational_age_days(edd, DAY) for v, edd in edds.items()}
-    violations = check_rules(steps, entries, ga_days, catalogue)
+    violations = check_rules(steps, entries, ga_days, catalogue, between)
+    drink_delay = {  # from the fasting draw's end to the drink, per visit
+        s.visit_id: (s.timing_started_at - s.done_at).total_seconds() / 60
+        for s in steps
+        if s.timing_started_at is not None and s.done_at is not None
+    }
     cutoff = closes + OVERTIME  # a mother still here when the run stops waited until then
     floors: list[float] = []
     idle: dict[uuid.UUID, float] = defaultdict(float)
@@ -450,7 +512,10 @@ async def measure(scenario: Scenario, routing: Routing, database_url: str) -> St
         examined = _minutes(_union(serving[v.id]))
         idle[v.id] = max(0.0, stay - examined)
         waits[v.id] = max(0.0, stay - _minutes(_union(serving[v.id] + under_test[v.id])))
-        floors.append(max(0.0, _shortest_stay(v.id, entries, catalogue_last(catalogue)) - examined))
+        shortest = _shortest_stay(
+            v.id, entries, catalogue_last(catalogue), drink_delay.get(v.id, 0.0)
+        )
+        floors.append(max(0.0, shortest - examined))
     wait_list = [waits[v.id] for v in visits]
     idle_list = [idle[v.id] for v in visits]
     lengths = [
@@ -488,10 +553,12 @@ def catalogue_last(catalogue: Catalogue) -> set[str]:
     return {rule.station_type for rule in catalogue.rules.values() if rule.last}
 
 
-def _shortest_stay(visit_id: uuid.UUID, entries: Any, last: set[str]) -> float:
-    """The shortest stay her timed draws allow: the first draw, the span to the last draw, the
-    last draw and what must follow it (the doctor), with the service times she really had.
-    Zero for a visit without a timed exam."""
+def _shortest_stay(
+    visit_id: uuid.UUID, entries: Any, last: set[str], drink_minutes: float = 0.0
+) -> float:
+    """The shortest stay her timed draws allow: the first draw, the drink, the span to the last
+    draw, the last draw and what must follow it (the doctor), with the service times she really
+    had. Zero for a visit without a timed exam."""
     mine = [e for e in entries if e.visit_id == visit_id and e.state == EntryState.DONE]
     timed = [e for e in mine if e.step_offset > 0]
     if not timed:
@@ -507,7 +574,8 @@ def _shortest_stay(visit_id: uuid.UUID, entries: Any, last: set[str]) -> float:
         default=None,
     )
     after = [e for e in mine if e.finished_at > final.finished_at]
-    span: float = (took(anchor) if anchor else 0.0) + final.step_offset + took(final)
+    span: float = (took(anchor) if anchor else 0.0) + drink_minutes + final.step_offset
+    span += took(final)
     return span + sum(took(e) for e in after if e.station_type in last)
 
 
@@ -564,7 +632,11 @@ def _minutes(spans: list[tuple[datetime, datetime]]) -> float:
 
 
 def check_rules(
-    steps: Any, entries: Any, ga_days: dict[uuid.UUID, int], catalogue: Catalogue
+    steps: Any,
+    entries: Any,
+    ga_days: dict[uuid.UUID, int],
+    catalogue: Catalogue,
+    between: BetweenDraws = REST,
 ) -> list[str]:
     """The constraints, checked on what happened: each a line naming the mother and the rule."""
     out: list[str] = []
@@ -611,7 +683,13 @@ def check_rules(
                 anchor = next(
                     o for o in vsteps if o.order_id == s.order_id and o.offset_minutes == 0
                 )
-                due = anchor.done_at + timedelta(minutes=s.offset_minutes)
+                counted_from = anchor.timing_started_at if s.timed_from else anchor.done_at
+                if counted_from is None:
+                    out.append(
+                        f"visit {visit_id}: {s.exam_code} +{s.offset_minutes} before the drink"
+                    )
+                    continue
+                due = counted_from + timedelta(minutes=s.offset_minutes)
                 slack = timedelta(minutes=s.tolerance_minutes or 0)
                 if not due - slack <= start_of(s) <= due + slack:
                     off = (start_of(s) - due).total_seconds() / 60
@@ -623,6 +701,21 @@ def check_rules(
                     later = [o for o in done if o.exam_code == p.before]
                     if any(start_of(o) < s.done_at for o in later):
                         out.append(f"visit {visit_id}: {s.exam_code} not before {p.before}")
+        # While a timed test runs: nothing before its drink, then only what the clinic allows.
+        for anchor in done:
+            timed = [o for o in done if o.order_id == anchor.order_id and o.offset_minutes > 0]
+            if anchor.offset_minutes or not timed:
+                continue
+            last = max(start_of(o) for o in timed)
+            for o in done:
+                begun = start_of(o)
+                if o.order_id == anchor.order_id or not anchor.done_at < begun < last:
+                    continue
+                drink = anchor.timing_started_at
+                if drink is not None and begun < drink:
+                    out.append(f"visit {visit_id}: {o.exam_code} before the glucose drink")
+                elif not between.allows(o.exam_code):
+                    out.append(f"visit {visit_id}: {o.exam_code} between the OGTT's draws")
     return out
 
 
@@ -630,6 +723,11 @@ def check_rules(
 class Comparison:
     scenario: str
     results: list[StrategyResult]
+    between_draws: str = "rest"  # OGTT_BETWEEN_DRAWS of the run; "-" on a day without an OGTT
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario} ({self.between_draws})"
 
     def _pair(self) -> tuple[StrategyResult, StrategyResult]:
         fixed = next(r for r in self.results if r.strategy == "fixed")
@@ -670,12 +768,34 @@ def prepare_template(workdir: Path) -> Path:
     return template
 
 
+def settings_to_compare(scenario: Scenario, template: Path) -> list[tuple[BetweenDraws, str]]:
+    """The between-draws settings to run the day under, with their labels: each of the
+    scenario's when a visit has a timed exam (the OGTT), else the first only (labelled "-")."""
+    import asyncio
+
+    async def timed_exams() -> set[str]:
+        engine = scratch_engine(f"sqlite+aiosqlite:///{template}")
+        try:
+            async with create_session_factory(engine)() as session:
+                catalogue = await service.load_catalogue(session)
+        finally:
+            await engine.dispose()
+        return {code for code, rule in catalogue.rules.items() if rule.sequence}
+
+    settings = [between_setting(v) for v in scenario.between_draws]
+    if not {e for m in scenario.visit_mix for e in m.exams} & asyncio.run(timed_exams()):
+        return [(settings[0], "-")]
+    return [(b, between_label(b)) for b in settings]
+
+
 def run_scenario(
     scenario: Scenario,
     *,
     workdir: Path | None = None,
     template: Path | None = None,
     progress: bool = True,
+    between: BetweenDraws = REST,
+    label: str | None = None,
 ) -> Comparison:
     """Both strategies on the same arrivals, each in its own copy of a freshly migrated
     database and its own process (they share nothing, and the machine has cores to spare)."""
@@ -701,12 +821,14 @@ def run_scenario(
                     f"sqlite+aiosqlite:///{db}",
                     shares[routing],
                     outcomes,
+                    between.mode.value,
+                    ",".join(sorted(between.exams)),
                 ),
                 daemon=True,
             )
             worker.start()
             workers.append(worker)
-        bar = _bar(scenario.name) if progress else None
+        bar = _bar(f"{scenario.name} ({label or between_label(between)})") if progress else None
         got: dict[str, StrategyResult] = {}
         while len(got) < len(workers):
             if bar:
@@ -736,13 +858,23 @@ def run_scenario(
         if bar:
             bar(1.0)
             print(file=sys.stderr)
-        return Comparison(scenario.name, [got[r.value] for r in (Routing.FIXED, Routing.PARALLEL)])
+        return Comparison(
+            scenario.name,
+            [got[r.value] for r in (Routing.FIXED, Routing.PARALLEL)],
+            label or between_label(between),
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run_strategy(
-    scenario_json: str, routing_value: str, url: str, share: Any, outcomes: Any
+    scenario_json: str,
+    routing_value: str,
+    url: str,
+    share: Any,
+    outcomes: Any,
+    between_mode: str = "rest",
+    between_exams: str = "",
 ) -> None:
     """One strategy's day, in its own process; the result (or the failure) goes to the queue."""
     import asyncio
@@ -752,13 +884,15 @@ def _run_strategy(
 
     scenario = Scenario.model_validate_json(scenario_json)
     routing = Routing(routing_value)
+    between = BetweenDraws.parse(OgttBetweenDraws(between_mode), between_exams)
 
     def progress(fraction: float) -> None:
         share.value = fraction
 
     try:
-        asyncio.run(Clinic(scenario, routing, url, progress).run())
-        outcomes.put((routing_value, "ok", asyncio.run(measure(scenario, routing, url))))
+        asyncio.run(Clinic(scenario, routing, url, progress, between).run())
+        result = asyncio.run(measure(scenario, routing, url, between))
+        outcomes.put((routing_value, "ok", result))
     except ScenarioError as exc:
         outcomes.put((routing_value, "scenario", str(exc)))
     except Exception:
@@ -785,22 +919,23 @@ def _bar(label: str) -> Callable[[float], None]:
 def table(comparisons: list[Comparison]) -> str:
     """The results as a Markdown table (what bench/RESULTS.md records)."""
     lines = [
-        "| scenario | strategy | mothers | wait mean | wait p50 | wait p90 | idle mean | "
-        "idle floor | visit mean | done by closing | rule violations | busiest (use) |",
-        "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
+        "| scenario | strategy | between OGTT draws | mothers | wait mean | wait p50 | wait p90 | "
+        "idle mean | idle floor | visit mean | done by closing | rule violations | busiest (use) |",
+        "| --- | --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |",
     ]
     for c in comparisons:
         for r in c.results:
             top = max(r.utilisation.items(), key=lambda kv: kv[1], default=("-", 0.0))
             lines.append(
-                f"| {c.scenario} | {r.strategy} | {r.mothers} | {r.wait_mean} | {r.wait_p50} | "
-                f"{r.wait_p90} | {r.idle_mean} | {r.idle_floor_mean} | {r.visit_mean} | "
+                f"| {c.scenario} | {r.strategy} | {c.between_draws} | {r.mothers} | "
+                f"{r.wait_mean} | {r.wait_p50} | {r.wait_p90} | {r.idle_mean} | "
+                f"{r.idle_floor_mean} | {r.visit_mean} | "
                 f"{r.finished_by_closing}/{r.mothers} | "
                 f"{len(r.violations)} | {top[0]} ({top[1]:.0%}) |"
             )
     lines.append("")
     lines += [
-        f"- {c.scenario}: parallel routing cuts mean waiting by {c.wait_cut:.0%} against fixed;"
+        f"- {c.name}: parallel routing cuts mean waiting by {c.wait_cut:.0%} against fixed;"
         f" her idle time in the clinic, the OGTT's hours included, by {c.idle_cut:.0%}, and the"
         f" idle time above its floor (what routing can change) by {c.avoidable_cut:.0%}."
         for c in comparisons
@@ -812,6 +947,7 @@ def write_json(comparisons: list[Comparison], path: Path) -> None:
     data = [
         {
             "scenario": c.scenario,
+            "between_draws": c.between_draws,
             "wait_cut": c.wait_cut,
             "idle_cut": c.idle_cut,
             "avoidable_idle_cut": c.avoidable_cut,
@@ -837,13 +973,13 @@ def chart(comparisons: list[Comparison], path: Path) -> None:
     for row, c in enumerate(comparisons):
         left, right = axes[row]
         left.boxplot([r.waits for r in c.results], tick_labels=[r.strategy for r in c.results])
-        left.set_title(f"{c.scenario}: waiting minutes per mother")
+        left.set_title(f"{c.name}: waiting minutes per mother")
         left.set_ylabel("minutes")
         ours = next(r for r in c.results if r.strategy == "parallel")
         for code, series in sorted(ours.utilisation_by_bin.items()):
             left_edges = [BIN_MINUTES * i / 60 for i in range(len(series))]
             right.plot(left_edges, [v * 100 for v in series], marker="o", label=code)
-        right.set_title(f"{c.scenario}: station use over the day (parallel routing)")
+        right.set_title(f"{c.name}: station use over the day (parallel routing)")
         right.set_xlabel("hours after opening")
         right.set_ylabel("% of rooms busy")
         right.set_ylim(0, 105)
@@ -885,12 +1021,12 @@ def report(comparisons: list[Comparison], seconds: list[float], paths: list[Path
         "| scenario | measure | result | target | met |",
         "| --- | --- | --: | --- | --- |",
         *[
-            f"| {c.scenario} | both strategies took | {t:.1f} s | < 30 s | "
+            f"| {c.name} | both strategies took | {t:.1f} s | < 30 s | "
             f"{'yes' if t < 30 else 'NO'} |"
             for c, t in zip(comparisons, seconds, strict=True)
         ],
         *[
-            f"| {c.scenario} | mean waiting cut against fixed, no rule broken | "
+            f"| {c.name} | mean waiting cut against fixed, no rule broken | "
             f"{c.wait_cut:.0%} | ≥ 40 % | {'yes' if c.meets_target else 'NO'} |"
             for c in comparisons
             if c.scenario.startswith("busy")
@@ -899,7 +1035,9 @@ def report(comparisons: list[Comparison], seconds: list[float], paths: list[Path
         "Waiting is her time in the clinic less every minute she was in an exam or under a timed"
         " test (an OGTT, first draw to last), each minute counted once. Idle is the same with"
         " the OGTT's hours counted as idle; its floor is what her timed draws force on it whatever"
-        " the routing. Minutes per mother. Chart: `bench/out/simulation.png` (waits per strategy,"
-        " station use over the day).",
+        " the routing. Minutes per mother. Between OGTT draws: the clinic's OGTT_BETWEEN_DRAWS"
+        " (rest: she sits still from the glucose drink to the last draw, the guideline's;"
+        " any: any exam her other rules allow); a day without an OGTT runs once (-)."
+        " Chart: `bench/out/simulation.png` (waits per strategy, station use over the day).",
     ]
     return "\n".join(lines)

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
 from app.core.clock import FrozenClock
 from tests.conftest import Api
+from tests.queues.ogtt import record_drink
 from tests.queues.test_queues_api import arrive, call, op, serve, visit_queue
 from tests.visits.test_visits_api import TODAY, open_session
 
@@ -100,8 +102,9 @@ async def test_an_added_blocked_order_moves_the_butlers_etag(api: Api) -> None:
     assert again.status_code == 200, "steps_total changed but the butler still gets 304"
 
 
+@pytest.mark.parametrize("between_draws", ["any"])  # she may be scanned between her draws
 async def test_a_timed_gap_elsewhere_reorders_a_queue_without_touching_its_butlers(
-    api: Api,
+    api: Api, clock: FrozenClock
 ) -> None:
     await open_session(api, day=TODAY, starts="08:00", ends="17:00")
     x = await arrive(api, serial="101", extra_exams=["us_obstetric"])  # butler1
@@ -112,7 +115,8 @@ async def test_a_timed_gap_elsewhere_reorders_a_queue_without_touching_its_butle
     etag = first.headers["etag"]
     mine = next(i for i in first.json()["items"] if i["kind"] == "visit")["queue"]
     assert _place(mine, "US")["position"] == 2  # X (US-001) before her
-    await serve(api, "LAB")  # X's fasting draw: she now waits two hours for her timed draws
+    fasting = await serve(api, "LAB")  # X's fasting draw: she now waits two hours for her draws
+    assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
     truth = _place(await visit_queue(api, y["visit"]["id"]), "US")
     assert truth["position"] == 1  # X dropped to tier 3 at US
     again = await _assignments(api, "butler2", etag)
@@ -128,7 +132,8 @@ async def test_a_timed_draw_no_show_can_still_be_drawn_within_tolerance(
 ) -> None:
     await open_session(api, day=TODAY, starts="08:00", ends="17:00")
     await arrive(api)
-    await serve(api, "LAB")  # fasting draw at 10:00: +60 due 11:00 ±5
+    fasting = await serve(api, "LAB")  # fasting draw and drink at 10:00: +60 due 11:00 ±5
+    assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
     clock.advance(timedelta(minutes=60))
     called = (await call(api, "LAB"))["called"]["entry"]
     assert called["step_offset"] == 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -13,6 +14,7 @@ from app.queues.models import ExamType
 from tests.conftest import Api
 from tests.core.test_errors import assert_problem
 from tests.factories import record_elsewhere
+from tests.queues.ogtt import record_drink
 from tests.visits.test_visits_api import TODAY, check_in, mother_with_butler, open_session
 
 
@@ -125,7 +127,8 @@ async def test_the_ogtt_draws_come_at_60_and_120_minutes_and_the_doctor_last(
     vid = her["visit"]["id"]
     for station in ("VIT", "URI"):
         await serve(api, station)
-    await serve(api, "LAB")  # the fasting draw at 10:00, then the drink
+    fasting = await serve(api, "LAB")  # the fasting draw at 10:00, then the drink
+    assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
     q = await visit_queue(api, vid)
     draw = next(p for p in q["places"] if p["station"] == "LAB")
     assert draw["step_offset"] == 60
@@ -153,10 +156,12 @@ async def test_the_ogtt_draws_come_at_60_and_120_minutes_and_the_doctor_last(
     assert {o["status"] for o in orders} == {"done"}
 
 
+@pytest.mark.parametrize("between_draws", ["any"])  # a clinic that allows exams between draws
 async def test_nothing_keeps_her_past_a_timed_draw(api: Api, clock: FrozenClock) -> None:
     await open_session(api, day=TODAY, starts="08:00", ends="17:00")
     her = await arrive(api, extra_exams=["us_obstetric"])
-    await serve(api, "LAB")  # the fasting draw: +60 is due at 11:00
+    fasting = await serve(api, "LAB")  # the fasting draw and the drink: +60 is due at 11:00
+    assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
     clock.advance(timedelta(minutes=50))
     # A 15-minute scan at 10:50 would keep her past 11:00: the scanner calls someone else.
     assert (await call(api, "US"))["called"] is None

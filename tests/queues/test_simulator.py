@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from app.queues.simulator import (
     _minutes,
     _test_windows,
     _union,
+    check_rules,
     load_scenario,
     run_scenario,
 )
@@ -114,6 +116,9 @@ def test_the_cli_writes_a_table_json_and_a_chart(
     assert "<!-- other -->\nkept\n<!-- /other -->" in recorded  # other sections are kept
     assert "<!-- simulation -->" in recorded
     assert "| short-morning | parallel |" in recorded
+    # A day with OGTTs is reported under both between-draws settings (issue 20).
+    assert "| short-morning | parallel | rest |" in recorded
+    assert "| short-morning | parallel | any |" in recorded
     assert "< 30 s | yes |" in recorded
     assert main([*args, "--results", str(results)]) == 0
     assert results.read_text().count("<!-- simulation -->") == 1  # rewritten, not appended
@@ -121,6 +126,7 @@ def test_the_cli_writes_a_table_json_and_a_chart(
     assert "| short-morning | parallel |" in printed
     data = json.loads((tmp_path / "out" / "simulation.json").read_text(encoding="utf-8"))
     assert {r["strategy"] for r in data[0]["results"]} == {"fixed", "parallel"}
+    assert [c["between_draws"] for c in data] == ["rest", "any"]
     png = (tmp_path / "out" / "simulation.png").read_bytes()
     assert png.startswith(b"\x89PNG")
 
@@ -179,3 +185,61 @@ def test_waiting_counts_each_minute_once_and_none_of_the_ogtt_s_own_time() -> No
     # and the 8 before the doctor are what the queues took.
     assert stay - _minutes(_union(serving + windows[visit])) == 13
     assert stay - _minutes(_union(serving)) == 150 - 4 - 3 - 3 - 12 - 10  # idle: 118
+
+
+def test_the_rules_check_times_the_draws_from_the_drink_and_the_exams_between_them() -> None:
+    """What the simulator holds every run to: each draw on time counted from the drink, no
+    exam before the drink, and between the draws only what the clinic's setting allows."""
+    from app.core.settings import OgttBetweenDraws
+    from app.queues.domain import REST, BetweenDraws
+    from tests.queues.test_domain import DRINK
+
+    visit, ogtt = uuid.uuid4(), uuid.uuid4()
+
+    def served(start: str, end: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            id=uuid.uuid4(),
+            ticket="T",
+            state="done",
+            entered_at=at("07:50"),
+            available_at=at("07:50"),
+            called_at=at(start),
+            started_at=at(start),
+            finished_at=at(end),
+        )
+
+    def step(code: str, entry: SimpleNamespace, offset: int = 0, **kw: Any) -> SimpleNamespace:
+        return SimpleNamespace(
+            id=uuid.uuid4(),
+            visit_id=visit,
+            order_id=ogtt if code == "ogtt" else uuid.uuid4(),
+            exam_code=code,
+            offset_minutes=offset,
+            tolerance_minutes=5 if offset else None,
+            timed_from="glucose_drink" if offset else None,
+            timing_started_at=kw.get("drink"),
+            state="done",
+            entry_id=entry.id,
+            done_at=entry.finished_at,
+        )
+
+    def check(scan_at: str, one_hour_at: str, between: BetweenDraws = REST) -> list[str]:
+        draws = [served("08:00", "08:04"), served(one_hour_at, "09:10"), served("10:07", "10:10")]
+        scan = served(scan_at, "08:45" if scan_at < "08:45" else "10:40")
+        steps = [
+            step("ogtt", draws[0], drink=at("08:07")),
+            step("ogtt", draws[1], 60),
+            step("ogtt", draws[2], 120),
+            step("us_obstetric", scan),
+        ]
+        return check_rules(steps, [*draws, scan], {visit: 180}, DRINK, between)
+
+    # Fasting draw 08:00-08:04, drink begun 08:07: the 1-hour draw is due 09:07 ±5.
+    assert check("10:20", "09:05") == []
+    assert check("10:20", "09:00") == [f"visit {visit}: ogtt +60 off by -7 min"]
+    assert check("08:30", "09:05") == [f"visit {visit}: us_obstetric between the OGTT's draws"]
+    scan_allowed = BetweenDraws(OgttBetweenDraws.LISTED, frozenset({"us_obstetric"}))
+    assert check("08:30", "09:05", scan_allowed) == []
+    assert check("08:05", "09:05", scan_allowed) == [
+        f"visit {visit}: us_obstetric before the glucose drink"
+    ]

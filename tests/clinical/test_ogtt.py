@@ -1,0 +1,179 @@
+"""The 75 g OGTT as a test (issue 20, point 9), through the API, on both databases.
+
+Cases (case → expected behaviour → source):
+- fasting draw done 10:00, drink recorded as begun 10:07 → the 1-hour draw is due 11:07 ±5
+  (not 11:00), the 2-hour 12:07 ±5 → CMA 2014 GDM guideline (timed from the start of the drink)
+- no drink recorded → no timed draw is called, the lab sees "glucose drink not started" →
+  the same (the timing cannot start before the drink)
+- the drink recorded twice: the same time is a retry, another time 409; before the fasting
+  draw finished or in the future 422; on a draw still in service 409 → recorded once, by whom
+- OGTT_BETWEEN_DRAWS=rest (default) → no ultrasound between the drink and the last draw, then
+  the scan → CMA 2014 / CSOG 2022 (检查期间静坐)
+- OGTT_BETWEEN_DRAWS=listed:us_obstetric → the scan is called between the draws, vitals are
+  not → the clinic's setting
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.core.clock import FrozenClock
+from app.core.settings import Settings
+from tests.conftest import Api
+from tests.core.test_errors import assert_problem
+from tests.queues.ogtt import instant, record_drink, with_between_draws
+from tests.queues.test_queues_api import arrive, call, op, serve, visit_queue
+from tests.visits.test_visits_api import TODAY, open_session
+
+
+@pytest.fixture
+def between_draws() -> str:
+    return ""  # the default: rest
+
+
+@pytest.fixture
+def settings(settings: Settings, between_draws: str) -> Settings:
+    return with_between_draws(settings, between_draws)
+
+
+def _place(queue: dict[str, Any], station: str, offset: int = 0) -> dict[str, Any] | None:
+    return next(
+        (p for p in queue["places"] if p["station"] == station and p["step_offset"] == offset),
+        None,
+    )
+
+
+async def test_the_one_hour_draw_is_due_an_hour_after_the_drink_not_after_the_fasting_draw(
+    api: Api, clock: FrozenClock
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    for station in ("VIT", "URI"):
+        await serve(api, station)
+    fasting = await serve(api, "LAB")  # the fasting draw finishes at 10:00
+    finished = clock.now()
+    clock.advance(timedelta(minutes=9))  # the nurse records it at 10:09: she began at 10:07
+    drink = finished + timedelta(minutes=7)
+    recorded = await record_drink(api, fasting["id"], drink)
+    assert recorded.status_code == 200, recorded.text
+    body = recorded.json()
+    assert (body["started_at"], body["recorded_at"]) == (instant(drink), instant(clock.now()))
+    assert body["recorded_by"] == api.staff.users["station"].username
+    draws = {d["offset_minutes"]: d for d in body["draws"]}
+    assert draws[60]["due_at"] == instant(finished + timedelta(minutes=67))  # 11:07
+    assert draws[60]["earliest_at"] == instant(finished + timedelta(minutes=62))
+    assert draws[60]["latest_at"] == instant(finished + timedelta(minutes=72))
+    assert draws[120]["due_at"] == instant(finished + timedelta(minutes=127))  # 12:07
+    place = _place(await visit_queue(api, her["visit"]["id"]), "LAB", 60)
+    assert place is not None
+    assert place["due_at"] == instant(finished + timedelta(minutes=67))
+    # 11:01: still too early (counted from the fasting draw it would be on time); at 11:02,
+    # five minutes before 11:07, the window opens.
+    clock.advance(finished + timedelta(minutes=61) - clock.now())
+    assert (await call(api, "LAB"))["called"] is None
+    clock.advance(timedelta(minutes=1))
+    called = (await call(api, "LAB"))["called"]
+    assert called is not None
+    assert called["entry"]["step_offset"] == 60
+
+
+async def test_no_timed_draw_is_called_before_the_drink_is_recorded(
+    api: Api, clock: FrozenClock
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    fasting = await serve(api, "LAB")
+    clock.advance(timedelta(hours=2))  # long past when the draws were due from the draw
+    assert (await call(api, "LAB"))["called"] is None
+    q = await visit_queue(api, her["visit"]["id"])
+    assert _place(q, "LAB", 60) is None
+    waiting_for = {(s["exam_code"], s["label"]): s["waiting_for"] for s in q["not_yet_queued"]}
+    assert waiting_for[("ogtt", "1-hour draw")] == [
+        "glucose drink not started (the blood-draw station records it)"
+    ]
+    lab = await api.client.get("/v1/stations/LAB/queue", headers=api.auth("station"))
+    assert lab.status_code == 200, lab.text
+    [awaiting] = lab.json()["awaiting_start"]
+    assert awaiting["entry_id"] == fasting["id"]
+    assert awaiting["waiting_for"] == "glucose drink not started"
+    # Recorded (late, as it happened: at the draw's minute), the draws are due from it.
+    done = await record_drink(api, fasting["id"], clock.now() - timedelta(hours=2))
+    assert done.status_code == 200, done.text
+    lab = await api.client.get("/v1/stations/LAB/queue", headers=api.auth("station"))
+    assert lab.json()["awaiting_start"] == []
+
+
+async def test_the_drink_is_recorded_once_by_the_station_and_checked(
+    api: Api, clock: FrozenClock
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    await arrive(api)
+    called = (await call(api, "LAB"))["called"]["entry"]
+    assert (await op(api, called["id"], "start")).status_code == 200
+    early = await record_drink(api, called["id"], clock.now())
+    assert assert_problem(early, 409)["current_state"] == "in_service"  # draw not finished
+    assert (await op(api, called["id"], "finish")).status_code == 200
+    finished = clock.now()
+    clock.advance(timedelta(minutes=4))
+    before = await record_drink(api, called["id"], finished - timedelta(minutes=1))
+    assert assert_problem(before, 422)["errors"][0]["field"] == "started_at"
+    future = await record_drink(api, called["id"], clock.now() + timedelta(minutes=5))
+    assert "in the future" in assert_problem(future, 422)["detail"]
+    butler = await record_drink(api, called["id"], finished, who="butler1")
+    assert_problem(butler, 403)
+    first = await record_drink(api, called["id"], finished + timedelta(minutes=2))
+    assert first.status_code == 200, first.text
+    retry = await record_drink(api, called["id"], finished + timedelta(minutes=2))
+    assert retry.status_code == 200
+    assert retry.json() == first.json()
+    other = await record_drink(api, called["id"], finished + timedelta(minutes=3))
+    assert (
+        assert_problem(other, 409)["recorded_started_at"]
+        == (finished + timedelta(minutes=2)).isoformat()
+    )
+
+
+async def test_with_rest_an_ultrasound_is_not_called_between_the_draws(
+    api: Api, clock: FrozenClock
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api, extra_exams=["us_obstetric"])
+    vid = her["visit"]["id"]
+    for station in ("VIT", "URI"):
+        await serve(api, station)
+    assert _place(await visit_queue(api, vid), "US") is not None  # before the OGTT: she may
+    fasting = await serve(api, "LAB")
+    assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
+    q = await visit_queue(api, vid)
+    assert _place(q, "US") is None  # her scan place is given back while the test runs
+    scan = next(s for s in q["not_yet_queued"] if s["exam_code"] == "us_obstetric")
+    assert any("she sits still between its draws" in w for w in scan["waiting_for"])
+    clock.advance(timedelta(minutes=10))  # between the drink and the first draw
+    assert (await call(api, "US"))["called"] is None
+    clock.advance(timedelta(minutes=50))
+    await serve(api, "LAB")  # the 1-hour draw
+    clock.advance(timedelta(minutes=40))  # between the draws
+    assert (await call(api, "US"))["called"] is None
+    clock.advance(timedelta(minutes=20))
+    await serve(api, "LAB")  # the 2-hour draw: the test is over
+    called = (await call(api, "US"))["called"]
+    assert called is not None
+    assert called["entry"]["mother_id"] == her["mother"]["id"]
+
+
+@pytest.mark.parametrize("between_draws", ["listed:us_obstetric"])
+async def test_with_the_scan_allowed_it_is_called_between_the_draws(
+    api: Api, clock: FrozenClock
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api, extra_exams=["us_obstetric"])
+    fasting = await serve(api, "LAB")
+    assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
+    clock.advance(timedelta(minutes=10))
+    assert (await call(api, "VIT"))["called"] is None  # vitals are not on the clinic's list
+    called = (await call(api, "US"))["called"]
+    assert called is not None
+    assert called["entry"]["mother_id"] == her["mother"]["id"]
