@@ -192,7 +192,7 @@ async def _sweep(day: str | None) -> int:
 async def _dispatch(once: bool) -> int:
     import signal
 
-    from app.notifications import dispatcher
+    from app.notifications import dispatcher, preparation
 
     settings = get_settings()
     engine = create_engine(settings)
@@ -217,7 +217,8 @@ async def _dispatch(once: bool) -> int:
             ):
                 sent += 1
             await dispatcher.maintenance(factory, settings, clock.now())
-            print(f"processed {sent} outbox messages")
+            prepared = await preparation.send_due(factory, settings, clock.now())
+            print(f"processed {sent} outbox messages; {prepared} preparation texts queued")
         else:
             print("dispatcher running; Ctrl-C to stop", flush=True)
             await dispatcher.run(factory, settings, now=clock.now, stop=stop)

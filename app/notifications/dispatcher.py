@@ -27,6 +27,7 @@ from app.core.settings import Environment, Settings, SmsProvider
 from app.feed.changes import purge_feed, remind_overdue_tasks
 from app.mothers.domain import mask_phone
 from app.mothers.models import Mother
+from app.notifications import preparation
 from app.notifications.models import OutboxMessage
 from app.reports.repository import ReportRepository
 from app.reports.service import escalate_overdue, escalation_plan, remind_overdue_pickups
@@ -40,6 +41,8 @@ SMS_TEXTS = {
     "visit_reminder": "【孕期管家】您好，提醒您按预约时间来院产检。如需改约，请联系您的专属管家。",
     "call_back": "【孕期管家】您好，您的专属管家正在联系您，请留意来电。",
 }
+# Texts kept as data with their source: the OGTT's preparation the day before.
+PREPARATION_TEXTS = {t.template: t for t in [preparation.load_text()]}
 
 
 class Sms(Protocol):
@@ -95,12 +98,17 @@ async def _deliver(session: AsyncSession, message: OutboxMessage, sms: Sms) -> N
     if message.channel in IN_APP:
         return
     if message.channel == "sms":
-        text = SMS_TEXTS.get(str(message.payload.get("template")))
-        if text is None:
+        template = str(message.payload.get("template"))
+        prepared = PREPARATION_TEXTS.get(template)  # data, in her language after the Chinese
+        text = SMS_TEXTS.get(template)
+        if text is None and prepared is None:
             raise PermanentFailure(f"no SMS text for template {message.payload.get('template')!r}")
         mother = await session.get(Mother, message.mother_id) if message.mother_id else None
         if mother is None:
             raise PermanentFailure("no mother to text")
+        if prepared is not None:
+            text = prepared.text_for(mother.language)
+        assert text is not None
         await sms.send(to=mother.phone, text=text, key=str(message.id))
         return
     raise PermanentFailure(f"unknown channel {message.channel!r}")
@@ -179,6 +187,7 @@ async def run(
     """The dispatcher loop: drain what is due, run the time rules, sleep, repeat."""
     sms = sms or sms_from(settings)
     stop = stop or asyncio.Event()
+    prepare_at: datetime | None = None  # the day-before texts are looked for every few minutes
     while not stop.is_set():
         try:
             while await dispatch_one(
@@ -187,6 +196,9 @@ async def run(
                 if stop.is_set():
                     return
             await maintenance(factory, settings, now())
+            if prepare_at is None or now() >= prepare_at:
+                await preparation.send_due(factory, settings, now())
+                prepare_at = now() + preparation.EVERY
         except Exception:  # the loop outlives a bad tick (database restart, etc.)
             logger.exception("dispatcher tick failed")
         with contextlib.suppress(TimeoutError):

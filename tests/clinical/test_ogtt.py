@@ -11,22 +11,31 @@ Cases (case → expected behaviour → source):
   the scan → CMA 2014 / CSOG 2022 (检查期间静坐)
 - OGTT_BETWEEN_DRAWS=listed:us_obstetric → the scan is called between the draws, vitals are
   not → the clinic's setting
+- a visit booked for tomorrow that expects the OGTT → one preparation SMS the day before, from
+  OGTT_PREPARATION_SMS_AT, never twice; none for a visit without it; a visit moved to another
+  day is told again → CMA 2014 / CSOG 2022 preparation (3 days' normal diet, 8–14 h fast)
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import FrozenClock
 from app.core.settings import Settings
+from app.notifications import dispatcher
+from app.notifications.models import OutboxMessage
+from app.notifications.preparation import send_due
 from tests.conftest import Api
 from tests.core.test_errors import assert_problem
 from tests.queues.ogtt import instant, record_drink, with_between_draws
 from tests.queues.test_queues_api import arrive, call, op, serve, visit_queue
-from tests.visits.test_visits_api import TODAY, open_session
+from tests.visits.test_visits_api import TODAY, book, mother_with_butler, open_session
 
 
 @pytest.fixture
@@ -177,3 +186,97 @@ async def test_with_the_scan_allowed_it_is_called_between_the_draws(
     called = (await call(api, "US"))["called"]
     assert called is not None
     assert called["entry"]["mother_id"] == her["mother"]["id"]
+
+
+class Texts:
+    """An SMS gateway that keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, *, to: str, text: str, key: str) -> None:
+        self.sent.append((to, text))
+
+
+async def _preparations(factory: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
+    async with factory() as session:
+        return list(
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.topic == "visit.ogtt_preparation")
+                .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            )
+        )
+
+
+async def test_the_preparation_sms_goes_once_the_day_before_a_visit_expecting_the_ogtt(
+    api: Api,
+    clock: FrozenClock,
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    tomorrow = await open_session(api, day="2026-11-29")
+    tuesday = await open_session(api, day="2026-12-01")
+    due = await mother_with_butler(api, serial="101", phone="13800000101")  # 25+6 tomorrow
+    early = await mother_with_butler(  # 12+2 tomorrow: no OGTT yet
+        api,
+        serial="102",
+        phone="13800000102",
+        butler="butler2",
+        language="en",
+        pregnancy={"lmp_date": "2026-09-04", "gravida": 1, "para": 0, "risk_grade": "green"},
+    )
+    visit = (await book(api, due["id"], tomorrow["id"])).json()
+    assert (await book(api, early["id"], tomorrow["id"])).status_code == 201
+    clock.advance(timedelta(minutes=-1))  # 09:59, before OGTT_PREPARATION_SMS_AT (10:00)
+    assert await send_due(session_factory, settings, clock.now()) == 0
+    clock.advance(timedelta(minutes=1))  # 10:00
+    assert await send_due(session_factory, settings, clock.now()) == 1
+    assert await send_due(session_factory, settings, clock.now()) == 0  # a rerun sends nothing
+    [message] = await _preparations(session_factory)
+    assert (message.mother_id, message.channel) == (uuid.UUID(due["id"]), "sms")
+    assert message.payload == {
+        "channel": "sms",
+        "template": "ogtt_preparation",
+        "visit_id": visit["id"],
+    }
+    texts = Texts()
+    while await dispatcher.dispatch_one(  # the outbox drained (the butlers' notices too)
+        session_factory, sms=texts, now=clock.now(), max_attempts=3
+    ):
+        pass
+    [(to, text)] = texts.sent
+    assert to == "13800000101"
+    assert text.startswith("【孕期管家】")
+    for words in ("检查前连续三天正常饮食", "禁食8–14小时", "静坐、禁烟"):
+        assert words in text
+    assert "Tomorrow" not in text  # her language is Chinese: the Chinese text only
+    # Moved to Tuesday, she is told again the day before it (and not twice for tomorrow).
+    moved = await api.client.post(
+        f"/v1/visits/{visit['id']}/reschedule",
+        headers=api.auth("frontdesk"),
+        json={"session_id": tuesday["id"], "reason": "she travels tomorrow"},
+    )
+    assert moved.status_code == 200, moved.text
+    assert await send_due(session_factory, settings, clock.now()) == 0
+    clock.advance(timedelta(days=2))  # Monday 10:00
+    assert await send_due(session_factory, settings, clock.now()) == 1
+    assert await send_due(session_factory, settings, clock.now()) == 0
+    assert [m.payload["visit_id"] for m in await _preparations(session_factory)] == [
+        visit["id"],
+        visit["id"],
+    ]
+
+
+async def test_the_preparation_text_is_chinese_first_then_her_language() -> None:
+    from app.notifications.preparation import load_text
+
+    text = load_text()
+    assert text.text_for("zh-CN") == text.text_zh
+    assert text.text_for("yue") == text.text_zh
+    english = text.text_for("en")
+    assert english.startswith(text.text_zh)
+    assert english.endswith(text.text_en)
+    assert "8-14 hours" in english
+    assert "2014" in text.source
+    assert "2022" in text.source
