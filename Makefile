@@ -39,8 +39,11 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy
 
+# Two workers (pytest-xdist): every test still runs, on both databases; PYTEST_WORKERS=0 runs
+# them in this process. loadgroup keeps the real-concurrency tests on one worker (conftest.py).
+PYTEST_WORKERS ?= 2
 unit: $(VENV)/.dev-installed
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck unit
 

@@ -2,7 +2,12 @@
 
 PostgreSQL is used when TEST_DATABASE_URL is set (a server URL; a fresh database is created on
 it for the run) or when a server answers on 127.0.0.1:5432. With REQUIRE_POSTGRES=1 an
-unreachable server fails the run instead of skipping.
+unreachable server fails the run instead of skipping, and so does a PostgreSQL test that skips.
+
+Safe under pytest-xdist (`make test` runs two workers): each worker is a session of its own with
+its own PostgreSQL database and SQLite template, servers started by tests take free ports, the
+real-concurrency tests (postgres_only) run one after another on one worker, and the counts of
+every worker are added up in the controller.
 """
 
 from __future__ import annotations
@@ -53,7 +58,10 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PostgreSQL-only tests (real concurrency) are not collected for SQLite at all."""
+    """PostgreSQL-only tests (real concurrency) are not collected for SQLite at all. Under
+    pytest-xdist (--dist loadgroup) they form one group: they run one after another on one
+    worker, never two real-concurrency tests at once (each opens many connections, starts
+    servers, and some count on the timing of their own load)."""
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -61,19 +69,66 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("postgres_only") and backend == "sqlite":
             dropped.append(item)
         else:
+            if item.get_closest_marker("postgres_only"):
+                item.add_marker(pytest.mark.xdist_group("postgres_only"))
             kept.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
 
+def _postgres_test(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec else ()
+    return item.get_closest_marker("postgres_only") is not None or "postgresql" in params
+
+
+# A test that may not skip when its flag is set: (flag, which tests, what they need).
+REQUIRED_NOT_SKIPPED = [(REQUIRE_POSTGRES, _postgres_test, "REQUIRE_POSTGRES=1")]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A required test that skips fails instead (made in the worker, so it holds under xdist)."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        for required, applies, flag in REQUIRED_NOT_SKIPPED:
+            if required and applies(item):
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+                report.outcome = "failed"
+                report.longrepr = f"{flag}, but this test skipped: {reason}"
+                break
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands what it counted to the controller (pytest_testnodedown)."""
+    from tests.counts import COUNTS, DISTINCT
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["counts"] = dict(COUNTS)
+        workeroutput["distinct"] = {name: sorted(seen) for name, seen in DISTINCT.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    from tests.counts import COUNTS, DISTINCT
+
+    output = getattr(node, "workeroutput", {})
+    COUNTS.update(output.get("counts", {}))
+    for name, seen in output.get("distinct", {}).items():
+        DISTINCT[name].update(seen)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """What the reliability suites counted, so that a run says how much it tried."""
-    from tests.counts import COUNTS
+    from tests.counts import COUNTS, DISTINCT
 
-    if COUNTS:
+    counted = {**COUNTS, **{name: len(seen) for name, seen in DISTINCT.items()}}
+    if counted:
         terminalreporter.section("counts")
-        for name, value in sorted(COUNTS.items()):
+        for name, value in sorted(counted.items()):
             terminalreporter.write_line(f"{name}: {value:,}")
 
 
@@ -157,6 +212,11 @@ async def _keep_reference_data(url: str) -> None:
 
 
 async def _truncate_all(url: str) -> None:
+    """Empty every table the last test wrote to, and put back the reference data it changed.
+
+    The same end state as truncating every table, but a table that is already empty (most of
+    them, after most tests) costs a cheap EXISTS instead of a TRUNCATE (new files per table and
+    index), and unchanged reference data is left alone."""
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
@@ -164,18 +224,34 @@ async def _truncate_all(url: str) -> None:
                 await conn.execute(
                     text(
                         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'alembic_version'"
+                        "AND tablename <> 'alembic_version' ORDER BY tablename"
                     )
                 )
             ).scalars()
-            names = ", ".join(f'"{t}"' for t in tables)
-            if names:
-                # TRUNCATE does not fire the append-only row triggers.
+            checks = []
+            for table in tables:
+                if table in REFERENCE_TABLES:  # changed: a row added, removed or altered
+                    ours = f'SELECT r::text FROM "{table}" r'  # noqa: S608 - our own table names
+                    pristine = f'SELECT p::text FROM pristine."{table}" p'  # noqa: S608
+                    changed = (
+                        f"({ours} EXCEPT ALL {pristine}) UNION ALL ({pristine} EXCEPT ALL {ours})"
+                    )
+                else:
+                    changed = f'SELECT FROM "{table}"'
+                checks.append(f"SELECT '{table}' WHERE EXISTS ({changed})")
+            dirty = set((await conn.execute(text(" UNION ALL ".join(checks)))).scalars())
+            if dirty:
+                names = ", ".join(f'"{t}"' for t in sorted(dirty))
+                # TRUNCATE does not fire the append-only row triggers. CASCADE also empties the
+                # tables that refer to these (a reference table among them is restored below).
                 await conn.execute(text(f"TRUNCATE {names} CASCADE"))
-            # Put back the reference data the migrations seed (stations, exam catalogue).
-            for table in REFERENCE_TABLES:
-                restore = f'INSERT INTO "{table}" SELECT * FROM pristine."{table}"'  # noqa: S608
-                await conn.execute(text(restore))
+                # Put back the reference data the migrations seed (stations, exam catalogue).
+                for table in REFERENCE_TABLES:
+                    restore = (
+                        f'INSERT INTO "{table}" SELECT * FROM pristine."{table}" '  # noqa: S608
+                        f'WHERE NOT EXISTS (SELECT FROM "{table}")'
+                    )
+                    await conn.execute(text(restore))
     finally:
         await engine.dispose()
 

@@ -18,11 +18,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from tests.counts import COUNTS
+from tests.counts import COUNTS, DISTINCT
 from tests.test_readme import demo_server
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
-FUZZED: set[str] = set()
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -86,8 +85,7 @@ def test_every_operation_answers_as_documented(
         checks=CHECKS,
     )
     COUNTS["fuzz examples run"] += 1
-    FUZZED.add(f"{case.operation.method.upper()} {case.operation.path}")
-    COUNTS["operations fuzzed"] = len(FUZZED)
+    DISTINCT["operations fuzzed"].add(f"{case.operation.method.upper()} {case.operation.path}")
 
 
 # Stateful: follow the document's links from what a POST creates to where it is read (a mother
