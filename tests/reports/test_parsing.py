@@ -202,7 +202,12 @@ def test_critical_values_by_flag_and_by_threshold() -> None:
     assert domain.critical_reason(obs("1558-6", 22, "mmol/L"), table) == "glucose 22 mmol/L >= 22"
     assert domain.critical_reason(obs("777-3", 40, "10*9/L"), table) == "platelets 40 10*9/L < 50"
     assert domain.critical_reason(obs("x", 1, "u", flag="AA"), table) == "x: flagged AA"
-    assert domain.critical_reason(obs("718-7", 65, "g/dL"), table) is None  # other unit: no guess
+    # Converted, never guessed: 65 g/dL is 650 g/L, above the high limit (a mistyped unit
+    # reaches a clinician rather than passing).
+    assert (
+        domain.critical_reason(obs("718-7", 65, "g/dL"), table)
+        == "haemoglobin 65 g/dL (= 650 g/L) > 200"
+    )
 
 
 def test_signatures() -> None:

@@ -641,7 +641,14 @@ def test_thresholds_in_any_unit_spelling(obs: ParsedObservation, critical: str |
         (result("2823-3", ">6.2", "mmol/L"), ("potassium > 6.2 mmol/L, above 6.2", None)),
         (result("2823-3", ">=6.2", "mmol/L"), (None, "cannot tell whether it is above 6.2")),
         (result("2823-3", ">3", "mmol/L"), (None, "above 6.2")),
-        (result("777-3", ">400", "10*9/L"), (None, None)),  # surely not below 50
+        (result("777-3", ">400", "10*9/L"), (None, "cannot tell whether it is above 1000")),
+        (result("777-3", "<900", "10*9/L"), (None, "cannot tell whether it is below 50")),
+        (result("777-3", ">1200", "10*9/L"), ("platelets > 1200 10*9/L, above 1000", None)),
+        (
+            result("14628-2", ">=40", "umol/L"),
+            ("total bile acids >= 40 umol/L, at or above 40", None),
+        ),
+        (result("14628-2", "<40", "umol/L"), (None, None)),  # surely not 40 or more
         (result("2345-7", "<36", "mg/dL"), ("glucose < 36 mg/dL (= 2 mmol/L), below 2.8", None)),
     ],
 )
@@ -708,12 +715,32 @@ def test_a_result_withdrawn_as_wrong_is_not_assessed(status: str) -> None:
 
 def test_the_default_table() -> None:
     by_name = {t.name: t for t in TABLE}
-    assert set(by_name) == {"haemoglobin", "platelets", "potassium", "glucose"}
+    assert set(by_name) == {
+        "haemoglobin",
+        "platelets",
+        "potassium",
+        "glucose",
+        "fibrinogen",
+        "prothrombin time",
+        "activated partial thromboplastin time",
+        "white cells",
+        "sodium",
+        "calcium",
+        "creatinine",
+        "alanine aminotransferase",
+        "aspartate aminotransferase",
+        "total bile acids",
+    }
     assert {"15074-8", "14749-6", "14771-0", "41653-7", "2345-7"} <= by_name["glucose"].codes
+    assert {"14995-5", "1507-3", "1518-0", "1554-5", "14770-2"} <= by_name["glucose"].codes
     assert (by_name["glucose"].below, by_name["glucose"].at_or_above) == (2.8, 22.0)
     assert (by_name["potassium"].below, by_name["potassium"].above) == (2.8, 6.2)
-    assert by_name["haemoglobin"].below == 70
-    assert by_name["platelets"].below == 50
+    assert (by_name["haemoglobin"].below, by_name["haemoglobin"].above) == (70, 200)
+    assert (by_name["platelets"].below, by_name["platelets"].above) == (50, 1000)
+    assert by_name["total bile acids"].at_or_above == 40
+    assert by_name["fibrinogen"].factor("mg/dL") == 0.01
+    assert by_name["creatinine"].factor("mg/dL") == 88.42
+    assert by_name["calcium"].factor("mEq/L") == 0.5
     assert all(t.source for t in TABLE)
     assert by_name["haemoglobin"].factor("G/DL") == 10
     assert by_name["platelets"].factor("giga.l-1") == 1
