@@ -55,7 +55,7 @@ def demo_server(tmp_path: Path) -> str:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _ in range(600):  # a loaded CI machine starts slowly
             try:
                 with urllib.request.urlopen(f"{base}/healthz") as response:  # noqa: S310
                     if response.status == 200:
