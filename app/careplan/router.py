@@ -231,14 +231,7 @@ async def record_choice(
         now=clock.now(),
     )
     audit.record("mother.care_plan.choice", "mother", mother.id)
-    return ChoiceRecorded(
-        id=row.id,
-        choice=row.choice_code,
-        option=row.option_code,
-        consent_recorded=row.consent_recorded,
-        recorded_by=row.recorded_by_name,
-        recorded_at=row.recorded_at,
-    )
+    return ChoiceRecorded.model_validate(row)
 
 
 @router.post(
@@ -273,14 +266,7 @@ async def record_decline(
         enrolled_on=_enrolled_on(pregnancy, settings),
     )
     audit.record("mother.care_plan.decline", "mother", mother.id)
-    return DeclineRecorded(
-        id=row.id,
-        exam_code=row.exam_code,
-        item_key=row.item_key,
-        reason=row.reason,
-        recorded_by=row.recorded_by_name,
-        recorded_at=row.recorded_at,
-    )
+    return DeclineRecorded.model_validate(row)
 
 
 @router.post(
@@ -315,15 +301,7 @@ async def record_outside_result(
         today=local_today(clock, settings.tz),
     )
     audit.record("mother.care_plan.outside_result", "mother", mother.id)
-    return OutsideResultRecorded(
-        id=row.id,
-        exam_code=row.exam_code,
-        result_date=row.result_date,
-        source=row.source,
-        summary=row.summary,
-        recorded_by=row.recorded_by_name,
-        recorded_at=row.recorded_at,
-    )
+    return OutsideResultRecorded.model_validate(row)
 
 
 @router.post(
@@ -356,11 +334,4 @@ async def record_indication(
         now=clock.now(),
     )
     audit.record("mother.care_plan.indication", "mother", mother.id)
-    return IndicationRecorded(
-        id=row.id,
-        code=row.code,
-        present=row.present,
-        reason=row.reason,
-        recorded_by=row.recorded_by_name,
-        recorded_at=row.recorded_at,
-    )
+    return IndicationRecorded.model_validate(row)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from app.careplan.domain import ItemState, WindowStatus
 from app.visits.domain import VisitStatus
@@ -123,13 +123,25 @@ class ChoiceCreate(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
-class ChoiceRecorded(BaseModel):
+def _from(*names: str) -> AliasChoices:
+    """Read a response field from the row's column of another name (or its own name)."""
+    return AliasChoices(*names)
+
+
+class _Record(BaseModel):
+    """What a clinician recorded, read straight from its row: who and when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
-    choice: str
-    option: str | None
-    consent_recorded: bool
-    recorded_by: str
+    recorded_by: str = Field(validation_alias=_from("recorded_by_name", "recorded_by"))
     recorded_at: datetime
+
+
+class ChoiceRecorded(_Record):
+    choice: str = Field(validation_alias=_from("choice_code", "choice"))
+    option: str | None = Field(validation_alias=_from("option_code", "option"))
+    consent_recorded: bool
 
 
 class DeclineCreate(BaseModel):
@@ -140,13 +152,10 @@ class DeclineCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=500, examples=["declined after counselling"])
 
 
-class DeclineRecorded(BaseModel):
-    id: uuid.UUID
+class DeclineRecorded(_Record):
     exam_code: str
     item_key: str
     reason: str
-    recorded_by: str
-    recorded_at: datetime
 
 
 class OutsideResultCreate(BaseModel):
@@ -158,14 +167,11 @@ class OutsideResultCreate(BaseModel):
     summary: str = Field(default="", max_length=500, examples=["non-reactive"])
 
 
-class OutsideResultRecorded(BaseModel):
-    id: uuid.UUID
+class OutsideResultRecorded(_Record):
     exam_code: str
     result_date: date
     source: str
     summary: str
-    recorded_by: str
-    recorded_at: datetime
 
 
 class IndicationCreate(BaseModel):
@@ -174,10 +180,7 @@ class IndicationCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=500, examples=["dichorionic twins on scan"])
 
 
-class IndicationRecorded(BaseModel):
-    id: uuid.UUID
+class IndicationRecorded(_Record):
     code: str
     present: bool
     reason: str
-    recorded_by: str
-    recorded_at: datetime
