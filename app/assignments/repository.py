@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.models import AssignmentRole, ButlerLeave, CareAssignment
@@ -19,16 +19,36 @@ from app.visits.domain import ACTIVE
 from app.visits.models import Visit
 
 
-def visible_mother_ids(butler_id: uuid.UUID, today: date) -> Select[uuid.UUID]:
-    """Mothers a butler may see: her active primary assignments, and covers for today."""
-    return select(CareAssignment.mother_id).where(
-        CareAssignment.butler_id == butler_id,
+def _sees_on(day: date) -> ColumnElement[bool]:
+    """An assignment through which its butler sees its mother that day: an active primary, or a
+    cover valid that day. The one definition of "her butlers today", both ways round."""
+    return and_(
         CareAssignment.ends_at.is_(None),
         or_(
             CareAssignment.role == AssignmentRole.PRIMARY,
-            and_(CareAssignment.role == AssignmentRole.COVER, CareAssignment.valid_on == today),
+            and_(CareAssignment.role == AssignmentRole.COVER, CareAssignment.valid_on == day),
         ),
     )
+
+
+def visible_mother_ids(butler_id: uuid.UUID, today: date) -> Select[uuid.UUID]:
+    """Mothers a butler may see: her active primary assignments, and covers for today."""
+    return select(CareAssignment.mother_id).where(
+        CareAssignment.butler_id == butler_id, _sees_on(today)
+    )
+
+
+async def butlers_who_see(
+    session: AsyncSession, mother_ids: Iterable[uuid.UUID], today: date
+) -> set[uuid.UUID]:
+    """The butlers who have any of these mothers on their phone today (primary or cover)."""
+    ids = sorted(set(mother_ids))
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(CareAssignment.butler_id).where(CareAssignment.mother_id.in_(ids), _sees_on(today))
+    )
+    return set(rows)
 
 
 class AssignmentRepository:

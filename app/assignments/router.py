@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import Depends, status
+from fastapi import status
 
 from app.assignments import service
 from app.assignments.dependencies import AssignmentRepoDep, PolicyDep
@@ -28,22 +27,21 @@ from app.assignments.schemas import (
     ReleaseRequest,
     ReleaseResult,
 )
-from app.auth.dependencies import AuditDep, Idempotent, require_roles
-from app.auth.models import Role
+from app.auth.dependencies import (
+    AuditDep,
+    ButlerOnly,
+    DeskStaff,
+    Idempotent,
+)
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
-from app.core.principal import Principal
 from app.core.routing import make_router
 from app.mothers.dependencies import MotherRepoDep, ReadableMother
 from app.mothers.domain import format_gestational_age, gestational_age_days
 from app.mothers.models import Mother
 
 router = make_router(prefix="/v1", tags=["assignments"], responses=problem_responses(401, 422))
-
-Desk = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
-Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-ButlerOnly = Annotated[Principal, Depends(require_roles(Role.BUTLER))]
 
 
 async def _care_team(
@@ -89,7 +87,7 @@ async def care_team(
 )
 async def change_primary(
     body: PrimaryChange,
-    principal: Desk,
+    principal: DeskStaff,
     mother: ReadableMother,
     mothers: MotherRepoDep,
     repo: AssignmentRepoDep,
@@ -155,7 +153,7 @@ def _planned(move: Move, mrn: str) -> PlannedMove:
 async def release_butler(
     butler_id: uuid.UUID,
     body: ReleaseRequest,
-    principal: Desk,
+    principal: DeskStaff,
     repo: AssignmentRepoDep,
     mothers: MotherRepoDep,
     audit: AuditDep,
@@ -216,7 +214,7 @@ async def release_butler(
 async def add_leave(
     butler_id: uuid.UUID,
     body: LeaveCreate,
-    _admin: Desk,
+    _admin: DeskStaff,
     repo: AssignmentRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -241,7 +239,7 @@ async def add_leave(
     summary="A butler's recorded leave",
     responses=problem_responses(403),
 )
-async def list_leaves(butler_id: uuid.UUID, _who: Desk, repo: AssignmentRepoDep) -> LeaveList:
+async def list_leaves(butler_id: uuid.UUID, _who: DeskStaff, repo: AssignmentRepoDep) -> LeaveList:
     return LeaveList(items=[LeavePublic.model_validate(x) for x in await repo.leaves(butler_id)])
 
 
@@ -252,7 +250,11 @@ async def list_leaves(butler_id: uuid.UUID, _who: Desk, repo: AssignmentRepoDep)
     responses=problem_responses(403),
 )
 async def caseloads(
-    _who: Desk, repo: AssignmentRepoDep, clock: ClockDep, settings: SettingsDep, policy: PolicyDep
+    _who: DeskStaff,
+    repo: AssignmentRepoDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
 ) -> CaseloadList:
     loads = await repo.loads(policy.weights)
     grades = await repo.grade_counts()
@@ -279,7 +281,7 @@ async def caseloads(
     summary="Mothers whose primary butler no longer fits the rules (e.g. after a risk change)",
     responses=problem_responses(403),
 )
-async def flagged(_who: Desk, repo: AssignmentRepoDep) -> FlaggedList:
+async def flagged(_who: DeskStaff, repo: AssignmentRepoDep) -> FlaggedList:
     return FlaggedList(items=[CareAssignmentPublic.model_validate(a) for a in await repo.flagged()])
 
 

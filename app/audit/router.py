@@ -7,7 +7,7 @@ from fastapi import Query
 
 from app.audit.repository import AuditFilter, AuditRepository
 from app.audit.schemas import AuditEventPublic, AuditPage
-from app.auth.dependencies import AdminPrincipal
+from app.auth.dependencies import AdminOnly
 from app.core.errors import problem_responses
 from app.core.pagination import PageDep, paginate
 from app.core.routing import SessionDep, make_router
@@ -20,7 +20,7 @@ router = make_router(
 
 @router.get("", response_model=AuditPage, summary="Query the audit trail (admins only)")
 async def list_audit_events(
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     session: SessionDep,
     page: PageDep,
     resource_type: Annotated[str | None, Query(max_length=40)] = None,

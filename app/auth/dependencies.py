@@ -91,7 +91,36 @@ def require_roles(*roles: Role) -> RoleCheck:
     return check_role
 
 
-AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+# Who may call a route: one alias per set of roles, named for who is in it. Every router takes
+# its role check from here, so one set has one name (the route x role table:
+# tests/test_authorization.py).
+AdminOnly = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+DoctorOnly = Annotated[Principal, Depends(require_roles(Role.DOCTOR))]
+ButlerOnly = Annotated[Principal, Depends(require_roles(Role.BUTLER))]
+LabSystemOnly = Annotated[Principal, Depends(require_roles(Role.LAB_SYSTEM))]
+AdminOrDoctor = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.DOCTOR))]
+AdminOrStation = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.STATION))]
+# The front desk, with the admin who may do anything the desk does.
+DeskStaff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
+DeskOrButler = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.BUTLER))
+]
+DeskOrStation = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.STATION))
+]
+# The clinic's staff: admin, front desk and doctors.
+ClinicStaff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
+ClinicStaffOrButler = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
+]
+ClinicStaffOrStation = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION))
+]
+# Every person's role (an integration client is not among them).
+AnyStaff = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION, Role.BUTLER)),
+]
 
 
 async def get_audit(

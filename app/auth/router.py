@@ -2,18 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import Header, Request, Response, status
+from fastapi import Request, Response, status
 
 from app.auth import service
-from app.auth.dependencies import (
-    AdminPrincipal,
-    AuditDep,
-    AuthRepoDep,
-    CurrentPrincipal,
-    Idempotent,
-)
+from app.auth.dependencies import AdminOnly, AuditDep, AuthRepoDep, CurrentPrincipal, Idempotent
 from app.auth.models import Role
 from app.auth.schemas import (
     ApiClientCreate,
@@ -34,7 +27,7 @@ from app.auth.schemas import (
 from app.core import ratelimit
 from app.core.deps import ClockDep, SecretBoxDep, SettingsDep
 from app.core.errors import TooManyRequests, problem_responses
-from app.core.etag import check_if_match, etag_for
+from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.pagination import PageDep, paginate
 from app.core.routing import make_router
 
@@ -120,7 +113,7 @@ async def me(principal: CurrentPrincipal) -> Me:
 )
 async def create_user(
     body: UserCreate,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -144,7 +137,7 @@ async def create_user(
     summary="List staff accounts",
     responses=problem_responses(403),
 )
-async def list_users(_admin: AdminPrincipal, repo: AuthRepoDep, page: PageDep) -> UserPage:
+async def list_users(_admin: AdminOnly, repo: AuthRepoDep, page: PageDep) -> UserPage:
     users = await repo.list_users(after=page.after, limit=page.limit + 1)
     users, info = paginate(users, page, key=lambda r: r.id)
     return UserPage(
@@ -161,7 +154,7 @@ async def list_users(_admin: AdminPrincipal, repo: AuthRepoDep, page: PageDep) -
     responses=problem_responses(403, 404),
 )
 async def get_user(
-    user_id: uuid.UUID, _admin: AdminPrincipal, repo: AuthRepoDep, response: Response
+    user_id: uuid.UUID, _admin: AdminOnly, repo: AuthRepoDep, response: Response
 ) -> UserPublic:
     user = await service.get_user(repo, user_id=user_id)
     response.headers["ETag"] = etag_for(user.version)
@@ -178,14 +171,12 @@ async def get_user(
 async def update_user(
     user_id: uuid.UUID,
     body: UserUpdate,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
     response: Response,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description="The ETag you read; required.")
-    ] = None,
+    if_match: IfMatch = None,
 ) -> UserPublic:
     user = await service.get_user(repo, user_id=user_id, for_update=True)
     check_if_match(if_match, version=user.version)
@@ -213,7 +204,7 @@ async def update_user(
 )
 async def revoke_tokens(
     user_id: uuid.UUID,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -239,7 +230,7 @@ async def revoke_tokens(
 )
 async def create_api_client(
     body: ApiClientCreate,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -263,7 +254,7 @@ async def create_api_client(
     summary="List integration clients",
     responses=problem_responses(403),
 )
-async def list_api_clients(_admin: AdminPrincipal, repo: AuthRepoDep) -> ApiClientList:
+async def list_api_clients(_admin: AdminOnly, repo: AuthRepoDep) -> ApiClientList:
     return ApiClientList(
         items=[ApiClientPublic.model_validate(c) for c in await repo.list_clients()]
     )
@@ -287,7 +278,7 @@ async def list_api_clients(_admin: AdminPrincipal, repo: AuthRepoDep) -> ApiClie
 async def rotate_signing_secret(
     client_id: uuid.UUID,
     body: SigningSecretRotate,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -325,7 +316,7 @@ async def rotate_signing_secret(
 )
 async def deactivate_api_client(
     client_id: uuid.UUID,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: AuthRepoDep,
     audit: AuditDep,
     clock: ClockDep,

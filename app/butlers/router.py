@@ -3,15 +3,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth.dependencies import (
-    AdminPrincipal,
+    AdminOnly,
     AuditDep,
     AuthRepoDep,
+    ClinicStaffOrButler,
     CurrentPrincipal,
     Idempotent,
-    require_roles,
 )
 from app.auth.models import Role
 from app.butlers import service
@@ -20,19 +20,11 @@ from app.butlers.repository import ButlerRepository
 from app.butlers.schemas import ButlerCreate, ButlerPage, ButlerPublic, ButlerUpdate, RosterUpdate
 from app.core.deps import ClockDep
 from app.core.errors import NotFound, problem_responses
-from app.core.etag import check_if_match, etag_for
+from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.pagination import PageDep, page_info, paginate
-from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 
 router = make_router(prefix="/v1/butlers", tags=["butlers"], responses=problem_responses(401, 422))
-
-ButlerReader = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
-]
-IfMatch = Annotated[
-    str | None, Header(alias="If-Match", description="The ETag you read; required on writes.")
-]
 
 
 async def get_butler_repository(session: SessionDep) -> ButlerRepository:
@@ -43,7 +35,7 @@ ButlerRepoDep = Annotated[ButlerRepository, Depends(get_butler_repository)]
 
 
 async def visible_butler(
-    butler_id: uuid.UUID, principal: ButlerReader, repo: ButlerRepoDep
+    butler_id: uuid.UUID, principal: ClinicStaffOrButler, repo: ButlerRepoDep
 ) -> Butler:
     """A butler may read only its own record; staff roles read every record."""
     butler = await repo.get(butler_id)
@@ -71,7 +63,7 @@ async def _view(repo: ButlerRepository, butler: Butler, response: Response) -> B
 )
 async def create_butler(
     body: ButlerCreate,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: ButlerRepoDep,
     users: AuthRepoDep,
     audit: AuditDep,
@@ -92,7 +84,7 @@ async def create_butler(
     responses=problem_responses(403),
 )
 async def list_butlers(
-    principal: ButlerReader,
+    principal: ClinicStaffOrButler,
     repo: ButlerRepoDep,
     page: PageDep,
     active: Annotated[bool | None, Query(description="Only active (true) or inactive.")] = None,
@@ -147,7 +139,7 @@ async def get_butler(
 async def update_butler(
     butler_id: uuid.UUID,
     body: ButlerUpdate,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: ButlerRepoDep,
     users: AuthRepoDep,
     audit: AuditDep,
@@ -173,7 +165,7 @@ async def update_butler(
 async def replace_roster(
     butler_id: uuid.UUID,
     body: RosterUpdate,
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     repo: ButlerRepoDep,
     audit: AuditDep,
     clock: ClockDep,

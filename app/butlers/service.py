@@ -12,7 +12,7 @@ from app.auth.repository import AuthRepository
 from app.butlers.models import Butler, RosterShift, Skill
 from app.butlers.repository import ButlerRepository
 from app.butlers.schemas import ButlerCreate, ButlerPublic, ButlerUpdate, Shift
-from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound, invalid_field
 
 
 def _shift_rows(butler_id: uuid.UUID, shifts: list[Shift]) -> list[RosterShift]:
@@ -29,16 +29,10 @@ async def create_butler(
 ) -> tuple[Butler, list[RosterShift]]:
     user = await users.user_by_id(data.user_id)
     if user is None or user.role is not Role.BUTLER:
-        raise ValidationFailed(
-            "user_id must name an account with the butler role.",
-            errors=[
-                FieldError(
-                    field="user_id",
-                    location="body",
-                    pointer="#/user_id",
-                    detail="no butler account with that id",
-                )
-            ],
+        raise invalid_field(
+            "user_id",
+            "no butler account with that id",
+            message="user_id must name an account with the butler role.",
         )
     if await repo.by_user(data.user_id) is not None:
         raise Conflict("That account is already linked to a butler record.")

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
 
-from fastapi import Depends, status
+from fastapi import status
 
-from app.auth.dependencies import AuditDep, Idempotent, require_roles
-from app.auth.models import Role
+from app.auth.dependencies import (
+    AuditDep,
+    ClinicStaffOrButler,
+    DoctorOnly,
+    Idempotent,
+)
 from app.careplan import domain as plan
 from app.careplan import service
 from app.careplan.domain import Guideline
@@ -34,7 +37,6 @@ from app.careplan.schemas import (
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import Conflict, NotFound, problem_responses
-from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.settings import Settings
 from app.mothers.dependencies import MotherRepoDep, ReadableMother
@@ -46,12 +48,6 @@ from app.visits.repository import VisitRepository
 
 router = make_router(prefix="/v1", tags=["care plan"], responses=problem_responses(401, 422))
 
-Staff = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
-]
-# What her plan records is a clinical record: a doctor hears it and signs it.
-Clinician = Annotated[Principal, Depends(require_roles(Role.DOCTOR))]
-
 
 @router.get(
     "/care-plan-guidelines",
@@ -59,7 +55,7 @@ Clinician = Annotated[Principal, Depends(require_roles(Role.DOCTOR))]
     summary="The guideline tables installed (built-in and the hospital's own)",
     responses=problem_responses(403),
 )
-async def list_guidelines(_who: Staff, settings: SettingsDep) -> GuidelineList:
+async def list_guidelines(_who: ClinicStaffOrButler, settings: SettingsDep) -> GuidelineList:
     tables = load_guidelines(settings.care_plan_dir)
     return GuidelineList(
         items=[
@@ -200,6 +196,7 @@ async def care_plan(
     )
 
 
+# What her plan records is a clinical record: a doctor hears it and signs it (DoctorOnly below).
 @router.post(
     "/mothers/{mother_id}/care-plan/choices",
     status_code=status.HTTP_201_CREATED,
@@ -210,7 +207,7 @@ async def care_plan(
 )
 async def record_choice(
     body: ChoiceCreate,
-    doctor: Clinician,
+    doctor: DoctorOnly,
     mother: ReadableMother,
     mothers: MotherRepoDep,
     session: SessionDep,
@@ -244,7 +241,7 @@ async def record_choice(
 )
 async def record_decline(
     body: DeclineCreate,
-    doctor: Clinician,
+    doctor: DoctorOnly,
     mother: ReadableMother,
     mothers: MotherRepoDep,
     session: SessionDep,
@@ -279,7 +276,7 @@ async def record_decline(
 )
 async def record_outside_result(
     body: OutsideResultCreate,
-    doctor: Clinician,
+    doctor: DoctorOnly,
     mother: ReadableMother,
     mothers: MotherRepoDep,
     session: SessionDep,
@@ -314,7 +311,7 @@ async def record_outside_result(
 )
 async def record_indication(
     body: IndicationCreate,
-    doctor: Clinician,
+    doctor: DoctorOnly,
     mother: ReadableMother,
     mothers: MotherRepoDep,
     session: SessionDep,

@@ -17,20 +17,13 @@ from app.careplan import domain as plan
 from app.careplan.domain import Guideline, RecordKind
 from app.careplan.models import CareIndication, ExamDecline, OutsideResult, ScreeningChoice
 from app.careplan.repository import CarePlanRepository, OrderRow
-from app.core.errors import Conflict, FieldError, ValidationFailed
+from app.core.errors import Conflict, invalid_field
 from app.core.principal import Principal
 from app.mothers.domain import PREGNANCY_DAYS, RiskGrade, gestational_age_days
 from app.mothers.models import Pregnancy
 from app.visits.domain import ACTIVE, VisitStatus
 from app.visits.models import ExamOrderStatus, Visit
 from app.worklist import service as worklist
-
-
-def _invalid(field: str, detail: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {detail}",
-        errors=[FieldError(field=field, location="body", pointer=f"#/{field}", detail=detail)],
-    )
 
 
 def _record_of(row: OrderRow, exam: plan.ExamType | None, edd: date) -> plan.ExamRecord | None:
@@ -202,13 +195,15 @@ async def record_choice(
     choice = guideline.choices.get(choice_code)
     if choice is None:
         known = ", ".join(guideline.choices) or "none"
-        raise _invalid(
+        raise invalid_field(
             "choice", f"the {guideline.code} plan has no choice {choice_code!r} ({known})"
         )
     if option is not None and option not in choice.options:
-        raise _invalid("option", f"{choice.label}: the options are {', '.join(choice.options)}")
+        raise invalid_field(
+            "option", f"{choice.label}: the options are {', '.join(choice.options)}"
+        )
     if option is not None and guideline.exams[option].consent and not consent:
-        raise _invalid(
+        raise invalid_field(
             "consent",
             f"{guideline.exams[option].name} needs her informed consent: record it (consent: true)",
         )
@@ -254,7 +249,7 @@ async def record_decline(
     """She declines an exam of her plan: the open item it names (or the exam's open one)."""
     exam = guideline.exams.get(exam_code)
     if exam is None:
-        raise _invalid("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
+        raise invalid_field("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
     facts = await situation(
         session, pregnancy=pregnancy, guideline=guideline, today=today, enrolled_on=enrolled_on
     )
@@ -297,12 +292,12 @@ async def record_outside_result(
 ) -> OutsideResult:
     """A result from another hospital, in this pregnancy: it stands in for the exam."""
     if exam_code not in guideline.exams:
-        raise _invalid("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
+        raise invalid_field("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
     start = pregnancy.edd_date - timedelta(days=PREGNANCY_DAYS)
     if result_date > today:
-        raise _invalid("result_date", "is in the future")
+        raise invalid_field("result_date", "is in the future")
     if result_date < start:
-        raise _invalid(
+        raise invalid_field(
             "result_date",
             f"is before this pregnancy began ({start.isoformat()}, LMP-equivalent): "
             "a result from before it does not stand in for this pregnancy's test",
@@ -333,7 +328,9 @@ async def record_indication(
 ) -> CareIndication:
     if code not in guideline.indications:
         known = ", ".join(guideline.indications) or "none"
-        raise _invalid("code", f"the {guideline.code} plan has no indication {code!r} ({known})")
+        raise invalid_field(
+            "code", f"the {guideline.code} plan has no indication {code!r} ({known})"
+        )
     row = CareIndication(
         pregnancy_id=pregnancy.id,
         code=code,

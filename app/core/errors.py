@@ -122,6 +122,18 @@ class ValidationFailed(AppError):
     title = "The request is not valid"
 
 
+def invalid_field(field: str, detail: str, *, message: str | None = None) -> ValidationFailed:
+    """422 naming one body field (dotted for nested ones); message defaults to 'field: detail'."""
+    return ValidationFailed(
+        message or f"{field}: {detail}",
+        errors=[
+            FieldError(
+                field=field, location="body", pointer="#/" + field.replace(".", "/"), detail=detail
+            )
+        ],
+    )
+
+
 class IdempotencyKeyReused(ValidationFailed):
     slug = "idempotency-key-reused"
     title = "This Idempotency-Key was used with a different request"

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Header
+
 from app.core.errors import PreconditionFailed, PreconditionRequired
+
+# A write's If-Match header; every route that changes a versioned record declares it this way.
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description="The ETag you read; required on writes.")
+]
 
 
 def etag_for(version: int) -> str:

@@ -6,14 +6,14 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi import Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.assignments.dependencies import PolicyDep
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import answer_cover
 from app.auth.cache import TokenCache
-from app.auth.dependencies import AuditDep, Idempotent, require_roles
+from app.auth.dependencies import AuditDep, ButlerOnly, ClinicStaff, Idempotent
 from app.auth.models import Role
 from app.auth.repository import AuthRepository
 from app.auth.service import authenticate_bearer
@@ -49,8 +49,6 @@ SYSTEM = Principal(kind=PrincipalKind.CLIENT, id=uuid.UUID(int=0), name="butler 
 
 router = make_router(prefix="/v1", tags=["butler app"], responses=problem_responses(401, 422))
 
-ButlerOnly = Annotated[Principal, Depends(require_roles(Role.BUTLER))]
-TaskCreator = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
 Wait = Annotated[
     int,
     Query(ge=0, le=MAX_WAIT, description="Hold the request up to this many seconds for a change."),
@@ -425,7 +423,7 @@ def _task_view(task: Task) -> TaskPublic:
 )
 async def create_task(
     body: TaskCreate,
-    principal: TaskCreator,
+    principal: ClinicStaff,
     mother: ReadableMother,
     session: SessionDep,
     audit: AuditDep,

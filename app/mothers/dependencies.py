@@ -9,24 +9,17 @@ from fastapi import Depends, Request
 
 from app.assignments.dependencies import may_see_mother
 from app.assignments.repository import AssignmentRepository
-from app.auth.dependencies import AuditDep, require_roles
-from app.auth.models import Role
+from app.auth.dependencies import (
+    AuditDep,
+    ClinicStaffOrButler,
+)
 from app.butlers.repository import ButlerRepository
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound
-from app.core.principal import Principal
 from app.core.routing import SessionDep
 from app.mothers.models import Mother
 from app.mothers.repository import MotherRepository
-
-MotherReader = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
-]
-MotherWriter = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))
-]
-MotherEnroller = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
 
 
 async def get_mother_repository(session: SessionDep) -> MotherRepository:
@@ -44,7 +37,7 @@ ButlerRepoDep = Annotated[ButlerRepository, Depends(get_butler_repository)]
 async def readable_mother(
     mother_id: uuid.UUID,
     request: Request,
-    principal: MotherReader,
+    principal: ClinicStaffOrButler,
     repo: MotherRepoDep,
     audit: AuditDep,
     clock: ClockDep,

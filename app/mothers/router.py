@@ -4,29 +4,28 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Response, status
+from fastapi import Query, Response, status
 
 from app.assignments.dependencies import PolicyDep
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import accompanying_today, assign_primary, decision_view
-from app.auth.dependencies import AuditDep, Idempotent, require_roles
+from app.auth.dependencies import (
+    AuditDep,
+    ClinicStaff,
+    ClinicStaffOrButler,
+    DeskStaff,
+    DoctorOnly,
+    Idempotent,
+)
 from app.auth.models import Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, links, problem_responses
-from app.core.etag import check_if_match, etag_for
+from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.pagination import PageDep, page_info, paginate
-from app.core.principal import Principal
 from app.core.routing import make_router
 from app.mothers import dating, domain, grading, service
-from app.mothers.dependencies import (
-    ButlerRepoDep,
-    MotherEnroller,
-    MotherReader,
-    MotherRepoDep,
-    MotherWriter,
-    ReadableMother,
-)
+from app.mothers.dependencies import ButlerRepoDep, MotherRepoDep, ReadableMother
 from app.mothers.domain import RiskGrade
 from app.mothers.repository import MotherFilter
 from app.mothers.schemas import (
@@ -44,7 +43,6 @@ from app.mothers.schemas import (
 from app.mothers.service import Notes
 
 router = make_router(prefix="/v1/mothers", tags=["mothers"], responses=problem_responses(401, 422))
-Doctor = Annotated[Principal, Depends(require_roles(Role.DOCTOR))]
 
 
 @router.post(
@@ -64,7 +62,7 @@ Doctor = Annotated[Principal, Depends(require_roles(Role.DOCTOR))]
 )
 async def enrol_mother(
     body: MotherCreate,
-    principal: MotherEnroller,
+    principal: DeskStaff,
     repo: MotherRepoDep,
     butlers: ButlerRepoDep,
     audit: AuditDep,
@@ -115,7 +113,7 @@ async def enrol_mother(
     responses=problem_responses(403),
 )
 async def list_mothers(
-    principal: MotherReader,
+    principal: ClinicStaffOrButler,
     repo: MotherRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -172,7 +170,7 @@ async def list_mothers(
 )
 async def read_mother(
     mother: ReadableMother,
-    principal: MotherReader,
+    principal: ClinicStaffOrButler,
     repo: MotherRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -196,7 +194,7 @@ async def read_mother(
 )
 async def update_mother(
     body: MotherUpdate,
-    principal: MotherWriter,
+    principal: ClinicStaff,
     mother: ReadableMother,
     repo: MotherRepoDep,
     butlers: ButlerRepoDep,
@@ -204,9 +202,7 @@ async def update_mother(
     clock: ClockDep,
     settings: SettingsDep,
     response: Response,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description="The ETag you read; required.")
-    ] = None,
+    if_match: IfMatch = None,
 ) -> MotherRecord:
     check_if_match(if_match, version=mother.version)
     today = local_today(clock, settings.tz)
@@ -241,16 +237,14 @@ async def update_mother(
 )
 async def assess_risk(
     body: RiskAssessmentCreate,
-    principal: Doctor,
+    principal: DoctorOnly,
     mother: ReadableMother,
     repo: MotherRepoDep,
     audit: AuditDep,
     clock: ClockDep,
     settings: SettingsDep,
     response: Response,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", description="The ETag you read; required.")
-    ] = None,
+    if_match: IfMatch = None,
 ) -> RiskAssessmentResult:
     check_if_match(if_match, version=mother.version)
     today = local_today(clock, settings.tz)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import Role
 from app.butlers.repository import ButlerRepository
-from app.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid_field
 from app.core.principal import Principal
 from app.core.settings import get_settings
 from app.feed.changes import touch_mother
@@ -70,25 +70,16 @@ def dating_rules_in_force() -> DatingRules:
     return dating.dating_rules(get_settings().dating_rules_file)
 
 
-def _invalid(field: str, detail: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {detail}",
-        errors=[
-            FieldError(
-                field=field, location="body", pointer="#/" + field.replace(".", "/"), detail=detail
-            )
-        ],
-    )
-
-
 def _check_birth_date(national_id: str, date_of_birth: date | None, today: date) -> date:
     born = domain.parse_national_id(national_id).birth_date
     if date_of_birth is not None and date_of_birth != born:
-        raise _invalid("date_of_birth", "does not agree with the birth date in the national id")
+        raise invalid_field(
+            "date_of_birth", "does not agree with the birth date in the national id"
+        )
     try:
         domain.check_mother_age(born, today=today)
     except ValueError as exc:
-        raise _invalid("national_id", str(exc)) from exc
+        raise invalid_field("national_id", str(exc)) from exc
     return born
 
 
@@ -102,7 +93,7 @@ def _dating_problem(exc: ValueError) -> ValidationFailed:
         where = "pregnancy.lmp_date"
     else:
         where = "pregnancy.edd_date"
-    return _invalid(where, text)
+    return invalid_field(where, text)
 
 
 def _scan(data: UltrasoundIn | None) -> Scan | None:
@@ -111,7 +102,7 @@ def _scan(data: UltrasoundIn | None) -> Scan | None:
     try:
         ga = dating.parse_ga(data.ga)
     except ValueError as exc:
-        raise _invalid("pregnancy.ultrasound.ga", str(exc)) from exc
+        raise invalid_field("pregnancy.ultrasound.ga", str(exc)) from exc
     return Scan(data.scan_date, data.measurement, ga, data.value_mm)
 
 
@@ -448,7 +439,7 @@ async def update_mother(
         gravida = p.gravida if p.gravida is not None else pregnancy.gravida
         para = p.para if p.para is not None else pregnancy.para
         if para >= gravida:
-            raise _invalid("pregnancy.para", "para must be lower than gravida")
+            raise invalid_field("pregnancy.para", "para must be lower than gravida")
         put(pregnancy, "gravida", gravida, "pregnancy.gravida")
         put(pregnancy, "para", para, "pregnancy.para")
     if pregnancy is not None and wants_risk:

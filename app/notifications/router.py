@@ -4,17 +4,15 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query, status
+from fastapi import Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from app.auth.dependencies import AdminPrincipal, AuditDep, Idempotent, require_roles
-from app.auth.models import Role
+from app.auth.dependencies import AdminOnly, AuditDep, DeskOrButler, Idempotent
 from app.core import ratelimit
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.pagination import PageDep, PageInfo, paginate
-from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.mothers.dependencies import ReadableMother
 from app.notifications.models import OutboxMessage
@@ -54,7 +52,7 @@ class NotificationPage(BaseModel):
     summary="Delivery status of notifications, newest first (admins)",
 )
 async def list_notifications(
-    _admin: AdminPrincipal,
+    _admin: AdminOnly,
     session: SessionDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
@@ -83,9 +81,6 @@ class SmsRequest(BaseModel):
     )
 
 
-SmsSenders = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.BUTLER))]
-
-
 @router.post(
     "/mothers/{mother_id}/sms",
     status_code=status.HTTP_202_ACCEPTED,
@@ -96,7 +91,7 @@ SmsSenders = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_D
 )
 async def send_sms(
     body: SmsRequest,
-    principal: SmsSenders,
+    principal: DeskOrButler,
     mother: ReadableMother,
     session: SessionDep,
     audit: AuditDep,

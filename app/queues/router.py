@@ -14,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import AuditDep, Idempotent, require_roles
 from app.auth.models import Role
-from app.butlers.router import IfMatch
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import Conflict, NotFound, problem_responses
-from app.core.etag import check_if_match, etag_for
+from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
 from app.mothers.domain import mask_name

@@ -10,7 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.dependencies import may_see_mother
 from app.assignments.repository import AssignmentRepository, visible_mother_ids
-from app.auth.dependencies import AuditDep, CurrentPrincipal, require_roles
+from app.auth.dependencies import (
+    AdminOnly,
+    AdminOrDoctor,
+    AuditDep,
+    ClinicStaffOrButler,
+    CurrentPrincipal,
+    DeskOrButler,
+    DeskStaff,
+    LabSystemOnly,
+    require_roles,
+)
 from app.auth.models import ApiClient, Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
@@ -95,17 +105,6 @@ def _open_secrets(request: Request, client: ApiClient, now: datetime) -> list[st
 
 
 router = make_router(prefix="/v1", tags=["reports"], responses=problem_responses(401, 422))
-
-LabClient = Annotated[Principal, Depends(require_roles(Role.LAB_SYSTEM))]
-Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-Desk = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
-Reader = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
-]
-Carrier = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.BUTLER))]
-Acknowledger = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER))
-]
 
 
 async def get_report_repository(session: SessionDep) -> ReportRepository:
@@ -242,7 +241,7 @@ SIGNED = (
 )
 async def receive_hl7(
     request: Request,
-    principal: LabClient,
+    principal: LabSystemOnly,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -271,7 +270,7 @@ async def receive_hl7(
 )
 async def receive_fhir(
     request: Request,
-    principal: LabClient,
+    principal: LabSystemOnly,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -294,7 +293,7 @@ async def receive_fhir(
     responses=problem_responses(403),
 )
 async def list_messages(
-    _admin: Admin,
+    _admin: AdminOnly,
     repo: ReportRepoDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern="^(received|processed|rejected|failed)$")] = None,
@@ -317,7 +316,7 @@ async def list_messages(
 async def replay_message(
     message_id: uuid.UUID,
     request: Request,
-    principal: Admin,
+    principal: AdminOnly,
     session: SessionDep,
     repo: ReportRepoDep,
     audit: AuditDep,
@@ -377,7 +376,7 @@ async def replay_message(
 async def _visible_report(
     report_id: uuid.UUID,
     request: Request,
-    principal: Reader,
+    principal: ClinicStaffOrButler,
     repo: ReportRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -430,7 +429,7 @@ async def _detail(repo: ReportRepository, report: LabReport) -> ReportDetail:
     responses=problem_responses(403),
 )
 async def list_reports(
-    principal: Reader,
+    principal: ClinicStaffOrButler,
     repo: ReportRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -467,7 +466,7 @@ async def list_reports(
     responses=problem_responses(403),
 )
 async def reconciliation(
-    _desk: Desk,
+    _desk: DeskStaff,
     repo: ReportRepoDep,
     audit: AuditDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -524,7 +523,7 @@ async def read_report(report: VisibleReport, repo: ReportRepoDep, audit: AuditDe
 )
 async def pick_up(
     body: PickUp,
-    principal: Carrier,
+    principal: DeskOrButler,
     report: VisibleReport,
     repo: ReportRepoDep,
     audit: AuditDep,
@@ -551,7 +550,7 @@ async def pick_up(
 )
 async def deliver(
     body: Deliver,
-    principal: Carrier,
+    principal: DeskOrButler,
     report: VisibleReport,
     repo: ReportRepoDep,
     audit: AuditDep,
@@ -578,7 +577,7 @@ async def deliver(
 )
 async def attach(
     body: Attach,
-    principal: Desk,
+    principal: DeskStaff,
     report: VisibleReport,
     repo: ReportRepoDep,
     audit: AuditDep,
@@ -620,7 +619,7 @@ async def attach(
 )
 async def detach(
     body: Detach,
-    principal: Desk,
+    principal: DeskStaff,
     report: VisibleReport,
     repo: ReportRepoDep,
     audit: AuditDep,
@@ -715,7 +714,6 @@ async def closing_doctor(
 
 
 ClosingDoctor = Annotated[Principal, Depends(closing_doctor)]
-RegisterReader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.DOCTOR))]
 
 
 async def _visible_alert(
@@ -750,7 +748,7 @@ async def _visible_alert(
     responses=problem_responses(403),
 )
 async def list_alerts(
-    principal: Acknowledger,
+    principal: ClinicStaffOrButler,
     repo: ReportRepoDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -783,7 +781,7 @@ async def list_alerts(
     responses=problem_responses(403),
 )
 async def alert_indicators(
-    _reader: RegisterReader,
+    _reader: AdminOrDoctor,
     repo: ReportRepoDep,
     clock: ClockDep,
     settings: SettingsDep,
@@ -875,7 +873,7 @@ async def acknowledge(
 async def mother_contacted(
     alert_id: uuid.UUID,
     body: MotherContacted,
-    principal: Acknowledger,
+    principal: ClinicStaffOrButler,
     repo: ReportRepoDep,
     audit: AuditDep,
     clock: ClockDep,
@@ -898,7 +896,7 @@ async def mother_contacted(
     responses=problem_responses(403),
 )
 async def escalate(
-    _admin: Admin, repo: ReportRepoDep, clock: ClockDep, settings: SettingsDep
+    _admin: AdminOnly, repo: ReportRepoDep, clock: ClockDep, settings: SettingsDep
 ) -> AlertList:
     escalated = await service.escalate_overdue(
         repo, now=clock.now(), plan=service.escalation_plan(settings)

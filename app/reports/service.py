@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from app.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.core.principal import Principal
 from app.core.settings import Settings
 from app.feed.changes import touch_mother
@@ -845,17 +845,7 @@ async def attach(
     await repo.open_alert(report.id, for_update=True)  # alert before items, as acknowledge
     found = await repo.order(exam_order_id)
     if found is None:
-        raise ValidationFailed(
-            "exam_order_id: no such exam order",
-            errors=[
-                FieldError(
-                    field="exam_order_id",
-                    location="body",
-                    pointer="#/exam_order_id",
-                    detail="no such exam order",
-                )
-            ],
-        )
+        raise invalid_field("exam_order_id", "no such exam order")
     order, visit = found
     mother = await repo.session.get(Mother, visit.mother_id)
     assert mother is not None

@@ -8,8 +8,15 @@ from fastapi import Depends, Query, Request, Response, status
 
 from app.assignments.dependencies import PolicyDep, may_see_mother
 from app.assignments.repository import AssignmentRepository
-from app.auth.dependencies import AuditDep, Idempotent, require_roles
-from app.auth.models import Role
+from app.auth.dependencies import (
+    AnyStaff,
+    AuditDep,
+    ClinicStaff,
+    ClinicStaffOrButler,
+    ClinicStaffOrStation,
+    DeskStaff,
+    Idempotent,
+)
 from app.careplan.registry import load_guidelines
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, ValidationFailed, links, problem_responses
@@ -44,21 +51,6 @@ from app.visits.schemas import (
 
 router = make_router(prefix="/v1", tags=["visits"], responses=problem_responses(401, 422))
 
-Desk = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK))]
-ClinicStaff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
-VisitReader = Annotated[
-    Principal,
-    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER, Role.STATION)),
-]
-VisitMover = Annotated[
-    Principal,
-    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION)),
-]
-SessionReader = Annotated[
-    Principal,
-    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER)),
-]
-
 
 async def get_visit_repository(session: SessionDep) -> VisitRepository:
     return VisitRepository(session)
@@ -83,7 +75,7 @@ ClinicDep = Annotated[service.Clinic, Depends(get_clinic)]
 async def visible_visit(
     visit_id: uuid.UUID,
     request: Request,
-    principal: VisitReader,
+    principal: AnyStaff,
     repo: VisitRepoDep,
     audit: AuditDep,
     clinic: ClinicDep,
@@ -141,7 +133,7 @@ def _view(
     responses=problem_responses(403),
 )
 async def create_clinic_sessions(
-    body: ClinicSessionCreate, _admin: Desk, repo: VisitRepoDep, clinic: ClinicDep
+    body: ClinicSessionCreate, _admin: DeskStaff, repo: VisitRepoDep, clinic: ClinicDep
 ) -> ClinicSessionList:
     sessions = await service.create_sessions(repo, data=body, now=clinic.now)
     return ClinicSessionList(items=[service.session_view(s, 0) for s in sessions])
@@ -155,7 +147,7 @@ async def create_clinic_sessions(
     responses=problem_responses(403),
 )
 async def list_clinic_sessions(
-    _who: SessionReader,
+    _who: ClinicStaffOrButler,
     repo: VisitRepoDep,
     clinic: ClinicDep,
     date_from: Annotated[date | None, Query(alias="from")] = None,
@@ -186,7 +178,7 @@ async def list_clinic_sessions(
 )
 async def book_visit(
     body: VisitBook,
-    principal: Desk,
+    principal: DeskStaff,
     repo: VisitRepoDep,
     mothers: MotherRepoDep,
     audit: AuditDep,
@@ -268,7 +260,7 @@ async def board(
     responses=problem_responses(403),
 )
 async def no_show_sweep(
-    body: SweepRequest, principal: Desk, repo: VisitRepoDep, audit: AuditDep, clinic: ClinicDep
+    body: SweepRequest, principal: DeskStaff, repo: VisitRepoDep, audit: AuditDep, clinic: ClinicDep
 ) -> SweepResult:
     day = body.day or clinic.today
     marked = await service.sweep_no_shows(repo, day=day, actor=principal, clinic=clinic)
@@ -301,7 +293,7 @@ async def read_visit(visit: VisibleVisit, repo: VisitRepoDep, audit: AuditDep) -
 )
 async def reschedule_visit(
     body: VisitReschedule,
-    principal: Desk,
+    principal: DeskStaff,
     visit: VisibleVisit,
     repo: VisitRepoDep,
     mothers: MotherRepoDep,
@@ -351,7 +343,7 @@ async def _transition(
 )
 async def cancel_visit(
     body: ReasonBody,
-    principal: Desk,
+    principal: DeskStaff,
     visit: VisibleVisit,
     repo: VisitRepoDep,
     audit: AuditDep,
@@ -375,7 +367,11 @@ async def cancel_visit(
     responses=problem_responses(403, 404, 409),
 )
 async def mark_no_show(
-    principal: Desk, visit: VisibleVisit, repo: VisitRepoDep, audit: AuditDep, clinic: ClinicDep
+    principal: DeskStaff,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
 ) -> VisitPublic:
     return await _transition(
         visit, VisitStatus.NO_SHOW, principal=principal, repo=repo, audit=audit, clinic=clinic
@@ -389,7 +385,7 @@ async def mark_no_show(
     responses=problem_responses(403, 404, 409),
 )
 async def start_visit(
-    principal: VisitMover,
+    principal: ClinicStaffOrStation,
     visit: VisibleVisit,
     repo: VisitRepoDep,
     audit: AuditDep,
@@ -407,7 +403,7 @@ async def start_visit(
     responses=problem_responses(403, 404, 409),
 )
 async def complete_visit(
-    principal: VisitMover,
+    principal: ClinicStaffOrStation,
     visit: VisibleVisit,
     repo: VisitRepoDep,
     audit: AuditDep,
@@ -462,7 +458,7 @@ async def add_exam_order(
 )
 async def check_in(
     body: CheckIn,
-    principal: Desk,
+    principal: DeskStaff,
     repo: VisitRepoDep,
     mothers: MotherRepoDep,
     audit: AuditDep,

@@ -8,9 +8,9 @@ import contextlib
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi import Header, Query, Request, Response, status
 
-from app.auth.dependencies import AuditDep, require_roles
+from app.auth.dependencies import AuditDep, ClinicStaff
 from app.auth.models import Role
 from app.core.deps import ClockDep
 from app.core.errors import Conflict, NotFound, problem_responses
@@ -30,7 +30,6 @@ class AlertStillOpen(Conflict):
     title = "The critical value is still open"
 
 
-Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR))]
 CACHE_CONTROL = "private, no-cache"
 
 
@@ -68,7 +67,7 @@ async def _wait(notifier: Notifier, events: list[asyncio.Event], seconds: float)
 )
 async def read_worklist(
     request: Request,
-    principal: Staff,
+    principal: ClinicStaff,
     session: SessionDep,
     audit: AuditDep,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT)] = 0,
@@ -117,7 +116,7 @@ async def read_worklist(
 async def acknowledge_item(
     item_id: uuid.UUID,
     body: AcknowledgeItem,
-    principal: Staff,
+    principal: ClinicStaff,
     session: SessionDep,
     audit: AuditDep,
     clock: ClockDep,
