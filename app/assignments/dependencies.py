@@ -11,6 +11,7 @@ from fastapi import Depends
 from app.assignments.domain import parse_weights
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import Policy
+from app.auth.models import Role
 from app.core.deps import SettingsDep
 from app.core.principal import Principal
 from app.core.routing import SessionDep
@@ -36,7 +37,7 @@ async def may_see_mother(
     repo: AssignmentRepository, principal: Principal, mother_id: uuid.UUID, today: date
 ) -> bool:
     """Staff see every mother; a butler only those assigned to her (primary, or cover today)."""
-    if principal.role != "butler":
+    if principal.role != Role.BUTLER:
         return True
     if principal.butler_id is None:
         return False

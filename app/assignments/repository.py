@@ -14,8 +14,9 @@ from app.assignments.models import AssignmentRole, ButlerLeave, CareAssignment
 from app.butlers.models import Butler, RosterShift
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy, PregnancyStatus
+from app.reports.domain import PickupState
 from app.reports.models import LabReport
-from app.visits.domain import ACTIVE
+from app.visits.domain import ACTIVE, VisitStatus
 from app.visits.models import Visit
 
 
@@ -214,7 +215,7 @@ class AssignmentRepository:
             select(Visit.accompanying_butler_id, func.count())
             .where(
                 Visit.visit_date == day,
-                Visit.status != "cancelled",
+                Visit.status != VisitStatus.CANCELLED,
                 Visit.accompanying_butler_id.is_not(None),
             )
             .group_by(Visit.accompanying_butler_id)
@@ -267,7 +268,7 @@ class AssignmentRepository:
             select(LabReport.mother_id, func.count())
             .where(
                 LabReport.mother_id.in_(mother_ids),
-                LabReport.pickup_state.in_(("ready", "picked_up")),
+                LabReport.pickup_state.in_((PickupState.READY, PickupState.PICKED_UP)),
             )
             .group_by(LabReport.mother_id)
         )

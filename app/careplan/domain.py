@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.mothers.domain import PREGNANCY_DAYS, RiskGrade, format_gestational_age
+from app.visits.domain import VisitStatus
 
 _GA = re.compile(r"^(\d{1,2})\+([0-6])$")
 BOOKING = "booking"  # the origin of the booking-panel items
@@ -698,7 +699,7 @@ def _window_status(
 ) -> WindowStatus:
     states = {r.status for r in refs}
     live = [e.state for e in exams if e.state not in (ItemState.NOT_CHOSEN,)]
-    if states & {"checked_in", "in_progress"}:
+    if states & {VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS}:
         return WindowStatus.IN_PROGRESS
     if (
         live
@@ -706,11 +707,11 @@ def _window_status(
         and (refs or any(st in (ItemState.RESULTED, ItemState.RECORDED_ELSEWHERE) for st in live))
     ):
         return WindowStatus.DONE
-    if not live and "completed" in states:
+    if not live and VisitStatus.COMPLETED in states:
         return WindowStatus.DONE
     if live and all(st in FULFILLED_STATES | {ItemState.AWAITING_RESULT} for st in live) and refs:
         return WindowStatus.AWAITING_RESULTS
-    if "booked" in states:
+    if VisitStatus.BOOKED in states:
         return WindowStatus.BOOKED
     if end < s.enrolled_on:
         return WindowStatus.BEFORE_ENROLMENT
@@ -718,7 +719,7 @@ def _window_status(
     if end < s.today:
         if open_:
             return WindowStatus.DUE  # an exam carries over while its own range is open
-        if "completed" in states:
+        if VisitStatus.COMPLETED in states:
             return WindowStatus.INCOMPLETE
         return WindowStatus.OVERDUE
     if start <= s.today:
@@ -790,13 +791,13 @@ def generate_plan(
             records=tuple(
                 ExamRecord(code, RecordKind.RESULTED, PREGNANCY_DAYS - (edd - r.visit_date).days)
                 for r in refs
-                if r.status == "completed"
+                if r.status == VisitStatus.COMPLETED
                 for code in r.done_exams
             ),
         )
     by_window: dict[str, list[VisitRef]] = {}
     for ref in refs:
-        if ref.window_code is not None and ref.status not in ("cancelled",):
+        if ref.window_code is not None and ref.status != VisitStatus.CANCELLED:
             by_window.setdefault(ref.window_code, []).append(ref)
     statuses = item_states(guideline, s)
     by_origin: dict[str, list[ItemStatus]] = {}
@@ -818,7 +819,7 @@ def generate_plan(
                 risk_extra=window.risk_extra,
                 status=_window_status(window_refs, exams, start, end, s),
                 exams=[_planned_exam(e, edd) for e in exams],
-                visit_ids=[r.visit_id for r in window_refs if r.status != "no_show"],
+                visit_ids=[r.visit_id for r in window_refs if r.status != VisitStatus.NO_SHOW],
             )
         )
     return CarePlan(

@@ -11,11 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.careplan.models import CareIndication, ExamDecline, OutsideResult, ScreeningChoice
 from app.mothers.models import Pregnancy, PregnancyStatus
+from app.reports.domain import READY
 from app.reports.models import LabObservation, LabReport
 from app.visits.models import ExamOrder, Visit
 from app.worklist.models import WorklistItem
-
-RESULTED = ("final", "corrected", "amended", "appended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,7 @@ class CarePlanRepository:
             select(LabReport.id)
             .where(
                 LabReport.exam_order_id == ExamOrder.id,
-                LabReport.status.in_(RESULTED),
+                LabReport.status.in_(sorted(READY)),
                 LabReport.mother_id.is_not(None),
                 LabReport.conflict_of.is_(None),
             )
@@ -131,7 +130,7 @@ class CarePlanRepository:
             .where(
                 LabReport.mother_id == mother_id,
                 LabReport.conflict_of.is_(None),
-                LabReport.status.in_(RESULTED),
+                LabReport.status.in_(sorted(READY)),
                 LabObservation.code.in_(codes),
             )
             .order_by(LabReport.effective_at.desc().nulls_last(), LabReport.updated_at.desc())

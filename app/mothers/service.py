@@ -46,8 +46,8 @@ from app.mothers.schemas import (
 from app.worklist import service as worklist
 
 # Who sees full identifiers on the single record (SPEC.md "Data protection").
-REVEAL_NATIONAL_ID = frozenset({"admin", "front_desk", "doctor"})
-REVEAL_PHONE = frozenset({"admin", "front_desk", "doctor", "butler"})
+REVEAL_NATIONAL_ID = frozenset({Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR})
+REVEAL_PHONE = frozenset({Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER})
 DATING_REASON_LIMIT = 1000
 DATING_REVIEW = "dating.review"  # a doctor decides on a scan the rules did not act on
 

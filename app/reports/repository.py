@@ -11,6 +11,7 @@ from sqlalchemy.orm import defer
 
 from app.mothers.models import Mother
 from app.reports import reconciliation
+from app.reports.domain import PickupState
 from app.reports.models import (
     CriticalAlert,
     InboundMessage,
@@ -328,7 +329,7 @@ class ReportRepository:
             await self.session.scalars(
                 select(LabReport)
                 .where(
-                    LabReport.pickup_state == "ready",
+                    LabReport.pickup_state == PickupState.READY,
                     LabReport.mother_id.is_not(None),
                     LabReport.ready_at <= before,
                     LabReport.reminders_sent < 2,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from app.auth.models import Role
 from app.core.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.core.principal import Principal
 from app.core.settings import Settings
@@ -995,7 +996,7 @@ class NoMotherToContact(Conflict):
     title = "The alert is not attached to a mother yet"
 
 
-CLOSING_ROLES = frozenset({"doctor"})
+CLOSING_ROLES = frozenset({Role.DOCTOR})
 
 
 def escalation_plan(settings: Settings) -> EscalationPlan:
