@@ -12,8 +12,9 @@ from datetime import datetime
 
 from app import all_models  # noqa: F401 - every mapper configured in a process of its own
 from app.core.clock import SystemClock
-from app.core.database import create_engine, create_session_factory
+from app.core.database import create_engine
 from app.core.settings import Environment, Settings, get_settings
+from app.wiring import session_factory
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ async def _create_admin(username: str, display_name: str, password: str) -> None
     settings = get_settings()
     engine = create_engine(settings)
     try:
-        async with create_session_factory(engine)() as session:
+        async with session_factory(engine)() as session:
             await service.create_user(
                 AuthRepository(session),
                 username=username,
@@ -90,7 +91,7 @@ async def seal_secrets(settings: Settings, *, now: datetime | None = None) -> in
     changed = 0
     now = now or SystemClock().now()
     try:
-        async with create_session_factory(engine)() as session:
+        async with session_factory(engine)() as session:
             clients = await session.scalars(select(ApiClient).with_for_update())
             for client in clients:
                 live = client.live_signing_secrets(now)
@@ -142,7 +143,7 @@ async def _purge() -> int:
     engine = create_engine(settings)
     now = SystemClock().now()
     try:
-        async with create_session_factory(engine)() as session:
+        async with session_factory(engine)() as session:
             keys = await purge_expired(session, now)
             result = await session.execute(delete(AuthToken).where(AuthToken.expires_at <= now))
             counters = await ratelimit.purge(session, before=now - timedelta(days=2))
@@ -175,7 +176,7 @@ async def _sweep(day: str | None) -> int:
         kind=PrincipalKind.CLIENT, id=uuid.UUID(int=0), name="no-show sweep", role="system"
     )
     try:
-        async with create_session_factory(engine)() as session:
+        async with session_factory(engine)() as session:
             marked = await service.sweep_no_shows(
                 VisitRepository(session),
                 day=date.fromisoformat(day) if day else clinic.today,
@@ -196,7 +197,7 @@ async def _dispatch(once: bool) -> int:
 
     settings = get_settings()
     engine = create_engine(settings)
-    factory = create_session_factory(engine)
+    factory = session_factory(engine)
     clock = SystemClock()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -238,7 +239,7 @@ async def _mllp(host: str, port: int, client_name: str) -> int:
 
     settings = get_settings()
     engine = create_engine(settings)
-    factory = create_session_factory(engine)
+    factory = session_factory(engine)
     async with factory() as session:
         client = await session.scalar(select(ApiClient).where(ApiClient.name == client_name))
     if client is None or not client.is_active:

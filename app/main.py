@@ -10,23 +10,27 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
+from app import wiring
+from app.assignments.domain import parse_weights
 from app.assignments.router import router as assignments_router
 from app.audit.group_commit import AuditGroupCommit
 from app.audit.router import router as audit_router
+from app.audit.service import replay_audit_event
 from app.auth.cache import TokenCache
 from app.auth.router import router as auth_router
 from app.butlers.router import router as butlers_router
 from app.careplan.router import router as careplan_router
 from app.core.clock import Clock, SystemClock
-from app.core.database import create_engine, create_session_factory
+from app.core.database import create_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
+from app.core.pg_listen import listen
 from app.core.secretbox import SecretBox
 from app.core.settings import Environment, Settings, get_settings
 from app.feed.fast_path import IdlePollFastPath
-from app.feed.notifier import Notifier, listen, sweep
+from app.feed.notifier import Notifier, sweep
 from app.feed.router import router as feed_router
 from app.mothers.router import router as mothers_router
 from app.notifications import dispatcher
@@ -79,6 +83,7 @@ walks her through her visit, collects her reports and brings her the results.
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
+    parse_weights(settings.caseload_weights)  # a grade without a caseload weight stops start-up
     configure_logging(settings.log_level, json_logs=settings.log_json)
     secret_box = SecretBox.from_setting(settings.secrets_keys)
     if settings.environment is Environment.PRODUCTION and not secret_box.seals:
@@ -104,7 +109,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         listener = None
         if not settings.is_sqlite:  # other processes' changes wake our long-polls too
             listener = asyncio.create_task(
-                listen(settings.database_url, app.state.notifier, stop, app.state.token_cache)
+                listen(
+                    settings.database_url,
+                    wiring.notify_channels(app.state.notifier, app.state.token_cache),
+                    on_connect=wiring.on_listen_connect(app.state.notifier, app.state.token_cache),
+                    stop=stop,
+                )
             )
         # One read per process every 15 s wakes an event stream that missed its notification.
         sweeper = asyncio.create_task(sweep(app.state.session_factory, app.state.notifier, stop))
@@ -127,14 +137,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.engine = engine
     app.state.notifier = Notifier(answers=settings.feed_answer_cache)
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
-    app.state.session_factory = create_session_factory(
-        engine, info={"notifier": app.state.notifier, "token_cache": app.state.token_cache}
+    app.state.session_factory = wiring.session_factory(
+        engine, notifier=app.state.notifier, cache=app.state.token_cache
     )
     # SQLite has one writer at a time: serialise writing requests in-process instead of failing.
     app.state.write_lock = asyncio.Lock() if settings.is_sqlite else None
     app.state.schema_head = schema_head()
     app.state.audit_writer = AuditGroupCommit(engine, write_lock=app.state.write_lock)
     app.state.secret_box = secret_box
+    app.state.replay_audit = replay_audit_event  # core/routing records replays through this
 
     install_error_handlers(app)
     app.add_middleware(IdlePollFastPath)

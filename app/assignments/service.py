@@ -25,7 +25,7 @@ from app.feed.changes import touch
 from app.feed.models import Task
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy
-from app.notifications.outbox import enqueue
+from app.notifications.outbox import enqueue, notify_butler
 from app.visits.models import Visit
 from app.visits.repository import VisitRepository
 from app.worklist import service as worklist
@@ -168,7 +168,7 @@ async def _open_primary(
     if current is not None:
         current.ends_at = now
         current.ended_reason = reason
-        await enqueue(
+        await notify_butler(
             repo.session,
             topic="assignment.primary_ended",
             now=now,
@@ -194,7 +194,7 @@ async def _open_primary(
         .where(Task.mother_id == mother.id, Task.completed_at.is_(None))
         .values(butler_id=butler_id)
     )
-    await enqueue(
+    await notify_butler(
         repo.session,
         topic="assignment.primary",
         now=now,
@@ -393,7 +393,7 @@ async def arrange_escort(
     ):
         cover.ends_at = now
         cover.ended_reason = "cover no longer needed" if escort else "no butler available"
-        await enqueue(
+        await notify_butler(
             repo.session,
             topic="assignment.cover_ended",
             now=now,
@@ -421,7 +421,7 @@ async def arrange_escort(
             (mother.primary_butler_id, "assignment.cover_for_your_mother"),
         ):
             if butler_id is not None:
-                await enqueue(
+                await notify_butler(
                     repo.session,
                     topic=topic,
                     now=now,

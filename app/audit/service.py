@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
 from app.audit.models import AuditEvent
 from app.core.clock import Clock
@@ -119,3 +120,34 @@ class AuditTrail:
             self._event(action, resource_type, resource_id, "denied", {"reason": reason})
         )
         self._request.state.audit_on_failure = pending
+
+
+_RESOURCE_OF_COLLECTION = {
+    "mothers": "mother",
+    "visits": "visit",
+    "butlers": "butler",
+    "users": "user",
+}
+
+
+def replay_audit_event(request: Request, response: Response) -> AuditEvent:
+    """A replayed answer is a read of what it carries: say so in the audit trail (the
+    transactional route calls this as ``app.state.replay_audit``)."""
+
+    principal = getattr(request.state, "principal", None)
+    location = response.headers.get("location")
+    parts = location.strip("/").split("/") if location else []
+    collection = parts[1] if len(parts) > 2 else "request"
+    return AuditEvent(
+        occurred_at=request.app.state.clock.now(),
+        actor_kind=principal.kind.value if principal else "anonymous",
+        actor_id=principal.id if principal else None,
+        actor_name=principal.name if principal else "anonymous",
+        role=principal.role if principal else "anonymous",
+        action="idempotent_replay",
+        outcome="success",
+        resource_type=_RESOURCE_OF_COLLECTION.get(collection, collection),
+        resource_id=location.rsplit("/", 1)[-1] if location else None,
+        request_id=getattr(request.state, "request_id", None),
+        detail={"method": request.method, "path": request.url.path},
+    )

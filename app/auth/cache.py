@@ -7,12 +7,16 @@ lifetime bounds what a lost notification could cost.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from app.core.principal import Principal
+from app.core.session_state import session_state
 
 REVOKED_CHANNEL = "auth_revoked"
 
@@ -58,5 +62,25 @@ class TokenCache:
         for digest in [d for d, e in self._entries.items() if e.principal.id == user_id]:
             self._entries.pop(digest, None)
 
+    def on_revoked(self, payload: str) -> None:
+        """A NOTIFY from another process: that user's tokens were revoked there."""
+        with contextlib.suppress(ValueError):
+            self.forget_user(uuid.UUID(payload))
+
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def forget_revoked(session: Session) -> None:
+    """Commit hook (after commit): revoked users' cached verifications end in this process."""
+    state = session_state(session)
+    revoked, state.revoked_users = state.revoked_users, set()
+    cache = state.services.token_cache
+    if cache is not None:
+        for user_id in sorted(revoked):
+            cache.forget_user(user_id)
+
+
+def keep_cached(session: Session) -> None:
+    """Commit hook (after rollback): a revocation that did not commit revokes nothing."""
+    session_state(session).revoked_users.clear()

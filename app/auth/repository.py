@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.cache import REVOKED_CHANNEL
 from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler
-
-FORGET_KEY = "auth_forget"  # session.info: users whose cached tokens end at commit
+from app.core.session_state import session_state
 
 
 class AuthRepository:
@@ -82,6 +81,6 @@ class AuthRepository:
 
     async def forget_cached(self, user_id: uuid.UUID) -> None:
         """Cached verifications of this user's tokens end when the transaction commits."""
-        self.session.info.setdefault(FORGET_KEY, set()).add(user_id)
+        session_state(self.session).revoked_users.add(user_id)
         if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
             await self.session.execute(select(func.pg_notify(REVOKED_CHANNEL, str(user_id))))

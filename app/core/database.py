@@ -19,7 +19,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from app.core.hooks import CommitHooks
 from app.core.ids import uuid7
+from app.core.session_state import Services, services_info
 from app.core.settings import Settings
 
 NAMING_CONVENTION = {
@@ -88,10 +90,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_session_factory(
-    engine: AsyncEngine, *, info: dict[str, Any] | None = None
+    engine: AsyncEngine,
+    *,
+    hooks: CommitHooks,
+    services: Services | None = None,
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions of the app; ``info`` rides along on each (the feed's notifier, say)."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info or {})
+    """Sessions of the app. ``hooks`` are what a commit does besides writing (the app's list is
+    ``app.wiring.COMMIT_HOOKS``; build factories with ``app.wiring.session_factory``);
+    ``services`` are the per-process objects those hooks tell."""
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=hooks.session_class(),
+        info=services_info(services or Services()),
+    )
 
 
 def str_enum(enum_cls: type[StrEnum], name: str) -> Enum:

@@ -3,7 +3,9 @@
 Every router is built with ``TransactionalRoute``: the handler runs inside a session that the
 dependencies and services share; on a 2xx/3xx answer it commits (with the stored Idempotency-Key
 answer, if any) before the response is sent, on anything else it rolls back. Audit records that
-must survive a refusal (``request.state.audit_on_failure``) are written after the rollback.
+must survive a refusal (``request.state.audit_on_failure``) are written after the rollback; a
+replayed answer is recorded by ``app.state.replay_audit`` (the audit package's, set by
+``create_app``: the core imports no domain package).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class TransactionalRoute(APIRoute):
                     response = await original(request)
                 except IdempotentReplay as replay:
                     await session.rollback()
-                    session.add(replay_audit_event(request, replay.response))
+                    session.add(state.replay_audit(request, replay.response))
                     await session.commit()
                     return replay.response
                 except BaseException:
@@ -74,37 +76,6 @@ async def _after_failure(request: Request, session: AsyncSession) -> None:
         await release_claim(session, claim)
     session.add_all(pending)
     await session.commit()
-
-
-_RESOURCE_OF_COLLECTION = {
-    "mothers": "mother",
-    "visits": "visit",
-    "butlers": "butler",
-    "users": "user",
-}
-
-
-def replay_audit_event(request: Request, response: Response) -> Any:
-    """A replayed answer is a read of what it carries: say so in the audit trail."""
-    from app.audit.models import AuditEvent  # the core must not import domains at load time
-
-    principal = getattr(request.state, "principal", None)
-    location = response.headers.get("location")
-    parts = location.strip("/").split("/") if location else []
-    collection = parts[1] if len(parts) > 2 else "request"
-    return AuditEvent(
-        occurred_at=request.app.state.clock.now(),
-        actor_kind=principal.kind.value if principal else "anonymous",
-        actor_id=principal.id if principal else None,
-        actor_name=principal.name if principal else "anonymous",
-        role=principal.role if principal else "anonymous",
-        action="idempotent_replay",
-        outcome="success",
-        resource_type=_RESOURCE_OF_COLLECTION.get(collection, collection),
-        resource_id=location.rsplit("/", 1)[-1] if location else None,
-        request_id=getattr(request.state, "request_id", None),
-        detail={"method": request.method, "path": request.url.path},
-    )
 
 
 async def get_session(request: Request) -> AsyncSession:

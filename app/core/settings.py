@@ -268,9 +268,12 @@ class Settings(BaseSettings):
     @field_validator("caseload_weights")
     @classmethod
     def _weights(cls, value: str) -> str:
-        from app.assignments.domain import parse_weights
-
-        parse_weights(value)
+        """The form (``name=weight`` pairs, each weight at least 1); that every risk grade has
+        one is checked by the assignments package when the app starts (``create_app``)."""
+        for part in value.split(","):
+            name, sep, weight = part.partition("=")
+            if not sep or not name.strip() or not weight.strip().isdigit() or int(weight) < 1:
+                raise ValueError(f"{part!r} is not name=weight with a weight of at least 1")
         return value
 
     @property

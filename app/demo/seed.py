@@ -17,7 +17,7 @@ from app.butlers.models import Skill
 from app.butlers.repository import ButlerRepository
 from app.butlers.schemas import ButlerCreate, Shift
 from app.core.clock import SystemClock, local_today
-from app.core.database import create_engine, create_session_factory
+from app.core.database import create_engine
 from app.core.principal import Principal, PrincipalKind
 from app.core.secretbox import SecretBox
 from app.core.settings import Settings
@@ -29,6 +29,7 @@ from app.queues.models import Station
 from app.visits import service as visit_service
 from app.visits.repository import VisitRepository
 from app.visits.schemas import ClinicSessionCreate
+from app.wiring import session_factory
 
 STAFF = [
     ("admin", "Clinic Admin", Role.ADMIN),
@@ -122,7 +123,7 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
     today = local_today(clock, settings.tz)
     total = 5
     try:
-        async with create_session_factory(engine)() as session:
+        async with session_factory(engine)() as session:
             users_count = await session.scalar(select(func.count()).select_from(User))
             if users_count:
                 if only_if_empty:

@@ -11,12 +11,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.auth.cache import REVOKED_CHANNEL, TokenCache
-from app.auth.repository import FORGET_KEY
-from app.feed.changes import CHANNEL, TOUCHED_KEY
+from app.core.session_state import session_state
 
 logger = logging.getLogger("app.feed")
 
@@ -98,6 +95,17 @@ class Notifier:
         """Read before a version is read from the database; see remember_version."""
         return self._generations.get(butler_id, 0)
 
+    def on_notify(self, payload: str) -> None:
+        """A NOTIFY from another process: wake whoever waits for that id."""
+        with contextlib.suppress(ValueError):
+            self.publish({uuid.UUID(payload)})
+
+    def reset(self) -> None:
+        """Whatever was NOTIFYed while nobody listened is unknown: forget every version and
+        let every long-poll and stream read its own again."""
+        self.clear_versions()
+        self.wake_all()
+
     def clear_versions(self) -> None:
         self._versions.clear()
         self._answers.clear()
@@ -155,70 +163,18 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-@event.listens_for(Session, "after_commit")
-def _wake_after_commit(session: Session) -> None:
-    touched = session.info.pop(TOUCHED_KEY, None)
-    notifier = session.info.get("notifier")
-    if touched and isinstance(notifier, Notifier):
-        notifier.publish(touched)
-    revoked = session.info.pop(FORGET_KEY, None)
-    cache = session.info.get("token_cache")
-    if revoked and isinstance(cache, TokenCache):
-        for user_id in revoked:
-            cache.forget_user(user_id)
+def wake_after_commit(session: Session) -> None:
+    """Commit hook (after commit): wake this process's long-polls of what the commit changed."""
+    state = session_state(session)
+    woken, state.wake = state.wake, set()
+    notifier = state.services.notifier
+    if woken and notifier is not None:
+        notifier.publish(woken)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
-    session.info.pop(TOUCHED_KEY, None)
-    session.info.pop(FORGET_KEY, None)
-
-
-def _dsn(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def listen(
-    database_url: str, notifier: Notifier, stop: asyncio.Event, cache: TokenCache | None = None
-) -> None:
-    """LISTEN on PostgreSQL so that changes committed by other processes wake ours.
-
-    A dropped connection is re-opened; a notification lost meanwhile costs at most one poll
-    interval, because the version (the ETag) is always read from the database.
-    """
-    import asyncpg
-
-    def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        with contextlib.suppress(ValueError):
-            notifier.publish([uuid.UUID(payload)])
-
-    def on_revoked(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if cache is not None:
-            with contextlib.suppress(ValueError):
-                cache.forget_user(uuid.UUID(payload))
-
-    while not stop.is_set():
-        conn = None
-        try:
-            conn = await asyncpg.connect(_dsn(database_url))
-            await conn.add_listener(CHANNEL, on_notify)
-            await conn.add_listener(REVOKED_CHANNEL, on_revoked)
-            # Whatever was NOTIFYed while we were not listening is unknown: forget it all,
-            # and let every long-poll and stream read its version again.
-            notifier.clear_versions()
-            notifier.wake_all()
-            if cache is not None:
-                cache.clear()
-            while not stop.is_set() and not conn.is_closed():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=5)
-        except Exception:
-            logger.warning("feed listener lost its connection; reconnecting", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1)
-        finally:
-            if conn is not None and not conn.is_closed():
-                await conn.close()
+def wake_nobody(session: Session) -> None:
+    """Commit hook (after rollback): nothing changed, nobody to wake."""
+    session_state(session).wake.clear()
 
 
 SWEEP_BATCH = 500

@@ -24,11 +24,12 @@ from app.careplan.registry import load_guidelines
 from app.careplan.service import sweep_late_pregnancies
 from app.core.logging import scrub
 from app.core.settings import Environment, Settings, SmsProvider
-from app.feed.changes import purge_feed, remind_overdue_tasks
+from app.feed.changes import purge_feed
 from app.mothers.domain import mask_phone
 from app.mothers.models import Mother
 from app.notifications import preparation
-from app.notifications.models import OutboxMessage
+from app.notifications.models import OutboxMessage, OutboxState
+from app.notifications.reminders import remind_overdue_tasks
 from app.reports.repository import ReportRepository
 from app.reports.service import escalate_overdue, escalation_plan, remind_overdue_pickups
 
@@ -125,7 +126,7 @@ async def dispatch_one(
     async with factory() as session:
         message = await session.scalar(
             select(OutboxMessage)
-            .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
+            .where(OutboxMessage.state == OutboxState.PENDING, OutboxMessage.next_attempt_at <= now)
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -138,13 +139,13 @@ async def dispatch_one(
             message.attempts += 1
             message.last_error = scrub(str(exc))[:500]
             if isinstance(exc, PermanentFailure) or message.attempts >= max_attempts:
-                message.state = "failed"
+                message.state = OutboxState.FAILED
                 logger.error("notification failed", extra={"outbox_id": str(message.id)})
             else:
                 message.next_attempt_at = now + backoff(message.attempts)
         else:
             message.attempts += 1
-            message.state = "delivered"
+            message.state = OutboxState.DELIVERED
             message.dispatched_at = now
         await session.commit()
         return True

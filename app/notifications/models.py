@@ -2,12 +2,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UUIDPrimaryKey
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 class OutboxMessage(UUIDPrimaryKey, Base):
@@ -29,7 +36,7 @@ class OutboxMessage(UUIDPrimaryKey, Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Where it goes: butler_app, sms, front_desk, front_desk_lead, doctor (see dispatcher.py).
     channel: Mapped[str] = mapped_column(String(20), default="butler_app")
-    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending|delivered|failed
+    state: Mapped[str] = mapped_column(String(10), default=OutboxState.PENDING)  # OutboxState
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None]

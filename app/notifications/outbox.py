@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.feed.changes import touch
-from app.notifications.models import OutboxMessage
+from app.notifications.models import OutboxMessage, OutboxState
 
 
 async def enqueue(
@@ -21,6 +21,8 @@ async def enqueue(
     mother_id: uuid.UUID | None = None,
     payload: dict[str, Any] | None = None,
 ) -> OutboxMessage:
+    """One message to deliver (SMS, the desk's board, a butler's phone). Writes only the
+    outbox row; a message that also changes a butler's list is sent with ``notify_butler``."""
     body = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in (payload or {}).items()}
     message = OutboxMessage(
         topic=topic,
@@ -28,12 +30,29 @@ async def enqueue(
         mother_id=mother_id,
         payload=body,
         channel=str(body.get("channel", "butler_app")),
-        state="pending",
+        state=OutboxState.PENDING,
         created_at=now,
         next_attempt_at=now,
         attempts=0,
     )
     session.add(message)
-    if butler_id is not None:  # her phone's list changes with it
+    return message
+
+
+async def notify_butler(
+    session: AsyncSession,
+    *,
+    topic: str,
+    now: datetime,
+    butler_id: uuid.UUID | None,
+    mother_id: uuid.UUID | None = None,
+    payload: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """A message for a butler's phone, two effects: the outbox row, and her assignment list
+    (feed) changes with it. With no butler (nobody to tell), only the outbox row."""
+    message = await enqueue(
+        session, topic=topic, now=now, butler_id=butler_id, mother_id=mother_id, payload=payload
+    )
+    if butler_id is not None:
         await touch(session, butler_id, kind=topic, now=now)
     return message

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import delete, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.core.database import create_session_factory
+from app.wiring import session_factory
 from app.core.principal import Principal, PrincipalKind
 from app.core.settings import OgttBetweenDraws, Routing
 from app.mothers.domain import gestational_age_days
@@ -251,7 +251,7 @@ class Clinic:
         self.routing = routing
         self.between = between
         self.engine = scratch_engine(database_url)
-        self.factory = create_session_factory(self.engine)
+        self.factory = session_factory(self.engine)
         # Service times are common random numbers: the same mother's same service takes the
         # same minutes under every strategy, so that the comparison is of the routing alone.
         self.number_of: dict[uuid.UUID, int] = {}  # visit -> arrival number
@@ -443,7 +443,7 @@ async def measure(
 ) -> StrategyResult:
     """Read the finished day back from the database: waits, lengths, use, and the rules."""
     engine = scratch_engine(database_url)
-    factory = create_session_factory(engine)
+    factory = session_factory(engine)
     async with factory() as session:
         catalogue = await service.load_catalogue(session)
         entries = (await session.scalars(select(QueueEntry))).all()
@@ -776,7 +776,7 @@ def settings_to_compare(scenario: Scenario, template: Path) -> list[tuple[Betwee
     async def timed_exams() -> set[str]:
         engine = scratch_engine(f"sqlite+aiosqlite:///{template}")
         try:
-            async with create_session_factory(engine)() as session:
+            async with session_factory(engine)() as session:
                 catalogue = await service.load_catalogue(session)
         finally:
             await engine.dispose()

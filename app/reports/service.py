@@ -14,7 +14,7 @@ from app.core.principal import Principal
 from app.core.settings import Settings
 from app.feed.changes import touch_mother
 from app.mothers.models import Mother
-from app.notifications.outbox import enqueue
+from app.notifications.outbox import enqueue, notify_butler
 from app.reports import domain, reconciliation
 from app.reports.alerts import LAST_TIER, TIER_AUDIENCE, EscalationPlan, next_step
 from app.reports.domain import NO_ORDER_KEY, ParsedReport, PickupState, ReportStatus, Threshold
@@ -119,7 +119,7 @@ async def _announce_ready(
     repo: ReportRepository, report: LabReport, *, now: datetime, today: date, reopened: bool
 ) -> None:
     butler_id = await _butler_for(repo, report, today=today)
-    await enqueue(
+    await notify_butler(
         repo.session,
         topic="report.amended" if reopened else "report.ready",
         now=now,
@@ -185,7 +185,7 @@ async def _page_matched(
     repo: ReportRepository, report: LabReport, alert: CriticalAlert, *, now: datetime
 ) -> None:
     """Her butler's phone, and the doctors' list until a clinician acknowledges."""
-    await enqueue(
+    await notify_butler(
         repo.session,
         topic="alert.critical",
         now=now,
@@ -937,7 +937,7 @@ async def detach(
         ref_id=report.id,
         also=[told],
     )
-    await enqueue(
+    await notify_butler(
         repo.session,
         topic="report.detached",
         now=now,
@@ -1143,7 +1143,7 @@ async def void_alerts(
                 ref_id=alert.id,
                 also=[alert.butler_id],
             )
-            await enqueue(
+            await notify_butler(
                 repo.session,
                 topic="alert.voided",
                 now=now,
@@ -1253,7 +1253,7 @@ async def remind_overdue_pickups(
                 mother_id=report.mother_id,
             )
         else:
-            await enqueue(
+            await notify_butler(
                 repo.session,
                 topic="report.pickup_overdue",
                 now=now,

@@ -24,7 +24,7 @@ from app.mothers.domain import RiskGrade, format_gestational_age, gestational_ag
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
 from app.mothers.risk import prompt_reassessment, trace_missed_visit
-from app.notifications.outbox import enqueue
+from app.notifications.outbox import notify_butler
 from app.queues import service as queues
 from app.queues.service import QueuePolicy
 from app.visits.domain import (
@@ -668,7 +668,7 @@ async def check_in(
         now=clinic.now,
         policy=policy,
     )
-    await enqueue(
+    await notify_butler(
         repo.session,
         topic="visit.checked_in",
         now=clinic.now,

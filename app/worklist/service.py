@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.feed.changes import CHANNEL, TOUCHED_KEY
+from app.core.session_state import session_state
+from app.feed.changes import CHANNEL
 from app.worklist.models import WorklistItem
 from app.worklist.repository import WorklistRepository
 
@@ -38,7 +39,7 @@ def wake_key(audience: str) -> uuid.UUID:
 
 async def _wake(session: AsyncSession, audiences: Iterable[str]) -> None:
     keys = sorted({wake_key(a) for a in audiences})
-    session.info.setdefault(TOUCHED_KEY, set()).update(keys)
+    session_state(session).wake.update(keys)
     if session.get_bind().dialect.name == "postgresql":  # delivered at commit, if we commit
         for key in keys:
             await session.execute(select(func.pg_notify(CHANNEL, str(key))))

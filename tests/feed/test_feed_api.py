@@ -325,7 +325,7 @@ async def test_overdue_tasks_remind_the_butler_then_the_desk(
 ) -> None:
     from sqlalchemy import select
 
-    from app.feed.changes import remind_overdue_tasks
+    from app.notifications.reminders import remind_overdue_tasks
     from app.notifications.models import OutboxMessage
 
     mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
