@@ -33,8 +33,8 @@ run: seed
 	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 35
 
 lint: $(VENV)/.dev-installed
-	$(VENV)/bin/ruff check app tests migrations
-	$(VENV)/bin/ruff format --check app tests migrations
+	$(VENV)/bin/ruff check app tests
+	$(VENV)/bin/ruff format --check app tests
 
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy
