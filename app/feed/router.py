@@ -40,8 +40,10 @@ from app.feed.schemas import (
 )
 from app.feed.stream import feed_stream, public_event
 from app.mothers.dependencies import ReadableMother
-from app.queues import service as queues
+from app.queues.catalogue import load_catalogue
 from app.queues.domain import Catalogue
+from app.queues.policy import Ctx, QueuePolicy
+from app.queues.visit_queue import visit_queue
 from app.visits.domain import VisitStatus
 from app.visits.models import Visit
 
@@ -189,7 +191,7 @@ async def _build_assignments(
     for visit, mother, is_cover in await repo.visits_today(butler_id, today):
         queue = None
         if visit.status in (VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
-            catalogue = catalogue or await queues.load_catalogue(session)
+            catalogue = catalogue or await load_catalogue(session)
             queue = await _queue_status(session, visit, catalogue, clock, settings)
         items.append(
             AssignmentItem(
@@ -243,13 +245,13 @@ async def _queue_status(
     settings: SettingsDep,
 ) -> QueueStatus:
     """Her places as of each queue's last change, so that the answer moves only with them."""
-    ctx = queues.Ctx(
+    ctx = Ctx(
         now=clock.now(),
         tz=settings.tz,
         actor=SYSTEM,
-        policy=queues.QueuePolicy.from_settings(settings),
+        policy=QueuePolicy.from_settings(settings),
     )
-    q = await queues.visit_queue(session, visit, catalogue, ctx)
+    q = await visit_queue(session, visit, catalogue, ctx)
     return QueueStatus(
         places=[
             QueuePlace(

@@ -24,7 +24,7 @@ from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.settings import BookingOutsideWindow
 from app.mothers.dependencies import MotherRepoDep
-from app.queues.service import QueuePolicy
+from app.queues.policy import QueuePolicy
 from app.visits import service
 from app.visits.domain import VisitStatus
 from app.visits.models import ExamOrder, Visit

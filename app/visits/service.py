@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import Policy, arrange_escort, end_cover
@@ -25,19 +24,18 @@ from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
 from app.mothers.risk import prompt_reassessment, trace_missed_visit
 from app.notifications.outbox import notify_butler
-from app.queues import service as queues
-from app.queues.service import QueuePolicy
+from app.queues.policy import Ctx, QueuePolicy
+from app.queues.routing import close_visit_entries, route
 from app.visits.domain import (
-    IllegalTransitionError,
     SessionShape,
     VisitStatus,
-    check_transition,
     first_free_slot,
     local_datetime,
 )
-from app.visits.models import ClinicSession, ExamOrder, Visit, VisitStatusChange
+from app.visits.models import ClinicSession, ExamOrder, ExamOrderStatus, Visit
 from app.visits.repository import VisitRepository
 from app.visits.schemas import ClinicSessionCreate, ClinicSessionPublic
+from app.visits.status import IllegalTransition, move_status, record_status
 
 
 class SessionFull(Conflict):
@@ -55,11 +53,6 @@ class OutsideWindow(Conflict):
     title = "The date is outside the care-plan window"
 
 
-class IllegalTransition(Conflict):
-    slug = "illegal-visit-transition"
-    title = "The visit cannot change to that state"
-
-
 @dataclass(frozen=True, slots=True)
 class Clinic(ClinicTime):
     """What the visit rules need from the app: its clock reading, zone and guideline tables."""
@@ -70,8 +63,8 @@ class Clinic(ClinicTime):
     queue_policy: QueuePolicy = field(default_factory=QueuePolicy)
     region_flags: frozenset[str] = frozenset()
 
-    def queue_ctx(self, actor: Principal) -> queues.Ctx:
-        return queues.Ctx(now=self.now, tz=self.tz, actor=actor, policy=self.queue_policy)
+    def queue_ctx(self, actor: Principal) -> Ctx:
+        return Ctx(now=self.now, tz=self.tz, actor=actor, policy=self.queue_policy)
 
     def guideline(self, pregnancy: Pregnancy) -> Guideline:
         try:
@@ -92,52 +85,6 @@ def _invalid(field: str, detail: str) -> ValidationFailed:
 
 def _shape(session: ClinicSession) -> SessionShape:
     return SessionShape(session.session_date, session.starts_at, session.ends_at, session.per_hour)
-
-
-def _record(
-    repo: VisitRepository,
-    visit: Visit,
-    *,
-    to: VisitStatus,
-    actor: Principal,
-    now: datetime,
-    reason: str | None = None,
-    from_: VisitStatus | None = None,
-) -> None:
-    repo.session.add(
-        VisitStatusChange(
-            visit_id=visit.id,
-            from_status=from_,
-            to_status=to,
-            reason=reason,
-            changed_at=now,
-            actor_id=actor.id,
-            actor_name=actor.name,
-        )
-    )
-
-
-def move_status(
-    repo: VisitRepository,
-    visit: Visit,
-    to: VisitStatus,
-    *,
-    actor: Principal,
-    now: datetime,
-    reason: str | None = None,
-) -> None:
-    current = VisitStatus(visit.status)
-    try:
-        check_transition(current, to)
-    except IllegalTransitionError as exc:
-        raise IllegalTransition(
-            str(exc).capitalize() + ".",
-            extra={"current_status": current.value, "requested_status": to.value},
-        ) from exc
-    visit.status = to
-    visit.version += 1
-    visit.updated_at = now
-    _record(repo, visit, from_=current, to=to, actor=actor, now=now, reason=reason)
 
 
 # Clinic sessions -------------------------------------------------------------------------
@@ -324,7 +271,7 @@ async def book_visit(
         await repo.session.flush()
     except IntegrityError as exc:  # a concurrent booking for the same day won
         raise AlreadyBooked(f"She already has a visit on {session.session_date}.") from exc
-    _record(repo, visit, to=VisitStatus.BOOKED, actor=actor, now=now)
+    record_status(repo, visit, to=VisitStatus.BOOKED, actor=actor, now=now)
     await repo.session.flush()
     await arrange_escort(
         AssignmentRepository(repo.session),
@@ -405,7 +352,7 @@ async def reschedule_visit(
     visit.scheduled_at = local_datetime(session.session_date, slot, clinic.tz)
     visit.version += 1
     visit.updated_at = clinic.now
-    _record(
+    record_status(
         repo,
         visit,
         from_=VisitStatus.BOOKED,
@@ -459,7 +406,7 @@ async def change_status(
         visit.cancelled_at = clinic.now
         visit.cancel_reason = reason
     if to in (VisitStatus.COMPLETED, VisitStatus.CANCELLED):
-        await queues.close_visit_entries(
+        await close_visit_entries(
             repo.session, visit, clinic.queue_ctx(actor), reason=f"visit {to.value}"
         )
     if visit.accompanying_butler_id is not None:
@@ -535,7 +482,7 @@ def _new_order(
         exam_name=exam.name,
         fasting=exam.fasting,
         source=source,
-        status="ordered",
+        status=ExamOrderStatus.ORDERED,
         ordered_by_name=actor.name,
         created_at=now,
     )
@@ -586,7 +533,7 @@ async def _walk_in(
         )
         repo.session.add(visit)
         await repo.session.flush()
-        _record(
+        record_status(
             repo, visit, to=VisitStatus.CHECKED_IN, actor=actor, now=clinic.now, reason="walk-in"
         )
         return visit
@@ -686,19 +633,6 @@ async def check_in(
     return visit, False
 
 
-async def route(session: AsyncSession, visit: Visit, ctx: queues.Ctx) -> None:
-    """Give her orders their exam steps and put her in the queues now open to her."""
-    catalogue = await queues.load_catalogue(session)
-    await queues.plan_steps(session, visit, catalogue, ctx)
-    await queues.close_stale(session, ctx, mother_id=visit.mother_id)  # an unfinished day
-    routed = await queues.route_visit(session, visit, catalogue, ctx)
-    # Always: a new order changes her steps even when it opens no place yet.
-    stations = await queues.stations_of(
-        session, routed.stations | await queues.stations_of_mother(session, visit.mother_id)
-    )
-    await queues.queue_changed(session, stations, ctx, mother_ids=[visit.mother_id])
-
-
 async def add_exam_order(
     repo: VisitRepository,
     mothers: MotherRepository,
@@ -717,7 +651,7 @@ async def add_exam_order(
     if exam is None:
         raise _invalid("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
     existing = (await repo.orders_of([visit.id]))[visit.id]
-    if any(o.exam_code == exam_code and o.status != "cancelled" for o in existing):
+    if any(o.exam_code == exam_code and o.status != ExamOrderStatus.CANCELLED for o in existing):
         raise Conflict(f"{exam.name} is already ordered for this visit.")
     order = _new_order(visit, exam, source="added", actor=actor, now=clinic.now)
     repo.session.add(order)

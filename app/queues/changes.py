@@ -1,0 +1,64 @@
+"""When a queue moves: its station's ``queue_changed_at`` (what positions and boards are read as
+of) and the butlers of every mother in it hear.
+
+The time is written at commit, in station-id order: two transactions that move the same queues
+lock their rows in the same order (no deadlock), and only for the moment of the commit. Until
+then it waits in ``session.info["queues_changed"]`` (station id -> when its queue last moved).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.feed.changes import touch_mothers
+from app.queues.models import Station
+from app.queues.policy import Ctx
+from app.queues.repository import QueueRepository, queue_changed_at_update
+
+CHANGED_KEY = "queues_changed"  # session.info: station id -> when its queue last moved
+
+
+def mark_changed(session: AsyncSession, station: Station, now: datetime) -> None:
+    """Note that the station's queue moved. Written at commit, in station-id order: two
+    transactions that move the same queues lock their rows in the same order (no deadlock),
+    and only for the moment of the commit."""
+    set_committed_value(station, "queue_changed_at", now)  # seen at once by this transaction
+    session.info.setdefault(CHANGED_KEY, {})[station.id] = now
+
+
+@event.listens_for(Session, "before_commit")
+def stamp_changed_queues(session: Session) -> None:
+    """Before commit: write every moved station's ``queue_changed_at``, in id order."""
+    changed: dict[uuid.UUID, datetime] | None = session.info.pop(CHANGED_KEY, None)
+    for station_id, at in sorted((changed or {}).items()):
+        session.execute(queue_changed_at_update(station_id, at))
+
+
+@event.listens_for(Session, "after_rollback")
+def forget_changed_queues(session: Session) -> None:
+    """After rollback: nothing moved."""
+    session.info.pop(CHANGED_KEY, None)
+
+
+async def queue_changed(
+    session: AsyncSession,
+    stations: Iterable[Station],
+    ctx: Ctx,
+    *,
+    mother_ids: Iterable[uuid.UUID] = (),
+) -> None:
+    """A queue moved: positions and estimates changed for everyone in it, so their butlers hear."""
+    stations = list(stations)
+    for station in stations:
+        mark_changed(session, station, ctx.now)
+    mothers = set(mother_ids)
+    if stations:
+        mothers |= await QueueRepository(session).live_mother_ids_at([s.id for s in stations])
+    await touch_mothers(session, mothers, kind="queue.changed", now=ctx.now, today=ctx.today)
