@@ -33,8 +33,8 @@ run: seed
 	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 35
 
 lint: $(VENV)/.dev-installed
-	$(VENV)/bin/ruff check app tests
-	$(VENV)/bin/ruff format --check app tests
+	$(VENV)/bin/ruff check app sim tests
+	$(VENV)/bin/ruff format --check app sim tests
 
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy
@@ -55,7 +55,7 @@ load: $(VENV)/.dev-installed
 	$(PY) bench/load.py --seconds 60 --mothers 120
 
 simulate: $(VENV)/.dev-installed
-	$(PY) -m app.cli simulate bench/scenarios/*.json --out bench/out --results bench/RESULTS.md
+	$(PY) -m sim simulate bench/scenarios/*.json --out bench/out --results bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

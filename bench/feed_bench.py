@@ -48,7 +48,7 @@ from app.all_models import (  # noqa: E402
 )
 from app.core.ids import uuid7  # noqa: E402
 from app.core.migrations import upgrade  # noqa: E402
-from app.core.results import write_section  # noqa: E402
+from sim.results import write_section  # noqa: E402
 from app.core.secretbox import new_key  # noqa: E402
 from app.core.security import hash_password, token_digest  # noqa: E402
 from app.mothers.domain import check_digit  # noqa: E402

@@ -39,7 +39,7 @@ from sqlalchemy.pool import NullPool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.core.results import write_section  # noqa: E402
+from sim.results import write_section  # noqa: E402
 
 PASSWORD = "butler-demo-2026"
 LAB_KEY = "pb_demo_lab_key_0001"

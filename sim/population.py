@@ -1,4 +1,4 @@
-"""Checked-in visits made directly in the database, for the simulator and load tests.
+"""Checked-in visits made directly in the database, for the simulator and concurrency tests.
 
 These rows are what enrolment, booking and check-in would have written; they skip the butler
 choice and the care plan (the scenario names the exams). The queue code that runs on them is
@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.mothers.domain import PREGNANCY_DAYS, DatingMethod, RiskGrade
+from app.mothers.domain import PREGNANCY_DAYS, DatingMethod, RiskGrade, check_digit
 from app.mothers.models import Mother, Pregnancy, PregnancyStatus
 from app.queues.domain import Catalogue
 from app.visits.domain import VisitStatus
@@ -22,9 +22,7 @@ from app.visits.models import ClinicSession, ExamOrder, Visit
 
 def checksum_id(first17: str) -> str:
     """A national id with a valid ISO 7064 MOD 11-2 check digit."""
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(c) * w for c, w in zip(first17, weights, strict=True))
-    return first17 + "10X98765432"[total % 11]
+    return first17 + check_digit(first17)
 
 
 async def clinic_session(

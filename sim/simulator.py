@@ -1,7 +1,8 @@
 """The clinic-day simulator: a day of arrivals and exams replayed in seconds on a simulated clock.
 
-It drives the same queue code the API uses (``app.queues.service``) against a scratch SQLite
-database migrated like production, and compares routing strategies on the same arrivals:
+It drives the service's own queue code from outside it (``app.queues``: routing, station
+operations, the glucose drink) against a scratch SQLite database migrated like production,
+and compares routing strategies on the same arrivals:
 ``fixed`` (one exam at a time in catalogue order, first come first served) and ``parallel``
 (the project's routing). Stations are the scenario's; the exam catalogue is the default one.
 
@@ -40,16 +41,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import delete, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.wiring import session_factory
 from app.core.principal import Principal, PrincipalKind
 from app.core.settings import OgttBetweenDraws, Routing
 from app.mothers.domain import gestational_age_days
 from app.mothers.models import Pregnancy
-from app.queues import service
+from app.queues.catalogue import load_catalogue
 from app.queues.domain import GLUCOSE_DRINK, REST, BetweenDraws, Catalogue
-from app.queues.models import EntryState, ExamStep, QueueEntry, Station
-from app.queues.population import checked_in_visit, clinic_session
+from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
+from app.queues.operations import (
+    call_next,
+    close_station,
+    entry_by_id,
+    finish,
+    start,
+    station_by_code,
+)
+from app.queues.policy import Ctx, QueuePolicy
+from app.queues.routing import route
+from app.queues.timing import record_timing_start
 from app.visits.models import Visit
+from app.wiring import session_factory
+from sim.population import checked_in_visit, clinic_session
 
 DAY = date(2026, 12, 1)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -268,9 +280,9 @@ class Clinic:
         self.seq += 1
         heapq.heappush(self.events, (at, self.seq, kind, data))
 
-    def ctx(self, now: datetime) -> service.Ctx:
-        policy = service.QueuePolicy(routing=self.routing, between=self.between)
-        return service.Ctx(now=now, tz=TZ, actor=self.actor, policy=policy)
+    def ctx(self, now: datetime) -> Ctx:
+        policy = QueuePolicy(routing=self.routing, between=self.between)
+        return Ctx(now=now, tz=TZ, actor=self.actor, policy=policy)
 
     async def setup(self) -> None:
         s = self.scenario
@@ -291,7 +303,7 @@ class Clinic:
                 )
                 if spec.closes_at is not None:
                     self.push(_local(spec.closes_at), "close", spec.code)
-            catalogue = await service.load_catalogue(session)
+            catalogue = await load_catalogue(session)
             unknown = sorted({e for m in s.visit_mix for e in m.exams if catalogue.rule(e) is None})
             if unknown:
                 raise ScenarioError(f"visit_mix names exams not in the catalogue: {unknown}")
@@ -341,7 +353,7 @@ class Clinic:
             if now > end:
                 break
             async with self.factory() as session:
-                catalogue = await service.load_catalogue(session)
+                catalogue = await load_catalogue(session)
                 ctx = self.ctx(now)
                 while self.events and self.events[0][0] == now:
                     _at, _seq, kind, data = heapq.heappop(self.events)
@@ -353,7 +365,7 @@ class Clinic:
         await self.engine.dispose()
 
     async def handle(
-        self, session: Any, catalogue: Catalogue, ctx: service.Ctx, kind: str, data: Any
+        self, session: Any, catalogue: Catalogue, ctx: Ctx, kind: str, data: Any
     ) -> None:
         if kind == "arrive":
             a: Arrival = data
@@ -369,13 +381,11 @@ class Clinic:
                 walk_in=a.walk_in,
             )
             self.number_of[visit.id] = a.number
-            from app.visits.service import route
-
             await route(session, visit, ctx)
         elif kind == "finish":
             station_code, room, entry_id = data
-            entry = await service.entry_by_id(session, entry_id)
-            created = await service.finish(session, entry, catalogue, ctx)
+            entry = await entry_by_id(session, entry_id)
+            created = await finish(session, entry, catalogue, ctx)
             del self.busy[(station_code, room)]
             for e in created:
                 if e.available_at > ctx.now:
@@ -384,16 +394,16 @@ class Clinic:
                 drink = ctx.now + timedelta(minutes=self.scenario.glucose_drink_minutes)
                 self.push(drink, "drink", entry_id)
         elif kind == "drink":
-            entry = await service.entry_by_id(session, data)
-            test = await service.record_timing_start(
+            entry = await entry_by_id(session, data)
+            test = await record_timing_start(
                 session, entry, catalogue, ctx, event=GLUCOSE_DRINK, started_at=ctx.now
             )
             for draw in test.draws:
                 if draw.entry is not None and draw.entry.available_at > ctx.now:
                     self.push(draw.entry.available_at, "tick")
         elif kind == "close":
-            station = await service.station_by_code(session, data, for_update=True)
-            await service.close_station(session, station, catalogue, ctx)
+            station = await station_by_code(session, data, for_update=True)
+            await close_station(session, station, catalogue, ctx)
         # "tick": nothing to do but look for work again
 
     async def awaits_drink(self, session: Any, entry: QueueEntry) -> bool:
@@ -408,7 +418,7 @@ class Clinic:
         )
         return timed is not None
 
-    async def dispatch(self, session: Any, ctx: service.Ctx) -> None:
+    async def dispatch(self, session: Any, ctx: Ctx) -> None:
         """Every free room of every open station calls, until nobody may be called."""
         stations = (await session.scalars(select(Station).order_by(Station.code))).all()
         waiting_at = set(
@@ -424,10 +434,10 @@ class Clinic:
             for room in range(1, station.servers + 1):
                 if (station.code, room) in self.busy:
                     continue
-                entry = await service.call_next(session, station, room, ctx)
+                entry = await call_next(session, station, room, ctx)
                 if entry is None:  # nobody callable: a later finish, arrival or due time
                     break  # (each an event) brings this room back
-                await service.start(session, entry, ctx)
+                await start(session, entry, ctx)
                 steps = list(
                     await session.scalars(select(ExamStep).where(ExamStep.entry_id == entry.id))
                 )
@@ -445,7 +455,7 @@ async def measure(
     engine = scratch_engine(database_url)
     factory = session_factory(engine)
     async with factory() as session:
-        catalogue = await service.load_catalogue(session)
+        catalogue = await load_catalogue(session)
         entries = (await session.scalars(select(QueueEntry))).all()
         steps = (await session.scalars(select(ExamStep))).all()
         visits = (await session.scalars(select(Visit))).all()
@@ -524,7 +534,7 @@ async def measure(
         if v.id in last_finish and v.arrived_at is not None
     ]
     done_visits = {
-        v.id for v in visits if all(s.state == "done" for s in steps if s.visit_id == v.id)
+        v.id for v in visits if all(s.state == StepState.DONE for s in steps if s.visit_id == v.id)
     }
     by_closing = sum(1 for v in done_visits if v in last_finish and last_finish[v] <= closes)
     q = statistics.quantiles(wait_list, n=10) if len(wait_list) >= 2 else [0.0] * 9
@@ -544,7 +554,7 @@ async def measure(
         waits=[round(w, 1) for w in wait_list],
         violations=violations,
         steps_total=len(steps),
-        steps_done=sum(1 for s in steps if s.state == "done"),
+        steps_done=sum(1 for s in steps if s.state == StepState.DONE),
     )
 
 
@@ -649,7 +659,7 @@ def check_rules(
     done_entries = [e for e in entries if e.state == EntryState.DONE]
     served: dict[uuid.UUID, int] = defaultdict(int)
     for s in steps:
-        if s.state == "done":
+        if s.state == StepState.DONE:
             entry = entry_by_id.get(s.entry_id) if s.entry_id else None
             if entry is None or entry.state != EntryState.DONE:
                 out.append(f"step {s.id} done without a finished service")
@@ -659,7 +669,7 @@ def check_rules(
         by_visit[s.visit_id].append(s)
     started = {e.id: e.started_at for e in done_entries}
     for visit_id, vsteps in by_visit.items():
-        done = [s for s in vsteps if s.state == "done"]
+        done = [s for s in vsteps if s.state == StepState.DONE]
 
         def start_of(s: Any) -> datetime:
             begun: datetime = started.get(s.entry_id) or s.done_at
@@ -777,7 +787,7 @@ def settings_to_compare(scenario: Scenario, template: Path) -> list[tuple[Betwee
         engine = scratch_engine(f"sqlite+aiosqlite:///{template}")
         try:
             async with session_factory(engine)() as session:
-                catalogue = await service.load_catalogue(session)
+                catalogue = await load_catalogue(session)
         finally:
             await engine.dispose()
         return {code for code, rule in catalogue.rules.items() if rule.sequence}
