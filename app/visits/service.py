@@ -15,7 +15,7 @@ from app.careplan import domain as plan
 from app.careplan import service as care_plan
 from app.careplan.domain import Guideline
 from app.core.clock import ClinicTime
-from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound, invalid_field
 from app.core.ids import uuid7
 from app.core.principal import Principal
 from app.feed.changes import touch
@@ -74,13 +74,6 @@ class Clinic(ClinicTime):
                 f"The care-plan table {pregnancy.care_plan_code!r} of this pregnancy is not "
                 "installed."
             ) from exc
-
-
-def _invalid(field: str, detail: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"{field}: {detail}",
-        errors=[FieldError(field=field, location="body", pointer=f"#/{field}", detail=detail)],
-    )
 
 
 def _shape(session: ClinicSession) -> SessionShape:
@@ -146,7 +139,7 @@ async def _bookable_slot(
 ) -> tuple[ClinicSession, time]:
     session = await repo.clinic_session(session_id, for_update=True)  # serialises its bookings
     if session is None:
-        raise _invalid("session_id", "no clinic session with that id")
+        raise invalid_field("session_id", "no clinic session with that id")
     if not session.is_open:
         raise Conflict("That clinic session is closed for booking.")
     shape = _shape(session)
@@ -161,7 +154,7 @@ async def _bookable_slot(
     if preferred is not None:
         slot = shape.slot_of(preferred)
         if slot is None:
-            raise _invalid(
+            raise invalid_field(
                 "preferred_time",
                 f"the session runs {session.starts_at:%H:%M}-{session.ends_at:%H:%M}",
             )
@@ -197,7 +190,7 @@ def _choose_window(
     for window in plan.windows_for(guideline, grade):
         if window.code == window_code:
             return window, ga_day
-    raise _invalid("window_code", f"the {guideline.code} plan has no window {window_code!r}")
+    raise invalid_field("window_code", f"the {guideline.code} plan has no window {window_code!r}")
 
 
 def _window_warning(window: plan.Window | None, ga_day: int) -> str | None:
@@ -434,7 +427,7 @@ async def sweep_no_shows(
 ) -> list[uuid.UUID]:
     """Booked visits of sessions that have ended become no-shows (end-of-day sweep)."""
     if day > clinic.today:
-        raise _invalid("date", "the day has not happened yet")
+        raise invalid_field("date", "the day has not happened yet")
     marked = []
     for visit, session in await repo.booked_until(day):
         ended = session.session_date < clinic.today or session.ends_at <= clinic.local_time
@@ -569,7 +562,7 @@ async def check_in(
     guideline = clinic.guideline(pregnancy)
     unknown = sorted(set(extra_exams) - set(guideline.exams))
     if unknown:
-        raise _invalid("extra_exams", f"unknown exam codes: {', '.join(unknown)}")
+        raise invalid_field("extra_exams", f"unknown exam codes: {', '.join(unknown)}")
 
     if visit is None:
         visit = await _walk_in(repo, mother=mother, pregnancy=pregnancy, actor=actor, clinic=clinic)
@@ -649,7 +642,7 @@ async def add_exam_order(
     guideline = clinic.guideline(pregnancy)
     exam = guideline.exams.get(exam_code)
     if exam is None:
-        raise _invalid("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
+        raise invalid_field("exam_code", f"the {guideline.code} table has no exam {exam_code!r}")
     existing = (await repo.orders_of([visit.id]))[visit.id]
     if any(o.exam_code == exam_code and o.status != ExamOrderStatus.CANCELLED for o in existing):
         raise Conflict(f"{exam.name} is already ordered for this visit.")
