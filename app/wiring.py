@@ -34,6 +34,7 @@ from app.feed import changes as feed_changes
 from app.feed import notifier as feed_notifier
 from app.feed.changes import CHANNEL as FEED_CHANNEL
 from app.feed.notifier import Notifier
+from app.queues import changes as queue_changes
 
 COMMIT_HOOKS = CommitHooks(
     (
@@ -42,7 +43,11 @@ COMMIT_HOOKS = CommitHooks(
             before_commit=feed_changes.bump_versions,
             after_rollback=feed_changes.discard_bumps,
         ),
-        # LEAD-INTERIM: queue changes hook goes here once app/queues/changes.py exists
+        CommitHook(
+            "queue changes",
+            before_commit=queue_changes.stamp_changed_queues,
+            after_rollback=queue_changes.forget_changed_queues,
+        ),
         CommitHook(
             "wake-ups",
             after_commit=feed_notifier.wake_after_commit,

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.audit.group_commit import AuditGroupCommit
 from app.audit.service import audit_row
 from app.auth.cache import TokenCache
+from app.auth.models import Role
 from app.core.clock import Clock
 from app.core.security import token_digest
 from app.core.settings import Settings
@@ -101,7 +102,7 @@ class IdlePollFastPath:
         now = clock.now()
         digest = token_digest(auth[7:].strip())
         principal = cache.get(digest, now)
-        if principal is None or principal.role != "butler" or principal.butler_id is None:
+        if principal is None or principal.role != Role.BUTLER or principal.butler_id is None:
             await self.app(scope, receive, send)
             return
         butler = principal.butler_id

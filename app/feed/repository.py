@@ -12,6 +12,7 @@ from app.assignments.models import AssignmentRole, CareAssignment
 from app.assignments.repository import visible_mother_ids
 from app.feed.models import FeedEvent, FeedState, Task
 from app.mothers.models import Mother
+from app.reports.domain import PickupState
 from app.reports.models import CriticalAlert, LabReport
 from app.visits.domain import ACTIVE
 from app.visits.models import Visit
@@ -77,7 +78,7 @@ class FeedRepository:
             .join(Mother, Mother.id == LabReport.mother_id)
             .where(
                 LabReport.mother_id.in_(visible_mother_ids(butler_id, today)),
-                LabReport.pickup_state.in_(("ready", "picked_up")),
+                LabReport.pickup_state.in_((PickupState.READY, PickupState.PICKED_UP)),
             )
             .order_by(LabReport.ready_at, LabReport.id)
         )

@@ -10,6 +10,7 @@ from fastapi import Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.assignments.dependencies import PolicyDep
+from app.assignments.models import AssignmentRole
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import answer_cover
 from app.auth.cache import TokenCache
@@ -44,6 +45,7 @@ from app.queues.catalogue import load_catalogue
 from app.queues.domain import Catalogue
 from app.queues.policy import Ctx, QueuePolicy
 from app.queues.visit_queue import visit_queue
+from app.reports.domain import PickupState
 from app.visits.domain import VisitStatus
 from app.visits.models import Visit
 
@@ -203,12 +205,12 @@ async def _build_assignments(
                 at=visit.scheduled_at,
                 title="Accompany her visit",
                 status=visit.status.value,
-                role="cover" if is_cover else "primary",
+                role=AssignmentRole.COVER if is_cover else AssignmentRole.PRIMARY,
                 queue=queue,
             )
         )
     for report, mother in await repo.open_reports(butler_id, today):
-        picking = report.pickup_state.value == "ready"
+        picking = report.pickup_state is PickupState.READY
         items.append(
             AssignmentItem(
                 kind="report_pickup" if picking else "report_delivery",

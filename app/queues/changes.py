@@ -3,7 +3,8 @@ of) and the butlers of every mother in it hear.
 
 The time is written at commit, in station-id order: two transactions that move the same queues
 lock their rows in the same order (no deadlock), and only for the moment of the commit. Until
-then it waits in ``session.info["queues_changed"]`` (station id -> when its queue last moved).
+then it waits in the session's state (``session_state(session).queue_moves``); the commit hooks
+below are wired in ``app/wiring.py``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.core.session_state import session_state
 from app.feed.changes import touch_mothers
 from app.queues.models import Station
 from app.queues.policy import Ctx
 from app.queues.repository import QueueRepository, queue_changed_at_update
-
-CHANGED_KEY = "queues_changed"  # session.info: station id -> when its queue last moved
 
 
 def mark_changed(session: AsyncSession, station: Station, now: datetime) -> None:
@@ -30,21 +29,21 @@ def mark_changed(session: AsyncSession, station: Station, now: datetime) -> None
     transactions that move the same queues lock their rows in the same order (no deadlock),
     and only for the moment of the commit."""
     set_committed_value(station, "queue_changed_at", now)  # seen at once by this transaction
-    session.info.setdefault(CHANGED_KEY, {})[station.id] = now
+    session_state(session).queue_moves[station.id] = now
 
 
-@event.listens_for(Session, "before_commit")
 def stamp_changed_queues(session: Session) -> None:
-    """Before commit: write every moved station's ``queue_changed_at``, in id order."""
-    changed: dict[uuid.UUID, datetime] | None = session.info.pop(CHANGED_KEY, None)
-    for station_id, at in sorted((changed or {}).items()):
+    """Commit hook (before commit): write every moved station's ``queue_changed_at``, in id
+    order."""
+    state = session_state(session)
+    changed, state.queue_moves = state.queue_moves, {}
+    for station_id, at in sorted(changed.items()):
         session.execute(queue_changed_at_update(station_id, at))
 
 
-@event.listens_for(Session, "after_rollback")
 def forget_changed_queues(session: Session) -> None:
-    """After rollback: nothing moved."""
-    session.info.pop(CHANGED_KEY, None)
+    """Commit hook (after rollback): nothing moved."""
+    session_state(session).queue_moves.clear()
 
 
 async def queue_changed(

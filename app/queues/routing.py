@@ -16,6 +16,7 @@ from datetime import datetime, time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
+from app.core.session_state import session_state
 from app.core.settings import Routing
 from app.mothers.domain import gestational_age_days
 from app.queues.catalogue import load_catalogue
@@ -33,8 +34,6 @@ from app.queues.policy import Ctx, QueueConflict
 from app.queues.repository import QueueRepository
 from app.visits.domain import VisitStatus
 from app.visits.models import ExamOrder, ExamOrderStatus, Visit
-
-GA_DAY_KEY = "queues_ga_day"  # session.info: visit id -> her gestational age on the visit day
 
 
 async def route(session: AsyncSession, visit: Visit, ctx: Ctx) -> None:
@@ -68,7 +67,7 @@ def step_view(step: ExamStep) -> StepView:
 
 async def ga_day_of(session: AsyncSession, visit: Visit) -> int:
     """Her gestational age on the visit day (read once per session: one request)."""
-    known: dict[uuid.UUID, int] = session.info.setdefault(GA_DAY_KEY, {})
+    known = session_state(session).ga_days
     if visit.id not in known:
         edd = await QueueRepository(session).edd_of(visit.pregnancy_id)
         assert edd is not None
