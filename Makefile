@@ -9,7 +9,7 @@ PORT   ?= 8000
 
 help:
 	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on :$(PORT)"
-	@echo "make test   - install dev tools, run ruff, mypy and the test suite (SQLite + PostgreSQL)"
+	@echo "make test   - install dev tools, run ruff, the layering contract, mypy and the suite (SQLite + PostgreSQL)"
 	@echo "make simulate - replay the clinic-day scenarios and compare routing (table, JSON, chart)"
 	@echo "make load     - a minute of mixed load on PostgreSQL: 5xx, invariants, p95 per endpoint"
 
@@ -33,8 +33,9 @@ run: seed
 	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 35
 
 lint: $(VENV)/.dev-installed
-	$(VENV)/bin/ruff check app sim tests
-	$(VENV)/bin/ruff format --check app sim tests
+	$(VENV)/bin/ruff check app sim tools tests
+	$(VENV)/bin/ruff format --check app sim tools tests
+	$(VENV)/bin/lint-imports  # the layering: .importlinter, docs/architecture.md
 
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy

@@ -73,9 +73,7 @@ class AcyclicModulesContract(Contract):
 
     def check(self, graph: ImportGraph, verbose: bool) -> ContractCheck:
         roots: list[str] = list(self.containers)  # type: ignore[call-overload]
-        modules = {
-            m for m in graph.modules if any(m == r or m.startswith(r + ".") for r in roots)
-        }
+        modules = {m for m in graph.modules if any(m == r or m.startswith(r + ".") for r in roots)}
         edges = {
             m: {d for d in graph.find_modules_directly_imported_by(m) if d in modules and d != m}
             for m in modules
