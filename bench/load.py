@@ -39,6 +39,7 @@ from sqlalchemy.pool import NullPool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.mothers.domain import check_digit  # noqa: E402
 from sim.results import write_section  # noqa: E402
 
 PASSWORD = "butler-demo-2026"
@@ -54,8 +55,7 @@ def say(message: str) -> None:
 
 def national_id(n: int) -> str:
     first17 = f"11010619900101{n % 1000:03d}"  # region, birth date, serial
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights)) % 11]
+    return first17 + check_digit(first17)
 
 
 @dataclass
