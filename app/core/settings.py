@@ -14,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.core.secretbox import parse_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'pregnancy-butler.db'}"
+# The embedded database: in a source checkout, its var/; an installed copy (the wheel) keeps it
+# in var/ of the directory it is started from, never inside site-packages.
+DATA_ROOT = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").is_file() else Path.cwd()
+DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///{DATA_ROOT / 'var' / 'pregnancy-butler.db'}"
 
 
 class Environment(StrEnum):
