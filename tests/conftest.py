@@ -15,10 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -34,25 +30,14 @@ from app.core.clock import FrozenClock
 from app.core.migrations import upgrade
 from app.core.settings import Environment, Settings
 from app.main import create_app
-from tests.factories import Staff, make_staff
+from tests.helpers.api import Api
+from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
+from tests.helpers.factories import make_staff
+from tests.helpers.lab import Lab
+from tests.helpers.queues import with_between_draws
 
-DEFAULT_PG_SERVER = "postgresql+asyncpg://root@127.0.0.1:5432/test"
 # 10:00 in the clinic (Asia/Shanghai) on a Saturday.
 START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-
-
-def _pg_server_url() -> str | None:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        return url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return DEFAULT_PG_SERVER
-    except OSError:
-        return None
-
-
-PG_SERVER = _pg_server_url()
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -103,7 +88,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker hands what it counted to the controller (pytest_testnodedown)."""
-    from tests.counts import COUNTS, DISTINCT
+    from tests.helpers.counts import COUNTS, DISTINCT
 
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
@@ -113,7 +98,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    from tests.counts import COUNTS, DISTINCT
+    from tests.helpers.counts import COUNTS, DISTINCT
 
     output = getattr(node, "workeroutput", {})
     COUNTS.update(output.get("counts", {}))
@@ -123,7 +108,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """What the reliability suites counted, so that a run says how much it tried."""
-    from tests.counts import COUNTS, DISTINCT
+    from tests.helpers.counts import COUNTS, DISTINCT
 
     counted = {**COUNTS, **{name: len(seen) for name, seen in DISTINCT.items()}}
     if counted:
@@ -137,29 +122,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(
             "REQUIRE_POSTGRES=1 but no PostgreSQL answers (set TEST_DATABASE_URL or start it)"
         )
-
-
-async def _admin_sql(server_url: str, *statements: str) -> None:
-    engine = create_async_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def create_pg_database(prefix: str = "pb_test") -> str:
-    assert PG_SERVER is not None
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin_sql(PG_SERVER, f'CREATE DATABASE "{name}"'))
-    return make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(url: str) -> None:
-    assert PG_SERVER is not None
-    name = make_url(url).database
-    asyncio.run(_admin_sql(PG_SERVER, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -262,13 +224,21 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(
+def between_draws() -> str:
+    """The OGTT's between-draws setting a test runs under: empty, the clinic's default (rest);
+    a test parametrizes it (``"any"``, ``"listed:us_obstetric"``) to run under another."""
+    return ""
+
+
+@pytest.fixture
+def settings(database_url: str, between_draws: str) -> Settings:
+    base = Settings(
         database_url=database_url,
         environment=Environment.TEST,
         database_pool_size=5,
         max_body_bytes=64 * 1024,
     )
+    return with_between_draws(base, between_draws)
 
 
 @pytest.fixture
@@ -291,17 +261,6 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@dataclass
-class Api:
-    """An API client plus the demo staff, one account per role."""
-
-    client: httpx.AsyncClient
-    staff: Staff
-
-    def auth(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.staff.tokens[who]}"}
-
-
 @pytest.fixture
 async def api(
     client: httpx.AsyncClient,
@@ -310,3 +269,8 @@ async def api(
 ) -> Api:
     staff = await make_staff(session_factory, now=clock.now())
     return Api(client=client, staff=staff)
+
+
+@pytest.fixture
+def lab(api: Api, clock: FrozenClock) -> Lab:
+    return Lab(api, clock)

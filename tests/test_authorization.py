@@ -12,9 +12,9 @@ import uuid
 from fastapi import FastAPI
 
 from app.main import api_routes
-from tests.conftest import Api
-from tests.counts import COUNTS
-from tests.factories import LAB_KEY
+from tests.helpers.api import Api
+from tests.helpers.counts import COUNTS
+from tests.helpers.factories import LAB_KEY
 
 ANY = "any authenticated"
 PUBLIC = "public"

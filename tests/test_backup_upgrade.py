@@ -22,7 +22,7 @@ from app.core.migrations import schema_head, upgrade
 from app.core.security import hash_password
 from app.core.settings import Settings
 from app.main import create_app
-from tests.conftest import PG_SERVER, create_pg_database, drop_pg_database
+from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 
 PREVIOUS = "0007"  # the schema of the version before this one
 

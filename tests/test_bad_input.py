@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import FrozenClock
 from app.mothers.models import Mother
 from app.reports.models import InboundMessage, LabReport
-from tests.conftest import Api
-from tests.counts import COUNTS
-from tests.factories import LAB_KEY, mother_body
-from tests.reports.messages import signed
-from tests.reports.test_reports_api import FHIR, HL7
+from tests.helpers.api import Api
+from tests.helpers.counts import COUNTS
+from tests.helpers.factories import LAB_KEY, mother_body
+from tests.helpers.lab import FHIR, HL7
+from tests.helpers.messages import signed
 
 GOOD = json.dumps(mother_body())
 

@@ -17,10 +17,10 @@ from app.mothers.domain import DatingMethod, RiskGrade
 from app.mothers.models import Mother, Pregnancy, PregnancyStatus
 from app.notifications.models import OutboxMessage
 from app.visits.models import ExamOrder, Visit
-from tests.conftest import Api
-from tests.factories import mother_body
-from tests.mothers.test_mothers_api import enrol
-from tests.visits.test_visits_api import open_session
+from tests.helpers.api import Api
+from tests.helpers.factories import mother_body
+from tests.helpers.mothers import enrol
+from tests.helpers.visits import open_session
 
 
 @pytest.mark.postgres_only

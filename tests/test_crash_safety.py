@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -32,14 +31,14 @@ from app.core.clock import FrozenClock
 from app.core.settings import Settings
 from app.notifications.models import OutboxMessage
 from app.reports.models import InboundMessage, LabReport
-from tests.conftest import Api
-from tests.counts import COUNTS
-from tests.factories import LAB_KEY
-from tests.notifications.test_dispatcher import _free_port, _Gateway
-from tests.reports.messages import oru, signed
-from tests.visits.test_visits_api import mother_with_butler, open_session
+from tests.helpers.api import Api
+from tests.helpers.counts import COUNTS
+from tests.helpers.factories import LAB_KEY
+from tests.helpers.messages import oru, signed
+from tests.helpers.mothers import mother_with_butler
+from tests.helpers.servers import ROOT, SmsGateway, free_port
+from tests.helpers.visits import open_session
 
-ROOT = Path(__file__).resolve().parents[1]
 MOTHERS = 12  # butler1 and butler2 look after them; five orders each
 KILLS = 6  # three of the server, three of the worker
 
@@ -84,9 +83,9 @@ async def test_results_survive_killed_servers_and_workers(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     orders = await _orders(api, clock)
-    _Gateway.requests, _Gateway.effects = [], Counter()
-    sms_port, port = _free_port(), _free_port()
-    gateway = ThreadingHTTPServer(("127.0.0.1", sms_port), _Gateway)
+    SmsGateway.requests, SmsGateway.effects = [], Counter()
+    sms_port, port = free_port(), free_port()
+    gateway = ThreadingHTTPServer(("127.0.0.1", sms_port), SmsGateway)
     threading.Thread(target=gateway.serve_forever, daemon=True).start()
     env = {
         **os.environ,
@@ -217,8 +216,8 @@ async def test_results_survive_killed_servers_and_workers(
     assert set(ready) == {str(r.id) for r in reports}
     assert set(ready.values()) == {1}, "one report-ready notice per report"
     assert undelivered == 0, "every notice was delivered"
-    assert set(_Gateway.effects) == texts, "every text went out"
-    assert set(_Gateway.effects.values()) == {1}, "and none went out twice"
+    assert set(SmsGateway.effects) == texts, "every text went out"
+    assert set(SmsGateway.effects.values()) == {1}, "and none went out twice"
     COUNTS["kills survived"] += kills
     COUNTS["lab messages ACKed through kills"] += len(accepted)
     COUNTS["messages lost"] += len(lost)

@@ -18,8 +18,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from tests.counts import COUNTS, DISTINCT
-from tests.test_readme import demo_server
+from tests.helpers.counts import COUNTS, DISTINCT
+from tests.helpers.servers import run_demo_server
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 CHECKS = [
@@ -49,10 +49,8 @@ def login(base: str, username: str) -> str:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    generator = demo_server.__wrapped__(tmp_path_factory.mktemp("fuzz"))  # type: ignore[attr-defined]
-    base = next(generator)
-    yield base, {role: login(base, role) for role in ROLES}
-    next(generator, None)
+    with run_demo_server(tmp_path_factory.mktemp("fuzz")) as base:
+        yield base, {role: login(base, role) for role in ROLES}
 
 
 def _document() -> dict[str, object]:

@@ -14,8 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import PG_SERVER, create_pg_database, drop_pg_database
-from tests.counts import COUNTS
+from tests.helpers.counts import COUNTS
+from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", "10"))
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from app.core.clock import FrozenClock
 from app.main import api_routes
-from tests.conftest import Api
-from tests.counts import COUNTS
-from tests.reports.messages import oru
-from tests.reports.test_reports_api import Lab, checked_in_mother, order_number
+from tests.helpers.api import Api
+from tests.helpers.counts import COUNTS
+from tests.helpers.lab import Lab
+from tests.helpers.messages import oru
+from tests.helpers.visits import checked_in_mother, order_number
 
 MOTHER_SCOPED = {
     "mother_id",
@@ -24,11 +22,6 @@ MOTHER_SCOPED = {
     "alert_id",
     "task_id",
 }
-
-
-@pytest.fixture
-def lab(api: Api, clock: FrozenClock) -> Lab:
-    return Lab(api, clock)
 
 
 async def world(api: Api, lab: Lab) -> dict[str, str]:

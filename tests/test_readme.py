@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
 from app.core.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.servers import ROOT, run_demo_server
 
 
 def walkthrough() -> str:
@@ -27,45 +23,10 @@ def walkthrough() -> str:
     return match.group(1)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def demo_server(tmp_path: Path) -> str:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
-        "LOG_LEVEL": "WARNING",
-        "FEED_STREAM_SECONDS": "1",  # an event stream read to its end ends soon
-    }
-    env.pop("DEMO_PASSWORD", None)
-    for command in (["migrate"], ["seed-demo", "--if-empty"]):
-        subprocess.run([sys.executable, "-m", "app.cli", *command], env=env, check=True, cwd=ROOT)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # a loaded CI machine starts slowly
-            try:
-                with urllib.request.urlopen(f"{base}/healthz") as response:  # noqa: S310
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
+def demo_server(tmp_path: Path) -> Iterator[str]:
+    with run_demo_server(tmp_path) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_walkthrough_runs(demo_server: str) -> None:

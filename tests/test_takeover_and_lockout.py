@@ -18,15 +18,11 @@ from app.notifications.models import OutboxMessage
 from app.reports import intake
 from app.reports.intake import content_hash, store
 from app.reports.models import CriticalAlert, InboundMessage, ReportEvent
-from tests.conftest import Api
-from tests.factories import PASSWORD
-from tests.reports.messages import fhir_bundle, oru
-from tests.reports.test_reports_api import Lab, checked_in_mother, order_number
-
-
-@pytest.fixture
-def lab(api: Api, clock: FrozenClock) -> Lab:
-    return Lab(api, clock)
+from tests.helpers.api import Api
+from tests.helpers.factories import PASSWORD
+from tests.helpers.lab import Lab
+from tests.helpers.messages import fhir_bundle, oru
+from tests.helpers.visits import checked_in_mother, order_number
 
 
 async def attempt(api: Api, username: str, password: str) -> Any:

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -16,49 +15,12 @@ from app.assignments.models import AssignmentRole, CareAssignment
 from app.butlers.models import Butler
 from app.core.clock import FrozenClock
 from app.notifications.models import OutboxMessage
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import mother_body
-from tests.mothers.test_mothers_api import enrol
-from tests.visits.test_visits_api import book, open_session
-
-ALL_WEEK = [{"weekday": d, "starts_at": "07:00", "ends_at": "19:00"} for d in range(7)]
-
-
-async def new_butler(
-    api: Api,
-    username: str,
-    *,
-    skills: list[str],
-    capacity: int = 10,
-    roster: Any = None,
-    languages: list[str] | None = None,
-) -> str:
-    user = await api.client.post(
-        "/v1/users",
-        headers=api.auth("admin"),
-        json={
-            "username": username,
-            "display_name": username,
-            "role": "butler",
-            "password": "long-enough-password",
-        },
-    )
-    butler = await api.client.post(
-        "/v1/butlers",
-        headers=api.auth("admin"),
-        json={
-            "user_id": user.json()["id"],
-            "display_name": username,
-            "skills": skills,
-            "languages": languages or ["zh-CN"],
-            "max_caseload": capacity,
-            "roster": ALL_WEEK if roster is None else roster,
-        },
-    )
-    assert butler.status_code == 201, butler.text
-    butler_id: str = butler.json()["id"]
-    return butler_id
+from tests.helpers.api import Api
+from tests.helpers.butlers import new_butler
+from tests.helpers.factories import mother_body
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
+from tests.helpers.visits import book, open_session
 
 
 async def set_capacity(factory: async_sessionmaker[AsyncSession], capacity: int) -> None:

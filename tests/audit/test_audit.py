@@ -8,9 +8,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.mothers.test_mothers_api import enrol
+from tests.helpers.api import Api
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
 
 
 async def events(factory: async_sessionmaker[AsyncSession]) -> list[AuditEvent]:

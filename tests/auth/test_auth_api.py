@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.core.clock import FrozenClock
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import LAB_KEY, PASSWORD
+from tests.helpers.api import Api
+from tests.helpers.factories import LAB_KEY, PASSWORD
+from tests.helpers.problems import assert_problem
 
 
 async def login(api: Api, username: str, password: str = PASSWORD) -> str:

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import FrozenClock
 from app.core.settings import Settings
 from app.notifications.models import OutboxMessage
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import PASSWORD
-from tests.mothers.test_mothers_api import enrol
+from tests.helpers.api import Api
+from tests.helpers.factories import PASSWORD
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
 
 
 async def attempt(api: Api, username: str, password: str) -> Any:

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import mother_body
+from tests.helpers.api import Api
+from tests.helpers.factories import mother_body
+from tests.helpers.problems import assert_problem
 
 
 def count_token_lookups(app: FastAPI) -> dict[str, int]:

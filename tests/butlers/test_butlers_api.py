@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
+from tests.helpers.api import Api
+from tests.helpers.problems import assert_problem
 
 ROSTER = [
     {"weekday": 0, "starts_at": "08:00", "ends_at": "12:00"},
@@ -156,7 +156,7 @@ async def test_wall_clock_times_only(api: Api) -> None:
 
 
 async def test_a_deactivated_butler_loses_her_mothers(api: Api) -> None:
-    from tests.mothers.test_mothers_api import enrol
+    from tests.helpers.mothers import enrol
 
     butler = api.staff.butlers["butler1"]
     mother = await enrol(api, primary_butler_id=str(butler.id))

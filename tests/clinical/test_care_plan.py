@@ -30,18 +30,13 @@ from app.careplan.registry import load_guidelines
 from app.careplan.service import sweep_late_pregnancies
 from app.core.clock import FrozenClock
 from app.visits.models import ExamOrder
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import BOOKING_PANEL, mother_body, record_elsewhere
-from tests.reports.messages import oru
-from tests.reports.test_reports_api import Lab
+from tests.helpers.api import Api
+from tests.helpers.factories import BOOKING_PANEL, mother_body, record_elsewhere
+from tests.helpers.lab import Lab
+from tests.helpers.messages import oru
+from tests.helpers.problems import assert_problem
 
 TODAY = date(2026, 11, 28)  # the test clock: 10:00 in Shanghai
-
-
-@pytest.fixture
-def lab(api: Api, clock: FrozenClock) -> Lab:
-    return Lab(api, clock)
 
 
 async def open_today(api: Api, day: date) -> None:

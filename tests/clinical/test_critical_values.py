@@ -26,29 +26,24 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import FrozenClock
 from app.notifications.models import OutboxMessage
 from app.reports.models import LabObservation, LabReport
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.mothers.test_mothers_api import enrol
-from tests.reports.messages import oru
-from tests.reports.test_reports_api import Lab, checked_in_mother, order_number
+from tests.helpers.api import Api
+from tests.helpers.lab import Lab
+from tests.helpers.messages import oru
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
+from tests.helpers.visits import checked_in_mother, order_number
 
 HB_58 = (
     "OBX|1|NM|718-7^Hemoglobin [Mass/volume] in Blood^LN^HGB^血红蛋白^L||58|g/L^g/L^UCUM|"
     "110-150|L|||F"
 )
 CLOSE = {"read_back": "Hb 58 g/L", "action_taken": "Phoned her: day ward now for transfusion"}
-
-
-@pytest.fixture
-def lab(api: Api, clock: FrozenClock) -> Lab:
-    return Lab(api, clock)
 
 
 async def critical_for(api: Api, lab: Lab, control_id: str = "CV-1") -> dict[str, Any]:

@@ -18,10 +18,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import mother_body
-from tests.mothers.test_mothers_api import enrol
+from tests.helpers.api import Api
+from tests.helpers.factories import mother_body
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
 
 TODAY = date(2026, 11, 28)  # the test clock
 LMP = date(2026, 6, 1)  # the factory's LMP: 25+5 today

@@ -31,21 +31,19 @@ from app.core.settings import Settings
 from app.notifications import dispatcher
 from app.notifications.models import OutboxMessage
 from app.notifications.preparation import send_due
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.queues.ogtt import instant, record_drink, with_between_draws
-from tests.queues.test_queues_api import arrive, call, op, serve, visit_queue
-from tests.visits.test_visits_api import TODAY, book, mother_with_butler, open_session
-
-
-@pytest.fixture
-def between_draws() -> str:
-    return ""  # the default: rest
-
-
-@pytest.fixture
-def settings(settings: Settings, between_draws: str) -> Settings:
-    return with_between_draws(settings, between_draws)
+from tests.helpers.api import Api
+from tests.helpers.mothers import mother_with_butler
+from tests.helpers.problems import assert_problem
+from tests.helpers.queues import (
+    arrive,
+    call,
+    instant,
+    op,
+    record_drink,
+    serve,
+    visit_queue,
+)
+from tests.helpers.visits import TODAY, book, open_session
 
 
 def _place(queue: dict[str, Any], station: str, offset: int = 0) -> dict[str, Any] | None:

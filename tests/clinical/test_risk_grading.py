@@ -26,12 +26,12 @@ from app.core.clock import FrozenClock
 from app.mothers.repository import MotherRepository
 from app.mothers.risk import prompt_reassessment
 from app.visits.models import Visit
-from tests.assignments.test_assignments_api import new_butler
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import mother_body, national_id
-from tests.mothers.test_mothers_api import enrol
-from tests.visits.test_visits_api import book, check_in, open_session
+from tests.helpers.api import Api
+from tests.helpers.butlers import new_butler
+from tests.helpers.factories import mother_body, national_id
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
+from tests.helpers.visits import book, check_in, open_session
 
 TODAY = date(2026, 11, 28)
 

@@ -11,22 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.logging import JsonFormatter
-from tests.conftest import Api
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, object] = response.json()
-    assert body["status"] == status
-    assert isinstance(body["type"], str)
-    assert body["type"]
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
+from tests.helpers.api import Api
+from tests.helpers.problems import assert_problem
 
 
 async def test_unknown_route_is_a_problem(api: Api) -> None:

@@ -16,9 +16,9 @@ from app.core.clock import FrozenClock
 from app.core.idempotency import IdempotencyRecord, IdempotencyStatus, fingerprint
 from app.main import api_routes
 from app.mothers.models import Mother
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import mother_body
+from tests.helpers.api import Api
+from tests.helpers.factories import mother_body
+from tests.helpers.problems import assert_problem
 
 
 async def count_mothers(factory: async_sessionmaker[AsyncSession]) -> int:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from app.core.logging import JsonFormatter, scrub
-from tests.conftest import Api
-from tests.factories import mother_body, national_id
+from tests.helpers.api import Api
+from tests.helpers.factories import mother_body, national_id
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.main import api_routes
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
+from tests.helpers.api import Api
+from tests.helpers.problems import assert_problem
 
 
 async def test_health_and_readiness(api: Api) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,26 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import FrozenClock
 from app.core.settings import Settings
 from app.feed.changes import purge_feed
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.mothers.test_mothers_api import enrol
-
-ROOT = Path(__file__).resolve().parents[2]
-DUE = "2026-11-29T02:00:00Z"
-
-
-async def task(api: Api, mother_id: str, title: str = "Bring the admission form") -> Any:
-    response = await api.client.post(
-        f"/v1/mothers/{mother_id}/tasks",
-        headers=api.auth("frontdesk"),
-        json={"title": title, "due_at": DUE},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def assignments(api: Api, who: str = "butler1", **headers: str) -> httpx.Response:
-    return await api.client.get("/v1/me/assignments", headers={**api.auth(who), **headers})
+from tests.helpers.api import Api
+from tests.helpers.feed import DUE, assignments, task
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
+from tests.helpers.servers import ROOT, free_port
 
 
 async def test_the_etag_changes_exactly_when_the_answer_does(api: Api) -> None:
@@ -156,13 +139,6 @@ async def test_concurrent_writers_leave_no_gaps_or_duplicates(api: Api) -> None:
     assert Counter(seqs).most_common(1)[0][1] == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.postgres_only
 async def test_a_change_through_one_process_wakes_a_long_poll_on_another(
     api: Api, settings: Settings
@@ -174,7 +150,7 @@ async def test_a_change_through_one_process_wakes_a_long_poll_on_another(
         "LOG_LEVEL": "WARNING",
         "DISPATCHER_IN_APP": "false",
     }
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(p), "--no-access-log"],
@@ -241,7 +217,7 @@ async def test_a_revocation_in_one_process_ends_the_cached_token_in_another(
         "DISPATCHER_IN_APP": "false",
         "TOKEN_CACHE_SECONDS": "300",
     }
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(p), "--no-access-log"],
@@ -285,8 +261,8 @@ async def test_a_revocation_in_one_process_ends_the_cached_token_in_another(
 async def test_a_cover_accepts_or_declines_and_another_steps_in(
     api: Api, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    from tests.assignments.test_assignments_api import new_butler
-    from tests.visits.test_visits_api import book, open_session
+    from tests.helpers.butlers import new_butler
+    from tests.helpers.visits import book, open_session
 
     b1 = str(api.staff.butlers["butler1"].id)
     third = await new_butler(api, "butler.three", skills=["high_risk"])
@@ -325,8 +301,8 @@ async def test_overdue_tasks_remind_the_butler_then_the_desk(
 ) -> None:
     from sqlalchemy import select
 
-    from app.notifications.reminders import remind_overdue_tasks
     from app.notifications.models import OutboxMessage
+    from app.notifications.reminders import remind_overdue_tasks
 
     mine = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
     await task(api, mine["id"])  # due 2026-11-29T02:00Z

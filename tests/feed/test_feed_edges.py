@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import FrozenClock
-from tests.conftest import Api
-from tests.feed.test_feed_api import assignments, task
-from tests.mothers.test_mothers_api import enrol
-from tests.visits.test_visits_api import book, open_session
+from tests.helpers.api import Api
+from tests.helpers.feed import assignments, task
+from tests.helpers.mothers import enrol
+from tests.helpers.visits import book, open_session
 
 
 async def _fresh(api: Api, app: FastAPI, who: str = "butler1") -> Any:
@@ -68,8 +68,9 @@ async def test_moving_todays_visit_away_changes_the_etag(api: Api, app: FastAPI)
 async def test_a_report_moved_to_reconciliation_changes_the_etag(
     api: Api, app: FastAPI, clock: FrozenClock
 ) -> None:
-    from tests.reports.messages import oru
-    from tests.reports.test_reports_api import Lab, checked_in_mother, order_number
+    from tests.helpers.lab import Lab
+    from tests.helpers.messages import oru
+    from tests.helpers.visits import checked_in_mother, order_number
 
     lab = Lab(api, clock)
     mother, visit = await checked_in_mother(api)
@@ -225,8 +226,9 @@ async def test_cursor_zero_and_ahead(api: Api) -> None:
 async def test_a_hand_attached_report_reaches_the_primary_too(
     api: Api, app: FastAPI, clock: FrozenClock
 ) -> None:
-    from tests.reports.messages import oru
-    from tests.reports.test_reports_api import Lab, order_number
+    from tests.helpers.lab import Lab
+    from tests.helpers.messages import oru
+    from tests.helpers.visits import order_number
 
     lab = Lab(api, clock)
     b1 = str(api.staff.butlers["butler1"].id)

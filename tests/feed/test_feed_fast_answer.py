@@ -18,9 +18,9 @@ from app.audit.models import AuditEvent
 from app.audit.service import audit_row
 from app.core.clock import FrozenClock
 from app.feed import fast_path
-from tests.conftest import Api
-from tests.feed.test_feed_api import assignments, task
-from tests.mothers.test_mothers_api import enrol
+from tests.helpers.api import Api
+from tests.helpers.feed import assignments, task
+from tests.helpers.mothers import enrol
 
 
 async def audit_count(factory: async_sessionmaker[AsyncSession], *where: Any) -> int:

@@ -21,9 +21,9 @@ from app.feed import stream as stream_module
 from app.feed.changes import purge_feed
 from app.feed.models import FeedEvent
 from app.feed.notifier import sweep_once
-from tests.conftest import Api
-from tests.feed.test_feed_api import task
-from tests.mothers.test_mothers_api import enrol
+from tests.helpers.api import Api
+from tests.helpers.feed import task
+from tests.helpers.mothers import enrol
 
 
 class Stream:

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.reports.webhooks import sign
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "reports" / "fixtures"
 SECRET = "test-secret"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.mothers import domain
 from app.mothers.domain import Trimester
-from tests.factories import national_id
+from tests.helpers.factories import national_id
 
 TODAY = date(2026, 11, 28)
 

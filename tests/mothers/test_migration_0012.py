@@ -20,8 +20,8 @@ from sqlalchemy.pool import NullPool
 
 from app.core.database import UTCDateTime
 from app.core.migrations import upgrade
-from tests.conftest import PG_SERVER, create_pg_database, drop_pg_database
-from tests.factories import national_id
+from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
+from tests.helpers.factories import national_id
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 MOTHERS = sa.table(

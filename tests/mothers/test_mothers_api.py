@@ -6,20 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import mother_body, national_id
-
-
-async def enrol(api: Api, who: str = "frontdesk", **overrides: Any) -> dict[str, Any]:
-    response = await api.client.post(
-        "/v1/mothers", headers=api.auth(who), json=mother_body(**overrides)
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    assert response.headers["location"] == f"/v1/mothers/{body['id']}"
-    assert response.headers["etag"] == '"1"'
-    return body
+from tests.helpers.api import Api
+from tests.helpers.factories import mother_body, national_id
+from tests.helpers.mothers import enrol
+from tests.helpers.problems import assert_problem
 
 
 async def test_enrolment_dates_the_pregnancy(api: Api) -> None:

@@ -4,19 +4,15 @@ worker killed mid-delivery that loses nothing and texts nobody twice."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, ClassVar
+from http.server import ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -29,12 +25,12 @@ from app.notifications.models import OutboxMessage
 from app.notifications.outbox import enqueue
 from app.reports.repository import ReportRepository
 from app.reports.service import remind_overdue_pickups
-from tests.conftest import Api
-from tests.mothers.test_mothers_api import enrol
-from tests.reports.messages import oru
-from tests.reports.test_reports_api import Lab, checked_in_mother, order_number
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.api import Api
+from tests.helpers.lab import Lab
+from tests.helpers.messages import oru
+from tests.helpers.mothers import enrol
+from tests.helpers.servers import ROOT, SmsGateway, free_port
+from tests.helpers.visits import checked_in_mother, order_number
 
 
 class FakeSms:
@@ -156,35 +152,6 @@ async def test_overdue_pickups_remind_the_butler_then_the_front_desk(
     assert [i["kind"] for i in desk] == ["report.pickup_overdue"]
 
 
-class _Gateway(BaseHTTPRequestHandler):
-    requests: ClassVar[list[str]] = []
-    effects: ClassVar[Counter[str]] = Counter()
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length", "0"))
-        json.loads(self.rfile.read(length))
-        key = self.headers.get("idempotency-key", "")
-        time.sleep(0.02)  # a real gateway takes a while: room for a kill mid-delivery
-        with self.lock:
-            self.requests.append(key)
-            if key not in self.effects:  # a gateway honouring Idempotency-Key sends once
-                self.effects[key] += 1
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.mark.postgres_only
 async def test_a_killed_worker_loses_nothing_and_texts_nobody_twice(
     api: Api,
@@ -203,9 +170,9 @@ async def test_a_killed_worker_loses_nothing_and_texts_nobody_twice(
                 payload={"channel": "sms", "template": "report_ready", "n": i},
             )
         await session.commit()
-    _Gateway.requests, _Gateway.effects = [], Counter()
-    port = _free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Gateway)
+    SmsGateway.requests, SmsGateway.effects = [], Counter()
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), SmsGateway)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {
         **os.environ,
@@ -239,7 +206,7 @@ async def test_a_killed_worker_loses_nothing_and_texts_nobody_twice(
     try:
         worker = start()
         for _ in range(300):
-            if len(_Gateway.requests) >= 8:
+            if len(SmsGateway.requests) >= 8:
                 break
             await asyncio.sleep(0.02)
         worker.send_signal(signal.SIGKILL)  # mid-delivery, no goodbye
@@ -262,5 +229,5 @@ async def test_a_killed_worker_loses_nothing_and_texts_nobody_twice(
                 select(OutboxMessage.id).where(OutboxMessage.channel == "sms")
             )
         }
-    assert set(_Gateway.effects) == ids  # every text went out
-    assert set(_Gateway.effects.values()) == {1}  # and none went out twice
+    assert set(SmsGateway.effects) == ids  # every text went out
+    assert set(SmsGateway.effects.values()) == {1}  # and none went out twice

@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import FrozenClock
 from app.core.principal import Principal, PrincipalKind
+from app.queues.catalogue import load_catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station
-from app.queues.population import checked_in_visit, clinic_session
-from app.queues.service import Ctx, QueuePolicy, load_catalogue
+from app.queues.policy import Ctx, QueuePolicy
+from app.queues.routing import route
 from app.visits.models import ExamOrder
-from app.visits.service import route
-from tests.conftest import Api
-from tests.queues.test_queues_api import op
+from sim.population import checked_in_visit, clinic_session
+from tests.helpers.api import Api
+from tests.helpers.queues import op
 
 CLINIC_TZ = ZoneInfo("Asia/Shanghai")
 MOTHERS = 60

@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
 from app.core.clock import FrozenClock
-from tests.conftest import Api
-from tests.queues.ogtt import record_drink
-from tests.queues.test_queues_api import arrive, call, op, serve, visit_queue
-from tests.visits.test_visits_api import TODAY, open_session
+from tests.helpers.api import Api
+from tests.helpers.queues import arrive, call, op, record_drink, serve, visit_queue
+from tests.helpers.visits import TODAY, open_session
 
 
 async def _safe(coro: Any) -> Any:

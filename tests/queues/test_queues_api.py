@@ -11,59 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import FrozenClock
 from app.queues.models import ExamType
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import record_elsewhere
-from tests.queues.ogtt import record_drink
-from tests.visits.test_visits_api import TODAY, check_in, mother_with_butler, open_session
-
-
-async def arrive(api: Api, *, serial: str = "002", **kw: Any) -> dict[str, Any]:
-    """A mother (25+5 today: vitals, OGTT, blood count, urine, doctor) checked in at 10:00.
-
-    She transferred in: her booking panel and anatomy scan were done at another hospital.
-    """
-    extra = kw.pop("extra_exams", None)
-    mother = await mother_with_butler(api, serial=serial, phone=f"13800000{serial}", **kw)
-    doctor = api.auth("doctor")
-    await record_elsewhere(api.client, doctor, mother["id"])
-    await record_elsewhere(api.client, doctor, mother["id"], ["us_anatomy"], on="2026-10-26")
-    response = await check_in(api, mrn=mother["mrn"], **({"extra_exams": extra} if extra else {}))
-    assert response.status_code == 200, response.text
-    return {"mother": mother, "visit": response.json()}
-
-
-async def visit_queue(api: Api, visit_id: str, who: str = "frontdesk") -> dict[str, Any]:
-    response = await api.client.get(f"/v1/visits/{visit_id}/queue", headers=api.auth(who))
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def call(api: Api, station: str, room: int = 1) -> dict[str, Any]:
-    response = await api.client.post(
-        f"/v1/stations/{station}/call-next", headers=api.auth("station"), json={"room": room}
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def op(api: Api, entry_id: str, action: str, **body: Any) -> Any:
-    return await api.client.post(
-        f"/v1/queue-entries/{entry_id}/{action}", headers=api.auth("station"), json=body
-    )
-
-
-async def serve(api: Api, station: str, room: int = 1) -> dict[str, Any]:
-    """Call, start and finish the next mother at a station."""
-    called = await call(api, station, room)
-    assert called["called"] is not None, called
-    entry = called["called"]["entry"]
-    assert (await op(api, entry["id"], "start")).status_code == 200
-    finished = await op(api, entry["id"], "finish")
-    assert finished.status_code == 200, finished.text
-    return dict(finished.json())
+from tests.helpers.api import Api
+from tests.helpers.problems import assert_problem
+from tests.helpers.queues import arrive, call, op, record_drink, serve, visit_queue
+from tests.helpers.visits import TODAY, open_session
 
 
 async def test_check_in_puts_her_in_every_queue_she_may_join_now(api: Api) -> None:

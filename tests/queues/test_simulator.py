@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from app.cli import main
 from app.core.settings import Routing
-from app.queues.simulator import (
+from sim.cli import main
+from sim.simulator import (
     Clinic,
     Scenario,
     ScenarioError,
@@ -192,7 +192,7 @@ def test_the_rules_check_times_the_draws_from_the_drink_and_the_exams_between_th
     exam before the drink, and between the draws only what the clinic's setting allows."""
     from app.core.settings import OgttBetweenDraws
     from app.queues.domain import REST, BetweenDraws
-    from tests.queues.test_domain import DRINK
+    from tests.helpers.catalogues import DRINK
 
     visit, ogtt = uuid.uuid4(), uuid.uuid4()
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.migrations import downgrade, upgrade
-from tests.conftest import PG_SERVER, create_pg_database, drop_pg_database
+from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 TAPPED = datetime(2026, 11, 20, 2, 5, tzinfo=UTC)

@@ -21,10 +21,11 @@ from app.core.clock import FrozenClock
 from app.reports import mllp, models
 from app.reports.intake import IntakeContext, thresholds_from
 from app.reports.models import CriticalAlert, InboundMessage, LabObservation, LabReport
-from tests.conftest import Api
-from tests.factories import LAB_KEY
-from tests.reports.messages import signed
-from tests.reports.test_reports_api import FHIR, HL7, checked_in_mother, order_number
+from tests.helpers.api import Api
+from tests.helpers.factories import LAB_KEY
+from tests.helpers.lab import FHIR, HL7
+from tests.helpers.messages import signed
+from tests.helpers.visits import checked_in_mother, order_number
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 CASES: list[dict[str, Any]] = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))

@@ -16,17 +16,12 @@ from app.core.settings import Environment, Settings, SmsProvider
 from app.notifications import dispatcher
 from app.reports import intake
 from app.reports.models import InboundMessage
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import LAB_KEY, mother_body
-from tests.reports.messages import fhir_bundle, oru
-from tests.reports.test_reports_api import HL7, Lab, checked_in_mother, order_number
-from tests.visits.test_visits_api import book, open_session
-
-
-@pytest.fixture
-def lab(api: Api, clock: FrozenClock) -> Lab:
-    return Lab(api, clock)
+from tests.helpers.api import Api
+from tests.helpers.factories import LAB_KEY, mother_body
+from tests.helpers.lab import HL7, Lab
+from tests.helpers.messages import fhir_bundle, oru
+from tests.helpers.problems import assert_problem
+from tests.helpers.visits import book, checked_in_mother, open_session, order_number
 
 
 async def only_report(api: Api, who: str = "doctor") -> dict[str, Any]:

@@ -21,22 +21,12 @@ from app.reports import mllp
 from app.reports.intake import IntakeContext, thresholds_from
 from app.reports.models import CriticalAlert, InboundMessage, LabObservation, LabReport
 from app.worklist.models import WorklistItem
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.reports.messages import fhir_bundle, oru
-from tests.reports.test_reports_api import (
-    HL7,
-    Lab,
-    checked_in_mother,
-    count,
-    order_number,
-    topics,
-)
-
-
-@pytest.fixture
-def lab(api: Api, clock: FrozenClock) -> Lab:
-    return Lab(api, clock)
+from tests.helpers.api import Api
+from tests.helpers.lab import HL7, Lab
+from tests.helpers.messages import fhir_bundle, oru
+from tests.helpers.problems import assert_problem
+from tests.helpers.rows import count, topics
+from tests.helpers.visits import checked_in_mother, order_number
 
 
 def mllp_context(app: FastAPI) -> IntakeContext:
@@ -581,8 +571,8 @@ async def test_the_worklist_has_etags_long_polls_and_acknowledgements(
 
 
 async def test_an_unaccompanied_visit_is_on_the_desks_worklist(api: Api) -> None:
-    from tests.mothers.test_mothers_api import enrol
-    from tests.visits.test_visits_api import open_session
+    from tests.helpers.mothers import enrol
+    from tests.helpers.visits import open_session
 
     await open_session(api, day="2026-11-28")
     for butler in api.staff.butlers.values():

@@ -13,9 +13,9 @@ from app.core.clock import FrozenClock
 from app.reports import mllp
 from app.reports.intake import IntakeContext, thresholds_from
 from app.reports.models import InboundMessage, LabReport
-from tests.conftest import Api
-from tests.reports.messages import oru
-from tests.reports.test_reports_api import checked_in_mother, order_number
+from tests.helpers.api import Api
+from tests.helpers.messages import oru
+from tests.helpers.visits import checked_in_mother, order_number
 
 
 async def exchange(port: int, *writes: bytes, acks: int) -> list[str]:

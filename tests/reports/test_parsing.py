@@ -10,7 +10,7 @@ import pytest
 
 from app.reports import domain, fhir, hl7v2, webhooks
 from app.reports.domain import PickupState, ReportStatus
-from tests.reports.messages import fhir_bundle, fixture, oru
+from tests.helpers.messages import fhir_bundle, fixture, oru
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)

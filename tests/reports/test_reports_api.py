@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.models import ApiClient
@@ -23,77 +23,13 @@ from app.core.settings import Settings
 from app.notifications.models import OutboxMessage
 from app.reports.models import InboundMessage, LabReport
 from app.reports.webhooks import sign
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.factories import LAB_KEY
-from tests.mothers.test_mothers_api import enrol
-from tests.reports.messages import SECRET, fhir_bundle, fixture, oru, signed
-from tests.visits.test_visits_api import open_session
-
-HL7 = "/v1/integrations/lab/hl7v2"
-FHIR = "/v1/integrations/lab/fhir"
-
-
-class Lab:
-    def __init__(self, api: Api, clock: FrozenClock) -> None:
-        self.api = api
-        self.clock = clock
-
-    def headers(self, body: str, **kw: Any) -> dict[str, str]:
-        at = kw.pop("at", int(self.clock.now().timestamp()))
-        return {"X-API-Key": LAB_KEY, **signed(body, at=at, **kw)}
-
-    async def hl7(self, body: str, **kw: Any) -> tuple[str, str]:
-        response = await self.api.client.post(
-            HL7,
-            content=body.encode(),
-            headers={**self.headers(body, **kw), "content-type": "application/hl7-v2"},
-        )
-        assert response.status_code == 200, response.text
-        msa = next(s for s in response.text.split("\r") if s.startswith("MSA"))
-        parts = msa.split("|")
-        return parts[1], parts[2]
-
-    async def fhir(self, body: str, **kw: Any) -> Any:
-        return await self.api.client.post(
-            FHIR,
-            content=body.encode(),
-            headers={**self.headers(body, **kw), "content-type": "application/fhir+json"},
-        )
-
-
-@pytest.fixture
-def lab(api: Api, clock: FrozenClock) -> Lab:
-    return Lab(api, clock)
-
-
-async def checked_in_mother(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A mother checked in today, with her exam orders (cbc among them)."""
-    await open_session(api, day="2026-11-28")
-    mother = await enrol(api, primary_butler_id=str(api.staff.butlers["butler1"].id))
-    visit = await api.client.post(
-        "/v1/check-ins", headers=api.auth("frontdesk"), json={"mrn": mother["mrn"]}
-    )
-    return mother, visit.json()
-
-
-def order_number(visit: dict[str, Any], code: str = "cbc") -> str:
-    return next(o["order_number"] for o in visit["exam_orders"] if o["exam_code"] == code)
-
-
-async def count(factory: async_sessionmaker[AsyncSession], model: Any, *where: Any) -> int:
-    async with factory() as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-async def topics(factory: async_sessionmaker[AsyncSession], prefix: str) -> list[str]:
-    async with factory() as session:
-        rows = await session.scalars(
-            select(OutboxMessage.topic)
-            .where(OutboxMessage.topic.like(f"{prefix}%"))
-            .order_by(OutboxMessage.id)
-        )
-        return list(rows)
+from tests.helpers.api import Api
+from tests.helpers.factories import LAB_KEY
+from tests.helpers.lab import HL7, Lab
+from tests.helpers.messages import SECRET, fhir_bundle, fixture, oru, signed
+from tests.helpers.problems import assert_problem
+from tests.helpers.rows import count, topics
+from tests.helpers.visits import checked_in_mother, order_number
 
 
 async def test_a_final_result_reaches_the_butler(

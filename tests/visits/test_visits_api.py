@@ -12,52 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import FrozenClock
 from app.core.settings import BookingOutsideWindow
 from app.notifications.models import OutboxMessage
-from tests.conftest import Api
-from tests.core.test_errors import assert_problem
-from tests.mothers.test_mothers_api import enrol
-
-TODAY = "2026-11-28"  # the test clock: 10:00 in Shanghai
-TUESDAY = "2026-12-01"
-
-
-async def open_session(
-    api: Api,
-    day: str = TUESDAY,
-    starts: str = "08:00",
-    ends: str = "12:00",
-    per_hour: int = 8,
-    **extra: Any,
-) -> dict[str, Any]:
-    response = await api.client.post(
-        "/v1/clinic-sessions",
-        headers=api.auth("admin"),
-        json={
-            "session_date": day,
-            "starts_at": starts,
-            "ends_at": ends,
-            "per_hour": per_hour,
-            **extra,
-        },
-    )
-    assert response.status_code == 201, response.text
-    first: dict[str, Any] = response.json()["items"][0]
-    return first
-
-
-async def book(api: Api, mother_id: str, session_id: str, **extra: Any) -> Any:
-    return await api.client.post(
-        "/v1/visits",
-        headers=api.auth("frontdesk"),
-        json={"mother_id": mother_id, "session_id": session_id, **extra},
-    )
-
-
-async def mother_with_butler(
-    api: Api, serial: str = "002", butler: str = "butler1", **kw: Any
-) -> dict[str, Any]:
-    return await enrol(
-        api, primary_butler_id=str(api.staff.butlers[butler].id), serial=serial, **kw
-    )
+from tests.helpers.api import Api
+from tests.helpers.mothers import mother_with_butler
+from tests.helpers.problems import assert_problem
+from tests.helpers.visits import TODAY, TUESDAY, book, check_in, open_session
 
 
 async def test_sessions_have_hourly_capacity(api: Api) -> None:
@@ -195,10 +153,6 @@ async def test_the_end_of_day_sweep_marks_no_shows(api: Api, clock: FrozenClock)
         "/v1/visits/no-show-sweep", headers=api.auth("frontdesk"), json={"day": "2026-12-05"}
     )
     assert_problem(future, 422)
-
-
-async def check_in(api: Api, **body: Any) -> Any:
-    return await api.client.post("/v1/check-ins", headers=api.auth("frontdesk"), json=body)
 
 
 async def test_check_in_creates_the_days_orders_and_tells_the_butler(
