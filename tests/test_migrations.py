@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from app.all_models import Base, Butler, CareAssignment, Mother, User
 from app.core.migrations import downgrade, upgrade
-from tests.conftest import PG_SERVER, create_pg_database, drop_pg_database
+from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -69,7 +69,7 @@ def test_upgrade_downgrade_upgrade_and_models_match(empty_database: str) -> None
 
 
 def test_migration_files_are_date_prefixed() -> None:
-    versions = Path(__file__).resolve().parents[1] / "migrations" / "versions"
+    versions = Path(__file__).resolve().parents[1] / "app" / "migrations" / "versions"
     names = [p.name for p in versions.glob("*.py")]
     assert names
     for name in names:
