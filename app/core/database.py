@@ -102,7 +102,7 @@ def create_session_factory(
         engine,
         expire_on_commit=False,
         autoflush=False,
-        sync_session_class=hooks.session_class(),
+        sync_session_class=hooks.session_class,
         info=services_info(services or Services()),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -32,9 +33,11 @@ class CommitHook:
 class CommitHooks:
     hooks: Sequence[CommitHook] = ()
 
+    @cached_property
     def session_class(self) -> type[Session]:
-        """A ``Session`` subclass whose sessions run these hooks."""
-        cls: type[Session] = type("HookedSession", (Session,), {"hooks": self})
+        """A ``Session`` subclass whose sessions run these hooks (made once per hook list, however
+        many factories use it: the API's, each CLI command's, every test app's)."""
+        cls: type[Session] = type("HookedSession", (Session,), {})
         event.listen(cls, "before_commit", self._before_commit)
         event.listen(cls, "after_commit", self._after_commit)
         event.listen(cls, "after_rollback", self._after_rollback)

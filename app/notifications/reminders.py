@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.feed.models import Task
-from app.notifications.outbox import enqueue, notify_butler
+from app.notifications.outbox import notify_butler
 
 
 async def remind_overdue_tasks(
@@ -29,22 +29,14 @@ async def remind_overdue_tasks(
         if to_desk and task.due_at + escalate_after > now:
             continue
         task.reminders_sent += 1
-        if to_desk:
-            await enqueue(
-                session,
-                topic="task.overdue",
-                now=now,
-                mother_id=task.mother_id,
-                payload={"task_id": task.id, "channel": "front_desk"},
-            )
-        else:
-            await notify_butler(
-                session,
-                topic="task.overdue",
-                now=now,
-                butler_id=task.butler_id,
-                mother_id=task.mother_id,
-                payload={"task_id": task.id, "channel": "butler_app"},
-            )
+        channel = "front_desk" if to_desk else "butler_app"
+        await notify_butler(  # the desk's reminder names no butler: the outbox row only
+            session,
+            topic="task.overdue",
+            now=now,
+            butler_id=None if to_desk else task.butler_id,
+            mother_id=task.mother_id,
+            payload={"task_id": task.id, "channel": channel},
+        )
         reminded += 1
     return reminded
