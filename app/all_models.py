@@ -1,5 +1,9 @@
 """Imports every model so that Base.metadata is complete (Alembic, tests)."""
 
+import app.clinical.models
+import app.healthplan.models
+import app.measurements.models
+import app.reviews.models  # noqa: F401  (the health-management packages: every mapper in them)
 from app.assignments.models import ButlerLeave, CareAssignment
 from app.audit.models import AuditEvent
 from app.auth.models import ApiClient, AuthToken, User

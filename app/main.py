@@ -20,6 +20,8 @@ from app.auth.cache import TokenCache
 from app.auth.router import router as auth_router
 from app.butlers.router import router as butlers_router
 from app.careplan.router import router as careplan_router
+from app.charts.router import router as charts_router
+from app.clinical.router import router as clinical_router
 from app.core.clock import Clock, SystemClock
 from app.core.database import create_engine
 from app.core.errors import Problem, install_error_handlers
@@ -32,6 +34,8 @@ from app.core.settings import Environment, Settings, get_settings
 from app.feed.fast_path import IdlePollFastPath
 from app.feed.notifier import Notifier, sweep
 from app.feed.router import router as feed_router
+from app.healthplan.router import router as healthplan_router
+from app.measurements.router import router as measurements_router
 from app.mothers.router import router as mothers_router
 from app.notifications import dispatcher
 from app.notifications.router import router as notifications_router
@@ -39,6 +43,7 @@ from app.ops.router import router as ops_router
 from app.queues.router import boards as boards_router
 from app.queues.router import router as queues_router
 from app.reports.router import router as reports_router
+from app.reviews.router import router as reviews_router
 from app.visits.router import router as visits_router
 from app.worklist.router import router as worklist_router
 
@@ -55,6 +60,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     queues_router,
     boards_router,
     reports_router,
+    measurements_router,
+    clinical_router,
+    healthplan_router,
+    reviews_router,
+    charts_router,
     notifications_router,
     feed_router,
     worklist_router,

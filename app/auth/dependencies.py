@@ -116,10 +116,17 @@ ClinicStaffOrButler = Annotated[
 ClinicStaffOrStation = Annotated[
     Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION))
 ]
+# The clinicians who sign a health-management plan: doctors and the nutritionist.
+Clinician = Annotated[Principal, Depends(require_roles(Role.DOCTOR, Role.NUTRITIONIST))]
+NutritionistOnly = Annotated[Principal, Depends(require_roles(Role.NUTRITIONIST))]
 # Every person's role (an integration client is not among them).
 AnyStaff = Annotated[
     Principal,
-    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION, Role.BUTLER)),
+    Depends(
+        require_roles(
+            Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION, Role.BUTLER, Role.NUTRITIONIST
+        )
+    ),
 ]
 
 

@@ -16,10 +16,18 @@ class Role(StrEnum):
     BUTLER = "butler"
     DOCTOR = "doctor"
     STATION = "station"
+    NUTRITIONIST = "nutritionist"
     LAB_SYSTEM = "lab_system"
 
 
-USER_ROLES = (Role.ADMIN, Role.FRONT_DESK, Role.BUTLER, Role.DOCTOR, Role.STATION)
+USER_ROLES = (
+    Role.ADMIN,
+    Role.FRONT_DESK,
+    Role.BUTLER,
+    Role.DOCTOR,
+    Role.STATION,
+    Role.NUTRITIONIST,
+)
 CLIENT_ROLES = (Role.LAB_SYSTEM,)
 
 role_enum = str_enum(Role, "role")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from app.auth.models import Role
+from app.clinical import service as clinical
 from app.core.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.core.principal import Principal
 from app.core.settings import Settings
@@ -26,6 +27,7 @@ from app.reports.models import (
     ReportEvent,
 )
 from app.reports.repository import ReportRepository
+from app.reviews import service as reviews
 from app.visits.models import ExamOrder, Visit
 from app.worklist import service as worklist
 
@@ -135,6 +137,11 @@ async def _announce_ready(
         mother_id=report.mother_id,
         payload={"report_id": report.id, "channel": "sms", "template": "report_ready"},
     )
+    # The clinical rules that read lab results, and the doctor's review worklist. A critical
+    # value is paged by _raise_alert in the same transaction whatever these do: they never
+    # hold it back, and a failure in them is contained (each runs in a savepoint).
+    await clinical.on_report_ready(repo.session, report, now=now, today=today)
+    await reviews.on_report_ready(repo.session, report, now=now, today=today, reopened=reopened)
 
 
 def identifiers(report: LabReport) -> str:

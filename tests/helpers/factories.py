@@ -42,6 +42,7 @@ ROLES = {
     "frontdesk": Role.FRONT_DESK,
     "doctor": Role.DOCTOR,
     "station": Role.STATION,
+    "nutritionist": Role.NUTRITIONIST,
     "butler1": Role.BUTLER,
     "butler2": Role.BUTLER,
 }
