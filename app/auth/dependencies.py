@@ -119,6 +119,10 @@ ClinicStaffOrStation = Annotated[
 # The clinicians who sign a health-management plan: doctors and the nutritionist.
 Clinician = Annotated[Principal, Depends(require_roles(Role.DOCTOR, Role.NUTRITIONIST))]
 NutritionistOnly = Annotated[Principal, Depends(require_roles(Role.NUTRITIONIST))]
+ClinicStaffOrNutritionist = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.NUTRITIONIST)),
+]
 # Every person's role (an integration client is not among them).
 AnyStaff = Annotated[
     Principal,

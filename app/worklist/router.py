@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Header, Query, Request, Response, status
 
-from app.auth.dependencies import AuditDep, ClinicStaff
+from app.auth.dependencies import AuditDep, ClinicStaffOrNutritionist
 from app.auth.models import Role
 from app.core.deps import ClockDep
 from app.core.errors import Conflict, NotFound, problem_responses
@@ -38,6 +38,8 @@ def audiences_of(principal: Principal) -> tuple[str, ...]:
         return service.AUDIENCES
     if principal.role == Role.FRONT_DESK:
         return (service.FRONT_DESK,)
+    if principal.role == Role.NUTRITIONIST:
+        return (service.NUTRITIONIST,)
     return (service.DOCTOR, service.OBSTETRIC_LEAD)
 
 
@@ -67,7 +69,7 @@ async def _wait(notifier: Notifier, events: list[asyncio.Event], seconds: float)
 )
 async def read_worklist(
     request: Request,
-    principal: ClinicStaff,
+    principal: ClinicStaffOrNutritionist,
     session: SessionDep,
     audit: AuditDep,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT)] = 0,
@@ -116,7 +118,7 @@ async def read_worklist(
 async def acknowledge_item(
     item_id: uuid.UUID,
     body: AcknowledgeItem,
-    principal: ClinicStaff,
+    principal: ClinicStaffOrNutritionist,
     session: SessionDep,
     audit: AuditDep,
     clock: ClockDep,

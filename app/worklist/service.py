@@ -20,11 +20,12 @@ from app.worklist.models import WorklistItem
 from app.worklist.repository import WorklistRepository
 
 FRONT_DESK, DOCTOR, ADMIN = "front_desk", "doctor", "admin"
+NUTRITIONIST = "nutritionist"  # referrals and consultations for the clinic's nutritionist
 # The critical-value tiers above the doctor on duty (app.reports.alerts.Tier). No account role
 # is an obstetric lead or a duty office: doctors read the lead's list (the lead is one of
 # them), admins every list, the duty office's among them.
 OBSTETRIC_LEAD, DUTY_OFFICE = "obstetric_lead", "duty_office"
-AUDIENCES = (FRONT_DESK, DOCTOR, ADMIN, OBSTETRIC_LEAD, DUTY_OFFICE)
+AUDIENCES = (FRONT_DESK, DOCTOR, ADMIN, OBSTETRIC_LEAD, DUTY_OFFICE, NUTRITIONIST)
 CRITICAL, TODAY, ROUTINE = 0, 1, 2
 # A critical value's pages to the clinicians leave their lists when a doctor closes the value
 # (or it is voided), not when someone acknowledges the page.
