@@ -14,6 +14,7 @@ from app.feed.models import FeedEvent, FeedState, Task
 from app.mothers.models import Mother
 from app.reports.domain import PickupState
 from app.reports.models import CriticalAlert, LabReport
+from app.reviews.models import ReportReview
 from app.visits.domain import ACTIVE
 from app.visits.models import Visit
 
@@ -112,3 +113,26 @@ class FeedRepository:
             .order_by(Task.due_at)
         )
         return [(t, m) for t, m in rows.all()]
+
+    async def reviews_of_reports(
+        self, report_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, ReportReview]:
+        """The newest review of each report (the current one, else its earlier version's)."""
+        found: dict[uuid.UUID, ReportReview] = {}
+        if report_ids:
+            for review in await self.session.scalars(
+                select(ReportReview)
+                .where(ReportReview.report_id.in_(report_ids))
+                .order_by(ReportReview.reviewed_at, ReportReview.id)
+            ):
+                found[review.report_id] = review
+        return found
+
+    async def reviews_of_tasks(self, task_ids: list[uuid.UUID]) -> dict[uuid.UUID, ReportReview]:
+        """The review whose advice a task brings her (reviewed after delivery)."""
+        if not task_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(ReportReview).where(ReportReview.advice_task_id.in_(task_ids))
+        )
+        return {r.advice_task_id: r for r in rows if r.advice_task_id is not None}

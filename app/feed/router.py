@@ -32,6 +32,7 @@ from app.feed.schemas import (
     AssignmentItem,
     Assignments,
     CoverDecline,
+    DoctorAdvice,
     FeedPage,
     QueuePlace,
     QueueStatus,
@@ -46,6 +47,7 @@ from app.queues.domain import Catalogue
 from app.queues.policy import Ctx, QueuePolicy
 from app.queues.visit_queue import visit_queue
 from app.reports.domain import PickupState
+from app.reviews.models import ReportReview
 from app.visits.domain import VisitStatus
 from app.visits.models import Visit
 
@@ -209,7 +211,9 @@ async def _build_assignments(
                 queue=queue,
             )
         )
-    for report, mother in await repo.open_reports(butler_id, today):
+    reports = await repo.open_reports(butler_id, today)
+    reviews = await repo.reviews_of_reports([r.id for r, _ in reports])
+    for report, mother in reports:
         picking = report.pickup_state is PickupState.READY
         items.append(
             AssignmentItem(
@@ -221,9 +225,12 @@ async def _build_assignments(
                 at=report.ready_at if picking else report.picked_up_at,
                 title=(report.display or report.code or "Lab report"),
                 status=report.pickup_state.value,
+                advice=_advice(reviews.get(report.id)),
             )
         )
-    for task, mother in await repo.open_tasks(butler_id, today):
+    tasks = await repo.open_tasks(butler_id, today)
+    advice_of = await repo.reviews_of_tasks([t.id for t, _ in tasks])
+    for task, mother in tasks:
         items.append(
             AssignmentItem(
                 kind="task",
@@ -234,9 +241,23 @@ async def _build_assignments(
                 at=task.due_at,
                 title=task.title,
                 status="open",
+                advice=_advice(advice_of.get(task.id)),
             )
         )
     return Assignments(butler_id=butler_id, day=today, version=version, items=items)
+
+
+def _advice(review: ReportReview | None) -> DoctorAdvice | None:
+    if review is None:
+        return None
+    return DoctorAdvice(
+        review_id=review.id,
+        report_id=review.report_id,
+        reviewer_name=review.reviewer_name,
+        reviewed_at=review.reviewed_at,
+        advice=review.advice_for_mother,
+        of_earlier_version=review.superseded_at is not None,
+    )
 
 
 async def _queue_status(

@@ -29,6 +29,19 @@ class QueueStatus(BaseModel):
     steps_total: int
 
 
+class DoctorAdvice(BaseModel):
+    """A doctor's review of the report, for her butler to bring her (in plain words)."""
+
+    review_id: uuid.UUID
+    report_id: uuid.UUID
+    reviewer_name: str
+    reviewed_at: datetime
+    advice: str
+    of_earlier_version: bool = Field(
+        description="Given on an earlier version: the amended report awaits the doctor's review"
+    )
+
+
 class AssignmentItem(BaseModel):
     """One thing to act on. ``kind`` says which fields are set; items come most urgent first."""
 
@@ -42,6 +55,10 @@ class AssignmentItem(BaseModel):
     role: Literal["primary", "cover"] | None = None
     status: str | None = None
     queue: QueueStatus | None = Field(default=None, description="Visits today: her queues")
+    advice: DoctorAdvice | None = Field(
+        default=None,
+        description="Report pickup and delivery, and the task to bring it: the doctor's advice",
+    )
 
 
 class Assignments(BaseModel):

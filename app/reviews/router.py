@@ -1,8 +1,181 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Query, Response, status
+
+from app.auth.dependencies import AdminOrDoctor, AuditDep, DoctorOnly, Idempotent
+from app.core.clock import local_today
+from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import problem_responses
-from app.core.routing import make_router
+from app.core.routing import SessionDep, make_router
+from app.mothers.dependencies import ReadableMother
+from app.reports.domain import ReportStatus
+from app.reviews import service
+from app.reviews.dependencies import VisibleReport
+from app.reviews.models import FollowUpOrder, ReportReview
+from app.reviews.repository import ReviewRepository
+from app.reviews.schemas import (
+    AbnormalItemPublic,
+    AwaitingReview,
+    AwaitingReviews,
+    EarlierReview,
+    FollowUpPublic,
+    ReviewCreate,
+    ReviewList,
+    ReviewPublic,
+)
 
 router = make_router(
     prefix="/v1", tags=["report reviews"], responses=problem_responses(401, 403, 422)
 )
+
+
+def review_view(review: ReportReview, follow_ups: list[FollowUpOrder]) -> ReviewPublic:
+    return ReviewPublic(
+        id=review.id,
+        report_id=review.report_id,
+        mother_id=review.mother_id,
+        report_version=review.report_version,
+        report_status=ReportStatus(review.report_status),
+        current=review.superseded_at is None,
+        superseded_at=review.superseded_at,
+        superseded_reason=review.superseded_reason,
+        reviewer_name=review.reviewer_name,
+        reviewer_role=review.reviewer_role,
+        reviewed_at=review.reviewed_at,
+        interpretation=review.interpretation,
+        abnormal_items=[AbnormalItemPublic.model_validate(i) for i in review.abnormal_items],
+        abnormal_source=review.abnormal_source,
+        advice_for_mother=review.advice_for_mother,
+        advice_task_id=review.advice_task_id,
+        follow_ups=[FollowUpPublic.model_validate(f) for f in follow_ups],
+    )
+
+
+@router.get(
+    "/reports-to-review",
+    response_model=AwaitingReviews,
+    summary="The doctors' review worklist: matched final reports with no current review, "
+    "abnormal ones first, then the longest waiting",
+)
+async def reports_to_review(
+    _doctor: AdminOrDoctor,
+    session: SessionDep,
+    audit: AuditDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AwaitingReviews:
+    rows = await ReviewRepository(session).awaiting(limit=limit)
+    audit.record_many("report.review_list", "report", [r.id for r, _, _, _ in rows])
+    return AwaitingReviews(
+        items=[
+            AwaitingReview(
+                report_id=report.id,
+                mother_id=mother.id,
+                mrn=mother.mrn,
+                name=mother.name,
+                code=report.code,
+                display=report.display,
+                status=report.status,
+                pickup_state=report.pickup_state,
+                critical=report.critical,
+                abnormal=abnormal,
+                ready_at=report.ready_at,
+                version=report.version,
+                earlier_review=EarlierReview(
+                    id=earlier.id,
+                    report_version=earlier.report_version,
+                    reviewer_name=earlier.reviewer_name,
+                    reviewed_at=earlier.reviewed_at,
+                )
+                if earlier is not None
+                else None,
+            )
+            for report, mother, abnormal, earlier in rows
+        ]
+    )
+
+
+@router.post(
+    "/reports/{report_id}/review",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReviewPublic,
+    summary="A doctor reviews the report: interpretation, abnormal items, advice for the "
+    "mother, follow-up orders (her butler's tasks, with due dates)",
+    description=(
+        "Only a final, corrected or amended report attached to a mother (409 otherwise, and "
+        "409 when its current version has been reviewed). abnormal_items left out: the "
+        "observations the lab flagged. Each follow-up is due in_days, in_weeks or at due_at "
+        "(exactly one) and becomes a task of her primary butler, reminded when overdue. "
+        "Reviewed after her butler delivered the report: the butler gets a task to bring the "
+        "advice. A critical value is paged when it arrives and never waits for this."
+    ),
+    dependencies=[Idempotent],
+    responses=problem_responses(404, 409),
+)
+async def review_report(
+    body: ReviewCreate,
+    principal: DoctorOnly,
+    report: VisibleReport,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    response: Response,
+) -> ReviewPublic:
+    review = await service.review(
+        session,
+        report=report,
+        body=body,
+        actor=principal,
+        now=clock.now(),
+        today=local_today(clock, settings.tz),
+    )
+    audit.record(
+        "report.review",
+        "report",
+        report.id,
+        detail={"review_id": str(review.id), "mother_id": str(review.mother_id)},
+    )
+    response.headers["Location"] = f"/v1/reports/{report.id}/reviews"
+    follow_ups = await service.follow_ups_of(session, [review])
+    return review_view(review, follow_ups.get(review.id, []))
+
+
+@router.get(
+    "/reports/{report_id}/reviews",
+    response_model=ReviewList,
+    summary="Every review of a report, newest first; a review of an earlier version is kept "
+    "and marked current: false",
+    responses=problem_responses(404),
+)
+async def reviews_of_report(
+    report: VisibleReport, session: SessionDep, audit: AuditDep
+) -> ReviewList:
+    reviews = await ReviewRepository(session).of_report(report.id)
+    audit.record(
+        "report.reviews",
+        "report",
+        report.id,
+        detail={"mother_id": str(report.mother_id) if report.mother_id else None},
+    )
+    follow_ups = await service.follow_ups_of(session, reviews)
+    return ReviewList(items=[review_view(r, follow_ups.get(r.id, [])) for r in reviews])
+
+
+@router.get(
+    "/mothers/{mother_id}/reviews",
+    response_model=ReviewList,
+    summary="The doctors' reviews of her reports, newest first",
+    responses=problem_responses(404),
+)
+async def reviews_of_mother(
+    mother: ReadableMother,
+    session: SessionDep,
+    audit: AuditDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ReviewList:
+    reviews = await ReviewRepository(session).of_mother(mother.id, limit=limit)
+    audit.record("mother.reviews", "mother", mother.id)
+    follow_ups = await service.follow_ups_of(session, reviews)
+    return ReviewList(items=[review_view(r, follow_ups.get(r.id, [])) for r in reviews])

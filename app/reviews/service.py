@@ -1,15 +1,340 @@
-"""A doctor's review of a final report: the worklist of reports awaiting review, the review."""
+"""A doctor's review of a final report: the worklist of reports awaiting review, the review
+with its advice and follow-up orders (her butler's tasks). Services flush; never commit.
+
+A critical value never waits for a review: the report service pages it in the same
+transaction whatever happens here, and ``on_report_ready`` runs in a savepoint, so that a
+failure in it loses neither the report nor its alert."""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.reports.models import LabReport
+from app.core.errors import Conflict, invalid_field
+from app.core.principal import Principal
+from app.feed.changes import touch_mother
+from app.feed.models import Task
+from app.mothers.models import Mother
+from app.notifications.outbox import notify_butler
+from app.reports.domain import PickupState
+from app.reports.models import LabObservation, LabReport
+from app.reports.repository import ReportRepository
+from app.reviews import domain
+from app.reviews.domain import AbnormalSource, FollowUpKind
+from app.reviews.models import FollowUpOrder, ReportReview
+from app.reviews.repository import ReviewRepository
+from app.reviews.schemas import FollowUpCreate, ReviewCreate
+from app.worklist import service as worklist
+
+logger = logging.getLogger("app.reviews")
+
+REVIEW_KIND = "report.review"  # the doctors' worklist item: one open per report
+REFERRAL_KIND = "review.see_nutritionist"
+UNASSIGNED_KIND = "review.follow_up_unassigned"
+
+
+class NotReviewable(Conflict):
+    slug = "report-not-reviewable"
+    title = "Only a final, corrected or amended report of a mother can be reviewed"
+
+
+class AlreadyReviewed(Conflict):
+    slug = "report-already-reviewed"
+    title = "This version of the report has been reviewed"
+
+
+def observations_of(rows: Sequence[LabObservation]) -> list[domain.Observation]:
+    return [
+        domain.Observation(
+            seq=o.seq,
+            code=o.code,
+            display=o.display,
+            value=o.value,
+            unit=o.unit,
+            flag=o.flag,
+            critical_reason=o.critical_reason,
+        )
+        for o in rows
+    ]
+
+
+# The report is ready: it awaits a review --------------------------------------------------
 
 
 async def on_report_ready(
     session: AsyncSession, report: LabReport, *, now: datetime, today: date, reopened: bool
 ) -> None:
-    """A matched report became final (or was amended): it awaits a doctor's review."""
+    """A matched report became final (or was amended): it awaits a doctor's review.
+
+    An amended or corrected report marks the review of its earlier version superseded (kept,
+    and shown as such) and puts the report back on the doctors' list. Contained in a
+    savepoint: a failure here is logged (ids only) and the report stays on
+    GET /v1/reports-to-review, which is read from the reports themselves."""
+    if report.mother_id is None:
+        return
+    try:
+        async with session.begin_nested():
+            await _await_review(session, report, now=now, reopened=reopened)
+    except Exception as exc:  # the report and its alert must not be lost with it
+        logger.error(
+            "the report could not be put on the review list",
+            extra={
+                "event": "review_item_failed",
+                "report": str(report.id),
+                "error": type(exc).__name__,
+            },
+        )
+
+
+async def _await_review(
+    session: AsyncSession, report: LabReport, *, now: datetime, reopened: bool
+) -> None:
+    repo = ReviewRepository(session)
+    earlier = None
+    if reopened:
+        earlier = await repo.current(report.id, for_update=True)
+        if earlier is not None:
+            earlier.superseded_at = now
+            earlier.superseded_reason = domain.superseded_reason(report.status, report.version)
+            await session.flush()
+    observations = observations_of(await ReportRepository(session).observations(report.id))
+    abnormal = domain.is_abnormal(observations, critical=report.critical)
+    what = domain.report_title(report.display, report.code)
+    title = f"Report to review: {what}" + (" (abnormal results)" if abnormal else "")
+    if earlier is not None:
+        title += f"; {report.status.value}: the review of version {earlier.report_version} is kept"
+    await worklist.add(
+        session,
+        audiences=[worklist.DOCTOR],
+        kind=REVIEW_KIND,
+        priority=worklist.TODAY if abnormal else worklist.ROUTINE,
+        title=title,
+        now=now,
+        report_id=report.id,
+        mother_id=report.mother_id,
+    )
+
+
+# The review ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Due:
+    order: FollowUpCreate
+    due_at: datetime
+
+
+def _check_follow_ups(follow_ups: Sequence[FollowUpCreate], *, now: datetime) -> list[_Due]:
+    checked = []
+    for i, order in enumerate(follow_ups):
+        field = f"follow_ups.{i}"
+        given = [
+            name
+            for name, value in (
+                ("in_days", order.in_days),
+                ("in_weeks", order.in_weeks),
+                ("due_at", order.due_at),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise invalid_field(
+                f"{field}.{given[1] if len(given) > 1 else 'in_days'}",
+                "give exactly one of in_days, in_weeks or due_at",
+            )
+        if order.due_at is not None and order.due_at < now:
+            raise invalid_field(f"{field}.due_at", "a follow-up cannot be due in the past")
+        if order.kind is FollowUpKind.OTHER and order.note is None:
+            raise invalid_field(f"{field}.note", "say what the follow-up is")
+        due = domain.due_at(
+            now=now, in_days=order.in_days, in_weeks=order.in_weeks, at=order.due_at
+        )
+        checked.append(_Due(order, due))
+    return checked
+
+
+async def review(
+    session: AsyncSession,
+    *,
+    report: LabReport,
+    body: ReviewCreate,
+    actor: Principal,
+    now: datetime,
+    today: date,
+) -> ReportReview:
+    """Record the doctor's review of the report as it stands, turn each follow-up order into
+    her butler's task, close the review item, and tell her butlers' phones."""
+    if report.mother_id is None:
+        raise NotReviewable(
+            "The report is not attached to a mother: the front desk reconciles it first."
+        )
+    if report.status not in domain.REVIEWABLE:
+        raise NotReviewable(
+            f"The report is {report.status.value}: only a final (or later corrected or amended) "
+            "report is reviewed.",
+            extra={"status": report.status.value},
+        )
+    reports = ReportRepository(session)
+    if await reports.open_conflict(report.id) is not None:
+        raise NotReviewable(
+            "The lab has sent an update of this report naming another patient; it is on hold "
+            "until the front desk resolves it."
+        )
+    repo = ReviewRepository(session)
+    current = await repo.current(report.id, for_update=True)
+    if current is not None:
+        raise AlreadyReviewed(
+            f"{current.reviewer_name} reviewed version {current.report_version} of this report.",
+            extra={"review_id": str(current.id)},
+        )
+    due = _check_follow_ups(body.follow_ups, now=now)
+    observations = observations_of(await reports.observations(report.id))
+    if body.abnormal_items is None:
+        items, source = domain.lab_flagged(observations), AbnormalSource.LAB_FLAGS
+    else:
+        try:
+            items = domain.chosen(observations, [(p.seq, p.why) for p in body.abnormal_items])
+        except KeyError as exc:
+            index = exc.args[0]
+            raise invalid_field(
+                f"abnormal_items.{index}.seq",
+                f"the report has no observation {body.abnormal_items[index].seq}",
+            ) from exc
+        source = AbnormalSource.DOCTOR
+    mother = await session.get(Mother, report.mother_id)
+    assert mother is not None
+    what = domain.report_title(report.display, report.code)
+
+    entry = ReportReview(
+        report_id=report.id,
+        mother_id=mother.id,
+        report_version=report.version,
+        report_status=report.status.value,
+        lab_message_id=report.last_message_id,
+        reviewer_id=actor.id,
+        reviewer_name=actor.name,
+        reviewer_role=actor.role,
+        interpretation=body.interpretation,
+        abnormal_items=[i.as_json() for i in items],
+        abnormal_source=source,
+        advice_for_mother=body.advice_for_mother,
+        reviewed_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+
+    butler_id = mother.primary_butler_id
+    exam_code = await repo.exam_code_of(report) or report.code
+    tasks: list[Task] = []
+    for d in due:
+        order = d.order
+        code = order.exam_code or (exam_code if order.kind is FollowUpKind.REPEAT_TEST else None)
+        task = _task(
+            mother,
+            domain.task_title(order.kind, exam=code, note=order.note, report_title=what),
+            due_at=d.due_at,
+            actor=actor,
+            now=now,
+        )
+        session.add(task)
+        await session.flush()
+        tasks.append(task)
+        session.add(
+            FollowUpOrder(
+                review_id=entry.id,
+                mother_id=mother.id,
+                kind=order.kind,
+                exam_code=code,
+                due_at=d.due_at,
+                note=order.note,
+                task_id=task.id,
+                created_at=now,
+            )
+        )
+        if order.kind is FollowUpKind.SEE_NUTRITIONIST:
+            await worklist.add(
+                session,
+                audiences=[worklist.NUTRITIONIST],
+                kind=REFERRAL_KIND,
+                title="A doctor asks for a nutrition consultation after reviewing a lab report",
+                now=now,
+                report_id=report.id,
+                mother_id=mother.id,
+                task_id=task.id,
+            )
+    if report.pickup_state is PickupState.DELIVERED:
+        # She already has the report: her butler brings the advice as a task of its own.
+        task = _task(
+            mother,
+            domain.bring_advice_title(what),
+            due_at=now + domain.BRING_ADVICE_WITHIN,
+            actor=actor,
+            now=now,
+        )
+        session.add(task)
+        await session.flush()
+        tasks.append(task)
+        entry.advice_task_id = task.id
+    await session.flush()
+
+    if tasks and butler_id is None:
+        await worklist.add(
+            session,
+            audiences=[worklist.FRONT_DESK],
+            kind=UNASSIGNED_KIND,
+            title="A doctor's follow-up has no butler to do it: assign her a primary butler",
+            now=now,
+            report_id=report.id,
+            mother_id=mother.id,
+        )
+    await worklist.close_about(
+        session,
+        report_id=report.id,
+        kinds=[REVIEW_KIND],
+        by=actor.name,
+        note=f"reviewed (version {report.version})",
+        now=now,
+    )
+    await notify_butler(
+        session,
+        topic="report.reviewed",
+        now=now,
+        butler_id=butler_id,
+        mother_id=mother.id,
+        payload={"report_id": report.id, "review_id": entry.id, "channel": "butler_app"},
+    )
+    await touch_mother(
+        session,
+        mother.id,
+        kind="report.reviewed",
+        now=now,
+        today=today,
+        ref_type="report",
+        ref_id=report.id,
+    )
+    return entry
+
+
+def _task(mother: Mother, title: str, *, due_at: datetime, actor: Principal, now: datetime) -> Task:
+    return Task(
+        mother_id=mother.id,
+        butler_id=mother.primary_butler_id,
+        title=title,
+        due_at=due_at,
+        created_by_name=actor.name,
+        created_at=now,
+    )
+
+
+# Reading ------------------------------------------------------------------------------------
+
+
+async def follow_ups_of(
+    session: AsyncSession, reviews: Sequence[ReportReview]
+) -> dict[uuid.UUID, list[FollowUpOrder]]:
+    return await ReviewRepository(session).follow_ups([r.id for r in reviews])

@@ -1,0 +1,165 @@
+"""The rules of a doctor's review, as pure functions: which reports may be reviewed, which
+observations the lab flagged, when a follow-up is due and what her butler's task says."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from app.reports.domain import READY, ReportStatus
+
+# Only what the lab has released may be reviewed: final, and its later corrections or
+# amendments. A preliminary value is not advice-ready; a withdrawn report has nothing to review.
+REVIEWABLE: frozenset[ReportStatus] = READY
+
+# HL7 v2 table 0078 (OBX-8) flags that say "not abnormal": N (normal), NEG (negative), NR (non
+# reactive), and nothing at all. Every other flag (L, H, LL, HH, A, AA, <, >, POS, R, S …) is
+# the lab saying "look at this"; a value on the critical list counts whatever its flag.
+NOT_ABNORMAL_FLAGS = frozenset({"", "N", "NEG", "NR"})
+
+# A review that comes after her butler delivered the report: the butler brings the advice
+# within a day (the task is then overdue and reminded like any other).
+BRING_ADVICE_WITHIN = timedelta(days=1)
+
+
+class FollowUpKind(StrEnum):
+    REPEAT_TEST = "repeat_test"
+    SEE_NUTRITIONIST = "see_nutritionist"
+    CALL_MOTHER = "call_mother"
+    SEE_DOCTOR = "see_doctor"
+    OTHER = "other"
+
+
+class AbnormalSource(StrEnum):
+    LAB_FLAGS = "lab_flags"  # the doctor took the lab's flags as they came
+    DOCTOR = "doctor"  # the doctor chose the items
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the review reads of one lab observation."""
+
+    seq: int
+    code: str
+    display: str | None
+    value: str | None
+    unit: str | None
+    flag: str | None
+    critical_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AbnormalItem:
+    seq: int
+    code: str
+    display: str | None
+    value: str | None
+    unit: str | None
+    flag: str | None
+    why: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "code": self.code,
+            "display": self.display,
+            "value": self.value,
+            "unit": self.unit,
+            "flag": self.flag,
+            "why": self.why,
+        }
+
+
+def lab_flag_reason(obs: Observation) -> str | None:
+    """Why the lab's own message marks this observation, or None when it does not."""
+    if obs.critical_reason:
+        return f"critical value: {obs.critical_reason}"
+    flag = (obs.flag or "").strip().upper()
+    if flag not in NOT_ABNORMAL_FLAGS:
+        return f"flagged {flag} by the lab"
+    return None
+
+
+def lab_flagged(observations: Iterable[Observation]) -> list[AbnormalItem]:
+    """The default highlighted items: every observation the lab flagged, in report order."""
+    items = []
+    for obs in sorted(observations, key=lambda o: o.seq):
+        why = lab_flag_reason(obs)
+        if why is not None:
+            items.append(_item(obs, why))
+    return items
+
+
+def chosen(
+    observations: Sequence[Observation], picks: Sequence[tuple[int, str | None]]
+) -> list[AbnormalItem]:
+    """The doctor's own selection (seq, why). An unknown seq raises KeyError with its index.
+    Without a why, the lab's reason is kept, else "highlighted by the doctor"."""
+    by_seq = {o.seq: o for o in observations}
+    items = []
+    for index, (seq, why) in enumerate(picks):
+        obs = by_seq.get(seq)
+        if obs is None:
+            raise KeyError(index)
+        items.append(_item(obs, why or lab_flag_reason(obs) or "highlighted by the doctor"))
+    return items
+
+
+def _item(obs: Observation, why: str) -> AbnormalItem:
+    return AbnormalItem(
+        seq=obs.seq,
+        code=obs.code,
+        display=obs.display,
+        value=obs.value,
+        unit=obs.unit,
+        flag=obs.flag,
+        why=why,
+    )
+
+
+def is_abnormal(observations: Iterable[Observation], *, critical: bool) -> bool:
+    """A report the doctor should see first: a critical value or anything the lab flagged."""
+    return critical or any(lab_flag_reason(o) is not None for o in observations)
+
+
+def due_at(
+    *, now: datetime, in_days: int | None, in_weeks: int | None, at: datetime | None
+) -> datetime:
+    """When a follow-up is due: "in N weeks" is N x 7 days from the review, at the same time
+    of day (so "repeat in 2 weeks" reviewed at 10:00 on the 28th is due at 10:00 on the 12th,
+    and reminded from then). Exactly one of the three is given (checked by the schema)."""
+    if at is not None:
+        return at
+    if in_weeks is not None:
+        return now + timedelta(weeks=in_weeks)
+    assert in_days is not None
+    return now + timedelta(days=in_days)
+
+
+def task_title(kind: FollowUpKind, *, exam: str | None, note: str | None, report_title: str) -> str:
+    """What her butler's task says: the action, never the result or a diagnosis."""
+    base = {
+        FollowUpKind.REPEAT_TEST: "Book the repeat test the doctor ordered: "
+        f"{exam or report_title}",
+        FollowUpKind.SEE_NUTRITIONIST: "Book her a consultation with the nutritionist "
+        "(the doctor's follow-up)",
+        FollowUpKind.CALL_MOTHER: f"Call her: the doctor's follow-up of {report_title}",
+        FollowUpKind.SEE_DOCTOR: "Book her to see the doctor (the doctor's follow-up)",
+        FollowUpKind.OTHER: "The doctor's follow-up",
+    }[kind]
+    return (f"{base}: {note}" if note else base)[:300]
+
+
+def bring_advice_title(report_title: str) -> str:
+    return f"Bring her the doctor's advice on {report_title}"[:300]
+
+
+def superseded_reason(status: ReportStatus, version: int) -> str:
+    return f"the lab sent a {status.value} report since (report version {version})"
+
+
+def report_title(display: str | None, code: str | None) -> str:
+    return display or code or "her lab report"
