@@ -1,0 +1,42 @@
+"""Whose charts a caller may read: her mother record, object-level checked like any other."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.assignments.dependencies import may_see_mother
+from app.assignments.repository import AssignmentRepository
+from app.auth.dependencies import AuditDep, ClinicStaffButlerOrNutritionist
+from app.core.clock import local_today
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import NotFound
+from app.mothers.dependencies import MotherRepoDep
+from app.mothers.models import Mother
+
+NOT_VISIBLE = "No mother with that id is visible to you."
+
+
+async def chart_mother(
+    mother_id: uuid.UUID,
+    principal: ClinicStaffButlerOrNutritionist,
+    repo: MotherRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Mother:
+    """The mother whose chart is asked for, or 404 (she does not exist or is not this
+    butler's); the nutritionist, who manages her weight, reads them as the doctors do."""
+    mother = await repo.get(mother_id)
+    if mother is None:
+        raise NotFound(NOT_VISIBLE)
+    today = local_today(clock, settings.tz)
+    if not await may_see_mother(AssignmentRepository(repo.session), principal, mother.id, today):
+        audit.record_denied("mother.chart", "mother", mother.id, reason="not assigned")
+        raise NotFound(NOT_VISIBLE)
+    return mother
+
+
+ChartMother = Annotated[Mother, Depends(chart_mother)]
