@@ -224,8 +224,13 @@ class CriticalAlert(UUIDPrimaryKey, Base):
 
     __tablename__ = "critical_alerts"
 
-    report_id: Mapped[uuid.UUID] = mapped_column(
+    # What it is about: a lab report's critical value, or a severe reading of hers (a blood
+    # pressure >= 160/110, raised by the clinical rules): exactly one of the two.
+    report_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("lab_reports.id", ondelete="CASCADE"), index=True
+    )
+    measurement_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("measurements.id", ondelete="CASCADE"), index=True
     )
     mother_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("mothers.id", ondelete="CASCADE")
@@ -263,6 +268,17 @@ class CriticalAlert(UUIDPrimaryKey, Base):
             unique=True,
             postgresql_where=text(OPEN_ALERT),
             sqlite_where=text(OPEN_ALERT),
+        ),
+        # One open alert per reading too: a re-evaluation does not page twice.
+        Index(
+            "uq_critical_alerts_open_per_measurement",
+            "measurement_id",
+            unique=True,
+            postgresql_where=text(OPEN_ALERT),
+            sqlite_where=text(OPEN_ALERT),
+        ),
+        CheckConstraint(
+            "(report_id IS NULL) <> (measurement_id IS NULL)", name="one_subject"
         ),
         CheckConstraint("level BETWEEN 0 AND 2", name="tier_range"),
         # A closure says who closed it, what was read back and what was done.

@@ -264,6 +264,15 @@ class ReportRepository:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
 
+    async def open_measurement_alert(self, measurement_id: uuid.UUID) -> CriticalAlert | None:
+        """The reading's alert that still stands (a severe blood pressure, not closed)."""
+        stmt = select(CriticalAlert).where(
+            CriticalAlert.measurement_id == measurement_id,
+            CriticalAlert.acknowledged_at.is_(None),
+            CriticalAlert.voided_at.is_(None),
+        )
+        return await self.session.scalar(stmt)
+
     async def unvoided_alerts(
         self, report_id: uuid.UUID, *, mother_id: uuid.UUID | None = None
     ) -> list[CriticalAlert]:

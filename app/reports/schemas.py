@@ -207,7 +207,10 @@ class AlertPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    report_id: uuid.UUID
+    report_id: uuid.UUID | None = Field(description="The lab report of a critical value")
+    measurement_id: uuid.UUID | None = Field(
+        default=None, description="Or the reading of hers (a blood pressure >= 160/110)"
+    )
     mother_id: uuid.UUID | None
     butler_id: uuid.UUID | None
     reason: str
@@ -247,6 +250,7 @@ class AlertPublic(BaseModel):
 _ALERT_COLUMNS = (
     "id",
     "report_id",
+    "measurement_id",
     "mother_id",
     "butler_id",
     "reason",

@@ -1057,7 +1057,7 @@ async def acknowledge(
         ref_type="alert",
         ref_id=alert.id,
     )
-    report = await repo.report(alert.report_id)
+    report = await repo.report(alert.report_id) if alert.report_id else None
     if report is not None:
         repo.session.add(
             _event(
@@ -1106,7 +1106,7 @@ async def record_mother_contacted(
         ref_type="alert",
         ref_id=alert.id,
     )
-    report = await repo.report(alert.report_id)
+    report = await repo.report(alert.report_id) if alert.report_id else None
     if report is not None:
         repo.session.add(
             _event(report, "alert_mother_contacted", actor=actor.name, at=now, note=note)
@@ -1192,7 +1192,7 @@ async def escalate_overdue(
         if step is None:
             continue
         alert.level, alert.due_at, alert.escalated_at = int(step.tier), step.due_at, now
-        report = await repo.report(alert.report_id)
+        report = await repo.report(alert.report_id) if alert.report_id else None
         who = (
             ""
             if alert.mother_id
