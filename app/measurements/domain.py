@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from app.core.settings import get_settings
+
 LIMITS_FILE = Path(__file__).parent / "limits.json"
 LAB_CODES_FILE = Path(__file__).parent / "lab_codes.json"
 
@@ -210,8 +212,13 @@ def load_limits(path: Path = LIMITS_FILE) -> Limits:
 
 @lru_cache(maxsize=4)
 def limits(path: str | None = None) -> Limits:
-    """The table in force: the hospital's file (MEASUREMENT_LIMITS_FILE) or the built-in one."""
+    """The table from this file, or the built-in one."""
     return load_limits(Path(path)) if path else load_limits()
+
+
+def installed_limits() -> Limits:
+    """The table in force: the hospital's file (MEASUREMENT_LIMITS_FILE) or the built-in one."""
+    return limits(get_settings().measurement_limits_file)
 
 
 # Readings ----------------------------------------------------------------------------------
@@ -391,14 +398,19 @@ def load_lab_codes(path: Path = LAB_CODES_FILE) -> LabCodes:
 
 @lru_cache(maxsize=4)
 def lab_codes(path: str | None = None) -> LabCodes:
-    """The map in force: the hospital's file (LAB_CODES_FILE) or the built-in one."""
+    """The map from this file, or the built-in one."""
     return load_lab_codes(Path(path)) if path else load_lab_codes()
+
+
+def installed_lab_codes() -> LabCodes:
+    """The map in force: the hospital's file (setting LAB_CODES_FILE) or the built-in one."""
+    return lab_codes(get_settings().lab_codes_file)
 
 
 def lab_kind(code: str, display: str | None, table: LabCodes | None = None) -> LabKind | None:
     """What a lab result is on her timeline, by its code (and, for a code senders misuse, its
     display), or None when it is not one of the timeline's results."""
-    entry = (table or lab_codes()).codes.get(code.strip().lower())
+    entry = (table or installed_lab_codes()).codes.get(code.strip().lower())
     if entry is None:
         return None
     if entry.display_contains:
@@ -413,7 +425,7 @@ def lab_value(
 ) -> float | None:
     """A lab value in the timeline's unit (g/L, mmol/L), rounded half up to the kind's
     decimals; None for a unit the map does not list (never guessed)."""
-    units = (table or lab_codes()).units[kind]
+    units = (table or installed_lab_codes()).units[kind]
     if unit is None:
         return None
     factor = dict(units.factors).get(normalise_unit(unit))
@@ -423,4 +435,4 @@ def lab_value(
 
 
 def lab_unit(kind: LabKind, table: LabCodes | None = None) -> str:
-    return (table or lab_codes()).units[kind].unit
+    return (table or installed_lab_codes()).units[kind].unit

@@ -5,12 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.measurements.domain import MeasurementKind
+from app.core.database import UTCDateTime
+from app.measurements.domain import MeasurementKind, installed_lab_codes
 from app.measurements.models import Measurement
+from app.reports.domain import READY
+from app.reports.models import LabObservation, LabReport
+
+# OBX-11 / Observation.status of a final value (HL7 table 0085: F final, C corrected, U made
+# final without resending; FHIR final, corrected, amended). Empty: the report's status holds.
+FINAL_RESULT_STATUSES = ("f", "c", "u", "final", "corrected", "amended", "appended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +27,18 @@ class Baseline:
 
     height_cm: float | None
     pre_pregnancy_weight_kg: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    report_id: uuid.UUID
+    code: str
+    display: str | None
+    numeric: float | None
+    comparator: str | None
+    unit: str | None
+    flag: str | None
+    at: datetime  # when it was taken (effective), else issued, else received
 
 
 class MeasurementRepository:
@@ -79,3 +99,39 @@ class MeasurementRepository:
             else:
                 weight = row.value
         return Baseline(height_cm=height, pre_pregnancy_weight_kg=weight)
+
+    async def lab_results(self, mother_id: uuid.UUID) -> list[LabResult]:
+        """Her final results whose codes the timeline's map lists, from reports matched to her."""
+        codes = list(installed_lab_codes().codes)
+        at = func.coalesce(
+            LabReport.effective_at, LabReport.issued_at, LabReport.received_at, type_=UTCDateTime()
+        )
+        stmt = (
+            select(LabObservation, LabReport.id, at)
+            .join(LabReport, LabReport.id == LabObservation.report_id)
+            .where(
+                LabReport.mother_id == mother_id,
+                LabReport.status.in_(list(READY)),
+                func.lower(func.trim(LabObservation.code)).in_(codes),
+                or_(
+                    LabObservation.status.is_(None),
+                    func.trim(LabObservation.status) == "",
+                    func.lower(func.trim(LabObservation.status)).in_(FINAL_RESULT_STATUSES),
+                ),
+            )
+            .order_by(at, LabObservation.seq)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [
+            LabResult(
+                report_id=report_id,
+                code=obs.code,
+                display=obs.display,
+                numeric=obs.numeric,
+                comparator=obs.comparator,
+                unit=obs.unit or obs.unit_code,
+                flag=obs.flag,
+                at=when,
+            )
+            for obs, report_id, when in rows
+        ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query, Response, status
@@ -23,11 +23,17 @@ from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, links, problem_responses
 from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.pagination import PageDep, page_info, paginate
+from app.core.principal import Principal
 from app.core.routing import make_router
+from app.core.settings import Settings
+from app.measurements import service as measurements
+from app.measurements.domain import Entered, MeasurementKind, MeasurementSource, limits
+from app.measurements.service import NewReading
 from app.mothers import dating, domain, grading, service
 from app.mothers.dependencies import ButlerRepoDep, MotherRepoDep, ReadableMother
 from app.mothers.domain import RiskGrade
-from app.mothers.repository import MotherFilter
+from app.mothers.models import Mother, Pregnancy
+from app.mothers.repository import MotherFilter, MotherRepository
 from app.mothers.schemas import (
     DatingChangePublic,
     DatingHistory,
@@ -95,6 +101,7 @@ async def enrol_mother(
         now=clock.now(),
         policy=policy,
     )
+    await _record_baseline(repo, body, mother, pregnancy, principal, clock.now(), settings)
     audit.record(
         "mother.create", "mother", mother.id, detail={"butler_id": str(decision.butler_id)}
     )
@@ -104,6 +111,44 @@ async def enrol_mother(
     record.assignment = decision_view(decision)
     record.dating_decision, record.risk_notes = notes.dating, notes.risk
     return record
+
+
+async def _record_baseline(
+    repo: MotherRepository,
+    body: MotherCreate,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    actor: Principal,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Her height and pre-pregnancy weight, given at enrolment, become her first readings."""
+    given = [
+        (MeasurementKind.HEIGHT, body.height_cm, "cm", "height_cm"),
+        (
+            MeasurementKind.PRE_PREGNANCY_WEIGHT,
+            body.pre_pregnancy_weight_kg,
+            "kg",
+            "pre_pregnancy_weight_kg",
+        ),
+    ]
+    readings = [
+        NewReading(Entered(kind, value, None, unit), None, field, whole=True)
+        for kind, value, unit, field in given
+        if value is not None
+    ]
+    if readings:
+        await measurements.record(
+            repo.session,
+            mother=mother,
+            pregnancy=pregnancy,
+            readings=readings,
+            actor=actor,
+            now=now,
+            tz=settings.tz,
+            limits=limits(settings.measurement_limits_file),
+            source=MeasurementSource.ENROLMENT,
+        )
 
 
 @router.get(

@@ -165,6 +165,15 @@ class MotherCreate(BaseModel):
         "chosen by the rules when left out.",
     )
     pregnancy: PregnancyCreate
+    height_cm: float | None = Field(
+        default=None,
+        description="Her height (cm), for her BMI; checked against the measurement ranges.",
+    )
+    pre_pregnancy_weight_kg: float | None = Field(
+        default=None,
+        description="Her weight before this pregnancy (kg, as she reports it): her BMI group "
+        "and weight-gain band are read from it.",
+    )
 
 
 class PregnancyUpdate(BaseModel):

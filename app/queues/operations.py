@@ -21,6 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.errors import NotFound, invalid_field
+from app.measurements import service as measurements
+from app.measurements.domain import MeasurementSource, installed_limits
+from app.measurements.service import STATION_KINDS, NewReading
+from app.mothers.repository import MotherRepository
 from app.queues.changes import queue_changed
 from app.queues.domain import Catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
@@ -169,6 +173,50 @@ async def finish(
     )
     await queue_changed(session, await repo.stations(stations), ctx, mother_ids=[entry.mother_id])
     return routed.created
+
+
+async def finish_with_readings(
+    session: AsyncSession,
+    entry: QueueEntry,
+    catalogue: Catalogue,
+    ctx: Ctx,
+    readings: Sequence[NewReading],
+) -> list[QueueEntry]:
+    """Finish the entry, storing the readings its exam took (vitals: weight, blood pressure,
+    pulse; NST: its result and the fetal heart rate) with her visit. A reading of another kind
+    than its exams take is a 422, and nothing is finished."""
+    if readings:
+        codes = {
+            s.exam_code for s in await QueueRepository(session).pending_steps_of_entry(entry.id)
+        }
+        allowed = set().union(*(STATION_KINDS.get(c, frozenset()) for c in codes))
+        for reading in readings:
+            if reading.entered.kind not in allowed:
+                takes = ", ".join(sorted(k.value for k in allowed)) or "no readings"
+                raise invalid_field(
+                    f"{reading.field}.kind",
+                    f"this exam ({', '.join(sorted(codes))}) takes {takes}",
+                )
+    created = await finish(session, entry, catalogue, ctx)
+    if readings:
+        mothers = MotherRepository(session)
+        mother = await mothers.get(entry.mother_id)
+        pregnancy = await mothers.active_pregnancy(entry.mother_id)
+        if mother is None or pregnancy is None:
+            raise QueueConflict("She has no active pregnancy to record the readings in.")
+        await measurements.record(
+            session,
+            mother=mother,
+            pregnancy=pregnancy,
+            readings=readings,
+            actor=ctx.actor,
+            now=ctx.now,
+            tz=ctx.tz,
+            limits=installed_limits(),
+            source=MeasurementSource.STATION,
+            visit_id=entry.visit_id,
+        )
+    return created
 
 
 async def _learn(

@@ -23,6 +23,8 @@ from app.auth.dependencies import (
 from app.core.errors import problem_responses
 from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.routing import SessionDep, make_router
+from app.measurements.domain import Entered
+from app.measurements.service import NewReading
 from app.queues import catalogue as exam_catalogue
 from app.queues import operations, routing, stations, timing
 from app.queues.boards import board as station_board
@@ -39,6 +41,7 @@ from app.queues.schemas import (
     ExamTypeList,
     ExamTypePublic,
     ExamTypeUpdate,
+    FinishExam,
     GlucoseDrink,
     QueueEntryPublic,
     StationBoard,
@@ -253,11 +256,44 @@ _entry_move(
     lambda session, entry, _catalogue, ctx: operations.start(session, entry, ctx),
     "She is here: the exam begins",
 )
-_entry_move(
-    "finish",
-    operations.finish,
-    "The exam is over: its orders are done and she joins the queues now open to her",
+
+
+@router.post(
+    "/queue-entries/{entry_id}/finish",
+    name="finish",
+    response_model=QueueEntryPublic,
+    summary="The exam is over: its orders are done and she joins the queues now open to her",
+    description="The vitals and NST stations send what they measured (`readings`); they are "
+    "checked (a 422 names the reading's field, and nothing is finished) and stored as her "
+    "measurements with this visit. Without a body the exam is finished as before.",
+    responses=problem_responses(403, 404, 409),
 )
+async def finish(
+    principal: AdminOrStation,
+    entry: EntryDep,
+    session: SessionDep,
+    audit: AuditDep,
+    ctx: CtxDep,
+    catalogue: CatalogueDep,
+    body: FinishExam | None = None,
+) -> QueueEntryPublic:
+    readings = [
+        NewReading(
+            Entered(r.kind, r.value, r.value2, r.unit, r.result), r.measured_at, f"readings.{i}"
+        )
+        for i, r in enumerate(body.readings if body else [])
+    ]
+    await operations.finish_with_readings(
+        session, entry, catalogue, acting(ctx, principal), readings
+    )
+    if readings:
+        audit.record(
+            "mother.measurements.create",
+            "mother",
+            entry.mother_id,
+            detail={"queue_entry_id": str(entry.id), "count": len(readings)},
+        )
+    return await _done(session, entry, catalogue, audit, "finish")
 
 
 @router.post(

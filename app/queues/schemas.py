@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.core.types import Instant, LocalTime
+from app.measurements.schemas import ReadingIn
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
@@ -244,6 +245,17 @@ class StationQueue(BaseModel):
         "not recorded yet: their timed draws are not due until it is",
     )
     as_of: Instant | None
+
+
+class FinishExam(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    readings: list[ReadingIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="What the exam measured: vitals (weight, blood_pressure, pulse) or nst "
+        "(nst result, fetal_heart_rate); stored as her measurements with this visit.",
+    )
 
 
 class GlucoseDrink(BaseModel):

@@ -1,0 +1,126 @@
+"""Loading what a measurement request is about, with object-level access: a butler only her
+own mothers (an unseen mother or reading is a 404, as if it did not exist)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.assignments.dependencies import may_see_mother
+from app.assignments.repository import AssignmentRepository
+from app.auth.dependencies import AuditDep, require_roles
+from app.auth.models import Role
+from app.core.clock import local_today
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import NotFound
+from app.core.principal import Principal
+from app.core.routing import SessionDep
+from app.measurements.models import Measurement
+from app.measurements.repository import MeasurementRepository
+from app.mothers.models import Mother
+from app.mothers.repository import MotherRepository
+
+# Who takes readings: the clinicians, the vitals/NST stations, and her butler on her behalf.
+MeasurementTaker = Annotated[
+    Principal,
+    Depends(require_roles(Role.DOCTOR, Role.NUTRITIONIST, Role.STATION, Role.BUTLER)),
+]
+# Who reads them: the same, and the admin.
+MeasurementReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.ADMIN, Role.DOCTOR, Role.NUTRITIONIST, Role.STATION, Role.BUTLER)),
+]
+NOT_VISIBLE = "No mother with that id is visible to you."
+
+
+async def _visible(
+    request: Request,
+    principal: Principal,
+    mothers: MotherRepository,
+    mother_id: uuid.UUID,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    resource: tuple[str, uuid.UUID],
+) -> Mother:
+    mother = await mothers.get(mother_id, for_update=request.method not in ("GET", "HEAD"))
+    if mother is None:
+        raise NotFound(NOT_VISIBLE)
+    today = local_today(clock, settings.tz)
+    if not await may_see_mother(AssignmentRepository(mothers.session), principal, mother.id, today):
+        audit.record_denied(
+            f"{resource[0]}.{request.method.lower()}",
+            resource[0],
+            resource[1],
+            reason="not assigned",
+        )
+        raise NotFound(NOT_VISIBLE if resource[0] == "mother" else "No such measurement.")
+    return mother
+
+
+async def _mother_for(
+    mother_id: uuid.UUID,
+    request: Request,
+    principal: Principal,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Mother:
+    return await _visible(
+        request,
+        principal,
+        MotherRepository(session),
+        mother_id,
+        audit,
+        clock,
+        settings,
+        ("mother", mother_id),
+    )
+
+
+async def measured_mother(
+    mother_id: uuid.UUID,
+    request: Request,
+    principal: MeasurementReader,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Mother:
+    """The mother of the path, when this caller may see her readings."""
+    return await _mother_for(mother_id, request, principal, session, audit, clock, settings)
+
+
+MeasuredMother = Annotated[Mother, Depends(measured_mother)]
+
+
+async def visible_measurement(
+    measurement_id: uuid.UUID,
+    request: Request,
+    principal: MeasurementTaker,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> tuple[Measurement, Mother]:
+    """A reading (locked for the correction) and its mother, when this caller may see her."""
+    row = await MeasurementRepository(session).get_for_update(measurement_id)
+    if row is None:
+        raise NotFound("No such measurement.")
+    mother = await _visible(
+        request,
+        principal,
+        MotherRepository(session),
+        row.mother_id,
+        audit,
+        clock,
+        settings,
+        ("measurement", measurement_id),
+    )
+    return row, mother
+
+
+VisibleMeasurement = Annotated[tuple[Measurement, Mother], Depends(visible_measurement)]

@@ -1,0 +1,337 @@
+"""Recording her measurements and correcting them; her timeline with the lab's results.
+
+Every stored (or corrected) reading is handed to the clinical rules
+(``clinical.service.on_measurement``) in the same transaction: the rules decide what it means,
+this package only keeps what was measured, converted and checked."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Role
+from app.clinical import service as clinical
+from app.core.errors import Conflict, Forbidden, invalid_field
+from app.core.principal import Principal
+from app.measurements import domain
+from app.measurements.domain import (
+    BASELINE_KINDS,
+    Entered,
+    LabKind,
+    Limits,
+    MeasurementKind,
+    MeasurementSource,
+    ReadingError,
+)
+from app.measurements.models import Measurement
+from app.measurements.repository import MeasurementRepository
+from app.mothers.domain import format_gestational_age, gestational_age_days
+from app.mothers.models import Mother, Pregnancy
+
+# A clock a few minutes fast on a station's tablet is not a reading from the future.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_GA_DAYS = 320  # the column's CHECK; beyond 44 weeks the dating or the time is wrong
+
+SOURCE_OF_ROLE = {
+    Role.DOCTOR.value: MeasurementSource.DOCTOR,
+    Role.NUTRITIONIST.value: MeasurementSource.NUTRITIONIST,
+    Role.STATION.value: MeasurementSource.STATION,
+    Role.BUTLER.value: MeasurementSource.BUTLER,
+}
+
+# What a station records when it finishes an exam of these types (``queues`` finish).
+STATION_KINDS: dict[str, frozenset[MeasurementKind]] = {
+    "vitals": frozenset(
+        {MeasurementKind.WEIGHT, MeasurementKind.BLOOD_PRESSURE, MeasurementKind.PULSE}
+    ),
+    "nst": frozenset({MeasurementKind.NST, MeasurementKind.FETAL_HEART_RATE}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NewReading:
+    """A reading to store; ``field`` is where it sits in the request (for a 422)."""
+
+    entered: Entered
+    measured_at: datetime | None
+    field: str
+    whole: bool = False  # ``field`` is the value itself (enrolment's height_cm), not a reading
+
+
+def source_of(actor: Principal) -> MeasurementSource:
+    source = SOURCE_OF_ROLE.get(actor.role)
+    if source is None:
+        raise Forbidden("Your role does not record measurements.")
+    return source
+
+
+def _field_error(field: str, exc: ReadingError) -> Exception:
+    return invalid_field(f"{field}.{exc.field}", exc.detail)
+
+
+def _ga_days(
+    kind: MeasurementKind, pregnancy: Pregnancy, measured_at: datetime, tz: ZoneInfo, field: str
+) -> int | None:
+    if kind in BASELINE_KINDS:
+        return None
+    ga = gestational_age_days(pregnancy.edd_date, measured_at.astimezone(tz).date())
+    if ga < 0 or ga > MAX_GA_DAYS:
+        raise invalid_field(
+            f"{field}.measured_at",
+            f"{measured_at.astimezone(tz).date().isoformat()} is outside this pregnancy "
+            f"(gestational age {ga} days by its EDD)",
+        )
+    return ga
+
+
+def _when(measured_at: datetime | None, now: datetime, field: str) -> datetime:
+    if measured_at is None:
+        return now
+    if measured_at.tzinfo is None:
+        raise invalid_field(f"{field}.measured_at", "give the time with its UTC offset")
+    if measured_at > now + FUTURE_TOLERANCE:
+        raise invalid_field(f"{field}.measured_at", "is in the future")
+    return measured_at
+
+
+def _row(
+    *,
+    mother_id: uuid.UUID,
+    pregnancy: Pregnancy,
+    reading: NewReading,
+    limits: Limits,
+    actor: Principal,
+    source: MeasurementSource,
+    reported_by_mother: bool,
+    visit_id: uuid.UUID | None,
+    now: datetime,
+    tz: ZoneInfo,
+) -> Measurement:
+    try:
+        normal = domain.normalise(reading.entered, limits)
+    except ReadingError as exc:
+        if reading.whole:
+            raise invalid_field(reading.field, exc.detail) from None
+        raise _field_error(reading.field, exc) from None
+    measured_at = _when(reading.measured_at, now, reading.field)
+    return Measurement(
+        mother_id=mother_id,
+        pregnancy_id=pregnancy.id,
+        kind=normal.kind,
+        value=normal.value,
+        value2=normal.value2,
+        result=normal.result,
+        unit=normal.unit,
+        entered=reading.entered.as_json(),
+        measured_at=measured_at,
+        ga_days=_ga_days(normal.kind, pregnancy, measured_at, tz, reading.field),
+        source=source,
+        # Her butler was not there: what she enters is what the mother told her.
+        reported_by_mother=reported_by_mother or source is MeasurementSource.BUTLER,
+        visit_id=visit_id,
+        recorded_by_id=actor.id,
+        recorded_by_name=actor.name,
+        recorded_by_role=actor.role,
+        recorded_at=now,
+    )
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    readings: Sequence[NewReading],
+    actor: Principal,
+    now: datetime,
+    tz: ZoneInfo,
+    limits: Limits,
+    source: MeasurementSource | None = None,
+    reported_by_mother: bool = False,
+    visit_id: uuid.UUID | None = None,
+) -> list[Measurement]:
+    """Store her readings (all or none: one implausible reading refuses the request) and hand
+    each to the clinical rules."""
+    if pregnancy.mother_id != mother.id:
+        raise Conflict("That pregnancy is not hers.")
+    source = source or source_of(actor)
+    rows = [
+        _row(
+            mother_id=mother.id,
+            pregnancy=pregnancy,
+            reading=r,
+            limits=limits,
+            actor=actor,
+            source=source,
+            reported_by_mother=reported_by_mother,
+            visit_id=visit_id,
+            now=now,
+            tz=tz,
+        )
+        for r in readings
+    ]
+    repo = MeasurementRepository(session)
+    for row in rows:
+        repo.add(row)
+    await session.flush()
+    for row in rows:
+        await clinical.on_measurement(session, measurement_id=row.id, now=now)
+    return rows
+
+
+def _may_correct(actor: Principal, original: Measurement) -> None:
+    """A clinician corrects any reading; a station its stations' readings; a butler only
+    what was reported by the mother through a butler (never a clinical reading)."""
+    role = actor.role
+    if role in (Role.DOCTOR.value, Role.NUTRITIONIST.value):
+        return
+    if role == Role.STATION.value and original.source is MeasurementSource.STATION:
+        return
+    if role == Role.BUTLER.value and original.source is MeasurementSource.BUTLER:
+        return
+    raise Forbidden(f"A {role} may not correct a reading recorded by {original.source.value}.")
+
+
+async def correct(
+    session: AsyncSession,
+    *,
+    original: Measurement,
+    pregnancy: Pregnancy,
+    entered: Entered,
+    measured_at: datetime | None,
+    reason: str,
+    actor: Principal,
+    now: datetime,
+    tz: ZoneInfo,
+    limits: Limits,
+) -> Measurement:
+    """A new reading replaces ``original``, which stays, marked superseded with who and why."""
+    _may_correct(actor, original)
+    if original.superseded_at is not None:
+        raise Conflict("This reading was already corrected; correct the reading that replaced it.")
+    if not reason.strip():
+        raise invalid_field("reason", "say why it is corrected")
+    if entered.kind is not original.kind:
+        raise invalid_field("kind", "a correction keeps the kind of the reading")
+    row = _row(
+        mother_id=original.mother_id,
+        pregnancy=pregnancy,
+        reading=NewReading(entered, measured_at or original.measured_at, "body"),
+        limits=limits,
+        actor=actor,
+        source=source_of(actor) if actor.role in SOURCE_OF_ROLE else original.source,
+        reported_by_mother=original.reported_by_mother,
+        visit_id=original.visit_id,
+        now=now,
+        tz=tz,
+    )
+    row.corrects_id = original.id
+    row.correction_reason = reason.strip()
+    original.superseded_at = now
+    original.superseded_by_name = actor.name
+    original.correction_reason = reason.strip()
+    await session.flush()  # the old row first: the partial unique index and the FK hold
+    MeasurementRepository(session).add(row)
+    await session.flush()
+    await clinical.on_measurement(session, measurement_id=row.id, now=now)
+    return row
+
+
+async def readings(
+    session: AsyncSession,
+    *,
+    pregnancy: Pregnancy,
+    kinds: Sequence[MeasurementKind] | None = None,
+    include_superseded: bool = False,
+) -> list[Measurement]:
+    return await MeasurementRepository(session).of_pregnancy(
+        pregnancy.id, kinds=kinds, include_superseded=include_superseded
+    )
+
+
+def gestational_age(ga_days: int | None) -> str | None:
+    return format_gestational_age(ga_days) if ga_days is not None else None
+
+
+# The timeline ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    type: str  # measurement | lab
+    kind: MeasurementKind | LabKind
+    at: datetime
+    ga_days: int | None
+    value: float | None
+    unit: str
+    value2: float | None = None
+    result: str | None = None
+    reported_by_mother: bool = False
+    measurement_id: uuid.UUID | None = None
+    report_id: uuid.UUID | None = None
+    code: str | None = None
+    flag: str | None = None
+    entered: dict[str, Any] | None = None
+
+
+async def timeline(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    tz: ZoneInfo,
+    kinds: Sequence[MeasurementKind] | None = None,
+) -> list[TimelineItem]:
+    """Her current readings and her final lab results (haemoglobin, glucose, the OGTT's three
+    values) in this pregnancy, in the timeline's units, by time. A lab value in a unit the map
+    does not list, or sent as a comparator ("<2.0"), stays in its report: never guessed."""
+    repo = MeasurementRepository(session)
+    items = [
+        TimelineItem(
+            type="measurement",
+            kind=m.kind,
+            at=m.measured_at,
+            ga_days=m.ga_days,
+            value=m.value,
+            value2=m.value2,
+            result=m.result,
+            unit=m.unit,
+            reported_by_mother=m.reported_by_mother,
+            measurement_id=m.id,
+        )
+        for m in await repo.of_pregnancy(pregnancy.id, kinds=kinds)
+    ]
+    if kinds is None:
+        table = domain.installed_lab_codes()
+        for result in await repo.lab_results(mother.id):
+            kind = domain.lab_kind(result.code, result.display, table)
+            if kind is None or result.numeric is None or result.comparator not in (None, "="):
+                continue
+            value = domain.lab_value(kind, result.numeric, result.unit, table)
+            if value is None:
+                continue
+            ga = gestational_age_days(pregnancy.edd_date, result.at.astimezone(tz).date())
+            if ga < 0 or ga > MAX_GA_DAYS:
+                continue  # another pregnancy's (or a wrongly dated) result
+            items.append(
+                TimelineItem(
+                    type="lab",
+                    kind=kind,
+                    at=result.at,
+                    ga_days=ga,
+                    value=value,
+                    unit=domain.lab_unit(kind, table),
+                    report_id=result.report_id,
+                    code=result.code,
+                    flag=result.flag,
+                    entered={"value": result.numeric, "unit": result.unit},
+                )
+            )
+    items.sort(key=lambda i: i.at)
+    return items
