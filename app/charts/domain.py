@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -40,9 +41,18 @@ class Label:
     en: str
 
     def text(self, *, cjk: bool = True) -> str:
-        if not cjk or not self.zh:
-            return self.en
-        return f"{self.zh} {self.en}"
+        if not cjk:
+            return latin(self.en)
+        return f"{self.zh} {self.en}" if self.zh else self.en
+
+
+_CJK_ASIDE = re.compile(r"\s*[(（][^()（）]*[\u3000-\u9fff][^()（）]*[)）]")
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+
+
+def latin(text: str) -> str:
+    """The text without its Chinese (an aside in brackets goes whole), for a font without it."""
+    return _CJK.sub("", _CJK_ASIDE.sub("", text)).strip()
 
 
 STATUS_LABELS = {

@@ -18,6 +18,7 @@ keeps both languages, since the viewer's browser draws its text with its own fon
 from __future__ import annotations
 
 import re
+import textwrap
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,7 @@ from app.charts.domain import (
     WeightChart,
     describe_pressure,
     describe_weight,
+    latin,
 )
 
 if TYPE_CHECKING:
@@ -183,7 +185,7 @@ def _ga_axis(ax: Axes, last_days: int, *, cjk: bool) -> None:
 
 
 def _empty(ax: Axes, label: Label, *, cjk: bool) -> None:
-    text = f"{label.zh}\n{label.en}" if cjk else label.en
+    text = f"{label.zh}\n{label.en}" if cjk else latin(label.en)
     ax.text(
         0.5,
         0.5,
@@ -198,7 +200,9 @@ def _empty(ax: Axes, label: Label, *, cjk: bool) -> None:
 
 
 def _note(ax: Axes, label: Label, *, cjk: bool) -> None:
-    text = f"{label.zh}\n{label.en}" if cjk else label.en
+    # Wrapped to the phone's width: about 30 Chinese or 48 Latin characters at 9 pt.
+    en = textwrap.fill(label.en if cjk else latin(label.en), 48)
+    text = f"{textwrap.fill(label.zh, 30)}\n{en}" if cjk and label.zh else en
     ax.text(
         0.02,
         0.98,
@@ -209,7 +213,7 @@ def _note(ax: Axes, label: Label, *, cjk: bool) -> None:
         fontsize=9,
         color=SEVERE_COLOUR,
         gid="note",
-        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": SEVERE_COLOUR},
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": SEVERE_COLOUR, "alpha": 0.85},
     )
 
 

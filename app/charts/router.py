@@ -22,8 +22,10 @@ from app.auth.dependencies import AuditDep
 from app.charts import render, service
 from app.charts.dependencies import ChartMother
 from app.charts.domain import ChartFormat, PressureChart, WeightChart
+from app.core.deps import SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.routing import SessionDep, make_router
+from app.core.settings import Settings
 from app.mothers.models import Pregnancy
 from app.mothers.repository import MotherRepository
 
@@ -37,7 +39,7 @@ IfNoneMatch = Annotated[
     str | None,
     Header(alias="If-None-Match", description="The ETag of the chart you have: 304 if unchanged."),
 ]
-Loader = Callable[[AsyncSession, Pregnancy], Awaitable[WeightChart | PressureChart]]
+Loader = Callable[[AsyncSession, Pregnancy, Settings], Awaitable[WeightChart | PressureChart]]
 
 
 def _etag(chart: WeightChart | PressureChart, fmt: ChartFormat) -> str:
@@ -55,6 +57,7 @@ async def _chart(
     *,
     mother_id: uuid.UUID,
     session: AsyncSession,
+    settings: Settings,
     audit: AuditDep,
     load: Loader,
     fmt: ChartFormat,
@@ -64,7 +67,7 @@ async def _chart(
     pregnancy = await MotherRepository(session).active_pregnancy(mother_id)
     if pregnancy is None:
         raise NotFound("She has no active pregnancy episode.")
-    chart = await load(session, pregnancy)
+    chart = await load(session, pregnancy, settings)
     etag = _etag(chart, fmt)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}
     # The data is read: give the connection back before drawing (the audit row is written at
@@ -105,12 +108,14 @@ def _add(path: str, fmt: ChartFormat, load: Loader, action: str, summary: str, d
     async def read_chart(
         mother: ChartMother,
         session: SessionDep,
+        settings: SettingsDep,
         audit: AuditDep,
         if_none_match: IfNoneMatch = None,
     ) -> Response:
         return await _chart(
             mother_id=mother.id,
             session=session,
+            settings=settings,
             audit=audit,
             load=load,
             fmt=fmt,

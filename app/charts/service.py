@@ -8,20 +8,27 @@ does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.charts.domain import (
+    HYPERTENSION,
+    SEVERE,
     BandPoint,
     GainStatus,
     Label,
     PressureChart,
+    PressureLine,
     PressureReading,
     WeightChart,
     WeightReading,
 )
 from app.clinical import gwg
-from app.measurements.domain import MeasurementKind, bmi
+from app.clinical import service as clinical
+from app.clinical.rules import Rules
+from app.core.settings import Settings
+from app.measurements.domain import MeasurementKind
 from app.measurements.models import Measurement
 from app.measurements.repository import MeasurementRepository
 from app.mothers.models import Pregnancy
@@ -50,41 +57,53 @@ NO_BASELINE = Label(
 )
 
 
+def _not_covered(table: gwg.GwgTable, reason: str) -> Label:
+    """B's engine says why (twins: WS/T 801 covers singletons only); the chart gives no band."""
+    return Label(f"双胎妊娠：{SHORT_NAMES.get(table.code, table.name_zh)} 不适用，不给范围", reason)
+
+
 async def weight_chart(
-    session: AsyncSession, pregnancy: Pregnancy, *, table_code: str | None = None
+    session: AsyncSession, pregnancy: Pregnancy, settings: Settings
 ) -> WeightChart:
-    """Her weight readings against the band of her BMI group (pre-pregnancy weight + gain)."""
-    repo = MeasurementRepository(session)
+    """Her weight readings against the band of her BMI group (pre-pregnancy weight + gain), as
+    the clinical rules see them (`clinical.service.weight_gain`: the table in force, twins)."""
+    gain = await clinical.weight_gain(session, pregnancy)
+    table = clinical.gwg_table_in_force(settings)
     rows = [
         r
-        for r in await repo.current(pregnancy.id, [MeasurementKind.WEIGHT])
+        for r in await MeasurementRepository(session).current(
+            pregnancy.id, [MeasurementKind.WEIGHT]
+        )
         if r.ga_days is not None
     ]
-    baseline = await repo.baseline(pregnancy.id)
-    table = gwg.table(table_code)
-    if baseline.height_cm is None or baseline.pre_pregnancy_weight_kg is None:
+    group = next((g for g in table.groups if g.code == gain.group_code), None)
+    if group is None or gain.pre_pregnancy_weight_kg is None:
+        # No band: her readings without a status, and why.
+        missing = gain.height_cm is None or gain.pre_pregnancy_weight_kg is None
         return WeightChart(
             readings=tuple(
                 WeightReading(r.ga_days or 0, r.value, None, r.reported_by_mother) for r in rows
             ),
-            pre_pregnancy_weight_kg=baseline.pre_pregnancy_weight_kg,
-            note=NO_BASELINE,
+            table=table_label(table),
+            pre_pregnancy_weight_kg=gain.pre_pregnancy_weight_kg,
+            note=NO_BASELINE if missing else _not_covered(table, gain.not_covered or ""),
         )
-    pre = baseline.pre_pregnancy_weight_kg
-    her_bmi = bmi(baseline.height_cm, pre)
-    group = gwg.group(table, her_bmi)
-    readings = []
-    for r in rows:
-        ga = r.ga_days or 0
-        status = gwg.status(r.value - pre, gwg.band(table, group, ga))
-        readings.append(WeightReading(ga, r.value, GainStatus(status.value), r.reported_by_mother))
+    reported = {r.id: r.reported_by_mother for r in rows}
     return WeightChart(
-        readings=tuple(readings),
-        band=_band(table, group, pre),
+        readings=tuple(
+            WeightReading(
+                p.ga_days,
+                p.weight_kg,
+                GainStatus(p.status.value),
+                reported.get(p.measurement_id, False),
+            )
+            for p in gain.readings
+        ),
+        band=_band(table, group, gain.pre_pregnancy_weight_kg),
         table=table_label(table),
         group=Label(group.label_zh, f"{group.label_en}, {group.bmi_range}"),
-        pre_pregnancy_weight_kg=pre,
-        bmi=round(her_bmi, 1),
+        pre_pregnancy_weight_kg=gain.pre_pregnancy_weight_kg,
+        bmi=None if gain.bmi is None else round(gain.bmi, 1),
     )
 
 
@@ -96,12 +115,39 @@ def _band(table: gwg.GwgTable, group: gwg.BmiGroup, pre_kg: float) -> tuple[Band
     return tuple(points)
 
 
-async def pressure_chart(session: AsyncSession, pregnancy: Pregnancy) -> PressureChart:
-    """Her blood pressure readings over the pregnancy, against the 140/90 and 160/110 lines."""
+def pressure_lines(rules: Rules) -> tuple[tuple[PressureLine, ...], int | None]:
+    """The lines of the installed blood-pressure rules (the hypertension rule's two readings,
+    the severe rule's one) and the day the first applies from; the built-in lines if a
+    hospital's rules have neither."""
+    lines: list[PressureLine] = []
+    from_day: int | None = None
+    for kind, base in (("bp_repeat", HYPERTENSION), ("bp_single", SEVERE)):
+        for rule in rules.of_kind(kind):
+            p = rule.params
+            lines.append(
+                replace(
+                    base,
+                    systolic=float(p["systolic_at_or_above"]),
+                    diastolic=float(p["diastolic_at_or_above"]),
+                )
+            )
+            if kind == "bp_repeat" and p.get("from_ga_days") is not None:
+                from_day = int(p["from_ga_days"])
+    if not lines:
+        return (HYPERTENSION, SEVERE), 140
+    return tuple(lines), from_day
+
+
+async def pressure_chart(
+    session: AsyncSession, pregnancy: Pregnancy, settings: Settings
+) -> PressureChart:
+    """Her blood pressure readings over the pregnancy, against the lines of the rules in force
+    (140/90 and 160/110 as built in)."""
     rows = await MeasurementRepository(session).current(
         pregnancy.id, [MeasurementKind.BLOOD_PRESSURE]
     )
-    return PressureChart(readings=_pressures(rows))
+    lines, from_day = pressure_lines(clinical.rules_in_force(settings))
+    return PressureChart(readings=_pressures(rows), lines=lines, rules_from_ga_days=from_day)
 
 
 def _pressures(rows: Sequence[Measurement]) -> tuple[PressureReading, ...]:

@@ -19,6 +19,7 @@ from app.charts.domain import (
     PressureReading,
     WeightChart,
     WeightReading,
+    latin,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -213,3 +214,10 @@ def test_the_same_data_gives_the_same_fingerprint_and_other_data_another() -> No
     moved = WeightChart(**{**WEIGHTS.__dict__, "readings": WEIGHTS.readings[:-1]})
     assert moved.fingerprint() != WEIGHTS.fingerprint()
     assert PRESSURES.fingerprint() != PressureChart().fingerprint()
+
+
+def test_english_alone_drops_chinese_asides_and_words() -> None:
+    assert latin("WS/T 801—2022 covers singletons only (适用于单胎妊娠): none.") == (
+        "WS/T 801—2022 covers singletons only: none."
+    )
+    assert Label("体重", "Weight (kg)").text(cjk=False) == "Weight (kg)"

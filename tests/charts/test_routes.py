@@ -206,3 +206,23 @@ async def test_a_butler_not_hers_gets_404_and_the_refusal_is_audited(
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "mother.chart"))
         )
     assert len(denied) == 4
+
+
+async def test_twins_get_no_band_and_the_chart_says_why(
+    api: Api, session_factory: Any, clock: FrozenClock
+) -> None:
+    mother_id = await her(api, session_factory, clock)
+    twins = await api.client.post(
+        f"/v1/mothers/{mother_id}/care-plan/indications",
+        headers=api.auth("doctor"),
+        json={"code": "multiple_pregnancy", "present": True, "reason": "dichorionic twins on scan"},
+    )
+    assert twins.status_code == 201, twins.text
+    root = parse(
+        (await api.client.get(WEIGHT.format(mother_id, "svg"), headers=api.auth("doctor"))).content
+    )
+    assert root.find(f".//{SVG}g[@id='weight-band']") is None
+    assert uses(root, "readings-none") == 2  # her readings, with no status
+    note = "".join(root.find(f".//{SVG}g[@id='note']").itertext())  # type: ignore[union-attr]
+    assert "不适用" in note
+    assert "WS/T 801—2022" in note
