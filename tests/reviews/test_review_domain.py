@@ -1,0 +1,105 @@
+"""The review's rules as pure functions: which flags the lab means as abnormal (HL7 v2 table
+0078), which reports may be reviewed, when a follow-up is due, what her butler's task says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.reports.domain import ReportStatus
+from app.reviews import domain
+from app.reviews.domain import FollowUpKind, Observation
+
+NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+
+
+def obs(seq: int, flag: str | None, critical: str | None = None) -> Observation:
+    return Observation(
+        seq=seq,
+        code="718-7",
+        display="Hb",
+        value="105",
+        unit="g/L",
+        flag=flag,
+        critical_reason=critical,
+    )
+
+
+@pytest.mark.parametrize("flag", [None, "", "N", "n", " N ", "NEG", "NR"])
+def test_normal_negative_non_reactive_or_no_flag_is_not_highlighted(flag: str | None) -> None:
+    assert domain.lab_flag_reason(obs(1, flag)) is None
+    assert domain.lab_flagged([obs(1, flag)]) == []
+
+
+@pytest.mark.parametrize("flag", ["L", "H", "LL", "HH", "A", "AA", "<", ">", "POS", "R", "W"])
+def test_every_other_flag_is_the_lab_saying_look(flag: str) -> None:
+    assert domain.lab_flag_reason(obs(1, flag)) == f"flagged {flag} by the lab"
+
+
+def test_a_value_on_the_critical_list_counts_whatever_its_flag() -> None:
+    (item,) = domain.lab_flagged([obs(1, "N", critical="haemoglobin 58 g/L < 70")])
+    assert item.why == "critical value: haemoglobin 58 g/L < 70"
+    assert domain.is_abnormal([obs(1, "N")], critical=True)
+    assert not domain.is_abnormal([obs(1, "N"), obs(2, None)], critical=False)
+
+
+def test_the_flagged_items_come_in_report_order() -> None:
+    assert [i.seq for i in domain.lab_flagged([obs(3, "H"), obs(1, "L"), obs(2, "N")])] == [1, 3]
+
+
+def test_the_doctors_choice_names_an_unknown_observation_by_its_index() -> None:
+    with pytest.raises(KeyError) as raised:
+        domain.chosen([obs(1, "L")], [(1, None), (7, None)])
+    assert raised.value.args == (1,)
+    (item,) = domain.chosen([obs(1, "L")], [(1, None)])
+    assert item.why == "flagged L by the lab"
+
+
+@pytest.mark.parametrize(
+    ("status", "reviewable"),
+    [
+        (ReportStatus.FINAL, True),
+        (ReportStatus.CORRECTED, True),
+        (ReportStatus.AMENDED, True),
+        (ReportStatus.APPENDED, True),
+        (ReportStatus.PRELIMINARY, False),
+        (ReportStatus.PARTIAL, False),
+        (ReportStatus.REGISTERED, False),
+        (ReportStatus.CANCELLED, False),
+        (ReportStatus.ENTERED_IN_ERROR, False),
+    ],
+)
+def test_only_a_released_report_is_reviewed(status: ReportStatus, reviewable: bool) -> None:
+    assert (status in domain.REVIEWABLE) is reviewable
+
+
+def test_in_n_weeks_is_n_times_seven_days_at_the_same_time_of_day() -> None:
+    assert domain.due_at(now=NOW, in_days=None, in_weeks=2, at=None) == datetime(
+        2026, 12, 12, 2, 0, tzinfo=UTC
+    )
+    assert domain.due_at(now=NOW, in_days=3, in_weeks=None, at=None) == datetime(
+        2026, 12, 1, 2, 0, tzinfo=UTC
+    )
+    at = datetime(2027, 1, 5, 1, 0, tzinfo=UTC)
+    assert domain.due_at(now=NOW, in_days=None, in_weeks=None, at=at) == at
+
+
+def test_the_task_says_what_to_do_never_the_result() -> None:
+    title = domain.task_title(
+        FollowUpKind.REPEAT_TEST, exam="cbc", note=None, report_title="CBC panel"
+    )
+    assert title == "Book the repeat test the doctor ordered: cbc"
+    assert (
+        domain.task_title(
+            FollowUpKind.CALL_MOTHER,
+            exam=None,
+            note="ask about dizziness",
+            report_title="CBC panel",
+        )
+        == "Call her: the doctor's follow-up of CBC panel: ask about dizziness"
+    )
+    assert (
+        len(domain.task_title(FollowUpKind.OTHER, exam=None, note="x" * 400, report_title=""))
+        == 300
+    )
