@@ -123,6 +123,14 @@ ClinicStaffOrNutritionist = Annotated[
     Principal,
     Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.NUTRITIONIST)),
 ]
+# Who reads her record's health views (her charts): the clinic's staff, her butler (object
+# level) and the nutritionist.
+ClinicStaffButlerOrNutritionist = Annotated[
+    Principal,
+    Depends(
+        require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.BUTLER, Role.NUTRITIONIST)
+    ),
+]
 # Every person's role (an integration client is not among them).
 AnyStaff = Annotated[
     Principal,

@@ -205,6 +205,42 @@ class Settings(BaseSettings):
         description="The hospital's own re-dating table (JSON); the built-in ACOG 700 (2017) "
         "table if unset.",
     )
+    clinical_rules_file: str | None = Field(
+        default=None,
+        description="The hospital's own clinical rules (JSON: OGTT, blood pressure, "
+        "haemoglobin, fetal heart, weight-gain referral); the built-in app/clinical/rules.json "
+        "if unset.",
+    )
+    gwg_table: str | None = Field(
+        default=None,
+        description="The gestational weight-gain table in force: wst-801-2022 (the default) or "
+        "iom-2009.",
+    )
+    gwg_tables_file: str | None = Field(
+        default=None,
+        description="The hospital's own weight-gain tables (JSON); the built-in "
+        "app/clinical/gwg_tables.json if unset.",
+    )
+    measurement_limits_file: str | None = Field(
+        default=None,
+        description="The hospital's own measurement ranges and units (JSON); the built-in "
+        "table (app/measurements/limits.json) if unset.",
+    )
+    lab_codes_file: str | None = Field(
+        default=None,
+        description="The hospital's own map of lab codes (LOINC) to her timeline's results "
+        "(JSON); the built-in one (app/measurements/lab_codes.json) if unset.",
+    )
+    health_plan_nutrition_file: str | None = Field(
+        default=None,
+        description="The hospital's own nutrition table for health plans (JSON); the built-in "
+        "Chinese DRIs 2023 table (app/healthplan/nutrition.json) if unset.",
+    )
+    health_plan_fetal_monitoring_file: str | None = Field(
+        default=None,
+        description="The hospital's own fetal-monitoring table for health plans (JSON); the "
+        "built-in CSOG 2018 table (app/healthplan/fetal_monitoring.json) if unset.",
+    )
     pickup_reminder_minutes: int = Field(
         default=120,
         ge=5,
