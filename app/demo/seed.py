@@ -35,6 +35,9 @@ STAFF = [
     ("admin", "Clinic Admin", Role.ADMIN),
     ("frontdesk", "前台 周丽", Role.FRONT_DESK),
     ("doctor", "产科 陈医生", Role.DOCTOR),
+    # The nutritionist sees mothers at the nutrition station (NUT, migration 0018), which the
+    # demo opens around the clock with the others.
+    ("nutritionist", "营养科 林营养师", Role.NUTRITIONIST),
     ("station-us", "超声室 1", Role.STATION),
     ("butler-wang", "王芳", Role.BUTLER),
     ("butler-li", "李静", Role.BUTLER),

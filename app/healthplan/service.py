@@ -1,0 +1,500 @@
+"""Health-plan use cases: generate a draft, change items (a new version), sign, read what is due;
+and the nutrition assessment. Services flush, never commit.
+
+Every version is kept; a signed version never changes (the database refuses it too). The
+version in force is the newest signed one: a draft made after it waits for its signature and
+the butler keeps reading the signed one meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Role
+from app.careplan.repository import CarePlanRepository
+from app.clinical import service as clinical
+from app.core.errors import Conflict, NotFound, invalid_field
+from app.core.principal import Principal
+from app.feed.changes import touch_mother
+from app.feed.models import Task
+from app.healthplan import domain
+from app.healthplan.domain import Her, ItemChange, PlanTables
+from app.healthplan.models import HealthPlan, HealthPlanVersion, NutritionAssessment
+from app.healthplan.repository import HealthPlanRepository
+from app.mothers.domain import gestational_age_days
+from app.mothers.models import Mother, Pregnancy
+from app.notifications.outbox import notify_butler
+from app.queues import operations
+from app.queues.catalogue import load_catalogue
+from app.queues.models import EntryState
+from app.queues.policy import Ctx, QueuePolicy
+
+SIGNING_ROLES = frozenset({Role.DOCTOR.value, Role.NUTRITIONIST.value})
+TWINS_INDICATION = "multiple_pregnancy"  # the care plan's indication a doctor records
+
+
+class PlanConflict(Conflict):
+    slug = "health-plan-conflict"
+    title = "The plan has moved on"
+
+
+# Her data, read ----------------------------------------------------------------------------
+
+
+async def _twins(session: AsyncSession, pregnancy_id: uuid.UUID) -> bool:
+    """A doctor recorded a multiple pregnancy (the care plan's indication; the last row wins)."""
+    present = False
+    for row in await CarePlanRepository(session).indications(pregnancy_id):
+        if row.code == TWINS_INDICATION:
+            present = row.present
+    return present
+
+
+async def her_data(
+    session: AsyncSession, *, pregnancy: Pregnancy, today: date, gwg_table: str | None = None
+) -> Her:
+    """Her GA, BMI and weight gain (clinical.weight_gain), open flags, risk grade, twins."""
+    twins = await _twins(session, pregnancy.id)
+    flags = {f.code: f.grade for f in await clinical.open_flags(session, pregnancy.id)}
+    wg = await clinical.weight_gain(session, pregnancy)
+    table = clinical.gwg_table_in_force()
+    group = None
+    if wg.group_code is not None and not twins:
+        group = next((g for g in table.groups if g.code == wg.group_code), None)
+    weight = domain.Weight(
+        table=table,
+        group=group,
+        not_covered=wg.not_covered,
+        gain_kg=wg.gain_kg,
+        status=wg.status,
+    )
+    return Her(
+        today=today,
+        ga_days=gestational_age_days(pregnancy.edd_date, today),
+        risk_grade=str(pregnancy.risk_grade),
+        bmi=wg.bmi,
+        weight=weight,
+        flags=flags,
+        twins=twins,
+    )
+
+
+# Versions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    plan: HealthPlan
+    latest: HealthPlanVersion
+    signed: HealthPlanVersion | None
+
+
+async def plan_view(session: AsyncSession, pregnancy: Pregnancy) -> PlanView:
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id)
+    if plan is None:
+        raise NotFound("She has no health-management plan yet: generate one first.")
+    latest = await repo.version(plan.id, plan.latest_version)
+    assert latest is not None
+    signed = await repo.version(plan.id, plan.signed_version) if plan.signed_version else None
+    return PlanView(plan=plan, latest=latest, signed=signed)
+
+
+async def _new_version(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    kind: str,
+    sections: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    note: str,
+    actor: Principal,
+    now: datetime,
+    expected_version: int | None = None,
+) -> tuple[HealthPlan, HealthPlanVersion]:
+    """The next version of her plan (the plan is made with version 1). ``expected_version``:
+    the version the caller changed; a newer one means someone else changed it first (412 is
+    the router's: here it is a conflict)."""
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id, for_update=True)
+    if plan is None:
+        plan = HealthPlan(
+            pregnancy_id=pregnancy.id,
+            mother_id=mother.id,
+            latest_version=1,
+            signed_version=None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(plan)
+        number = 1
+    else:
+        if expected_version is not None and plan.latest_version != expected_version:
+            raise PlanConflict(
+                f"Version {expected_version} is no longer the newest "
+                f"(version {plan.latest_version} is): read it and change that.",
+                extra={"latest_version": plan.latest_version},
+            )
+        number = plan.latest_version + 1
+    version = HealthPlanVersion(
+        version=number,
+        kind=kind,
+        sections=dict(sections),
+        inputs=dict(inputs),
+        change_note=note.strip() or kind,
+        created_by_id=actor.id,
+        created_by_name=actor.name,
+        created_by_role=actor.role,
+        created_at=now,
+    )
+    plan.latest_version = number
+    plan.updated_at = now
+    await session.flush()  # the plan's id
+    version.plan_id = plan.id
+    session.add(version)
+    await session.flush()
+    return plan, version
+
+
+async def generate(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    tables: PlanTables,
+    actor: Principal,
+    now: datetime,
+    today: date,
+    note: str = "",
+) -> tuple[HealthPlan, HealthPlanVersion]:
+    """A new draft generated from the tables and her data today (every earlier version kept)."""
+    her = await her_data(session, pregnancy=pregnancy, today=today)
+    return await _new_version(
+        session,
+        mother=mother,
+        pregnancy=pregnancy,
+        kind="generated",
+        sections=domain.generate(her, tables),
+        inputs=domain.inputs(her, tables),
+        note=note or "generated from the tables and her data",
+        actor=actor,
+        now=now,
+    )
+
+
+async def change_items(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    base_version: int,
+    changes: Sequence[ItemChange],
+    note: str,
+    actor: Principal,
+    now: datetime,
+) -> tuple[HealthPlan, HealthPlanVersion]:
+    """A clinician's changes as a new (unsigned) version on top of ``base_version``."""
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id, for_update=True)
+    if plan is None:
+        raise NotFound("She has no health-management plan yet: generate one first.")
+    base = await repo.version(plan.id, base_version)
+    if base is None:
+        raise NotFound(f"Her plan has no version {base_version}.")
+    try:
+        sections = domain.apply_changes(base.sections, changes, by=f"{actor.name} ({actor.role})")
+    except ValueError as exc:
+        raise invalid_field("changes", str(exc)) from exc
+    return await _new_version(
+        session,
+        mother=mother,
+        pregnancy=pregnancy,
+        kind="changed",
+        sections=sections,
+        inputs=base.inputs | {"changed_from_version": base.version},
+        note=note,
+        actor=actor,
+        now=now,
+        expected_version=base_version,
+    )
+
+
+async def sign(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    number: int,
+    actor: Principal,
+    now: datetime,
+    today: date,
+) -> tuple[HealthPlan, HealthPlanVersion]:
+    """A doctor or the nutritionist signs the newest version: it comes into force, unchanged
+    from then on; her butler's list changes."""
+    if actor.role not in SIGNING_ROLES:  # the route checks too; the record says who decided
+        raise Conflict("Only a doctor or the nutritionist signs a plan.")
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id, for_update=True)
+    if plan is None:
+        raise NotFound("She has no health-management plan yet: generate one first.")
+    version = await repo.version(plan.id, number)
+    if version is None:
+        raise NotFound(f"Her plan has no version {number}.")
+    if version.signed_at is not None:
+        raise PlanConflict(
+            f"Version {number} was signed by {version.signed_by_name} already.",
+            extra={"signed_by": version.signed_by_name},
+        )
+    if number != plan.latest_version:
+        raise PlanConflict(
+            f"Version {number} is not the newest (version {plan.latest_version} is): "
+            "sign the newest, or change it.",
+            extra={"latest_version": plan.latest_version},
+        )
+    version.signed_by_id, version.signed_by_name = actor.id, actor.name
+    version.signed_by_role, version.signed_at = actor.role, now
+    plan.signed_version = number
+    plan.updated_at = now
+    await session.flush()
+    await touch_mother(
+        session,
+        mother.id,
+        kind="health_plan.signed",
+        now=now,
+        today=today,
+        ref_type="mother",
+        ref_id=mother.id,
+    )
+    return plan, version
+
+
+async def due_items(
+    session: AsyncSession, *, pregnancy: Pregnancy, today: date, horizon_days: int = 7
+) -> tuple[HealthPlanVersion | None, list[domain.DueItem]]:
+    """What her butler sees: the signed plan's items due now (none before it is signed)."""
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id)
+    if plan is None or plan.signed_version is None:
+        return None, []
+    version = await repo.version(plan.id, plan.signed_version)
+    assert version is not None
+    return version, domain.items_due(
+        version.sections,
+        ga_days=gestational_age_days(pregnancy.edd_date, today),
+        today=today,
+        horizon_days=horizon_days,
+    )
+
+
+# The nutrition assessment -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    title: str
+    due_in_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Assessed:
+    assessment: NutritionAssessment
+    version: HealthPlanVersion
+    tasks: list[Task]
+    finished_entry_id: uuid.UUID | None
+
+
+def _due_at(today: date, days: int, tz: ZoneInfo) -> datetime:
+    """A task due at noon, clinic time, ``days`` from today."""
+    local = datetime.combine(today + timedelta(days=days), time(12, 0), tzinfo=tz)
+    return local.astimezone(UTC)
+
+
+def _assessment_tasks(
+    version: HealthPlanVersion, follow_ups: Sequence[FollowUp], today: date
+) -> list[tuple[str, int]]:
+    """Her butler's tasks: the clinician's follow-ups, and the plan's dated butler items."""
+    out = [(f.title, f.due_in_days) for f in follow_ups]
+    for item in version.sections.get("follow_ups", {}).get("items", []):
+        if item.get("for_butler") and item.get("due_date"):
+            days = (date.fromisoformat(item["due_date"]) - today).days
+            out.append((str(item["title"]), max(days, 0)))
+        elif item.get("for_butler") and item.get("repeat_days"):
+            out.append((f"{item['title']}: check with her", int(item["repeat_days"])))
+    return out
+
+
+async def assess(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    pregnancy: Pregnancy,
+    tables: PlanTables,
+    diet: str,
+    activity: str,
+    supplements: Sequence[str],
+    note: str,
+    follow_ups: Sequence[FollowUp],
+    visit_id: uuid.UUID | None,
+    sign_now: bool,
+    actor: Principal,
+    now: datetime,
+    today: date,
+    tz: ZoneInfo,
+    queue_policy: QueuePolicy,
+) -> Assessed:
+    """Record the assessment with her BMI, weight-gain status and diabetes as they stand;
+    make the plan's nutrition section afresh in a new version (signed by her when she says
+    so); give her butler the follow-up tasks; finish the nutrition exam if it is under way."""
+    her = await her_data(session, pregnancy=pregnancy, today=today)
+    generated = domain.generate(her, tables)
+    nutrition = dict(generated["nutrition"])
+    nutrition["assessment"] = {
+        "diet": diet,
+        "activity": activity,
+        "supplements": list(supplements),
+        "note": note,
+        "by": f"{actor.name} ({actor.role})",
+        "at": now.isoformat(),
+    }
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id, for_update=True)
+    if plan is None:
+        sections = generated | {"nutrition": nutrition}
+        expected = None
+    else:
+        latest = await repo.version(plan.id, plan.latest_version)
+        assert latest is not None
+        sections = domain.replace_section(latest.sections, "nutrition", nutrition)
+        # The follow-ups the assessment's findings call for (diabetes, anaemia) come fresh.
+        sections = domain.replace_section(sections, "follow_ups", generated["follow_ups"])
+        expected = plan.latest_version
+    w = her.weight
+    _plan, version = await _new_version(
+        session,
+        mother=mother,
+        pregnancy=pregnancy,
+        kind="assessment",
+        sections=sections,
+        inputs=domain.inputs(her, tables) | {"assessment": True},
+        note=f"nutrition assessment by {actor.name}",
+        actor=actor,
+        now=now,
+        expected_version=expected,
+    )
+    if sign_now:
+        await sign(
+            session,
+            mother=mother,
+            pregnancy=pregnancy,
+            number=version.version,
+            actor=actor,
+            now=now,
+            today=today,
+        )
+    row = NutritionAssessment(
+        pregnancy_id=pregnancy.id,
+        mother_id=mother.id,
+        visit_id=visit_id,
+        ga_days=her.ga_days,
+        diet=diet,
+        activity=activity,
+        supplements=list(supplements),
+        note=note,
+        bmi=None if her.bmi is None else round(her.bmi, 2),
+        bmi_group=w.group.code if w and w.group else None,
+        gwg_table=w.table.code if w else None,
+        gain_kg=w.gain_kg if w else None,
+        gwg_status=w.status if w else None,
+        diabetes=domain.diabetes(her.flags),
+        plan_version_id=version.id,
+        assessed_by_id=actor.id,
+        assessed_by_name=actor.name,
+        assessed_by_role=actor.role,
+        assessed_at=now,
+    )
+    session.add(row)
+    tasks = []
+    for title, days in _assessment_tasks(version, follow_ups, today):
+        task = Task(
+            mother_id=mother.id,
+            butler_id=mother.primary_butler_id,
+            title=title[:300],
+            due_at=_due_at(today, days, tz),
+            created_by_name=actor.name,
+            created_at=now,
+        )
+        session.add(task)
+        tasks.append(task)
+    await session.flush()
+    for task in tasks:
+        await notify_butler(
+            session,
+            topic="task.created",
+            now=now,
+            butler_id=task.butler_id,
+            mother_id=mother.id,
+            payload={"task_id": str(task.id)},
+        )
+    await touch_mother(
+        session,
+        mother.id,
+        kind="nutrition.assessed",
+        now=now,
+        today=today,
+        ref_type="mother",
+        ref_id=mother.id,
+    )
+    finished = await _finish_nutrition_exam(
+        session, mother=mother, actor=actor, now=now, tz=tz, policy=queue_policy
+    )
+    return Assessed(assessment=row, version=version, tasks=tasks, finished_entry_id=finished)
+
+
+async def _finish_nutrition_exam(
+    session: AsyncSession,
+    *,
+    mother: Mother,
+    actor: Principal,
+    now: datetime,
+    tz: ZoneInfo,
+    policy: QueuePolicy,
+) -> uuid.UUID | None:
+    """Her nutrition exam, if she is called or being seen for it, is done: she moves on to
+    the queues now open to her. Waiting (not yet called) is left as it is: the station has
+    not seen her, and the assessment may have been made elsewhere."""
+    entry = await HealthPlanRepository(session).nutrition_entry_under_way(mother.id)
+    if entry is None:
+        return None
+    ctx = Ctx(now=now, tz=tz, actor=actor, policy=policy)
+    if entry.state == EntryState.CALLED:
+        await operations.start(session, entry, ctx)
+    await operations.finish(session, entry, await load_catalogue(session), ctx)
+    return entry.id
+
+
+async def assessments(session: AsyncSession, pregnancy: Pregnancy) -> list[NutritionAssessment]:
+    return await HealthPlanRepository(session).assessments(pregnancy.id)
+
+
+async def versions(session: AsyncSession, pregnancy: Pregnancy) -> list[HealthPlanVersion]:
+    plan = await HealthPlanRepository(session).plan_of(pregnancy.id)
+    if plan is None:
+        raise NotFound("She has no health-management plan yet: generate one first.")
+    return await HealthPlanRepository(session).versions(plan.id)
+
+
+async def version(session: AsyncSession, pregnancy: Pregnancy, number: int) -> HealthPlanVersion:
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id)
+    row = await repo.version(plan.id, number) if plan else None
+    if row is None:
+        raise NotFound(f"Her plan has no version {number}.")
+    return row

@@ -1,0 +1,245 @@
+"""Her health plan through the API, on both databases: generated, changed as new versions
+(If-Match), signed by a doctor or the nutritionist and never changed after (the database
+refuses it too), her butler's items due; the nutrition assessment with its tasks and the
+nutrition exam it finishes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.feed.models import Task
+from app.healthplan.models import HealthPlanVersion, NutritionAssessment
+from app.queues.models import EntryState, QueueEntry
+from tests.helpers.api import Api
+from tests.helpers.mothers import mother_with_butler
+from tests.helpers.problems import assert_problem
+from tests.helpers.queues import arrive, call, serve
+from tests.helpers.visits import TODAY, open_session
+
+
+async def _generate(api: Api, mother_id: str, who: str = "doctor") -> Any:
+    return await api.client.post(
+        f"/v1/mothers/{mother_id}/health-plan", headers=api.auth(who), json={}
+    )
+
+
+async def _change(api: Api, mother_id: str, etag: str | None, *changes: dict[str, Any]) -> Any:
+    headers = api.auth("doctor") | ({"If-Match": etag} if etag else {})
+    return await api.client.post(
+        f"/v1/mothers/{mother_id}/health-plan/versions",
+        headers=headers,
+        json={"note": "reviewed with her", "changes": list(changes)},
+    )
+
+
+async def _sign(api: Api, mother_id: str, version: int, etag: str | None, who: str) -> Any:
+    headers = api.auth(who) | ({"If-Match": etag} if etag else {})
+    return await api.client.post(
+        f"/v1/mothers/{mother_id}/health-plan/versions/{version}/sign", headers=headers
+    )
+
+
+WALK = {
+    "section": "follow_ups",
+    "code": "walk_daily",
+    "set": {"title": "散步 Walk 30 minutes after dinner", "ga_from": 0, "for_butler": True},
+}
+
+
+async def test_a_plan_is_generated_changed_and_signed_every_version_kept(api: Api) -> None:
+    mother = await mother_with_butler(api, height_cm=160, pre_pregnancy_weight_kg=64)
+    made = await _generate(api, mother["id"])
+    assert made.status_code == 201, made.text
+    assert made.headers["etag"] == '"1"'
+    plan = made.json()
+    assert plan["signed_version"] is None
+    latest = plan["latest"]
+    assert latest["kind"] == "generated"
+    assert not latest["signed"]
+    # 25+5 today, BMI 25.0 (overweight under WS/T 801—2022).
+    assert latest["inputs"]["bmi_group"] == "overweight"
+    assert latest["inputs"]["gwg_table"] == "wst-801-2022"
+    assert latest["sections"]["weight"]["total_kg"] == [7.0, 11.0]
+    assert latest["sections"]["nutrition"]["trimester"] == "second"
+
+    assert_problem(await _change(api, mother["id"], None, WALK), 428)
+    changed = await _change(api, mother["id"], '"1"', WALK)
+    assert changed.status_code == 201, changed.text
+    assert changed.headers["etag"] == '"2"'
+    assert changed.json()["latest"]["change_note"] == "reviewed with her"
+    assert_problem(await _change(api, mother["id"], '"1"', WALK), 412)  # stale copy
+    bad = await _change(
+        api, mother["id"], '"2"', {"section": "follow_ups", "code": "nope", "remove": True}
+    )
+    problem = assert_problem(bad, 422)
+    assert problem["errors"][0]["field"] == "changes"  # type: ignore[index]
+
+    assert_problem(await _sign(api, mother["id"], 1, '"1"', "doctor"), 409)  # not the newest
+    assert_problem(await _sign(api, mother["id"], 2, None, "doctor"), 428)
+    assert_problem(await _sign(api, mother["id"], 2, '"2"', "butler1"), 403)
+    signed = await _sign(api, mother["id"], 2, '"2"', "nutritionist")
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["signed_version"] == 2
+    assert signed.json()["latest"]["signed_by_role"] == "nutritionist"
+    assert_problem(await _sign(api, mother["id"], 2, '"2"', "doctor"), 409)  # signed already
+
+    versions = await api.client.get(
+        f"/v1/mothers/{mother['id']}/health-plan/versions", headers=api.auth("doctor")
+    )
+    assert [v["version"] for v in versions.json()["items"]] == [2, 1]
+    first = await api.client.get(
+        f"/v1/mothers/{mother['id']}/health-plan/versions/1", headers=api.auth("nutritionist")
+    )
+    assert "walk_daily" not in {i["code"] for i in first.json()["sections"]["follow_ups"]["items"]}
+
+
+async def test_the_database_refuses_to_change_a_signed_version(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother = await mother_with_butler(api)
+    await _generate(api, mother["id"])
+    assert (await _sign(api, mother["id"], 1, '"1"', "doctor")).status_code == 200
+    async with session_factory() as session:
+        with pytest.raises((IntegrityError, DBAPIError)):
+            await session.execute(
+                text("UPDATE health_plan_versions SET change_note = 'edited' WHERE version = 1")
+            )
+        await session.rollback()
+        with pytest.raises((IntegrityError, DBAPIError)):
+            await session.execute(text("DELETE FROM health_plan_versions WHERE version = 1"))
+        await session.rollback()
+    # A draft's content never changes either: a change is a new version.
+    await _generate(api, mother["id"])
+    async with session_factory() as session:
+        with pytest.raises((IntegrityError, DBAPIError)):
+            await session.execute(
+                text("UPDATE health_plan_versions SET sections = '{}' WHERE version = 2")
+            )
+        await session.rollback()
+
+
+async def test_her_butler_sees_the_signed_plans_items_due_and_no_other_butler_does(
+    api: Api,
+) -> None:
+    mother = await mother_with_butler(api)
+    await _generate(api, mother["id"])
+    await _change(api, mother["id"], '"1"', WALK)
+    due = await api.client.get(
+        f"/v1/mothers/{mother['id']}/health-plan/due", headers=api.auth("butler1")
+    )
+    assert due.status_code == 200, due.text
+    assert due.json()["items"] == []
+    assert due.json()["signed_version"] is None
+    await _sign(api, mother["id"], 2, '"2"', "doctor")
+    due = await api.client.get(
+        f"/v1/mothers/{mother['id']}/health-plan/due", headers=api.auth("butler1")
+    )
+    body = due.json()
+    assert body["gestational_age"] == "25+5"
+    codes = {i["code"] for i in body["items"]}
+    assert "walk_daily" in codes
+    assert not codes & {"energy_second", "protein_second"}  # the nutritionist's, not the butler's
+    other = await api.client.get(
+        f"/v1/mothers/{mother['id']}/health-plan/due", headers=api.auth("butler2")
+    )
+    assert_problem(other, 404)
+    assert_problem(
+        await api.client.get(
+            f"/v1/mothers/{mother['id']}/health-plan", headers=api.auth("butler1")
+        ),
+        403,
+    )
+
+
+async def test_the_nutrition_assessment_makes_the_nutrition_section_tasks_and_signs(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother = await mother_with_butler(api, height_cm=160, pre_pregnancy_weight_kg=47.36)
+    response = await api.client.post(
+        f"/v1/mothers/{mother['id']}/nutrition-assessments",
+        headers=api.auth("nutritionist"),
+        json={
+            "diet": "三餐规律, 主食以白米饭为主; little milk",
+            "activity": "walks 20 minutes a day",
+            "supplements": ["folic acid 0.4 mg", "calcium 600 mg"],
+            "follow_ups": [{"title": "Ask her for a 3-day food diary", "due_in_days": 3}],
+            "sign": True,
+        },
+    )
+    assert response.status_code == 201, response.text
+    done = response.json()
+    assert done["bmi"] == 18.5
+    assert done["bmi_group"] == "normal"
+    assert done["plan_version"] == 1
+    assert done["plan_signed"] is True
+    assert done["assessed_by_role"] == "nutritionist"
+    assert len(done["task_ids"]) == 1
+    plan = (
+        await api.client.get(f"/v1/mothers/{mother['id']}/health-plan", headers=api.auth("doctor"))
+    ).json()
+    assert plan["signed_version"] == 1
+    assessment = plan["latest"]["sections"]["nutrition"]["assessment"]
+    assert assessment["supplements"] == ["folic acid 0.4 mg", "calcium 600 mg"]
+    async with session_factory() as session:
+        task = (
+            await session.scalars(select(Task).where(Task.mother_id == uuid.UUID(mother["id"])))
+        ).one()
+        assert task.title == "Ask her for a 3-day food diary"
+        assert task.butler_id is not None
+        row = (await session.scalars(select(NutritionAssessment))).one()
+        version = await session.get(HealthPlanVersion, row.plan_version_id)
+        assert version is not None
+        assert version.signed_by_name is not None
+    # A doctor may assess too; a butler may not.
+    assert_problem(
+        await api.client.post(
+            f"/v1/mothers/{mother['id']}/nutrition-assessments",
+            headers=api.auth("butler1"),
+            json={"diet": "x"},
+        ),
+        403,
+    )
+    listed = await api.client.get(
+        f"/v1/mothers/{mother['id']}/nutrition-assessments", headers=api.auth("frontdesk")
+    )
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_the_assessment_finishes_her_nutrition_exam_after_vitals(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    arrived = await arrive(api, extra_exams=["nutrition_assessment"])  # queues like the others
+    mother, visit = arrived["mother"], arrived["visit"]
+    # Vitals before the nutrition assessment: the nutrition station cannot call her yet.
+    early = await call(api, "NUT")
+    assert early["called"] is None, early
+    await serve(api, "VIT")
+    called = await call(api, "NUT")
+    assert called["called"] is not None, called
+    entry_id = called["called"]["entry"]["id"]
+    response = await api.client.post(
+        f"/v1/mothers/{mother['id']}/nutrition-assessments",
+        headers=api.auth("nutritionist"),
+        json={"diet": "balanced", "visit_id": visit["id"]},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["finished_queue_entry_id"] == entry_id
+    async with session_factory() as session:
+        entry = await session.get(QueueEntry, uuid.UUID(entry_id))
+        assert entry is not None
+        assert entry.state == EntryState.DONE
+    # Without an exam under way the assessment stands alone.
+    again = await api.client.post(
+        f"/v1/mothers/{mother['id']}/nutrition-assessments",
+        headers=api.auth("doctor"),
+        json={"diet": "balanced"},
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["finished_queue_entry_id"] is None
