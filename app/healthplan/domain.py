@@ -596,14 +596,14 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
     raw = table.raw
     items: list[dict[str, Any]] = []
     sugar = diabetes(her.flags)
-    if sugar:
+    if sugar or "glucose_monitoring" in her.flags:
         gdm = raw["gdm"]
         items.append(
             _item(
                 "glucose_monitoring",
                 "血糖监测 Glucose monitoring",
                 f"{gdm['monitoring']} {gdm['glucose_targets']}",
-                rule=f"flag {sugar}",
+                rule=f"flag {sugar or 'glucose_monitoring'}",
                 source=gdm["source"],
                 inputs={"diabetes": sugar},
                 ga_from=her.ga_days,
@@ -612,6 +612,8 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
                 for_butler=True,
             )
         )
+    if sugar:
+        gdm = raw["gdm"]
         items.append(
             _item(
                 "nutritionist_consultation",
