@@ -277,9 +277,7 @@ class CriticalAlert(UUIDPrimaryKey, Base):
             postgresql_where=text(OPEN_ALERT),
             sqlite_where=text(OPEN_ALERT),
         ),
-        CheckConstraint(
-            "(report_id IS NULL) <> (measurement_id IS NULL)", name="one_subject"
-        ),
+        CheckConstraint("(report_id IS NULL) <> (measurement_id IS NULL)", name="one_subject"),
         CheckConstraint("level BETWEEN 0 AND 2", name="tier_range"),
         # A closure says who closed it, what was read back and what was done.
         CheckConstraint(
