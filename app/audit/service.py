@@ -16,6 +16,8 @@ from app.core.clock import Clock
 from app.core.ids import uuid7
 from app.core.principal import Principal
 
+ACTION_LENGTH = AuditEvent.__table__.c.action.type.length or 60
+
 
 def audit_row(
     principal: Principal | None,
@@ -28,9 +30,16 @@ def audit_row(
     outcome: str = "success",
     detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One audit row's columns, for the ORM (``AuditEvent(**row)``) or a bulk insert."""
+    """One audit row's columns, for the ORM (``AuditEvent(**row)``) or a bulk insert.
+
+    An action longer than its column (a refused role names the route: ``POST`` and a long
+    path) is cut to fit and kept whole in the detail: the row is still written, and PostgreSQL
+    does not turn the refusal into a 500."""
     if occurred_at.tzinfo is None:  # a bulk insert has no UTCDateTime to catch it
         raise ValueError("audit times must be aware")
+    if len(action) > ACTION_LENGTH:
+        detail = {**(detail or {}), "action": action}
+        action = action[: ACTION_LENGTH - 1] + "…"
     p = principal
     return {
         "id": uuid7(),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
+from app.audit.service import ACTION_LENGTH, audit_row
 from tests.helpers.api import Api
 from tests.helpers.mothers import enrol
 from tests.helpers.problems import assert_problem
@@ -110,3 +113,23 @@ async def test_a_role_refusal_is_audited(
     assert [(e.action, e.actor_name, e.resource_type) for e in denied] == [
         ("GET /v1/mothers", "station", "route")
     ]
+
+
+async def test_an_action_longer_than_its_column_is_cut_and_kept_whole_in_the_detail(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A refused role names the route; a long path must not turn the 403 into a 500 (on
+    PostgreSQL a value longer than VARCHAR(60) is an error, on SQLite it passed unseen)."""
+    action = "POST /v1/mothers/{mother_id}/health-plan/versions/{version}/signatures"
+    row = audit_row(None, action, "route", None, occurred_at=datetime.now(UTC), request_id="r1")
+    assert len(row["action"]) == ACTION_LENGTH == 60
+    assert row["action"].endswith("…")
+    assert row["detail"] == {"action": action}
+    async with session_factory() as session:
+        session.add(AuditEvent(**row))
+        await session.commit()
+    assert [e.detail for e in await events(session_factory)] == [{"action": action}]
+    short = audit_row(
+        None, "GET /v1/mothers", "route", None, occurred_at=datetime.now(UTC), request_id=None
+    )
+    assert (short["action"], short["detail"]) == ("GET /v1/mothers", None)
