@@ -22,6 +22,7 @@ from app.butlers.router import router as butlers_router
 from app.careplan.router import router as careplan_router
 from app.charts.router import router as charts_router
 from app.clinical.router import router as clinical_router
+from app.clinical.service import check_rules
 from app.core.clock import Clock, SystemClock
 from app.core.database import create_engine
 from app.core.errors import Problem, install_error_handlers
@@ -34,7 +35,9 @@ from app.core.settings import Environment, Settings, get_settings
 from app.feed.fast_path import IdlePollFastPath
 from app.feed.notifier import Notifier, sweep
 from app.feed.router import router as feed_router
+from app.healthplan.domain import plan_tables
 from app.healthplan.router import router as healthplan_router
+from app.measurements.domain import lab_codes, limits
 from app.measurements.router import router as measurements_router
 from app.mothers.router import router as mothers_router
 from app.notifications import dispatcher
@@ -94,6 +97,12 @@ walks her through her visit, collects her reports and brings her the results.
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     parse_weights(settings.caseload_weights)  # a grade without a caseload weight stops start-up
+    # The health-management tables (a hospital's own files among them) are checked now: one
+    # that does not hold together stops start-up instead of failing her first reading.
+    limits(settings.measurement_limits_file)
+    lab_codes(settings.lab_codes_file)
+    check_rules(settings)
+    plan_tables(settings.health_plan_nutrition_file, settings.health_plan_fetal_monitoring_file)
     configure_logging(settings.log_level, json_logs=settings.log_json)
     secret_box = SecretBox.from_setting(settings.secrets_keys)
     if settings.environment is Environment.PRODUCTION and not secret_box.seals:
