@@ -16,7 +16,7 @@ from app.core.clock import Clock
 from app.core.ids import uuid7
 from app.core.principal import Principal
 
-ACTION_LENGTH = AuditEvent.__table__.c.action.type.length or 60
+ACTION_LENGTH: int = getattr(AuditEvent.__table__.c.action.type, "length", None) or 60
 
 
 def audit_row(

@@ -255,6 +255,34 @@ async def on_report_ready(
     await _contained(session, what="report", ref=report_id, mother_id=mother_id, now=now, run=run)
 
 
+async def on_report_withdrawn(
+    session: AsyncSession,
+    report: LabReport,
+    *,
+    mother_id: uuid.UUID,
+    why: str,
+    now: datetime,
+    today: date,
+) -> None:
+    """The lab cancelled the report, or the desk detached it from her: what it fired for her
+    (flags, tasks, items, an alert) is withdrawn, as an amendment to normal values would. Not
+    contained: a withdrawn result must not keep a diagnosis on the wrong mother."""
+    mother = await session.get(Mother, mother_id)
+    pregnancy = await MotherRepository(session).active_pregnancy(mother_id)
+    if mother is None or pregnancy is None:
+        return
+    ctx = _Context(
+        session=session,
+        rules=rules_in_force(),
+        mother=mother,
+        pregnancy=pregnancy,
+        now=now,
+        today=today,
+        live=await ClinicalRepository(session).live_firings(pregnancy.id),
+    )
+    await _reconcile(ctx, [], kinds=("glucose", "haemoglobin"), report=report, why=why)
+
+
 # Evaluation ---------------------------------------------------------------------------------
 
 
@@ -443,6 +471,7 @@ async def _reconcile(
     measurement: Measurement | None = None,
     report: LabReport | None = None,
     withdraw_all: bool = False,
+    why: str | None = None,
 ) -> None:
     """Fire what is new, keep what still stands, withdraw what its source no longer shows.
 
@@ -483,12 +512,12 @@ async def _reconcile(
             continue
         touched = report is not None or bool(_ids_of(firing) & replaced) or withdraw_all
         if touched:
-            why = (
+            reason = why or (
                 f"report {report.status.value}, version {report.version}: the rule no longer fires"
                 if report is not None
                 else "a reading behind it was corrected: the rule no longer fires"
             )
-            await _withdraw(ctx, firing, why=why)
+            await _withdraw(ctx, firing, why=reason)
     await ctx.session.flush()
 
 

@@ -570,10 +570,26 @@ async def ingest(
         await _store_results(repo, report, parsed, assessments, message_id=message_id, now=now)
         criticals = [a.critical for a in assessments if a.critical]
         if new_status in domain.WITHDRAWN:
-            await void_alerts(
+            why = f"the lab withdrew the report ({new_status.value})"
+            await void_alerts(repo, report, why=why, by="lab", now=now, today=today)
+            her = report.mother_id or previous_mother
+            if her is not None and previous_status not in domain.WITHDRAWN:
+                await _withdraw_from_her(
+                    repo,
+                    report,
+                    mother_id=her,
+                    why=why,
+                    by="lab",
+                    now=now,
+                    today=today,
+                )
+        if previous_mother is not None and previous_mother != report.mother_id:
+            # A later message names another patient: what it brought her no longer stands.
+            await _withdraw_from_her(
                 repo,
                 report,
-                why=f"the lab withdrew the report ({new_status.value})",
+                mother_id=previous_mother,
+                why="a later message from the lab names another patient",
                 by="lab",
                 now=now,
                 today=today,
@@ -651,6 +667,10 @@ async def ingest(
                 await _announce_ready(
                     repo, report, now=now, today=today, reopened=previous_status in domain.READY
                 )
+            elif report.status in domain.READY and previous_mother == report.mother_id:
+                # Sent again with the same status (a second correction, a resend): the rules
+                # read its values again; they keep what still stands, so nothing doubles.
+                await clinical.on_report_ready(repo.session, report, now=now, today=today)
         if criticals and new_status not in domain.WITHDRAWN:
             await _raise_alert(repo, report, criticals, now=now, today=today, ack_within=ack_within)
     await repo.session.flush()
@@ -977,6 +997,15 @@ async def detach(
         today=today,
         mother_id=mother_id,
     )
+    await _withdraw_from_her(
+        repo,
+        report,
+        mother_id=mother_id,
+        why=f"detached from the mother by {actor.name}: {reason}",
+        by=f"{actor.role}:{actor.name}",
+        now=now,
+        today=today,
+    )
     if report.critical and report.status not in domain.WITHDRAWN:
         criticals = [o.critical_reason for o in await repo.observations(report.id)]
         reasons = [r for r in criticals if r] or ["critical value"]
@@ -1113,6 +1142,27 @@ async def record_mother_contacted(
         )
     await repo.session.flush()
     return alert
+
+
+async def _withdraw_from_her(
+    repo: ReportRepository,
+    report: LabReport,
+    *,
+    mother_id: uuid.UUID,
+    why: str,
+    by: str,
+    now: datetime,
+    today: date,
+) -> None:
+    """The report was withdrawn or was not hers: what it brought her beyond its alerts no
+    longer stands either: the clinical rules' firings (a GDM flag, an anaemia grade, their
+    tasks) and a doctor's review of it (its advice and follow-up tasks)."""
+    await clinical.on_report_withdrawn(
+        repo.session, report, mother_id=mother_id, why=why, now=now, today=today
+    )
+    await reviews.on_report_withdrawn(
+        repo.session, report, mother_id=mother_id, why=why, by=by, now=now, today=today
+    )
 
 
 async def void_alerts(

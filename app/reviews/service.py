@@ -338,3 +338,68 @@ async def follow_ups_of(
     session: AsyncSession, reviews: Sequence[ReportReview]
 ) -> dict[uuid.UUID, list[FollowUpOrder]]:
     return await ReviewRepository(session).follow_ups([r.id for r in reviews])
+
+
+# The report is withdrawn or was not hers ------------------------------------------------------
+
+WITHDRAWN_KIND = "review.withdrawn"
+
+
+async def on_report_withdrawn(
+    session: AsyncSession,
+    report: LabReport,
+    *,
+    mother_id: uuid.UUID,
+    why: str,
+    by: str,
+    now: datetime,
+    today: date,
+) -> None:
+    """The lab cancelled the report, or the desk detached it from her (it was another
+    patient's): it leaves the review list, and advice given on it no longer stands. Its
+    review is superseded (kept, with why), the open tasks it gave her butler (follow-ups, the
+    advice to bring) are withdrawn, and the doctors are told, so that nobody repeats a test or
+    calls a mother on a result that was not hers. Not contained: withdrawing wrong advice is
+    part of withdrawing the report, and both stand or fall together."""
+    await worklist.close_about(
+        session, report_id=report.id, kinds=[REVIEW_KIND], by=by, note=why[:1000], now=now
+    )
+    repo = ReviewRepository(session)
+    current = await repo.current(report.id, for_update=True)
+    if current is None:
+        return
+    current.superseded_at = now
+    current.superseded_reason = f"withdrawn: {why}"[:300]
+    task_ids = [o.task_id for o in (await repo.follow_ups([current.id]))[current.id]]
+    if current.advice_task_id is not None:
+        task_ids.append(current.advice_task_id)
+    withdrawn = 0
+    for task_id in task_ids:
+        task = await session.get(Task, task_id, with_for_update=True)
+        if task is not None and task.completed_at is None:
+            task.completed_at = now
+            task.completion_note = f"withdrawn: {why}"[:1000]
+            withdrawn += 1
+    await session.flush()
+    await touch_mother(
+        session,
+        mother_id,
+        kind="review.withdrawn",
+        now=now,
+        today=today,
+        ref_type="report",
+        ref_id=report.id,
+    )
+    await worklist.add(
+        session,
+        audiences=[worklist.DOCTOR],
+        kind=WITHDRAWN_KIND,
+        priority=worklist.TODAY,
+        title=(  # no free text: the desk's reason may name the other patient
+            "A reviewed report was withdrawn or detached: the advice given on it and "
+            f"{withdrawn} open follow-up task(s) were withdrawn; review her care"
+        ),
+        now=now,
+        report_id=report.id,
+        mother_id=mother_id,
+    )

@@ -36,19 +36,23 @@ async def _get(api: Api, path: str, who: str) -> Any:
     return response.json()
 
 
-def _ogtt(mrn: str, order: str) -> str:
+def _ogtt(
+    mrn: str, order: str, *, control: str = "LIS-OGTT-0001", obr25: str = "F", h1: str = "10.6"
+) -> str:
     """As a Chinese LIS sends it: v2.5, local order code, the 1 h value by LOINC 1504-0 with a
     "75 g" display (as many senders do), values in mmol/L, the OBX-8 flag set."""
+    flag = "H" if float(h1) >= 10.0 else "N"
     return oru(
-        control_id="LIS-OGTT-0001",
+        control_id=control,
         mrn=mrn,
         order=order,
         filler="F-OGTT-1",
         code="OGTT75^75g口服葡萄糖耐量试验^L",
+        obr25=obr25,
         obx=[
             "OBX|1|NM|1558-6^空腹血糖 Fasting glucose^LN||4.8|mmol/L|<5.1|N|||F",
-            "OBX|2|NM|1504-0^1小时血糖 Glucose 1 hour post 75 g glucose PO^LN||10.6|mmol/L"
-            "|<10.0|H|||F",
+            f"OBX|2|NM|1504-0^1小时血糖 Glucose 1 hour post 75 g glucose PO^LN||{h1}|mmol/L"
+            f"|<10.0|{flag}|||{'C' if obr25 == 'C' else 'F'}",
             "OBX|3|NM|1518-0^2小时血糖 Glucose 2 hours post 75 g glucose PO^LN||8.1|mmol/L"
             "|<8.5|N|||F",
         ],
@@ -204,3 +208,92 @@ def test_a_hospital_table_that_does_not_hold_together_stops_start_up(
     with pytest.raises((ValueError, KeyError, TypeError)):
         create_app(settings)
     create_app(Settings(database_url="sqlite+aiosqlite://"))  # the built-in tables hold
+
+
+async def _her_gdm(api: Api, lab: Lab, control: str = "LIS-OGTT-0001") -> tuple[Any, Any]:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    arrived = await arrive(api, height_cm=160, pre_pregnancy_weight_kg=55)
+    mother, visit = arrived["mother"], arrived["visit"]
+    assert (await lab.hl7(_ogtt(mother["mrn"], order_number(visit, "ogtt"))))[0] == "AA"
+    flags = (await _get(api, f"/v1/mothers/{mother['id']}/flags", "doctor"))["items"]
+    assert {"gdm", "glucose_monitoring"} <= {f["code"] for f in flags}
+    return mother, visit
+
+
+async def _open(api: Api, mother_id: str, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await _get(api, f"/v1/mothers/{mother_id}/{path}", "doctor"))[
+        "items"
+    ]
+    return items
+
+
+async def _live_gdm(api: Api, mother_id: str) -> list[dict[str, Any]]:
+    return [
+        f
+        for f in await _open(api, mother_id, "rule-firings")
+        if f["outcome"] == "gdm" and f["state"] != "withdrawn"
+    ]
+
+
+async def test_a_second_correction_with_the_same_status_is_read_again(api: Api, lab: Lab) -> None:
+    """C then C: the report's status does not change, its values do; the rules read them."""
+    mother, visit = await _her_gdm(api, lab)
+    order = order_number(visit, "ogtt")
+    assert (await lab.hl7(_ogtt(mother["mrn"], order, control="C2", obr25="C")))[0] == "AA"
+    assert len(await _live_gdm(api, mother["id"])) == 1  # the same values: nothing doubles
+    assert (await lab.hl7(_ogtt(mother["mrn"], order, control="C3", obr25="C", h1="9.6")))[
+        0
+    ] == "AA"
+    assert await _live_gdm(api, mother["id"]) == []
+    assert await _open(api, mother["id"], "flags") == []
+
+
+async def test_a_cancelled_ogtt_withdraws_her_gdm(api: Api, lab: Lab) -> None:
+    mother, visit = await _her_gdm(api, lab)
+    order = order_number(visit, "ogtt")
+    assert (await lab.hl7(_ogtt(mother["mrn"], order, control="X1", obr25="X")))[0] == "AA"
+    assert await _live_gdm(api, mother["id"]) == []
+    assert await _open(api, mother["id"], "flags") == []
+    mine = (await assignments(api)).json()["items"]
+    assert not [i for i in mine if i["kind"] == "task" and "nutritionist" in i["title"]]
+
+
+async def test_a_detached_report_takes_its_review_and_follow_ups_with_it(
+    api: Api, lab: Lab
+) -> None:
+    """Reviewed with a follow-up, then found to be another patient's: the review no longer
+    stands, the follow-up leaves her butler's list, the GDM flag goes, the doctors are told."""
+    mother, _visit = await _her_gdm(api, lab)
+    to_review = (await _get(api, "/v1/reports-to-review", "doctor"))["items"]
+    report_id = next(r["report_id"] for r in to_review if r["mother_id"] == mother["id"])
+    reviewed = await api.client.post(
+        f"/v1/reports/{report_id}/review",
+        headers=api.auth("doctor"),
+        json={
+            "interpretation": "GDM.",
+            "advice_for_mother": "diet",
+            "follow_ups": [{"kind": "call_mother", "in_days": 3}],
+        },
+    )
+    assert reviewed.status_code == 201, reviewed.text
+    task_id = reviewed.json()["follow_ups"][0]["task_id"]
+    before = (await assignments(api)).json()["items"]
+    assert any(i["id"] == task_id for i in before)
+    detached = await api.client.post(
+        f"/v1/reports/{report_id}/detach",
+        headers=api.auth("frontdesk"),
+        json={"reason": "another patient's OGTT: same name, other MRN"},
+    )
+    assert detached.status_code == 200, detached.text
+    after = (await assignments(api)).json()["items"]
+    assert not any(i["id"] == task_id for i in after), after
+    reviews = (await _get(api, f"/v1/reports/{report_id}/reviews", "doctor"))["items"]
+    assert [r["current"] for r in reviews] == [False]
+    assert await _live_gdm(api, mother["id"]) == []
+    told = [
+        i
+        for i in (await _get(api, "/v1/worklist", "doctor"))["items"]
+        if i["kind"] == "review.withdrawn"
+    ]
+    assert len(told) == 1
+    assert "another patient" not in told[0]["title"]  # no free text, no other patient
