@@ -59,6 +59,49 @@ EXPECTED: dict[str, str | set[str]] = {
     "GET /v1/audit-events": ADMIN,
     "GET /v1/mothers/{mother_id}/dating-history": READ_MOTHERS,
     "GET /v1/care-plan-guidelines": READ_MOTHERS,
+    # Her readings: taken by the clinicians, the stations and her butler (for her); read also
+    # by the admin. The front desk takes none.
+    "POST /v1/mothers/{mother_id}/measurements": {"doctor", "nutritionist", "station", "butler1"},
+    "GET /v1/mothers/{mother_id}/measurements": {
+        "admin",
+        "doctor",
+        "nutritionist",
+        "station",
+        "butler1",
+    },
+    "POST /v1/measurements/{measurement_id}/corrections": {
+        "doctor",
+        "nutritionist",
+        "station",
+        "butler1",
+    },
+    "GET /v1/mothers/{mother_id}/timeline": {
+        "admin",
+        "doctor",
+        "nutritionist",
+        "station",
+        "butler1",
+    },
+    # The clinical rules in force are public to the staff; her findings are clinical: the
+    # doctors and the nutritionist read them, her weight gain also the desk and her butler.
+    "GET /v1/clinical-rules": {
+        "admin",
+        "frontdesk",
+        "doctor",
+        "station",
+        "butler1",
+        "nutritionist",
+    },
+    "GET /v1/mothers/{mother_id}/weight-gain": {
+        "admin",
+        "frontdesk",
+        "doctor",
+        "butler1",
+        "nutritionist",
+    },
+    "GET /v1/mothers/{mother_id}/rule-firings": {"doctor", "nutritionist"},
+    "GET /v1/mothers/{mother_id}/flags": {"doctor", "nutritionist"},
+    "POST /v1/rule-firings/{firing_id}/decision": {"doctor"},
     "GET /v1/mothers/{mother_id}/care-plan": READ_MOTHERS,
     # What her plan records is a clinical record: a doctor hears it and signs it.
     "POST /v1/mothers/{mother_id}/care-plan/choices": {"doctor"},
@@ -70,7 +113,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/visits": DESK,
     "GET /v1/visits/board": CLINICIANS,
     "POST /v1/visits/no-show-sweep": DESK,
-    "GET /v1/visits/{visit_id}": READ_VISITS,
+    "GET /v1/visits/{visit_id}": READ_VISITS | {"nutritionist"},
     "POST /v1/visits/{visit_id}/reschedule": DESK,
     "POST /v1/visits/{visit_id}/cancel": DESK,
     "POST /v1/visits/{visit_id}/no-show": DESK,
@@ -79,6 +122,22 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/visits/{visit_id}/exam-orders": CLINICIANS,
     "POST /v1/check-ins": DESK,
     "GET /v1/mothers/{mother_id}/care-team": READ_MOTHERS,
+    # Her charts: the nutritionist manages her weight and reads them too.
+    "GET /v1/mothers/{mother_id}/charts/weight-gain.svg": READ_MOTHERS | {"nutritionist"},
+    "GET /v1/mothers/{mother_id}/charts/weight-gain.png": READ_MOTHERS | {"nutritionist"},
+    "GET /v1/mothers/{mother_id}/charts/blood-pressure.svg": READ_MOTHERS | {"nutritionist"},
+    "GET /v1/mothers/{mother_id}/charts/blood-pressure.png": READ_MOTHERS | {"nutritionist"},
+    # Her health plan: made, changed and signed by a doctor or the nutritionist; read by the
+    # clinic staff; her butler reads the signed plan's items due.
+    "POST /v1/mothers/{mother_id}/health-plan": {"doctor", "nutritionist"},
+    "GET /v1/mothers/{mother_id}/health-plan": CLINICIANS | {"nutritionist"},
+    "POST /v1/mothers/{mother_id}/health-plan/versions": {"doctor", "nutritionist"},
+    "GET /v1/mothers/{mother_id}/health-plan/versions": CLINICIANS | {"nutritionist"},
+    "GET /v1/mothers/{mother_id}/health-plan/versions/{n}": CLINICIANS | {"nutritionist"},
+    "POST /v1/mothers/{mother_id}/health-plan/versions/{n}/sign": {"doctor", "nutritionist"},
+    "GET /v1/mothers/{mother_id}/health-plan/due": READ_MOTHERS,
+    "POST /v1/mothers/{mother_id}/nutrition-assessments": {"doctor", "nutritionist"},
+    "GET /v1/mothers/{mother_id}/nutrition-assessments": CLINICIANS | {"nutritionist"},
     "POST /v1/mothers/{mother_id}/primary-butler": DESK,
     "POST /v1/butlers/{butler_id}/release": DESK,
     "POST /v1/butlers/{butler_id}/leaves": DESK,
@@ -98,6 +157,12 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/reports/{report_id}/attach": DESK,
     "POST /v1/reports/{report_id}/detach": DESK,
     "GET /v1/reports/{report_id}/attachments/{attachment_id}": READ_MOTHERS,
+    # A doctor reviews a report (the admin reads the doctors' list, as every list); her reviews
+    # are read like her reports.
+    "GET /v1/reports-to-review": {"admin", "doctor"},
+    "POST /v1/reports/{report_id}/review": {"doctor"},
+    "GET /v1/reports/{report_id}/reviews": READ_MOTHERS,
+    "GET /v1/mothers/{mother_id}/reviews": READ_MOTHERS,
     "GET /v1/worklist": CLINICIANS | {"nutritionist"},
     "POST /v1/worklist/{item_id}/acknowledge": CLINICIANS | {"nutritionist"},
     "GET /v1/alerts": READ_MOTHERS,
@@ -113,10 +178,10 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/me/tasks/{task_id}/complete": {"butler1"},
     "POST /v1/me/covers/{visit_id}/accept": {"butler1"},
     "POST /v1/me/covers/{visit_id}/decline": {"butler1"},
-    "GET /v1/stations": STAFF,
+    "GET /v1/stations": STAFF | {"nutritionist"},
     "POST /v1/stations": ADMIN,
     "PATCH /v1/stations/{code}": ADMIN,
-    "GET /v1/exam-types": STAFF,
+    "GET /v1/exam-types": STAFF | {"nutritionist"},
     "PATCH /v1/exam-types/{code}": ADMIN,
     "GET /v1/stations/{code}/queue": MOVE_VISITS,
     "POST /v1/stations/{code}/call-next": STATION_OPS,
@@ -128,7 +193,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/queue-entries/{entry_id}/transfer": {"admin", "frontdesk", "station"},
     "POST /v1/exam-orders/{order_id}/cancel": MOVE_VISITS,
     "POST /v1/visits/{visit_id}/urgent": CLINICIANS,
-    "GET /v1/visits/{visit_id}/queue": READ_VISITS,
+    "GET /v1/visits/{visit_id}/queue": READ_VISITS | {"nutritionist"},
     "POST /v1/mothers/{mother_id}/sms": {"admin", "frontdesk", "butler1"},
     # Waiting-room screens: tickets and masked names only.
     "GET /v1/stations/{code}/board": PUBLIC,
@@ -137,7 +202,7 @@ EXPECTED: dict[str, str | set[str]] = {
 # The lab's own routes also need a webhook signature, which these calls do not carry: the
 # allowed caller gets past the role check and is then refused with 401 for the signature.
 SIGNED = {"POST /v1/integrations/lab/hl7v2", "POST /v1/integrations/lab/fhir"}
-CALLERS = ["admin", "frontdesk", "doctor", "station", "butler1", "lab", "anonymous"]
+CALLERS = ["admin", "frontdesk", "doctor", "nutritionist", "station", "butler1", "lab", "anonymous"]
 
 
 def operations() -> list[str]:
