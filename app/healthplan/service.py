@@ -35,6 +35,7 @@ from app.queues import operations
 from app.queues.catalogue import load_catalogue
 from app.queues.models import EntryState
 from app.queues.policy import Ctx, QueuePolicy
+from app.worklist import service as worklist
 
 SIGNING_ROLES = frozenset({Role.DOCTOR.value, Role.NUTRITIONIST.value})
 TWINS_INDICATION = "multiple_pregnancy"  # the care plan's indication a doctor records
@@ -452,10 +453,37 @@ async def assess(
         ref_type="mother",
         ref_id=mother.id,
     )
+    await _referrals_answered(session, mother=mother, actor=actor, now=now)
     finished = await _finish_nutrition_exam(
         session, mother=mother, actor=actor, now=now, tz=tz, policy=queue_policy
     )
     return Assessed(assessment=row, version=version, tasks=tasks, finished_entry_id=finished)
+
+
+async def _referrals_answered(
+    session: AsyncSession, *, mother: Mother, actor: Principal, now: datetime
+) -> None:
+    """She has been seen: the referrals waiting on the nutritionist's list for her (a GDM
+    consultation, a weight-gain referral, a doctor's "see the nutritionist") are answered, and
+    the tasks they gave her butler to book the appointment are done. The follow-ups of this
+    assessment are new tasks; the referral's rule, if it still stands, refers her again."""
+    by = f"{actor.role}:{actor.name}"
+    items = await worklist.close_for_mother(
+        session,
+        mother_id=mother.id,
+        audiences=[worklist.NUTRITIONIST],
+        by=by,
+        note="seen: nutrition assessment recorded",
+        now=now,
+    )
+    for item in items:
+        if item.task_id is None:
+            continue
+        task = await session.get(Task, item.task_id, with_for_update=True)
+        if task is not None and task.completed_at is None:
+            task.completed_at = now
+            task.completion_note = f"done: the nutritionist saw her ({actor.name})"
+    await session.flush()
 
 
 async def _finish_nutrition_exam(

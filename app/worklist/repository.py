@@ -96,6 +96,22 @@ class WorklistRepository:
             stmt = stmt.where(WorklistItem.kind.in_(kinds))
         return list(await self.session.scalars(stmt.with_for_update()))
 
+    async def open_items_for(
+        self, mother_id: uuid.UUID, audiences: Sequence[str]
+    ) -> list[WorklistItem]:
+        """What an audience still has open about one mother."""
+        return list(
+            await self.session.scalars(
+                select(WorklistItem)
+                .where(
+                    WorklistItem.acknowledged_at.is_(None),
+                    WorklistItem.mother_id == mother_id,
+                    WorklistItem.audience.in_(audiences),
+                )
+                .with_for_update()
+            )
+        )
+
     async def alert_is_open(self, alert_id: uuid.UUID | None) -> bool:
         """Whether the critical value an item pages about still stands."""
         if alert_id is None:

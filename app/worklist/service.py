@@ -111,6 +111,26 @@ async def acknowledge(
     return item
 
 
+async def close_for_mother(
+    session: AsyncSession,
+    *,
+    mother_id: uuid.UUID,
+    audiences: Sequence[str],
+    by: str,
+    note: str,
+    now: datetime,
+) -> list[WorklistItem]:
+    """Everything an audience had open about her was answered by one act (the nutritionist
+    saw her): those items leave the list; the caller closes what they pointed to."""
+    items = await WorklistRepository(session).open_items_for(mother_id, audiences)
+    for item in items:
+        item.acknowledged_at, item.acknowledged_by, item.acknowledged_note = now, by, note
+    if items:
+        await session.flush()
+        await _wake(session, {i.audience for i in items})
+    return items
+
+
 async def close_about(
     session: AsyncSession,
     *,

@@ -155,10 +155,19 @@ async def test_one_mother_from_enrolment_to_her_butlers_follow_up(api: Api, lab:
     assert "glucose_monitoring" in items
     assert "fetal_movement_counting" in items
 
+    # She has been seen: the consultation leaves the nutritionist's list, and the butler's
+    # task to book it is done.
+    still = [
+        i
+        for i in (await _get(api, "/v1/worklist", "nutritionist"))["items"]
+        if i["mother_id"] == mid
+    ]
+    assert still == []
     # Her butler: the follow-up task in her assignments, and the plan's items due.
     mine = (await assignments(api)).json()
     titles = [i["title"] for i in mine["items"] if i["kind"] == "task" and i["mother_id"] == mid]
     assert "Call her about her food diary" in titles, titles
+    assert not [t for t in titles if t.startswith("Book her nutritionist consultation")], titles
     due = await _get(api, f"/v1/mothers/{mid}/health-plan/due", "butler1")
     assert any("glucose" in i["code"] for i in due["items"]), due
     other = await api.client.get(f"/v1/mothers/{mid}/health-plan/due", headers=api.auth("butler2"))
