@@ -15,9 +15,9 @@ from app.core.settings import Settings
 from tests.helpers.servers import ROOT, run_demo_server
 
 
-def walkthrough() -> str:
+def walkthrough(heading: str = "## A walk through the API") -> str:
     text = (ROOT / "README.md").read_text()
-    section = text.split("## A walk through the API", 1)[1]
+    section = text.split(heading, 1)[1]
     match = re.search(r"```sh\n(.*?)```", section, re.S)
     assert match, "the walk-through has no sh block"
     return match.group(1)
@@ -73,3 +73,38 @@ def test_the_settings_table_lists_every_setting() -> None:
     text = (ROOT / "README.md").read_text()
     for name in Settings.model_fields:
         assert f"`{name.upper()}`" in text, name
+
+
+def test_the_health_management_walkthrough_runs(demo_server: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", walkthrough("## Her health-management plan, with curl")],
+        env={**os.environ, "API": demo_server},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "'nutrition_assessment'" in out  # the desk added the nutritionist's exam
+    assert "422 [('readings.0.value', 'weight 605 kg is outside" in out  # the typo refused
+    assert "wst-801-2022 normal 21.5" in out  # her BMI group by the default table
+    assert out.split("wst-801-2022 normal 21.5", 1)[1].split("\n", 1)[0].endswith("within")
+    assert "MSA|AA|OGTT-" in out
+    assert "flags ['gdm', 'glucose_monitoring']" in out
+    assert "ogtt.gdm recorded {'ogtt_1h': 10.6}" in out  # the inputs that fired it
+    assert "nutritionist: clinical.nutrition_consult" in out
+    assert "normal within gdm plan v1 signed True" in out  # the assessment, signed
+    assert "(diabetes)" in out  # energy adjusted for GDM
+    assert "v2 changed doctor | signed by doctor" in out  # every version kept
+    assert "due: glucose_monitoring" in out  # her butler's view of the signed plan
+    assert "task: Call her about her food diary" in out
+    assert "task: Book her nutritionist" not in out  # answered by the assessment
+    assert "alert: Severe-range blood pressure" in result.stderr
+    assert "\ndoctor:doctor\n" in out  # closed by a doctor
+    assert "[('repeat_test'," in out
+    assert "report_pickup | 饮食控制" in out  # the advice on the pick-up
+    assert "200 image/png" in out
+    assert "200 image/svg+xml" in out
+    assert (tmp_path / "weight-gain.png").read_bytes().startswith(b"\x89PNG")
