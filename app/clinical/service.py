@@ -267,19 +267,9 @@ async def on_report_withdrawn(
     """The lab cancelled the report, or the desk detached it from her: what it fired for her
     (flags, tasks, items, an alert) is withdrawn, as an amendment to normal values would. Not
     contained: a withdrawn result must not keep a diagnosis on the wrong mother."""
-    mother = await session.get(Mother, mother_id)
-    pregnancy = await MotherRepository(session).active_pregnancy(mother_id)
-    if mother is None or pregnancy is None:
+    ctx = await _her_context(session, mother_id, now=now, today=today)
+    if ctx is None:
         return
-    ctx = _Context(
-        session=session,
-        rules=rules_in_force(),
-        mother=mother,
-        pregnancy=pregnancy,
-        now=now,
-        today=today,
-        live=await ClinicalRepository(session).live_firings(pregnancy.id),
-    )
     await _reconcile(ctx, [], kinds=("glucose", "haemoglobin"), report=report, why=why)
 
 
@@ -304,6 +294,25 @@ def _bp(m: Measurement) -> clinical_rules.BpReading:
         diastolic=float(m.value2 or 0),
         measured_at=m.measured_at,
         ga_days=m.ga_days,
+    )
+
+
+async def _her_context(
+    session: AsyncSession, mother_id: uuid.UUID, *, now: datetime, today: date
+) -> _Context | None:
+    """The rules in force and her live firings, for her active pregnancy (None: none)."""
+    mother = await session.get(Mother, mother_id)
+    pregnancy = await MotherRepository(session).active_pregnancy(mother_id)
+    if mother is None or pregnancy is None:
+        return None
+    return _Context(
+        session=session,
+        rules=rules_in_force(),
+        mother=mother,
+        pregnancy=pregnancy,
+        now=now,
+        today=today,
+        live=await ClinicalRepository(session).live_firings(pregnancy.id),
     )
 
 
@@ -426,19 +435,10 @@ async def _evaluate_report(
     session: AsyncSession, report: LabReport, *, now: datetime, today: date
 ) -> None:
     assert report.mother_id is not None
-    mother = await session.get(Mother, report.mother_id)
-    pregnancy = await MotherRepository(session).active_pregnancy(report.mother_id)
-    if mother is None or pregnancy is None:
+    ctx = await _her_context(session, report.mother_id, now=now, today=today)
+    if ctx is None:
         return
-    ctx = _Context(
-        session=session,
-        rules=rules_in_force(),
-        mother=mother,
-        pregnancy=pregnancy,
-        now=now,
-        today=today,
-        live=await ClinicalRepository(session).live_firings(pregnancy.id),
-    )
+    pregnancy = ctx.pregnancy
     taken = report.effective_at or report.issued_at or report.received_at
     ga_days = gestational_age_days(pregnancy.edd_date, taken.astimezone(get_settings().tz).date())
     observations = await ReportRepository(session).observations(report.id)
