@@ -1,0 +1,23 @@
+"""one current height and pre-pregnancy weight per pregnancy (issue 16 review)
+
+Revision ID: 0022
+Revises: 0021
+Create Date: 2026-12-03 07:30:00+00:00
+
+RESERVED STUB: the helper who owns it fills it in.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0022"
+down_revision: str | None = "0021"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
