@@ -421,7 +421,7 @@ def _report_values(observations: Sequence[Any]) -> tuple[dict[str, float], list[
         kind = lab_kind(o.code, o.display)
         if kind is None:
             continue
-        value = lab_value(kind, o.numeric, o.unit)
+        value = lab_value(kind, o.numeric, o.unit, rounded=False)
         if value is None:
             continue
         if kind is LabKind.HAEMOGLOBIN:

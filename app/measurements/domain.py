@@ -421,17 +421,25 @@ def lab_kind(code: str, display: str | None, table: LabCodes | None = None) -> L
 
 
 def lab_value(
-    kind: LabKind, value: float, unit: str | None, table: LabCodes | None = None
+    kind: LabKind,
+    value: float,
+    unit: str | None,
+    table: LabCodes | None = None,
+    *,
+    rounded: bool = True,
 ) -> float | None:
     """A lab value in the timeline's unit (g/L, mmol/L), rounded half up to the kind's
-    decimals; None for a unit the map does not list (never guessed)."""
+    decimals for display; None for a unit the map does not list (never guessed).
+
+    ``rounded=False`` is what the clinical rules read: a threshold is compared with the value
+    as the lab sent it, converted, never with a rounded one (5.09 is not 5.1)."""
     units = (table or installed_lab_codes()).units[kind]
     if unit is None:
         return None
     factor = dict(units.factors).get(normalise_unit(unit))
     if factor is None or not math.isfinite(value):
         return None
-    return _round(value * factor, units.decimals)
+    return _round(value * factor, units.decimals) if rounded else value * factor
 
 
 def lab_unit(kind: LabKind, table: LabCodes | None = None) -> str:
