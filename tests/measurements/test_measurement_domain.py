@@ -78,19 +78,34 @@ def test_an_unknown_unit_is_refused_naming_the_unit_and_what_is_accepted() -> No
 
 def test_blood_pressure_in_kpa_is_converted_to_mmhg() -> None:
     bp = ok(K.BLOOD_PRESSURE, 18.7, "kPa", value2=12.0)
-    assert (bp.value, bp.value2, bp.unit) == (140.3, 90.0, "mmHg")  # 18.7 x 7.50062 = 140.26
-    bp = ok(K.BLOOD_PRESSURE, 21.3, "kpa", value2=14.7)
-    assert (bp.value, bp.value2) == (159.8, 110.3)
+    assert (bp.value, bp.value2, bp.unit) == (140, 90, "mmHg")  # 18.7 x 7.50062 = 140.26
     assert ok(K.BLOOD_PRESSURE, 120, value2=80).value == 120  # mmHg by default
+
+
+def test_blood_pressure_is_stored_in_whole_mmhg_rounded_half_up() -> None:
+    """As clinical practice records it: 21.3 kPa (159.76 mmHg) is 160, a severe systolic, not
+    159.8, which read below the 160/110 line and raised no alert (issue 16 review)."""
+    bp = ok(K.BLOOD_PRESSURE, 21.3, "kpa", value2=13.3)  # 159.763 / 99.758
+    assert (bp.value, bp.value2) == (160, 100)
+    assert ok(K.BLOOD_PRESSURE, 21.2, "kPa", value2=14.7).value == 159  # 159.013
+    assert ok(K.BLOOD_PRESSURE, 21.2, "kPa", value2=14.7).value2 == 110  # 110.259
+    assert ok(K.BLOOD_PRESSURE, 18.6, "kPa", value2=11.9).value == 140  # 139.51: half up
+    assert ok(K.BLOOD_PRESSURE, 18.6, "kPa", value2=11.9).value2 == 89  # 89.257
+    assert ok(K.BLOOD_PRESSURE, 139.5, value2=89.5).value == 140  # mmHg halves go up too
+    assert ok(K.BLOOD_PRESSURE, 139.5, value2=89.5).value2 == 90
+    assert ok(K.BLOOD_PRESSURE, 139.4, value2=89.4).value == 139
+    assert LIMITS.kinds[K.BLOOD_PRESSURE].decimals == 0
 
 
 def test_blood_pressure_ranges_and_systolic_above_diastolic() -> None:
     assert ok(K.BLOOD_PRESSURE, 60, value2=30).value == 60
     assert ok(K.BLOOD_PRESSURE, 260, value2=160).value2 == 160
-    assert refused(K.BLOOD_PRESSURE, 59.9, value2=40).field == "value"
-    assert refused(K.BLOOD_PRESSURE, 260.1, value2=100).field == "value"
-    assert refused(K.BLOOD_PRESSURE, 120, value2=29.9).field == "value2"
-    assert refused(K.BLOOD_PRESSURE, 200, value2=160.1).field == "value2"
+    # The range is checked on the whole mmHg stored: 59.5 is 60, 59.4 is 59.
+    assert ok(K.BLOOD_PRESSURE, 59.5, value2=30).value == 60
+    assert refused(K.BLOOD_PRESSURE, 59.4, value2=40).field == "value"
+    assert refused(K.BLOOD_PRESSURE, 260.5, value2=100).field == "value"
+    assert refused(K.BLOOD_PRESSURE, 120, value2=29.4).field == "value2"
+    assert refused(K.BLOOD_PRESSURE, 200, value2=160.5).field == "value2"
     swapped = refused(K.BLOOD_PRESSURE, 80, value2=120)
     assert swapped.field == "value2"
     assert "swapped" in swapped.detail

@@ -66,7 +66,7 @@ async def test_a_doctor_records_weight_in_jin_and_blood_pressure_in_kpa(api: Api
         "kg",
         {"value": 121, "unit": "斤"},
     )
-    assert (bp["value"], bp["value2"], bp["unit"]) == (140.3, 90.0, "mmHg")
+    assert (bp["value"], bp["value2"], bp["unit"]) == (140, 90, "mmHg")  # whole mmHg
     assert bp["entered"] == {"value": 18.7, "value2": 12.0, "unit": "kPa"}
     assert (protein["result"], protein["value"]) == ("2+", 2)
     # LMP 2026-06-01, today 2026-11-28: 25+5.
@@ -76,6 +76,23 @@ async def test_a_doctor_records_weight_in_jin_and_blood_pressure_in_kpa(api: Api
     assert weight["recorded_by_role"] == "doctor"
     listed = await _list(api, mother["id"], kind=["weight", "blood_pressure"])
     assert [m["kind"] for m in listed] == ["weight", "blood_pressure"]
+
+
+async def test_a_severe_blood_pressure_in_kpa_is_stored_as_whole_mmhg(api: Api) -> None:
+    """21.3/13.3 kPa is 160/100 mmHg, a severe systolic: stored as 159.8 it read below 160."""
+    mother = await mother_with_butler(api)
+    response = await _record(
+        api,
+        mother["id"],
+        "doctor",
+        {"kind": "blood_pressure", "value": 21.3, "value2": 13.3, "unit": "kPa"},
+        {"kind": "blood_pressure", "value": 21.2, "value2": 14.7, "unit": "kPa"},
+    )
+    assert response.status_code == 201, response.text
+    severe, other = response.json()["items"]
+    assert (severe["value"], severe["value2"], severe["unit"]) == (160, 100, "mmHg")
+    assert severe["entered"] == {"value": 21.3, "value2": 13.3, "unit": "kPa"}
+    assert (other["value"], other["value2"]) == (159, 110)
 
 
 async def test_an_implausible_reading_is_a_422_naming_it_and_nothing_is_stored(api: Api) -> None:
