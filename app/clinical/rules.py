@@ -145,11 +145,13 @@ def load_rules(raw: Mapping[str, Any]) -> Rules:
                 continue
             _number(params, key, rule_id)
         if kind == "glucose":
-            for lab, value in params["at_or_above"].items():
-                if lab not in ("glucose_fasting", "ogtt_1h", "ogtt_2h"):
-                    raise ValueError(f"rule {rule_id}: unknown glucose value {lab!r}")
-                _number(params["at_or_above"], lab, rule_id)
-                del value
+            for key in ("at_or_above", "at_or_above_mg_dl"):
+                for lab in params.get(key, {}):
+                    if lab not in ("glucose_fasting", "ogtt_1h", "ogtt_2h"):
+                        raise ValueError(f"rule {rule_id}: unknown glucose value {lab!r}")
+                    _number(params[key], lab, rule_id)
+            if not set(params.get("at_or_above_mg_dl", {})) <= set(params["at_or_above"]):
+                raise ValueError(f"rule {rule_id}: a mg/dL threshold needs its mmol/L one")
         rules[rule_id] = Rule(
             id=rule_id,
             kind=kind,
@@ -190,13 +192,23 @@ _GLUCOSE_NAMES = {"glucose_fasting": "fasting", "ogtt_1h": "1 h", "ogtt_2h": "2 
 
 
 def evaluate_glucose(
-    table: Rules, values: Mapping[str, float], *, ga_days: int | None
+    table: Rules,
+    values: Mapping[str, float],
+    *,
+    ga_days: int | None,
+    mg_dl: Mapping[str, float] | None = None,
 ) -> list[Finding]:
-    """One report's fasting / 1 h / 2 h glucose (mmol/L). Every value at or above its threshold
-    is named in the explanation; one is enough."""
+    """One report's fasting / 1 h / 2 h glucose. ``values``: in mmol/L, converted but never
+    rounded; ``mg_dl``: those the lab sent in mg/dL, as sent. A value sent in mg/dL is compared
+    with the rule's mg/dL threshold as the guideline writes it (IADPSG 2010: 92 / 180 / 153),
+    not with its conversion (180 mg/dL is 9.99 mmol/L, yet it is the threshold); one sent in
+    mmol/L with the mmol/L threshold. Every value at or above its threshold is named in the
+    explanation; one is enough."""
+    sent_mg = dict(mg_dl or {})
     found = []
     for rule in table.of_kind("glucose"):
         limits: Mapping[str, float] = rule.params["at_or_above"]
+        limits_mg: Mapping[str, float] = rule.params.get("at_or_above_mg_dl", {})
         present = {k: v for k, v in values.items() if k in limits}
         if not present:
             continue
@@ -204,19 +216,34 @@ def evaluate_glucose(
         timed = any(k in values for k in ("ogtt_1h", "ogtt_2h"))
         if alone_from is not None and not timed and (ga_days is None or ga_days < int(alone_from)):
             continue  # a fasting glucose alone before the OGTT window
-        over = {k: v for k, v in present.items() if v >= float(limits[k])}
+        over: dict[str, float] = {}
+        why_parts = []
+        for k, v in sorted(present.items()):
+            if k in sent_mg and k in limits_mg:
+                if sent_mg[k] >= float(limits_mg[k]):
+                    over[k] = v
+                    why_parts.append(
+                        f"{_GLUCOSE_NAMES[k]} {_fmt(sent_mg[k])} >= "
+                        f"{_fmt(float(limits_mg[k]))} mg/dL"
+                    )
+            elif v >= float(limits[k]):
+                over[k] = v
+                why_parts.append(
+                    f"{_GLUCOSE_NAMES[k]} {_fmt(v)} >= {_fmt(float(limits[k]))} mmol/L"
+                )
         if not over:
             continue
-        why = ", ".join(
-            f"{_GLUCOSE_NAMES[k]} {_fmt(v)} >= {_fmt(float(limits[k]))} mmol/L"
-            for k, v in sorted(over.items())
-        )
+        inputs: dict[str, Any] = {"values_mmol_l": dict(values), "over": over, "ga_days": ga_days}
+        if sent_mg:
+            inputs["values_mg_dl"] = sent_mg
         found.append(
             Finding(
                 rule=rule,
                 outcome=rule.flags[0] if rule.flags else rule.id,
-                explanation=f"{rule.title}: {why} ({ga_text(ga_days)}; {rule.source})",
-                inputs={"values_mmol_l": dict(values), "over": over, "ga_days": ga_days},
+                explanation=(
+                    f"{rule.title}: {', '.join(why_parts)} ({ga_text(ga_days)}; {rule.source})"
+                ),
+                inputs=inputs,
                 doctor_alert="doctor_alert" in rule.effects,
             )
         )

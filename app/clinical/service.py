@@ -32,7 +32,14 @@ from app.core.principal import Principal
 from app.core.settings import Settings, get_settings
 from app.feed.changes import touch_mother
 from app.feed.models import Task
-from app.measurements.domain import LabKind, MeasurementKind, bmi, lab_kind, lab_value
+from app.measurements.domain import (
+    LabKind,
+    MeasurementKind,
+    bmi,
+    lab_kind,
+    lab_value,
+    normalise_unit,
+)
 from app.measurements.models import Measurement
 from app.measurements.repository import MeasurementRepository
 from app.mothers import risk
@@ -409,12 +416,20 @@ async def _evaluate_weight_gain(
             _clear(flag, by=SYSTEM, why="weight gain back within the band", now=ctx.now)
 
 
-def _report_values(observations: Sequence[Any]) -> tuple[dict[str, float], list[float]]:
+MG_DL = frozenset({"mg/dl", "mg/100ml"})  # normalised spellings of a glucose sent in mg/dL
+
+
+def _report_values(
+    observations: Sequence[Any],
+) -> tuple[dict[str, float], list[float], dict[str, float]]:
     """Her glucose (fasting / 1 h / 2 h, mmol/L) and haemoglobin (g/L) values, by the
-    timeline's code map (measurements.domain.lab_kind); a value with a comparator ('<', '>')
-    or a unit the map does not list is not guessed at."""
+    timeline's code map (measurements.domain.lab_kind), converted and never rounded (5.09 is
+    not 5.1); and the glucose values sent in mg/dL as sent, which the rules compare with their
+    mg/dL thresholds. A value with a comparator ('<', '>') or a unit the map does not list is
+    not guessed at."""
     glucose: dict[str, float] = {}
     haemoglobin: list[float] = []
+    mg_dl: dict[str, float] = {}
     for o in observations:
         if o.numeric is None or o.comparator:
             continue
@@ -428,7 +443,11 @@ def _report_values(observations: Sequence[Any]) -> tuple[dict[str, float], list[
             haemoglobin.append(value)
         elif kind in (LabKind.GLUCOSE_FASTING, LabKind.OGTT_1H, LabKind.OGTT_2H):
             glucose[kind.value] = value
-    return glucose, haemoglobin
+            if normalise_unit(o.unit or "") in MG_DL:
+                mg_dl[kind.value] = float(o.numeric)
+            else:
+                mg_dl.pop(kind.value, None)
+    return glucose, haemoglobin, mg_dl
 
 
 async def _evaluate_report(
@@ -442,10 +461,10 @@ async def _evaluate_report(
     taken = report.effective_at or report.issued_at or report.received_at
     ga_days = gestational_age_days(pregnancy.edd_date, taken.astimezone(get_settings().tz).date())
     observations = await ReportRepository(session).observations(report.id)
-    glucose, haemoglobin = _report_values(observations)
+    glucose, haemoglobin, mg_dl = _report_values(observations)
     found: list[Finding] = []
     if glucose:
-        found += clinical_rules.evaluate_glucose(ctx.rules, glucose, ga_days=ga_days)
+        found += clinical_rules.evaluate_glucose(ctx.rules, glucose, ga_days=ga_days, mg_dl=mg_dl)
     if haemoglobin:
         found += clinical_rules.evaluate_haemoglobin(ctx.rules, min(haemoglobin), ga_days=ga_days)
     await _reconcile(ctx, found, kinds=("glucose", "haemoglobin"), report=report)

@@ -121,8 +121,9 @@ async def test_an_ogtt_corrected_to_normal_values_withdraws_gdm_and_its_task(
     mother, visit = her["mother"], her["visit"]
     assert await lab.hl7(_ogtt(mother, visit, control="C1", h1="10.0")) == ("AA", "C1")
     assert len((await _get(api, f"/v1/mothers/{mother['id']}/flags"))["items"]) == 2
-    # Corrected to 9.9: no longer GDM. (9.99 would not do: lab values are read at the 0.1
-    # mmol/L the thresholds are written in, half up, so 9.99 is 10.0: the safer reading.)
+    # Corrected to 9.9: no longer GDM. (9.99 mmol/L would be no GDM either: a value is compared
+    # as sent, never rounded; a value sent in mg/dL is compared with the mg/dL thresholds as
+    # IADPSG 2010 writes them, so 180 mg/dL is GDM although it converts to 9.99 mmol/L.)
     assert await lab.hl7(_ogtt(mother, visit, control="C2", h1="9.9", obr25="C")) == ("AA", "C2")
     assert (await _get(api, f"/v1/mothers/{mother['id']}/flags"))["items"] == []
     (task,) = await _tasks(session_factory, mother["id"])
