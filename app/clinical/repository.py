@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clinical.models import PregnancyFlag, RuleFiring
-from app.clinical.rules import LIVE_STATES
+from app.clinical.rules import LIVE_STATES, FiringState
 
 
 class ClinicalRepository:
@@ -28,6 +28,21 @@ class ClinicalRepository:
             .where(
                 RuleFiring.pregnancy_id == pregnancy_id,
                 RuleFiring.state.in_(sorted(LIVE_STATES)),
+            )
+            .order_by(RuleFiring.fired_at, RuleFiring.id)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def dismissed_firings(
+        self, pregnancy_id: uuid.UUID, rule_ids: list[str]
+    ) -> list[RuleFiring]:
+        """What a clinician dismissed for these rules on this pregnancy, oldest first."""
+        stmt = (
+            select(RuleFiring)
+            .where(
+                RuleFiring.pregnancy_id == pregnancy_id,
+                RuleFiring.rule_id.in_(rule_ids),
+                RuleFiring.state == FiringState.DISMISSED,
             )
             .order_by(RuleFiring.fired_at, RuleFiring.id)
         )

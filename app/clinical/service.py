@@ -350,6 +350,7 @@ async def _evaluate_measurement(session: AsyncSession, m: Measurement, *, now: d
             measurement=m,
         )
         readings = await repo.current(pregnancy.id, [MeasurementKind.BLOOD_PRESSURE])
+        readings = await _not_dismissed(ctx, readings)
         await _reconcile(
             ctx,
             clinical_rules.evaluate_bp_repeat(ctx.rules, [_bp(r) for r in readings]),
@@ -383,6 +384,30 @@ async def _evaluate_measurement(session: AsyncSession, m: Measurement, *, now: d
         await _evaluate_weight_gain(ctx, replaced=replaced, measurement=m)
 
 
+async def _not_dismissed(ctx: _Context, readings: Sequence[Measurement]) -> list[Measurement]:
+    """The readings a dismissed suggestion did not read. A doctor who dismissed gestational
+    hypertension judged the readings up to the latest one it read: those (and any before
+    them) never suggest it again; a new suggestion needs new qualifying readings after them.
+    A severe reading still fires its own alert whatever was dismissed (bp.severe)."""
+    rule_ids = [r.id for r in ctx.rules.of_kind("bp_repeat")]
+    cutoff: datetime | None = None
+    for firing in await ClinicalRepository(ctx.session).dismissed_firings(
+        ctx.pregnancy.id, rule_ids
+    ):
+        for read in firing.inputs.get("readings", []):
+            at = datetime.fromisoformat(str(read["measured_at"]))
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=ctx.now.tzinfo)
+            cutoff = at if cutoff is None or at > cutoff else cutoff
+    if cutoff is None:
+        return list(readings)
+    return [r for r in readings if _aware(r.measured_at, ctx.now) > cutoff]
+
+
+def _aware(at: datetime, like: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=like.tzinfo)
+
+
 async def _evaluate_weight_gain(
     ctx: _Context, *, replaced: set[str], measurement: Measurement
 ) -> None:
@@ -410,10 +435,28 @@ async def _evaluate_weight_gain(
         withdraw_all=baseline_changed,
     )
     if readings and readings[-1].status is gwg.GwgStatus.WITHIN:
-        # Back within her band: the episode ends; two more outside refer her again.
-        flag = await ClinicalRepository(ctx.session).open_flag(ctx.pregnancy.id, "gwg_outside")
-        if flag is not None:
-            _clear(flag, by=SYSTEM, why="weight gain back within the band", now=ctx.now)
+        await _end_gain_episode(ctx, readings[-1])
+
+
+async def _end_gain_episode(ctx: _Context, within: clinical_rules.GainReading) -> None:
+    """Back within her band: the episode ends, its flag and its firing with it, so two more
+    readings outside refer her again (a live firing would match the new finding and keep it
+    silent). The firing is ended as ``withdrawn`` with the reason (the states a firing has
+    need no migration): its referral is not undone, the nutritionist's item and the butler's
+    task stand (she was referred; the safer reading is to let the nutritionist see her)."""
+    why = f"episode ended: weight gain back within the band at {clinical_rules.ga_text(within.ga_days)}"
+    flag = await ClinicalRepository(ctx.session).open_flag(ctx.pregnancy.id, "gwg_outside")
+    if flag is not None:
+        _clear(flag, by=SYSTEM, why="weight gain back within the band", now=ctx.now)
+    rule_ids = {r.id for r in ctx.rules.of_kind("weight_gain")}
+    for firing in [f for f in ctx.live if f.rule_id in rule_ids]:
+        if firing.state is not FiringState.RECORDED:
+            continue
+        firing.state = FiringState.WITHDRAWN
+        firing.decided_at, firing.decided_by_name, firing.decided_by_role = ctx.now, SYSTEM, SYSTEM
+        firing.decision_note = why[:1000]
+    ctx.live[:] = [f for f in ctx.live if f.state in clinical_rules.LIVE_STATES]
+    await ctx.session.flush()
 
 
 MG_DL = frozenset({"mg/dl", "mg/100ml"})  # normalised spellings of a glucose sent in mg/dL
