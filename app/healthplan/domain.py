@@ -18,7 +18,7 @@ Trimesters (``app.mothers.domain.trimester``): first to 13+6 (day 97), second 14
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -636,7 +636,7 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
             _item(
                 "iron_advice",
                 f"补铁 Iron advice (anaemia, {grade or 'grade not given'})",
-                str(row["advice"]),
+                " ".join(str(t) for t in (row["advice"], anaemia.get("diet")) if t),
                 rule=f"flag anaemia, grade {grade}",
                 source=anaemia["source"],
                 inputs={"anaemia_grade": grade},
@@ -739,16 +739,29 @@ def apply_changes(
     Raises ValueError naming what is wrong (an unknown section, removing an absent item, a
     new item without a title, a GA range backwards)."""
     out: dict[str, Any] = json.loads(json.dumps(sections))  # a copy: the old version stays
+    named: set[tuple[str, str]] = set()
     for c in changes:
         if c.section not in SECTIONS:
             raise ValueError(f"section {c.section!r} is not one of {', '.join(SECTIONS)}")
-        items: list[dict[str, Any]] = out.setdefault(c.section, {}).setdefault("items", [])
+        if (c.section, c.code) in named:  # remove-then-set or set twice: which one was meant?
+            raise ValueError(f"{c.section} item {c.code!r} is named twice in one change")
+        named.add((c.section, c.code))
+        section: dict[str, Any] = out.setdefault(c.section, {})
+        items: list[dict[str, Any]] = section.setdefault("items", [])
         at = next((n for n, i in enumerate(items) if i.get("code") == c.code), None)
         if c.remove:
+            if c.fields:
+                raise ValueError(f"{c.section} item {c.code!r}: remove it or set it, not both")
             if at is None:
                 raise ValueError(f"{c.section} has no item {c.code!r} to remove")
+            # Kept so that a regeneration does not bring back what a clinician took out.
+            section.setdefault("removed", []).append(
+                {"code": c.code, "rule": items[at].get("rule"), "by": by}
+            )
             del items[at]
             continue
+        if section.get("removed"):  # set again: no longer a removal
+            section["removed"] = [r for r in section["removed"] if r.get("code") != c.code]
         unknown = set(c.fields) - ITEM_KEYS
         if unknown:
             raise ValueError(f"unknown item fields: {', '.join(sorted(unknown))}")
@@ -777,6 +790,117 @@ def replace_section(
     """A copy of the sections with one replaced (the nutrition assessment's nutrition)."""
     out: dict[str, Any] = json.loads(json.dumps(sections))
     out[name] = json.loads(json.dumps(section))
+    return out
+
+
+def _differs(kept: Mapping[str, Any], fresh: Mapping[str, Any]) -> bool:
+    return any(kept.get(k) != fresh.get(k) for k in ("title", "detail", "rule"))
+
+
+def regenerate(
+    previous: Mapping[str, Any],
+    fresh: Mapping[str, Any],
+    from_version: int,
+    *,
+    names: Sequence[str] = SECTIONS,
+) -> tuple[dict[str, Any], list[str]]:
+    """The sections made afresh from the tables (``fresh``) with what a person wrote in
+    ``previous`` kept: an item a clinician added or changed (``changed_by``) stands where the
+    tables would put theirs, and says what the tables give now (``tables_now``) when that
+    differs, so the signer sees both; an item a clinician removed stays out unless her data
+    now gives it another rule (a new grade: the safer reading brings it back for the signer);
+    the nutrition assessment's record is kept, marked with the version it came from.
+
+    Returns the sections and the kept items (``section.code``). Only ``names`` are refreshed;
+    the other sections are copied from ``previous`` as they were."""
+    old: dict[str, Any] = json.loads(json.dumps(previous))
+    new: dict[str, Any] = json.loads(json.dumps(fresh))
+    out: dict[str, Any] = {}
+    kept: list[str] = []
+    for name in SECTIONS:
+        if name not in names:
+            if name in old:
+                out[name] = old[name]
+            elif name in new:
+                out[name] = new[name]
+            continue
+        before = old.get(name) or {}
+        section = dict(new.get(name) or {"items": []})
+        mine = {
+            str(i["code"]): i for i in before.get("items", []) if i.get("changed_by") is not None
+        }
+        removed = {str(r["code"]): r for r in before.get("removed", [])}
+        items: list[dict[str, Any]] = []
+        for item in section.get("items", []):
+            code = str(item["code"])
+            if code in mine:
+                person = mine.pop(code)
+                person.pop("tables_now", None)
+                if _differs(person, item):
+                    person["tables_now"] = {k: item.get(k) for k in ("title", "detail", "rule")}
+                items.append(person)
+                kept.append(f"{name}.{code}")
+            elif code in removed and removed[code].get("rule") == item.get("rule"):
+                continue
+            else:
+                removed.pop(code, None)
+                items.append(item)
+        for code, person in mine.items():  # a clinician's own item: the tables have none
+            person.pop("tables_now", None)
+            items.append(person)
+            kept.append(f"{name}.{code}")
+        section["items"] = items
+        still_removed = [r for c, r in removed.items() if c not in {i["code"] for i in items}]
+        if still_removed:
+            section["removed"] = still_removed
+        if "assessment" in before and "assessment" not in section:
+            section["assessment"] = before["assessment"] | {
+                "kept_from_version": before["assessment"].get("kept_from_version", from_version)
+            }
+        out[name] = section
+    return out, kept
+
+
+STALE_LABELS = {
+    "gdm": "GDM",
+    "overt_diabetes": "Overt diabetes",
+    "glucose_monitoring": "Glucose monitoring",
+    "anaemia": "Anaemia",
+    "gwg_outside": "Weight gain outside her band",
+    "gestational_hypertension": "Gestational hypertension",
+}
+
+
+def _label(code: str) -> str:
+    return STALE_LABELS.get(code, code.replace("_", " ").capitalize())
+
+
+def stale_reasons(
+    made_from: Mapping[str, Any],
+    flags: Mapping[str, str | None],
+    risk_grade: str,
+    *,
+    after_signing: Collection[str] = (),
+) -> list[str]:
+    """What changed in her data since the plan in force was made from ``made_from`` (its
+    version's inputs): a flag raised, regraded or gone, a new risk grade. Each one changes
+    what the tables would plan for her (the GDM diet, the iron advice, NST when high risk),
+    so a clinician reviews the plan; a flag that went is a reason too (her plan may still
+    prescribe the diabetes diet)."""
+    was: Mapping[str, str | None] = made_from.get("flags") or {}
+    out: list[str] = []
+    for code in sorted(flags):
+        if code not in was:
+            grade = f" ({flags[code]})" if flags[code] else ""
+            when = "signing" if code in after_signing else "the plan was made"
+            out.append(f"{_label(code)}{grade} flagged after {when}")
+        elif flags[code] != was[code]:
+            out.append(f"{_label(code)} now {flags[code]} (the plan has {was[code]})")
+    for code in sorted(set(was) - set(flags)):
+        out.append(f"{_label(code)} no longer flagged")
+    before = made_from.get("risk_grade")
+    if before is not None and before != risk_grade:
+        out.append(f"Risk grade now {risk_grade} (the plan has {before})")
     return out
 
 

@@ -65,6 +65,8 @@ def _plan_public(view: service.PlanView, response: Response) -> PlanPublic:
         pregnancy_id=view.plan.pregnancy_id,
         latest_version=view.plan.latest_version,
         signed_version=view.plan.signed_version,
+        stale=view.stale,
+        stale_reasons=list(view.stale_reasons),
         latest=_version(view.latest),
     )
 
@@ -74,8 +76,12 @@ def _plan_public(view: service.PlanView, response: Response) -> PlanPublic:
     status_code=status.HTTP_201_CREATED,
     response_model=PlanPublic,
     summary="Generate a new draft of her plan from the tables and her data (sends ETag)",
+    description="The first plan needs no If-Match. When she has a plan, regenerating it needs "
+    "If-Match with the plan's ETag (428 without, 412 when another version came since) and "
+    "makes a new version refreshed from the tables that keeps what a clinician added, "
+    "changed or removed and the nutrition assessment's record (`inputs.kept_items`).",
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 412, 428),
 )
 async def generate_plan(
     body: PlanGenerate,
@@ -87,8 +93,12 @@ async def generate_plan(
     settings: SettingsDep,
     tables: PlanTablesDep,
     response: Response,
+    if_match: IfMatch = None,
 ) -> PlanPublic:
     pregnancy = await active_pregnancy(session, mother)
+    current = await service.current_version(session, pregnancy)
+    if current is not None:
+        check_if_match(if_match, version=current)
     await service.generate(
         session,
         mother=mother,
@@ -98,6 +108,7 @@ async def generate_plan(
         now=clock.now(),
         today=local_today(clock, settings.tz),
         note=body.note,
+        expected_version=current,
     )
     audit.record("mother.health_plan.generate", "mother", mother.id)
     return _plan_public(await service.plan_view(session, pregnancy), response)
@@ -107,13 +118,22 @@ async def generate_plan(
     "/mothers/{mother_id}/health-plan",
     response_model=PlanPublic,
     summary="Her plan: the newest version and which one is in force (sends ETag)",
+    description="`stale` says her data changed since the version in force was made (a flag "
+    "raised, regraded or gone, a new risk grade), with the reasons; the first read that finds "
+    "them asks a doctor and the nutritionist to review the plan (one worklist item, closed "
+    "when a new version is signed).",
     responses=problem_responses(404),
 )
 async def read_plan(
-    mother: PlanReaderMother, session: SessionDep, audit: AuditDep, response: Response
+    mother: PlanReaderMother,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    response: Response,
 ) -> PlanPublic:
     pregnancy = await active_pregnancy(session, mother)
     view = await service.plan_view(session, pregnancy)
+    await service.ask_for_review_if_stale(session, mother=mother, view=view, now=clock.now())
     audit.record("mother.health_plan.read", "mother", mother.id)
     return _plan_public(view, response)
 
@@ -179,7 +199,11 @@ async def sign_plan(
     if_match: IfMatch = None,
 ) -> PlanPublic:
     pregnancy = await active_pregnancy(session, mother)
-    check_if_match(if_match, version=n)
+    if not if_match:
+        check_if_match(if_match, version=n)  # 428: say which copy you signed
+    current = await service.current_version(session, pregnancy)
+    if current == n:  # an older version is the service's 409 (a newer one exists), not a 412
+        check_if_match(if_match, version=current)
     await service.sign(
         session,
         mother=mother,

@@ -82,6 +82,10 @@ class PlanPublic(BaseModel):
     pregnancy_id: uuid.UUID
     latest_version: int
     signed_version: int | None = Field(description="The version in force; null: none signed.")
+    stale: bool = Field(
+        description="Her data changed since the version in force was made: review the plan."
+    )
+    stale_reasons: list[str] = Field(examples=[["GDM flagged after signing"]])
     latest: VersionPublic
 
 

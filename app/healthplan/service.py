@@ -36,6 +36,7 @@ from app.queues.catalogue import load_catalogue
 from app.queues.models import EntryState
 from app.queues.policy import Ctx, QueuePolicy
 from app.worklist import service as worklist
+from app.worklist.repository import WorklistRepository
 
 SIGNING_ROLES = frozenset({Role.DOCTOR.value, Role.NUTRITIONIST.value})
 TWINS_INDICATION = "multiple_pregnancy"  # the care plan's indication a doctor records
@@ -95,6 +96,11 @@ class PlanView:
     plan: HealthPlan
     latest: HealthPlanVersion
     signed: HealthPlanVersion | None
+    stale_reasons: tuple[str, ...] = ()
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.stale_reasons)
 
 
 async def plan_view(session: AsyncSession, pregnancy: Pregnancy) -> PlanView:
@@ -105,7 +111,66 @@ async def plan_view(session: AsyncSession, pregnancy: Pregnancy) -> PlanView:
     latest = await repo.version(plan.id, plan.latest_version)
     assert latest is not None
     signed = await repo.version(plan.id, plan.signed_version) if plan.signed_version else None
-    return PlanView(plan=plan, latest=latest, signed=signed)
+    reasons = await _stale_reasons(session, pregnancy, signed) if signed else []
+    return PlanView(plan=plan, latest=latest, signed=signed, stale_reasons=tuple(reasons))
+
+
+async def current_version(session: AsyncSession, pregnancy: Pregnancy) -> int | None:
+    """Her plan's newest version (its ETag), or None before her first plan."""
+    plan = await HealthPlanRepository(session).plan_of(pregnancy.id)
+    return None if plan is None else plan.latest_version
+
+
+async def _stale_reasons(
+    session: AsyncSession, pregnancy: Pregnancy, signed: HealthPlanVersion
+) -> list[str]:
+    """What changed in her flags and risk grade since the version in force was made: read on
+    every read of the plan (nothing to keep in step), from the rules' own flags."""
+    open_now = await clinical.open_flags(session, pregnancy.id)
+    after = {
+        f.code for f in open_now if signed.signed_at is not None and f.raised_at >= signed.signed_at
+    }
+    return domain.stale_reasons(
+        signed.inputs,
+        {f.code: f.grade for f in open_now},
+        str(pregnancy.risk_grade),
+        after_signing=after,
+    )
+
+
+PLAN_REVIEW = "health_plan.review"
+PLAN_REVIEWERS = (worklist.DOCTOR, worklist.NUTRITIONIST)
+
+
+async def ask_for_review_if_stale(
+    session: AsyncSession, *, mother: Mother, view: PlanView, now: datetime
+) -> None:
+    """A stale plan in force asks a doctor and the nutritionist to review it, once: the item
+    is raised on the first read that finds these reasons (the same reasons since signing
+    raise nothing again, even once acknowledged; a new reason raises a new item), and the
+    signature of a new version closes it. Raised from the plan's side on read, so the rules
+    (app/clinical) need no hook into the plan."""
+    signed = view.signed
+    if not view.stale or signed is None or signed.signed_at is None:
+        return
+    title = (
+        f"Review her health plan (version {signed.version} in force): "
+        + "; ".join(view.stale_reasons)
+    )[:300]
+    raised = await WorklistRepository(session).raised_since(
+        mother_id=mother.id, kind=PLAN_REVIEW, since=signed.signed_at
+    )
+    if any(i.title == title for i in raised):
+        return
+    await worklist.add(
+        session,
+        audiences=PLAN_REVIEWERS,
+        kind=PLAN_REVIEW,
+        title=title,
+        now=now,
+        priority=worklist.TODAY,
+        mother_id=mother.id,
+    )
 
 
 async def _new_version(
@@ -175,19 +240,43 @@ async def generate(
     now: datetime,
     today: date,
     note: str = "",
+    expected_version: int | None = None,
 ) -> tuple[HealthPlan, HealthPlanVersion]:
-    """A new draft generated from the tables and her data today (every earlier version kept)."""
+    """A new draft generated from the tables and her data today (every earlier version kept).
+
+    When she has a plan, ``expected_version`` is the version the caller read (the router
+    requires If-Match) and the new version is that one refreshed, not replaced: the items a
+    clinician added, changed or removed and the nutrition assessment's record are kept
+    (``domain.regenerate``), so a regeneration after a new flag never drops a clinician's
+    decision. Refusing regeneration outright (409) would also lose nothing, but would leave a
+    stale plan to be re-typed by hand; a refreshed draft still waits for a signature."""
     her = await her_data(session, pregnancy=pregnancy, today=today)
+    sections = domain.generate(her, tables)
+    made_from = domain.inputs(her, tables)
+    repo = HealthPlanRepository(session)
+    plan = await repo.plan_of(pregnancy.id, for_update=True)
+    if plan is not None:
+        if expected_version is None or plan.latest_version != expected_version:
+            raise PlanConflict(
+                f"Version {expected_version} is no longer the newest "
+                f"(version {plan.latest_version} is): read it and regenerate that.",
+                extra={"latest_version": plan.latest_version},
+            )
+        latest = await repo.version(plan.id, plan.latest_version)
+        assert latest is not None
+        sections, kept = domain.regenerate(latest.sections, sections, latest.version)
+        made_from |= {"regenerated_from_version": latest.version, "kept_items": kept}
     return await _new_version(
         session,
         mother=mother,
         pregnancy=pregnancy,
         kind="generated",
-        sections=domain.generate(her, tables),
-        inputs=domain.inputs(her, tables),
+        sections=sections,
+        inputs=made_from,
         note=note or "generated from the tables and her data",
         actor=actor,
         now=now,
+        expected_version=expected_version,
     )
 
 
@@ -256,8 +345,9 @@ async def sign(
         )
     if number != plan.latest_version:
         raise PlanConflict(
-            f"Version {number} is not the newest (version {plan.latest_version} is): "
-            "sign the newest, or change it.",
+            f"Version {number} is not the newest: a newer version exists (version "
+            f"{plan.latest_version}); read it and sign version {plan.latest_version}, "
+            "or change it.",
             extra={"latest_version": plan.latest_version},
         )
     version.signed_by_id, version.signed_by_name = actor.id, actor.name
@@ -265,6 +355,17 @@ async def sign(
     plan.signed_version = number
     plan.updated_at = now
     await session.flush()
+    # A new version in force answers the request to review the old one.
+    for item in await WorklistRepository(session).open_items_for(
+        mother.id, PLAN_REVIEWERS, [PLAN_REVIEW]
+    ):
+        await worklist.acknowledge(
+            session,
+            item,
+            by=f"{actor.role}:{actor.name}",
+            note=f"version {number} signed",
+            now=now,
+        )
     await touch_mother(
         session,
         mother.id,
@@ -373,9 +474,14 @@ async def assess(
     else:
         latest = await repo.version(plan.id, plan.latest_version)
         assert latest is not None
-        sections = domain.replace_section(latest.sections, "nutrition", nutrition)
-        # The follow-ups the assessment's findings call for (diabetes, anaemia) come fresh.
-        sections = domain.replace_section(sections, "follow_ups", generated["follow_ups"])
+        # The nutrition section and the follow-ups her findings call for (diabetes, anaemia)
+        # come fresh, with the items a clinician added, changed or removed kept.
+        sections, _kept = domain.regenerate(
+            latest.sections,
+            generated | {"nutrition": nutrition},
+            latest.version,
+            names=("nutrition", "follow_ups"),
+        )
         expected = plan.latest_version
     w = her.weight
     _plan, version = await _new_version(

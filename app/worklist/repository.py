@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,18 +98,29 @@ class WorklistRepository:
         return list(await self.session.scalars(stmt.with_for_update()))
 
     async def open_items_for(
-        self, mother_id: uuid.UUID, audiences: Sequence[str]
+        self, mother_id: uuid.UUID, audiences: Sequence[str], kinds: Sequence[str] = ()
     ) -> list[WorklistItem]:
-        """What an audience still has open about one mother."""
+        """What an audience still has open about one mother (of those kinds, if given)."""
+        stmt = select(WorklistItem).where(
+            WorklistItem.acknowledged_at.is_(None),
+            WorklistItem.mother_id == mother_id,
+            WorklistItem.audience.in_(audiences),
+        )
+        if kinds:
+            stmt = stmt.where(WorklistItem.kind.in_(kinds))
+        return list(await self.session.scalars(stmt.with_for_update()))
+
+    async def raised_since(
+        self, *, mother_id: uuid.UUID, kind: str, since: datetime
+    ) -> list[WorklistItem]:
+        """The items of a kind about her raised since a moment, open or acknowledged."""
         return list(
             await self.session.scalars(
-                select(WorklistItem)
-                .where(
-                    WorklistItem.acknowledged_at.is_(None),
+                select(WorklistItem).where(
                     WorklistItem.mother_id == mother_id,
-                    WorklistItem.audience.in_(audiences),
+                    WorklistItem.kind == kind,
+                    WorklistItem.created_at >= since,
                 )
-                .with_for_update()
             )
         )
 

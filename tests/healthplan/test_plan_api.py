@@ -6,6 +6,7 @@ nutrition exam it finishes."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,20 +14,22 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.clock import FrozenClock
 from app.feed.models import Task
 from app.healthplan.models import HealthPlanVersion, NutritionAssessment
 from app.queues.models import EntryState, QueueEntry
 from tests.helpers.api import Api
+from tests.helpers.lab import Lab
+from tests.helpers.messages import oru
 from tests.helpers.mothers import mother_with_butler
 from tests.helpers.problems import assert_problem
 from tests.helpers.queues import arrive, call, serve
-from tests.helpers.visits import TODAY, open_session
+from tests.helpers.visits import TODAY, checked_in_mother, open_session, order_number
 
 
-async def _generate(api: Api, mother_id: str, who: str = "doctor") -> Any:
-    return await api.client.post(
-        f"/v1/mothers/{mother_id}/health-plan", headers=api.auth(who), json={}
-    )
+async def _generate(api: Api, mother_id: str, who: str = "doctor", etag: str | None = None) -> Any:
+    headers = api.auth(who) | ({"If-Match": etag} if etag else {})
+    return await api.client.post(f"/v1/mothers/{mother_id}/health-plan", headers=headers, json={})
 
 
 async def _change(api: Api, mother_id: str, etag: str | None, *changes: dict[str, Any]) -> Any:
@@ -115,7 +118,7 @@ async def test_the_database_refuses_to_change_a_signed_version(
             await session.execute(text("DELETE FROM health_plan_versions WHERE version = 1"))
         await session.rollback()
     # A draft's content never changes either: a change is a new version.
-    await _generate(api, mother["id"])
+    await _generate(api, mother["id"], etag='"1"')
     async with session_factory() as session:
         with pytest.raises((IntegrityError, DBAPIError)):
             await session.execute(
@@ -243,3 +246,169 @@ async def test_the_assessment_finishes_her_nutrition_exam_after_vitals(
     )
     assert again.status_code == 201, again.text
     assert again.json()["finished_queue_entry_id"] is None
+
+
+# Regeneration keeps the clinicians' edits and the assessment (and needs If-Match) ------------
+
+
+async def test_regenerating_needs_if_match_and_keeps_edits_and_the_assessment(api: Api) -> None:
+    mother = await mother_with_butler(api, height_cm=160, pre_pregnancy_weight_kg=64)
+    assert (await _generate(api, mother["id"])).status_code == 201
+    energy = {"section": "nutrition", "code": "energy_second", "set": {"title": "Energy 2000"}}
+    assert (await _change(api, mother["id"], '"1"', WALK, energy)).status_code == 201
+    assessed = await api.client.post(
+        f"/v1/mothers/{mother['id']}/nutrition-assessments",
+        headers=api.auth("nutritionist"),
+        json={"diet": "rice twice a day", "supplements": ["folic acid 0.4 mg"]},
+    )
+    assert assessed.status_code == 201, assessed.text
+    assert assessed.json()["plan_version"] == 3
+    plan = (
+        await api.client.get(f"/v1/mothers/{mother['id']}/health-plan", headers=api.auth("doctor"))
+    ).json()
+    # The assessment kept the clinician's items too.
+    nutrition = {i["code"]: i for i in plan["latest"]["sections"]["nutrition"]["items"]}
+    assert nutrition["energy_second"]["title"] == "Energy 2000"
+    follow_ups = {i["code"] for i in plan["latest"]["sections"]["follow_ups"]["items"]}
+    assert "walk_daily" in follow_ups
+
+    assert_problem(await _generate(api, mother["id"]), 428)  # a plan exists: say which copy
+    assert_problem(await _generate(api, mother["id"], etag='"2"'), 412)
+    again = await _generate(api, mother["id"], etag='"3"')
+    assert again.status_code == 201, again.text
+    latest = again.json()["latest"]
+    assert latest["version"] == 4
+    assert latest["kind"] == "generated"
+    nutrition = {i["code"]: i for i in latest["sections"]["nutrition"]["items"]}
+    assert nutrition["energy_second"]["title"] == "Energy 2000"
+    assert nutrition["energy_second"]["changed_by"] == "doctor (doctor)"
+    assert {i["code"] for i in latest["sections"]["follow_ups"]["items"]} >= {"walk_daily"}
+    kept = latest["sections"]["nutrition"]["assessment"]
+    assert kept["diet"] == "rice twice a day"
+    assert kept["kept_from_version"] == 3
+    assert latest["inputs"]["regenerated_from_version"] == 3
+    assert set(latest["inputs"]["kept_items"]) == {
+        "nutrition.energy_second",
+        "follow_ups.walk_daily",
+    }
+
+
+async def test_signing_an_older_version_is_a_409_naming_the_newest(api: Api) -> None:
+    mother = await mother_with_butler(api)
+    await _generate(api, mother["id"])
+    await _change(api, mother["id"], '"1"', WALK)
+    # She read the plan (ETag "2") and signs version 1: a newer version exists.
+    problem = assert_problem(await _sign(api, mother["id"], 1, '"2"', "doctor"), 409)
+    assert "version 2" in str(problem["detail"])
+    assert problem["latest_version"] == 2
+    assert_problem(await _sign(api, mother["id"], 2, '"1"', "doctor"), 412)  # a stale copy
+
+
+async def test_removing_and_setting_one_item_in_one_change_is_a_422_naming_it(api: Api) -> None:
+    mother = await mother_with_butler(api)
+    await _generate(api, mother["id"])
+    await _change(api, mother["id"], '"1"', WALK)
+    both = await _change(
+        api,
+        mother["id"],
+        '"2"',
+        {"section": "follow_ups", "code": "walk_daily", "remove": True},
+        WALK,
+    )
+    problem = assert_problem(both, 422)
+    assert "walk_daily" in problem["errors"][0]["detail"]  # type: ignore[index]
+
+
+# A signed plan goes stale when her data changes --------------------------------------------------
+
+
+async def _ogtt_gdm(api: Api, lab: Lab) -> dict[str, Any]:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api, height_cm=160, pre_pregnancy_weight_kg=55)
+    return her
+
+
+async def test_a_signed_plan_goes_stale_when_gdm_is_flagged_and_asks_once_for_a_review(
+    api: Api, lab: Lab, clock: FrozenClock
+) -> None:
+    her = await _ogtt_gdm(api, lab)
+    mother, visit = her["mother"], her["visit"]
+    await _generate(api, mother["id"])
+    assert (await _sign(api, mother["id"], 1, '"1"', "nutritionist")).status_code == 200
+    clock.advance(timedelta(minutes=40))
+    fresh = (
+        await api.client.get(f"/v1/mothers/{mother['id']}/health-plan", headers=api.auth("doctor"))
+    ).json()
+    assert fresh["stale"] is False
+    assert fresh["stale_reasons"] == []
+    ogtt = oru(
+        control_id="C1",
+        mrn=mother["mrn"],
+        order=order_number(visit, "ogtt"),
+        filler="F-OGTT",
+        code="OGTT^75 g OGTT^L",
+        obx=[
+            "OBX|1|NM|1558-6^Fasting glucose^LN||4.6|mmol/L|<5.1|N|||F",
+            "OBX|2|NM|1504-0^Glucose 1 hour post 75 g glucose PO^LN||10.6|mmol/L|<10.0|H|||F",
+            "OBX|3|NM|1518-0^Glucose 2 hours post 75 g glucose PO^LN||7.9|mmol/L|<8.5|N|||F",
+        ],
+    )
+    assert await lab.hl7(ogtt) == ("AA", "C1")
+    for _ in range(2):  # read twice: one item
+        read = await api.client.get(
+            f"/v1/mothers/{mother['id']}/health-plan", headers=api.auth("doctor")
+        )
+        body = read.json()
+        assert body["stale"] is True, body
+        assert "GDM flagged after signing" in body["stale_reasons"]
+    for who in ("doctor", "nutritionist"):
+        items = (await api.client.get("/v1/worklist", headers=api.auth(who))).json()["items"]
+        reviews = [i for i in items if i["kind"] == "health_plan.review"]
+        assert len(reviews) == 1, items
+        assert reviews[0]["mother_id"] == mother["id"]
+    # A new version signed: no longer stale, the review leaves the lists.
+    again = await _generate(api, mother["id"], etag='"1"')
+    assert again.status_code == 201, again.text
+    assert (await _sign(api, mother["id"], 2, '"2"', "nutritionist")).status_code == 200
+    body = (
+        await api.client.get(f"/v1/mothers/{mother['id']}/health-plan", headers=api.auth("doctor"))
+    ).json()
+    assert body["stale"] is False
+    assert "glucose_monitoring" in {
+        i["code"] for i in body["latest"]["sections"]["follow_ups"]["items"]
+    }
+    items = (await api.client.get("/v1/worklist", headers=api.auth("doctor"))).json()["items"]
+    assert not [i for i in items if i["kind"] == "health_plan.review"]
+
+
+# Anaemia from the lab brings the iron advice ------------------------------------------------------
+
+
+HB_105 = (
+    "OBX|1|NM|718-7^Hemoglobin [Mass/volume] in Blood^LN^HGB^血红蛋白^L||105|g/L^g/L^UCUM|"
+    "110-150|L|||F"
+)
+
+
+async def test_a_mild_anaemia_from_the_lab_puts_iron_advice_with_its_source_in_the_plan(
+    api: Api, lab: Lab
+) -> None:
+    mother, visit = await checked_in_mother(api)
+    body = oru(
+        control_id="CBC-1",
+        mrn=mother["mrn"],
+        order=order_number(visit),
+        code="58410-2^CBC panel - Blood by Automated count^LN^BLD-RT^血常规^L",
+        obx=[HB_105],
+    )
+    assert await lab.hl7(body) == ("AA", "CBC-1")
+    made = await _generate(api, mother["id"])
+    assert made.status_code == 201, made.text
+    items = {i["code"]: i for i in made.json()["latest"]["sections"]["follow_ups"]["items"]}
+    iron = items["iron_advice"]
+    assert iron["inputs"]["anaemia_grade"] == "mild"
+    assert "supplement" in iron["detail"].lower()
+    assert "dietary iron" in iron["detail"].lower()
+    assert "CMA 2014" in iron["source"]
+    assert "WHO 2012" in iron["source"]
+    assert "repeat_hb" in items

@@ -329,3 +329,86 @@ def test_the_inputs_name_the_tables_and_her_data() -> None:
     assert got["gwg_table"] == "wst-801-2022"
     assert got["bmi_group"] == "overweight"
     assert got["flags"] == {"gdm": None}
+
+
+# One change names an item once -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [
+            ItemChange("fetal_monitoring", "nst_weekly", remove=True),
+            ItemChange("fetal_monitoring", "nst_weekly", fields={"title": "NST weekly"}),
+        ],
+        [
+            ItemChange("follow_ups", "walk_daily", fields={"title": "Walk"}),
+            ItemChange("follow_ups", "walk_daily", fields={"title": "Swim"}),
+        ],
+        [ItemChange("fetal_monitoring", "nst_weekly", remove=True, fields={"title": "x"})],
+    ],
+)
+def test_an_item_named_twice_or_removed_and_set_is_refused_naming_it(
+    changes: list[ItemChange],
+) -> None:
+    with pytest.raises(ValueError, match=r"(nst_weekly|walk_daily)"):
+        domain.apply_changes(plan(her("34+0", risk="orange")), changes, by="x")
+
+
+# Regeneration keeps what a person wrote ----------------------------------------------------------
+
+
+def test_regeneration_refreshes_the_tables_items_and_keeps_the_clinicians() -> None:
+    before = plan(her("26+0"))
+    before["nutrition"]["assessment"] = {"diet": "rice", "by": "王 (nutritionist)"}
+    edited = domain.apply_changes(
+        before,
+        [
+            ItemChange("nutrition", "energy_second", fields={"title": "Energy: 2000 kcal"}),
+            ItemChange("follow_ups", "walk_daily", fields={"title": "Walk 30 min", "ga_from": 0}),
+            ItemChange("nutrition", "iodine_second", remove=True),
+        ],
+        by="Dr 李 (doctor)",
+    )
+    # GDM is flagged afterwards: the tables now give the diabetes energy and glucose monitoring.
+    fresh = plan(her("27+0", bmi=21.0, flags={"gdm": None, "glucose_monitoring": None}))
+    out, kept = domain.regenerate(edited, fresh, from_version=3)
+
+    energy = items(out, "nutrition")["energy_second"]
+    assert energy["title"] == "Energy: 2000 kcal"  # the clinician's item stands
+    assert energy["changed_by"] == "Dr 李 (doctor)"
+    assert "diabetes" in energy["tables_now"]["title"]  # and says what the tables say now
+    assert items(out, "follow_ups")["walk_daily"]["title"] == "Walk 30 min"
+    assert "glucose_monitoring" in items(out, "follow_ups")  # the new flag's item comes
+    assert "iodine_second" not in items(out, "nutrition")  # her removal stands
+    assert "diabetes" in items(out, "nutrition")["energy_third"]["title"]  # generated: fresh
+    assert out["nutrition"]["assessment"]["diet"] == "rice"
+    assert out["nutrition"]["assessment"]["kept_from_version"] == 3
+    assert set(kept) == {"nutrition.energy_second", "follow_ups.walk_daily"}
+    assert items(edited, "nutrition")["energy_second"].get("tables_now") is None  # a copy
+
+
+def test_a_removed_item_comes_back_when_her_data_gives_it_a_new_rule() -> None:
+    before = plan(her("26+0", flags={"anaemia": "mild"}))
+    edited = domain.apply_changes(
+        before, [ItemChange("follow_ups", "iron_advice", remove=True)], by="Dr 李 (doctor)"
+    )
+    same, _ = domain.regenerate(edited, plan(her("26+1", flags={"anaemia": "mild"})), 2)
+    assert "iron_advice" not in items(same, "follow_ups")
+    worse, _ = domain.regenerate(edited, plan(her("26+1", flags={"anaemia": "moderate"})), 2)
+    assert "moderate" in items(worse, "follow_ups")["iron_advice"]["title"]
+
+
+# Staleness: what changed in her data after the plan in force was made ----------------------------
+
+
+def test_a_plan_is_stale_when_a_flag_appears_changes_grade_or_goes() -> None:
+    made = {"flags": {"anaemia": "mild", "glucose_monitoring": None}, "risk_grade": "yellow"}
+    assert (
+        domain.stale_reasons(made, {"anaemia": "mild", "glucose_monitoring": None}, "yellow") == []
+    )
+    got = domain.stale_reasons(made, {"anaemia": "moderate", "gdm": None}, "orange")
+    assert "GDM flagged after the plan was made" in got
+    assert "Anaemia now moderate (the plan has mild)" in got
+    assert "Glucose monitoring no longer flagged" in got
+    assert "Risk grade now orange (the plan has yellow)" in got
