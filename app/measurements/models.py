@@ -1,6 +1,7 @@
 """Her measurements, one row a reading. Rows are never edited: a correction is a new row that
 names the one it replaces (``corrects_id``); the replaced row stays, marked superseded with who
-corrected it and why. At most one row replaces a given row (a unique index)."""
+corrected it and why. At most one row replaces a given row (a unique index), and a pregnancy
+has at most one current height and one current pre-pregnancy weight (a partial unique index)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UUIDPrimaryKey, str_enum
 from app.measurements.domain import MeasurementKind, MeasurementSource
+
+BASELINE_WHERE = "kind IN ('height', 'pre_pregnancy_weight') AND superseded_at IS NULL"
 
 
 class Measurement(UUIDPrimaryKey, Base):
@@ -78,5 +81,15 @@ class Measurement(UUIDPrimaryKey, Base):
             unique=True,
             postgresql_where=text("corrects_id IS NOT NULL"),
             sqlite_where=text("corrects_id IS NOT NULL"),
+        ),
+        # One current height and one current pre-pregnancy weight per pregnancy (0022): a
+        # correction marks the old row superseded (flushed first) before adding its own.
+        Index(
+            "uq_measurements_one_current_baseline",
+            "pregnancy_id",
+            "kind",
+            unique=True,
+            postgresql_where=text(BASELINE_WHERE),
+            sqlite_where=text(BASELINE_WHERE),
         ),
     )

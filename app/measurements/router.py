@@ -71,7 +71,10 @@ async def _pregnancy(session: SessionDep, mother: Mother) -> Pregnancy:
     "protein, NST); a butler's are marked reported by the mother",
     description="Units are converted (斤/jin, g, lb to kg; kPa to mmHg; m to cm) and checked "
     "against plausible ranges: a reading outside them is a 422 naming the field "
-    "(readings.N.value ...), and nothing is stored. Each reading goes to the clinical rules.",
+    "(readings.N.value ...), and nothing is stored. Each reading goes to the clinical rules. "
+    "Her height and pre-pregnancy weight are one value each in a pregnancy: recorded by the "
+    "desk at enrolment, a doctor or the nutritionist (not a butler or a station, 403); a "
+    "second one is a 409 naming the correction route of the one recorded.",
     dependencies=[Idempotent],
     responses=problem_responses(404, 409),
 )

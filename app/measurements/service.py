@@ -64,6 +64,16 @@ class NewReading:
     whole: bool = False  # ``field`` is the value itself (enrolment's height_cm), not a reading
 
 
+# Who records her height and pre-pregnancy weight: the desk at enrolment (source enrolment),
+# a doctor or the nutritionist. Not her butler (hearsay about a value BMI and every weight-gain
+# band rest on) and not a station (its vitals step takes weight, blood pressure and pulse).
+BASELINE_ROLES = frozenset({Role.DOCTOR.value, Role.NUTRITIONIST.value, Role.FRONT_DESK.value})
+BASELINE_NAMES = {
+    MeasurementKind.HEIGHT: "height",
+    MeasurementKind.PRE_PREGNANCY_WEIGHT: "pre-pregnancy weight",
+}
+
+
 def source_of(actor: Principal) -> MeasurementSource:
     source = SOURCE_OF_ROLE.get(actor.role)
     if source is None:
@@ -161,6 +171,8 @@ async def record(
     if pregnancy.mother_id != mother.id:
         raise Conflict("That pregnancy is not hers.")
     source = source or source_of(actor)
+    repo = MeasurementRepository(session)
+    await _one_baseline(repo, pregnancy, readings, actor)
     rows = [
         _row(
             mother_id=mother.id,
@@ -176,7 +188,6 @@ async def record(
         )
         for r in readings
     ]
-    repo = MeasurementRepository(session)
     for row in rows:
         repo.add(row)
     await session.flush()
@@ -185,12 +196,56 @@ async def record(
     return rows
 
 
+async def _one_baseline(
+    repo: MeasurementRepository,
+    pregnancy: Pregnancy,
+    readings: Sequence[NewReading],
+    actor: Principal,
+) -> None:
+    """Her height and pre-pregnancy weight are one value each in a pregnancy: a second one is
+    a 409 naming the correction route (a new value silently winning would move her BMI group
+    and every weight-gain band without anyone saying the first was wrong). Only the desk at
+    enrolment, a doctor or the nutritionist records them (403 for anyone else). The partial
+    unique index ``uq_measurements_one_current_baseline`` (migration 0022) holds it too."""
+    wanted = [r for r in readings if r.entered.kind in BASELINE_KINDS]
+    if not wanted:
+        return
+    if actor.role not in BASELINE_ROLES:
+        name = BASELINE_NAMES[wanted[0].entered.kind]
+        raise Forbidden(
+            f"A {actor.role} does not record her {name}: the desk at enrolment, a doctor or "
+            "the nutritionist does."
+        )
+    seen: set[MeasurementKind] = set()
+    for r in wanted:
+        if r.entered.kind in seen:
+            raise invalid_field(
+                f"{r.field}.kind" if not r.whole else r.field,
+                f"her {BASELINE_NAMES[r.entered.kind]} is one value: give it once",
+            )
+        seen.add(r.entered.kind)
+    existing = await repo.current(pregnancy.id, sorted(seen))
+    if existing:
+        row = existing[0]
+        raise Conflict(
+            f"Her {BASELINE_NAMES[row.kind]} is already recorded ({row.value:g} {row.unit}):"
+            f" correct it at POST /v1/measurements/{row.id}/corrections.",
+            extra={"measurement_id": str(row.id)},
+        )
+
+
 def _may_correct(actor: Principal, original: Measurement) -> None:
     """A clinician corrects any reading; a station its stations' readings; a butler only
-    what was reported by the mother through a butler (never a clinical reading)."""
+    what was reported by the mother through a butler (never a clinical reading). Her height
+    and pre-pregnancy weight only a doctor or the nutritionist corrects."""
     role = actor.role
     if role in (Role.DOCTOR.value, Role.NUTRITIONIST.value):
         return
+    if original.kind in BASELINE_KINDS:
+        raise Forbidden(
+            f"A {role} does not correct her {BASELINE_NAMES[original.kind]}: a doctor or the "
+            "nutritionist does."
+        )
     if role == Role.STATION.value and original.source is MeasurementSource.STATION:
         return
     if role == Role.BUTLER.value and original.source is MeasurementSource.BUTLER:

@@ -1,0 +1,182 @@
+"""Her height and pre-pregnancy weight are one value each per pregnancy (issue 16 review): a
+second one is a 409 pointing to the correction route, not a silent new value that wins; only a
+correction changes it, and the database refuses a second current one too. A butler (or a
+station) neither enters nor corrects them: the desk at enrolment, a doctor, the nutritionist."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.measurements.domain import MeasurementKind, MeasurementSource
+from app.measurements.models import Measurement
+from app.measurements.repository import MeasurementRepository
+from tests.helpers.api import Api
+from tests.helpers.mothers import mother_with_butler
+from tests.helpers.problems import assert_problem
+
+K = MeasurementKind
+
+
+async def _record(api: Api, mother_id: str, who: str, *readings: dict[str, Any]) -> Any:
+    return await api.client.post(
+        f"/v1/mothers/{mother_id}/measurements",
+        headers=api.auth(who),
+        json={"readings": list(readings)},
+    )
+
+
+async def _correct(api: Api, measurement_id: str, who: str, **body: Any) -> Any:
+    return await api.client.post(
+        f"/v1/measurements/{measurement_id}/corrections", headers=api.auth(who), json=body
+    )
+
+
+async def _rows(
+    factory: async_sessionmaker[AsyncSession], mother_id: str, kind: MeasurementKind
+) -> list[Measurement]:
+    async with factory() as session:
+        stmt = (
+            select(Measurement)
+            .where(Measurement.mother_id == uuid.UUID(mother_id), Measurement.kind == kind)
+            .order_by(Measurement.recorded_at)
+        )
+        return list(await session.scalars(stmt))
+
+
+@pytest.mark.parametrize(
+    ("kind", "enrolled", "again"),
+    [
+        ("height", {"height_cm": 160}, 158),
+        ("pre_pregnancy_weight", {"pre_pregnancy_weight_kg": 55}, 58),
+    ],
+)
+async def test_a_second_baseline_value_is_a_409_pointing_to_the_correction(
+    api: Api,
+    session_factory: async_sessionmaker[AsyncSession],
+    kind: str,
+    enrolled: dict[str, Any],
+    again: float,
+) -> None:
+    mother = await mother_with_butler(api, **enrolled)
+    (first,) = await _rows(session_factory, mother["id"], K(kind))
+    for who in ("doctor", "nutritionist"):
+        problem = assert_problem(
+            await _record(api, mother["id"], who, {"kind": kind, "value": again}), 409
+        )
+        assert f"/v1/measurements/{first.id}/corrections" in problem["detail"]
+    # Nothing was stored: the enrolment's value still stands, alone.
+    assert [r.value for r in await _rows(session_factory, mother["id"], K(kind))] == [first.value]
+    # A correction changes it, and the corrected value is her baseline.
+    fixed = await _correct(api, str(first.id), "nutritionist", value=again, reason="re-measured")
+    assert fixed.status_code == 201, fixed.text
+    rows = await _rows(session_factory, mother["id"], K(kind))
+    assert [(r.value, r.superseded_at is None) for r in rows] == [
+        (first.value, False),
+        (again, True),
+    ]
+    async with session_factory() as session:
+        baseline = await MeasurementRepository(session).baseline(rows[0].pregnancy_id)
+    got = baseline.height_cm if kind == "height" else baseline.pre_pregnancy_weight_kg
+    assert got == again
+    # And the current one can be corrected again (the partial unique index lets it through).
+    fixed = await _correct(api, fixed.json()["id"], "doctor", value=again + 1, reason="typo")
+    assert fixed.status_code == 201, fixed.text
+
+
+async def test_one_height_recorded_by_a_doctor_when_enrolment_had_none(api: Api) -> None:
+    mother = await mother_with_butler(api)
+    both = await _record(
+        api,
+        mother["id"],
+        "doctor",
+        {"kind": "height", "value": 160},
+        {"kind": "height", "value": 161},
+    )
+    problem = assert_problem(both, 422)
+    assert problem["errors"][0]["field"] == "readings.1.kind"  # type: ignore[index]
+    first = await _record(
+        api, mother["id"], "doctor", {"kind": "height", "value": 1.6, "unit": "m"}
+    )
+    assert first.status_code == 201, first.text
+    assert_problem(
+        await _record(api, mother["id"], "doctor", {"kind": "height", "value": 160}), 409
+    )
+
+
+async def test_a_butler_or_a_station_neither_enters_nor_corrects_her_baseline(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother = await mother_with_butler(api, height_cm=160)  # butler1's
+    for who in ("butler1", "station"):
+        for kind in ("height", "pre_pregnancy_weight"):
+            value = 160 if kind == "height" else 60
+            refused = await _record(api, mother["id"], who, {"kind": kind, "value": value})
+            assert_problem(refused, 403)
+    (height,) = await _rows(session_factory, mother["id"], K.HEIGHT)
+    assert_problem(
+        await _correct(api, str(height.id), "butler1", value=158, reason="she says"), 403
+    )
+    # Her weight today, as she reports it, is still her butler's to enter.
+    weight = await _record(api, mother["id"], "butler1", {"kind": "weight", "value": 61})
+    assert weight.status_code == 201, weight.text
+
+
+async def test_the_database_refuses_a_second_current_height(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother = await mother_with_butler(api, height_cm=160)
+    (first,) = await _rows(session_factory, mother["id"], K.HEIGHT)
+    now = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+
+    def row(**kw: Any) -> Measurement:
+        return Measurement(
+            mother_id=first.mother_id,
+            pregnancy_id=first.pregnancy_id,
+            kind=K.HEIGHT,
+            value=161,
+            unit="cm",
+            entered={"value": 161},
+            measured_at=now,
+            source=MeasurementSource.DOCTOR,
+            reported_by_mother=False,
+            recorded_by_name="doctor",
+            recorded_by_role="doctor",
+            recorded_at=now,
+            **kw,
+        )
+
+    async with session_factory() as session:
+        session.add(row())
+        with pytest.raises(IntegrityError):
+            await session.flush()
+    # A superseded one beside it is allowed: that is what a correction leaves.
+    async with session_factory() as session, session.begin():
+        session.add(row(superseded_at=now, superseded_by_name="doctor"))
+    # Weight is not a baseline: any number of them.
+    async with session_factory() as session, session.begin():
+        session.add_all([_weight(first, now), _weight(first, now)])
+
+
+def _weight(first: Measurement, now: datetime) -> Measurement:
+    return Measurement(
+        mother_id=first.mother_id,
+        pregnancy_id=first.pregnancy_id,
+        kind=K.WEIGHT,
+        value=61,
+        unit="kg",
+        entered={"value": 61},
+        measured_at=now,
+        ga_days=180,
+        source=MeasurementSource.DOCTOR,
+        reported_by_mother=False,
+        recorded_by_name="doctor",
+        recorded_by_role="doctor",
+        recorded_at=now,
+    )
