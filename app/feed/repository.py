@@ -117,12 +117,19 @@ class FeedRepository:
     async def reviews_of_reports(
         self, report_ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, ReportReview]:
-        """The newest review of each report (the current one, else its earlier version's)."""
+        """The newest review of each report given to the mother it is attached to now (the
+        current one, else its earlier version's), never a withdrawn one: a report detached
+        from one mother and attached to another must not carry the first one's advice."""
         found: dict[uuid.UUID, ReportReview] = {}
         if report_ids:
             for review in await self.session.scalars(
                 select(ReportReview)
-                .where(ReportReview.report_id.in_(report_ids))
+                .join(LabReport, LabReport.id == ReportReview.report_id)
+                .where(
+                    ReportReview.report_id.in_(report_ids),
+                    ReportReview.mother_id == LabReport.mother_id,
+                    ReportReview.withdrawn_at.is_(None),
+                )
                 .order_by(ReportReview.reviewed_at, ReportReview.id)
             ):
                 found[review.report_id] = review
@@ -133,6 +140,12 @@ class FeedRepository:
         if not task_ids:
             return {}
         rows = await self.session.scalars(
-            select(ReportReview).where(ReportReview.advice_task_id.in_(task_ids))
+            select(ReportReview)
+            .join(Task, Task.id == ReportReview.advice_task_id)
+            .where(
+                ReportReview.advice_task_id.in_(task_ids),
+                ReportReview.mother_id == Task.mother_id,
+                ReportReview.withdrawn_at.is_(None),
+            )
         )
         return {r.advice_task_id: r for r in rows if r.advice_task_id is not None}

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.reports.domain import READY, ReportStatus
 
@@ -23,6 +24,11 @@ NOT_ABNORMAL_FLAGS = frozenset({"", "N", "NEG", "NR"})
 # A review that comes after her butler delivered the report: the butler brings the advice
 # within a day (the task is then overdue and reminded like any other).
 BRING_ADVICE_WITHIN = timedelta(days=1)
+
+# "Repeat in 2 weeks", "call her in 3 days": due at this local time on that date. The settings
+# name no clinic opening hour (clinic sessions are booked per day); 09:00 is within every
+# session a clinic opens in the morning, and a reminder before it would come at night.
+FOLLOW_UP_AT = time(9, 0)
 
 
 class FollowUpKind(StrEnum):
@@ -126,35 +132,55 @@ def is_abnormal(observations: Iterable[Observation], *, critical: bool) -> bool:
 
 
 def due_at(
-    *, now: datetime, in_days: int | None, in_weeks: int | None, at: datetime | None
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    in_days: int | None,
+    in_weeks: int | None,
+    at: datetime | None,
 ) -> datetime:
-    """When a follow-up is due: "in N weeks" is N x 7 days from the review, at the same time
-    of day (so "repeat in 2 weeks" reviewed at 10:00 on the 28th is due at 10:00 on the 12th,
-    and reminded from then). Exactly one of the three is given (checked by the schema)."""
+    """When a follow-up is due: "in N days" / "in N weeks" is that many days after the
+    review's *local* date, at the clinic's morning hour (FOLLOW_UP_AT, 09:00 in the clinic's
+    time zone): a review at 23:30 on the 28th with "call her in 3 days" is due at 09:00 on the
+    1st, not at 23:30, and one at 00:30 on the 29th at 09:00 on the 2nd. A butler books or
+    calls in clinic hours; a time to the second of the review would remind her at night.
+    Exactly one of the three is given (checked by the service); ``at`` is taken as given."""
     if at is not None:
         return at
-    if in_weeks is not None:
-        return now + timedelta(weeks=in_weeks)
-    assert in_days is not None
-    return now + timedelta(days=in_days)
+    days = in_weeks * 7 if in_weeks is not None else in_days
+    assert days is not None
+    local = now.astimezone(tz).date() + timedelta(days=days)
+    return datetime.combine(local, FOLLOW_UP_AT, tzinfo=tz).astimezone(UTC)
 
 
-def task_title(kind: FollowUpKind, *, exam: str | None, note: str | None, report_title: str) -> str:
-    """What her butler's task says: the action, never the result or a diagnosis."""
-    base = {
-        FollowUpKind.REPEAT_TEST: "Book the repeat test the doctor ordered: "
-        f"{exam or report_title}",
+def task_title(kind: FollowUpKind, *, exam: str | None) -> str:
+    """What her butler's task says: the action, never the result or a diagnosis. The doctor's
+    note is free text that may name a condition ("after two weeks of iron for anaemia"): it
+    stays on the follow-up order (GET /v1/reports/{id}/reviews), never in the title the
+    butler's phone shows; the exam to repeat is a catalogue code, an action."""
+    return {
+        FollowUpKind.REPEAT_TEST: f"Book the repeat test the doctor ordered: {exam}"
+        if exam
+        else "Book the repeat test the doctor ordered",
         FollowUpKind.SEE_NUTRITIONIST: "Book her a consultation with the nutritionist "
         "(the doctor's follow-up)",
-        FollowUpKind.CALL_MOTHER: f"Call her: the doctor's follow-up of {report_title}",
+        FollowUpKind.CALL_MOTHER: "Call her: the doctor's follow-up",
         FollowUpKind.SEE_DOCTOR: "Book her to see the doctor (the doctor's follow-up)",
-        FollowUpKind.OTHER: "The doctor's follow-up",
-    }[kind]
-    return (f"{base}: {note}" if note else base)[:300]
+        FollowUpKind.OTHER: "The doctor's follow-up: see the doctor's note",
+    }[kind][:300]
 
 
 def bring_advice_title(report_title: str) -> str:
     return f"Bring her the doctor's advice on {report_title}"[:300]
+
+
+def revised_reason(reviewer_name: str) -> str:
+    """The earlier review a doctor replaced: who revised it (when is superseded_at)."""
+    return f"revised by {reviewer_name}"[:300]
+
+
+# A withdrawn review's superseded_reason: the why is in withdrawn_reason.
+WITHDRAWN_REASON = "withdrawn"
 
 
 def superseded_reason(status: ReportStatus, version: int) -> str:

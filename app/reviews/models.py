@@ -1,7 +1,9 @@
 """A doctor's review of a lab report and the follow-up orders it gave.
 
 Reviews are never edited: an amended or corrected report marks the review of the earlier
-version superseded (kept, with why) and awaits a new one. The database holds the invariants:
+version superseded (kept, with why) and awaits a new one; a doctor's revision supersedes the
+review it replaces; a withdrawn report (cancelled, detached, moved to another patient) marks
+its review withdrawn, which is never advice again. The database holds the invariants:
 one current review per report, only a doctor reviews, only a released (final, corrected,
 amended, appended) report is reviewed, every follow-up is a butler's task.
 """
@@ -52,6 +54,10 @@ class ReportReview(UUIDPrimaryKey, Base):
     )
     superseded_at: Mapped[datetime | None]
     superseded_reason: Mapped[str | None] = mapped_column(String(300))
+    # The report was withdrawn or was not hers: the advice no longer stands (clinicians see
+    # it in her history, marked; her butler never again).
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (
         # One current review per report: two doctors at once, one of them gets 409.
@@ -75,6 +81,10 @@ class ReportReview(UUIDPrimaryKey, Base):
             "superseded_at IS NULL OR superseded_reason IS NOT NULL", name="superseded_says_why"
         ),
         CheckConstraint("report_version > 0", name="report_version_positive"),
+        CheckConstraint(
+            "withdrawn_at IS NULL OR (withdrawn_reason IS NOT NULL AND superseded_at IS NOT NULL)",
+            name="withdrawn_says_why_and_is_not_current",
+        ),
     )
 
 

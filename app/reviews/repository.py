@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Exists
 
 from app.mothers.models import Mother
+from app.queues.models import ExamType
 from app.reports.models import LabObservation, LabReport
 from app.reviews.domain import NOT_ABNORMAL_FLAGS, REVIEWABLE
 from app.reviews.models import FollowUpOrder, ReportReview
@@ -41,25 +42,41 @@ class ReviewRepository:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
 
-    async def of_report(self, report_id: uuid.UUID) -> list[ReportReview]:
-        """Every review of the report, newest first (earlier versions' kept)."""
+    async def of_report(self, report: LabReport) -> list[ReportReview]:
+        """Every review of the report given while it was her current mother's, newest first
+        (earlier versions' and revisions kept, withdrawn ones marked). A report detached from
+        one mother and attached to another shows the second none of the first's reviews."""
+        if report.mother_id is None:
+            return []
         return list(
             await self.session.scalars(
                 select(ReportReview)
-                .where(ReportReview.report_id == report_id)
+                .where(
+                    ReportReview.report_id == report.id,
+                    ReportReview.mother_id == report.mother_id,
+                )
                 .order_by(ReportReview.reviewed_at.desc(), ReportReview.id.desc())
             )
         )
 
-    async def of_mother(self, mother_id: uuid.UUID, *, limit: int) -> list[ReportReview]:
+    async def of_mother(
+        self, mother_id: uuid.UUID, *, limit: int, with_withdrawn: bool
+    ) -> list[ReportReview]:
+        """Her reviews, newest first; withdrawn ones only for who may read the history."""
+        stmt = select(ReportReview).where(ReportReview.mother_id == mother_id)
+        if not with_withdrawn:
+            stmt = stmt.where(ReportReview.withdrawn_at.is_(None))
         return list(
             await self.session.scalars(
-                select(ReportReview)
-                .where(ReportReview.mother_id == mother_id)
-                .order_by(ReportReview.reviewed_at.desc(), ReportReview.id.desc())
-                .limit(limit)
+                stmt.order_by(ReportReview.reviewed_at.desc(), ReportReview.id.desc()).limit(limit)
             )
         )
+
+    async def exam_known(self, code: str) -> bool:
+        """The code names an exam of the catalogue (a repeat test must be bookable)."""
+        return (
+            await self.session.scalar(select(ExamType.code).where(ExamType.code == code))
+        ) is not None
 
     async def follow_ups(
         self, review_ids: Sequence[uuid.UUID]
@@ -121,9 +138,13 @@ class ReviewRepository:
         found: dict[uuid.UUID, ReportReview] = {}
         for review in await self.session.scalars(
             select(ReportReview)
+            .join(LabReport, LabReport.id == ReportReview.report_id)
             .where(
                 and_(
-                    ReportReview.report_id.in_(report_ids), ReportReview.superseded_at.is_not(None)
+                    ReportReview.report_id.in_(report_ids),
+                    ReportReview.mother_id == LabReport.mother_id,  # hers, not a mother before
+                    ReportReview.superseded_at.is_not(None),
+                    ReportReview.withdrawn_at.is_(None),
                 )
             )
             .order_by(ReportReview.reviewed_at)

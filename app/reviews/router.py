@@ -4,15 +4,22 @@ from typing import Annotated
 
 from fastapi import Query, Response, status
 
-from app.auth.dependencies import AdminOrDoctor, AuditDep, DoctorOnly, Idempotent
+from app.auth.dependencies import (
+    AdminOrDoctor,
+    AuditDep,
+    ClinicStaffButlerOrNutritionist,
+    DoctorOnly,
+    Idempotent,
+)
+from app.auth.models import Role
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import problem_responses
+from app.core.etag import IfMatch
 from app.core.routing import SessionDep, make_router
-from app.mothers.dependencies import ReadableMother
 from app.reports.domain import ReportStatus
 from app.reviews import service
-from app.reviews.dependencies import VisibleReport
+from app.reviews.dependencies import ReviewedMother, VisibleReport
 from app.reviews.models import FollowUpOrder, ReportReview
 from app.reviews.repository import ReviewRepository
 from app.reviews.schemas import (
@@ -41,6 +48,9 @@ def review_view(review: ReportReview, follow_ups: list[FollowUpOrder]) -> Review
         current=review.superseded_at is None,
         superseded_at=review.superseded_at,
         superseded_reason=review.superseded_reason,
+        withdrawn=review.withdrawn_at is not None,
+        withdrawn_at=review.withdrawn_at,
+        withdrawn_reason=review.withdrawn_reason,
         reviewer_name=review.reviewer_name,
         reviewer_role=review.reviewer_role,
         reviewed_at=review.reviewed_at,
@@ -108,10 +118,18 @@ async def reports_to_review(
         "observations the lab flagged. Each follow-up is due in_days, in_weeks or at due_at "
         "(exactly one) and becomes a task of her primary butler, reminded when overdue. "
         "Reviewed after her butler delivered the report: the butler gets a task to bring the "
-        "advice. A critical value is paged when it arrives and never waits for this."
+        "advice. A critical value is paged when it arrives and never waits for this.\n\n"
+        "Due in_days / in_weeks means at 09:00 (the clinic's time zone) on that local date. "
+        "An unknown field is a 422 (nothing is dropped silently); a repeat_test's exam_code "
+        "must be in the exam catalogue.\n\n"
+        "**Revising** a review: post again with If-Match, the ETag of the current review "
+        "(this answer's ETag). The earlier review is kept, superseded (revised by whom, "
+        "when); its open follow-up tasks are closed (withdrawn, or replaced by the "
+        "revision's), and the revision's advice and follow-ups go to her butler. Without "
+        "If-Match: 409; a stale one: 412."
     ),
     dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 412),
 )
 async def review_report(
     body: ReviewCreate,
@@ -122,6 +140,7 @@ async def review_report(
     clock: ClockDep,
     settings: SettingsDep,
     response: Response,
+    if_match: IfMatch = None,
 ) -> ReviewPublic:
     review = await service.review(
         session,
@@ -130,14 +149,21 @@ async def review_report(
         actor=principal,
         now=clock.now(),
         today=local_today(clock, settings.tz),
+        tz=settings.tz,
+        if_match=if_match,
     )
     audit.record(
         "report.review",
         "report",
         report.id,
-        detail={"review_id": str(review.id), "mother_id": str(review.mother_id)},
+        detail={
+            "review_id": str(review.id),
+            "mother_id": str(review.mother_id),
+            "revision": if_match is not None,
+        },
     )
     response.headers["Location"] = f"/v1/reports/{report.id}/reviews"
+    response.headers["ETag"] = service.review_etag(review)
     follow_ups = await service.follow_ups_of(session, [review])
     return review_view(review, follow_ups.get(review.id, []))
 
@@ -145,14 +171,25 @@ async def review_report(
 @router.get(
     "/reports/{report_id}/reviews",
     response_model=ReviewList,
-    summary="Every review of a report, newest first; a review of an earlier version is kept "
-    "and marked current: false",
+    summary="Every review of a report given while it was her current mother's, newest first; "
+    "a review of an earlier version or a revised one is kept and marked current: false",
+    description=(
+        "Only the reviews given to the mother the report is attached to now: a report "
+        "detached from one mother and attached to another shows none of the first's. A "
+        "withdrawn review (the report was withdrawn or not hers) is listed, marked "
+        "withdrawn, for clinicians and the desk; never to a butler."
+    ),
     responses=problem_responses(404),
 )
 async def reviews_of_report(
-    report: VisibleReport, session: SessionDep, audit: AuditDep
+    principal: ClinicStaffButlerOrNutritionist,
+    report: VisibleReport,
+    session: SessionDep,
+    audit: AuditDep,
 ) -> ReviewList:
-    reviews = await ReviewRepository(session).of_report(report.id)
+    reviews = await ReviewRepository(session).of_report(report)
+    if principal.role == Role.BUTLER:
+        reviews = [r for r in reviews if r.withdrawn_at is None]
     audit.record(
         "report.reviews",
         "report",
@@ -166,16 +203,20 @@ async def reviews_of_report(
 @router.get(
     "/mothers/{mother_id}/reviews",
     response_model=ReviewList,
-    summary="The doctors' reviews of her reports, newest first",
+    summary="The doctors' reviews of her reports, newest first (withdrawn ones marked, not "
+    "to a butler)",
     responses=problem_responses(404),
 )
 async def reviews_of_mother(
-    mother: ReadableMother,
+    principal: ClinicStaffButlerOrNutritionist,
+    mother: ReviewedMother,
     session: SessionDep,
     audit: AuditDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewList:
-    reviews = await ReviewRepository(session).of_mother(mother.id, limit=limit)
+    reviews = await ReviewRepository(session).of_mother(
+        mother.id, limit=limit, with_withdrawn=principal.role != Role.BUTLER
+    )
     audit.record("mother.reviews", "mother", mother.id)
     follow_ups = await service.follow_ups_of(session, reviews)
     return ReviewList(items=[review_view(r, follow_ups.get(r.id, [])) for r in reviews])

@@ -22,7 +22,14 @@ Interpretation = Annotated[str, _text(2, 4000)]
 Advice = Annotated[str, _text(2, 2000)]
 
 
+# A request body refuses what it does not know: a misspelt "advice_for_mothr" is a 422 naming
+# it, never a review stored without the advice the doctor meant to give.
+FORBID_EXTRA = ConfigDict(extra="forbid")
+
+
 class AbnormalPick(BaseModel):
+    model_config = FORBID_EXTRA
+
     seq: int = Field(ge=1, description="The observation's sequence number in the report (OBX-1)")
     why: Why | None = Field(
         default=None, description="Why it matters; default: the lab's flag or critical reason"
@@ -30,7 +37,10 @@ class AbnormalPick(BaseModel):
 
 
 class FollowUpCreate(BaseModel):
-    """One follow-up: due in N days, in N weeks, or at a time (exactly one of the three)."""
+    """One follow-up: due in N days or N weeks (at the clinic's morning hour, 09:00 local, on
+    that date), or at a time (exactly one of the three)."""
+
+    model_config = FORBID_EXTRA
 
     kind: FollowUpKind
     in_days: int | None = Field(default=None, ge=1, le=280, examples=[3])
@@ -38,7 +48,8 @@ class FollowUpCreate(BaseModel):
     due_at: Instant | None = None
     exam_code: ExamCode | None = Field(
         default=None,
-        description="repeat_test: the exam to repeat (default: the exam this report answers)",
+        description="repeat_test: the exam to repeat, a code of the exam catalogue "
+        "(GET /v1/exam-types); default: the exam this report answers",
         examples=["cbc"],
     )
     note: Note | None = Field(
@@ -47,6 +58,8 @@ class FollowUpCreate(BaseModel):
 
 
 class ReviewCreate(BaseModel):
+    model_config = FORBID_EXTRA
+
     interpretation: Interpretation = Field(
         examples=["Mild anaemia (Hb 105 g/L); platelets normal."]
     )
@@ -94,7 +107,15 @@ class ReviewPublic(BaseModel):
     report_status: ReportStatus = Field(description="The report's status when it was reviewed")
     current: bool = Field(description="False: the review of an earlier version of the report")
     superseded_at: datetime | None
-    superseded_reason: str | None
+    superseded_reason: str | None = Field(
+        description="Why it is no longer current: an amended report, a doctor's revision "
+        "(revised by …), or withdrawn"
+    )
+    withdrawn: bool = Field(
+        description="The report was withdrawn or was not hers: this advice no longer stands"
+    )
+    withdrawn_at: datetime | None
+    withdrawn_reason: str | None
     reviewer_name: str
     reviewer_role: str
     reviewed_at: datetime

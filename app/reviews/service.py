@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, invalid_field
+from app.core.errors import Conflict, PreconditionFailed, invalid_field
 from app.core.principal import Principal
 from app.feed.changes import touch_mother
 from app.feed.models import Task
@@ -129,7 +130,13 @@ class _Due:
     due_at: datetime
 
 
-def _check_follow_ups(follow_ups: Sequence[FollowUpCreate], *, now: datetime) -> list[_Due]:
+async def _check_follow_ups(
+    repo: ReviewRepository,
+    follow_ups: Sequence[FollowUpCreate],
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+) -> list[_Due]:
     checked = []
     for i, order in enumerate(follow_ups):
         field = f"follow_ups.{i}"
@@ -151,11 +158,27 @@ def _check_follow_ups(follow_ups: Sequence[FollowUpCreate], *, now: datetime) ->
             raise invalid_field(f"{field}.due_at", "a follow-up cannot be due in the past")
         if order.kind is FollowUpKind.OTHER and order.note is None:
             raise invalid_field(f"{field}.note", "say what the follow-up is")
+        if order.exam_code is not None and not await repo.exam_known(order.exam_code):
+            # A repeat test her butler cannot book is no order at all.
+            raise invalid_field(
+                f"{field}.exam_code",
+                f"no exam {order.exam_code!r} in the catalogue (GET /v1/exam-types)",
+            )
         due = domain.due_at(
-            now=now, in_days=order.in_days, in_weeks=order.in_weeks, at=order.due_at
+            now=now, tz=tz, in_days=order.in_days, in_weeks=order.in_weeks, at=order.due_at
         )
         checked.append(_Due(order, due))
     return checked
+
+
+def review_etag(review: ReportReview) -> str:
+    """A review is never changed, only replaced: its id is its version."""
+    return f'"{review.id}"'
+
+
+def _matches(if_match: str, review: ReportReview) -> bool:
+    offered = [tag.strip() for tag in if_match.split(",")]
+    return review_etag(review) in offered or f"W/{review_etag(review)}" in offered
 
 
 async def review(
@@ -166,9 +189,19 @@ async def review(
     actor: Principal,
     now: datetime,
     today: date,
+    tz: ZoneInfo,
+    if_match: str | None = None,
 ) -> ReportReview:
     """Record the doctor's review of the report as it stands, turn each follow-up order into
-    her butler's task, close the review item, and tell her butlers' phones."""
+    her butler's task, close the review item, and tell her butlers' phones.
+
+    A review is revised by reviewing again with If-Match: the ETag of the current review (its
+    answer's ETag). The earlier review is kept, superseded "revised by …" at that time; the
+    open tasks it gave her butler are closed (the follow-ups the revision orders again get
+    new tasks with the revision's due dates, those it no longer orders are withdrawn), its
+    nutritionist referral leaves her list unless ordered again, and the new advice is what
+    the butler's pickup, delivery or task carries. Without If-Match a second review is 409
+    (two doctors at once must not overwrite each other); a stale one is 412."""
     if report.mother_id is None:
         raise NotReviewable(
             "The report is not attached to a mother: the front desk reconciles it first."
@@ -187,12 +220,19 @@ async def review(
         )
     repo = ReviewRepository(session)
     current = await repo.current(report.id, for_update=True)
-    if current is not None:
-        raise AlreadyReviewed(
-            f"{current.reviewer_name} reviewed version {current.report_version} of this report.",
-            extra={"review_id": str(current.id)},
+    if if_match is not None and (current is None or not _matches(if_match, current)):
+        raise PreconditionFailed(
+            "The review you revise is no longer the current one: read "
+            f"GET /v1/reports/{report.id}/reviews again.",
+            extra={"current_etag": review_etag(current) if current is not None else None},
         )
-    due = _check_follow_ups(body.follow_ups, now=now)
+    if current is not None and if_match is None:
+        raise AlreadyReviewed(
+            f"{current.reviewer_name} reviewed version {current.report_version} of this report; "
+            f"to revise it, review again with If-Match: {review_etag(current)}.",
+            extra={"review_id": str(current.id), "etag": review_etag(current)},
+        )
+    due = await _check_follow_ups(repo, body.follow_ups, now=now, tz=tz)
     observations = observations_of(await reports.observations(report.id))
     if body.abnormal_items is None:
         items, source = domain.lab_flagged(observations), AbnormalSource.LAB_FLAGS
@@ -209,6 +249,10 @@ async def review(
     mother = await session.get(Mother, report.mother_id)
     assert mother is not None
     what = domain.report_title(report.display, report.code)
+    if current is not None:
+        await _supersede_revised(
+            session, repo, current, report=report, revision=due, actor=actor, now=now
+        )
 
     entry = ReportReview(
         report_id=report.id,
@@ -236,7 +280,7 @@ async def review(
         code = order.exam_code or (exam_code if order.kind is FollowUpKind.REPEAT_TEST else None)
         task = _task(
             mother,
-            domain.task_title(order.kind, exam=code, note=order.note, report_title=what),
+            domain.task_title(order.kind, exam=code),
             due_at=d.due_at,
             actor=actor,
             now=now,
@@ -306,7 +350,12 @@ async def review(
         now=now,
         butler_id=butler_id,
         mother_id=mother.id,
-        payload={"report_id": report.id, "review_id": entry.id, "channel": "butler_app"},
+        payload={
+            "report_id": report.id,
+            "review_id": entry.id,
+            "revised": current is not None,
+            "channel": "butler_app",
+        },
     )
     await touch_mother(
         session,
@@ -318,6 +367,61 @@ async def review(
         ref_id=report.id,
     )
     return entry
+
+
+async def _supersede_revised(
+    session: AsyncSession,
+    repo: ReviewRepository,
+    earlier: ReportReview,
+    *,
+    report: LabReport,
+    revision: Sequence[_Due],
+    actor: Principal,
+    now: datetime,
+) -> None:
+    """The doctor replaces her review: the earlier one is kept, superseded by who and when;
+    the open tasks it gave her butler are closed (withdrawn, or replaced when the revision
+    orders the same follow-up again: its own task carries the new due date)."""
+    earlier.superseded_at = now
+    earlier.superseded_reason = domain.revised_reason(actor.name)
+    await session.flush()  # one current review: the earlier one leaves the unique index first
+    again = {(d.order.kind, d.order.exam_code) for d in revision}
+    orders = (await repo.follow_ups([earlier.id]))[earlier.id]
+    closing: list[tuple[uuid.UUID, str]] = [
+        (
+            o.task_id,
+            "replaced by the doctor's revised follow-up"
+            if (o.kind, o.exam_code) in again or (o.kind, None) in again
+            else "withdrawn: the doctor revised the review and no longer orders it",
+        )
+        for o in orders
+    ]
+    if earlier.advice_task_id is not None:
+        closing.append((earlier.advice_task_id, "replaced by the doctor's revised advice"))
+    await _close_tasks(session, closing, now=now)
+    if any(o.kind is FollowUpKind.SEE_NUTRITIONIST for o in orders):
+        await worklist.close_about(
+            session,
+            report_id=report.id,
+            kinds=[REFERRAL_KIND],
+            by=actor.name,
+            note="the doctor revised the review",
+            now=now,
+        )
+
+
+async def _close_tasks(
+    session: AsyncSession, closing: Sequence[tuple[uuid.UUID, str]], *, now: datetime
+) -> int:
+    """Complete the open ones of these tasks with the note saying why; how many were open."""
+    closed = 0
+    for task_id, note in closing:
+        task = await session.get(Task, task_id, with_for_update=True)
+        if task is not None and task.completed_at is None:
+            task.completed_at, task.completion_note = now, note[:1000]
+            closed += 1
+    await session.flush()
+    return closed
 
 
 def _task(mother: Mother, title: str, *, due_at: datetime, actor: Principal, now: datetime) -> Task:
@@ -357,30 +461,33 @@ async def on_report_withdrawn(
 ) -> None:
     """The lab cancelled the report, or the desk detached it from her (it was another
     patient's): it leaves the review list, and advice given on it no longer stands. Its
-    review is superseded (kept, with why), the open tasks it gave her butler (follow-ups, the
-    advice to bring) are withdrawn, and the doctors are told, so that nobody repeats a test or
-    calls a mother on a result that was not hers. Not contained: withdrawing wrong advice is
-    part of withdrawing the report, and both stand or fall together."""
+    review is marked withdrawn (kept in her history, with why, for clinicians; never advice
+    on a butler's phone again), the nutritionist's referral leaves her list, the open tasks
+    it gave her butler (follow-ups, the advice to bring) are withdrawn, and the doctors are
+    told, so that nobody repeats a test or calls a mother on a result that was not hers. Not
+    contained: withdrawing wrong advice is part of withdrawing the report, and both stand or
+    fall together."""
     await worklist.close_about(
-        session, report_id=report.id, kinds=[REVIEW_KIND], by=by, note=why[:1000], now=now
+        session,
+        report_id=report.id,
+        kinds=[REVIEW_KIND, REFERRAL_KIND],
+        by=by,
+        note=why[:1000],
+        now=now,
     )
     repo = ReviewRepository(session)
     current = await repo.current(report.id, for_update=True)
     if current is None:
         return
     current.superseded_at = now
-    current.superseded_reason = f"withdrawn: {why}"[:300]
+    current.superseded_reason = domain.WITHDRAWN_REASON
+    current.withdrawn_at, current.withdrawn_reason = now, why[:300]
     task_ids = [o.task_id for o in (await repo.follow_ups([current.id]))[current.id]]
     if current.advice_task_id is not None:
         task_ids.append(current.advice_task_id)
-    withdrawn = 0
-    for task_id in task_ids:
-        task = await session.get(Task, task_id, with_for_update=True)
-        if task is not None and task.completed_at is None:
-            task.completed_at = now
-            task.completion_note = f"withdrawn: {why}"[:1000]
-            withdrawn += 1
-    await session.flush()
+    withdrawn = await _close_tasks(
+        session, [(task_id, f"withdrawn: {why}") for task_id in task_ids], now=now
+    )
     await touch_mother(
         session,
         mother_id,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -74,32 +75,43 @@ def test_only_a_released_report_is_reviewed(status: ReportStatus, reviewable: bo
     assert (status in domain.REVIEWABLE) is reviewable
 
 
-def test_in_n_weeks_is_n_times_seven_days_at_the_same_time_of_day() -> None:
-    assert domain.due_at(now=NOW, in_days=None, in_weeks=2, at=None) == datetime(
-        2026, 12, 12, 2, 0, tzinfo=UTC
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_in_n_weeks_or_days_is_due_at_the_clinics_morning_hour_on_that_local_date() -> None:
+    # Reviewed at 10:00 on the 28th in Shanghai: due at 09:00 local (01:00 UTC) on the day.
+    assert domain.due_at(now=NOW, tz=SHANGHAI, in_days=None, in_weeks=2, at=None) == datetime(
+        2026, 12, 12, 1, 0, tzinfo=UTC
     )
-    assert domain.due_at(now=NOW, in_days=3, in_weeks=None, at=None) == datetime(
-        2026, 12, 1, 2, 0, tzinfo=UTC
+    assert domain.due_at(now=NOW, tz=SHANGHAI, in_days=3, in_weeks=None, at=None) == datetime(
+        2026, 12, 1, 1, 0, tzinfo=UTC
     )
     at = datetime(2027, 1, 5, 1, 0, tzinfo=UTC)
-    assert domain.due_at(now=NOW, in_days=None, in_weeks=None, at=at) == at
+    assert domain.due_at(now=NOW, tz=SHANGHAI, in_days=None, in_weeks=None, at=at) == at
+
+
+@pytest.mark.parametrize(
+    ("now", "due"),
+    [
+        # 23:30 on the 28th in Shanghai (15:30 UTC): three days on is the 1st.
+        (datetime(2026, 11, 28, 15, 30, tzinfo=UTC), datetime(2026, 12, 1, 1, 0, tzinfo=UTC)),
+        # 00:30 on the 29th in Shanghai, still the 28th in UTC: the local date counts.
+        (datetime(2026, 11, 28, 16, 30, tzinfo=UTC), datetime(2026, 12, 2, 1, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_local_date_counts_at_midnight(now: datetime, due: datetime) -> None:
+    assert domain.due_at(now=now, tz=SHANGHAI, in_days=3, in_weeks=None, at=None) == due
 
 
 def test_the_task_says_what_to_do_never_the_result() -> None:
-    title = domain.task_title(
-        FollowUpKind.REPEAT_TEST, exam="cbc", note=None, report_title="CBC panel"
-    )
-    assert title == "Book the repeat test the doctor ordered: cbc"
     assert (
-        domain.task_title(
-            FollowUpKind.CALL_MOTHER,
-            exam=None,
-            note="ask about dizziness",
-            report_title="CBC panel",
-        )
-        == "Call her: the doctor's follow-up of CBC panel: ask about dizziness"
+        domain.task_title(FollowUpKind.REPEAT_TEST, exam="cbc")
+        == "Book the repeat test the doctor ordered: cbc"
     )
-    assert (
-        len(domain.task_title(FollowUpKind.OTHER, exam=None, note="x" * 400, report_title=""))
-        == 300
+    assert domain.task_title(FollowUpKind.CALL_MOTHER, exam=None) == (
+        "Call her: the doctor's follow-up"
     )
+    assert domain.task_title(FollowUpKind.OTHER, exam=None) == (
+        "The doctor's follow-up: see the doctor's note"
+    )
+    assert len(domain.task_title(FollowUpKind.REPEAT_TEST, exam="x" * 400)) == 300

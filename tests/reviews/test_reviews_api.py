@@ -400,15 +400,14 @@ async def test_repeat_in_two_weeks_becomes_her_butlers_task_due_then_and_reminde
         ],
     )
     due = {f["kind"]: f for f in review["follow_ups"]}
-    assert due["repeat_test"]["due_at"] == "2026-12-12T02:00:00Z"  # reviewed 28 Nov 10:00
+    # Reviewed 28 Nov 10:00 in Shanghai: due at 09:00 local (01:00 UTC) on the day.
+    assert due["repeat_test"]["due_at"] == "2026-12-12T01:00:00Z"
     assert due["repeat_test"]["exam_code"] == "cbc"  # the exam this report answers
-    assert due["call_mother"]["due_at"] == "2026-12-01T02:00:00Z"
+    assert due["call_mother"]["due_at"] == "2026-12-01T01:00:00Z"
     tasks = {i["id"]: i for i in await my_items(api) if i["kind"] == "task"}
     repeat = tasks[due["repeat_test"]["task_id"]]
-    assert repeat["title"] == (
-        "Book the repeat test the doctor ordered: cbc: after two weeks of iron"
-    )
-    assert repeat["at"] == "2026-12-12T02:00:00Z"
+    assert repeat["title"] == "Book the repeat test the doctor ordered: cbc"  # no free text
+    assert repeat["at"] == "2026-12-12T01:00:00Z"
     assert set(tasks) == {f["task_id"] for f in review["follow_ups"]}
     # The nutritionist hears of the referral on her own list.
     listed = (await api.client.get("/v1/worklist", headers=api.auth("nutritionist"))).json()
@@ -423,7 +422,7 @@ async def test_repeat_in_two_weeks_becomes_her_butlers_task_due_then_and_reminde
             )
             return {str(m.payload["task_id"]) for m in messages}
 
-    clock.advance(timedelta(days=14) - timedelta(minutes=1))  # the call is overdue by now
+    clock.advance(timedelta(days=14) - timedelta(minutes=61))  # the call is overdue by now
     assert await remind() == {due["call_mother"]["task_id"], due["see_nutritionist"]["task_id"]}
     clock.advance(timedelta(minutes=1))
     assert due["repeat_test"]["task_id"] in await remind()
