@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Query, Response, status
+from fastapi import Depends, Query, Request, Response, status
 
 from app.assignments.dependencies import PolicyDep
 from app.assignments.repository import AssignmentRepository
@@ -12,6 +12,7 @@ from app.assignments.service import accompanying_today, assign_primary, decision
 from app.auth.dependencies import (
     AuditDep,
     ClinicStaff,
+    ClinicStaffButlerOrNutritionist,
     ClinicStaffOrButler,
     DeskStaff,
     DoctorOnly,
@@ -30,7 +31,7 @@ from app.measurements import service as measurements
 from app.measurements.domain import Entered, MeasurementKind, MeasurementSource, limits
 from app.measurements.service import NewReading
 from app.mothers import dating, domain, grading, service
-from app.mothers.dependencies import ButlerRepoDep, MotherRepoDep, ReadableMother
+from app.mothers.dependencies import ButlerRepoDep, MotherRepoDep, ReadableMother, readable_mother
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherFilter, MotherRepository
@@ -207,6 +208,21 @@ async def list_mothers(
     )
 
 
+async def _record_reader_mother(
+    mother_id: uuid.UUID,
+    request: Request,
+    principal: ClinicStaffButlerOrNutritionist,
+    repo: MotherRepoDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Mother:
+    """Her record is read by the nutritionist too (she sees her at the NUT station and acts on
+    referrals): with her national id and phone masked, as the record's view masks them for
+    every role outside REVEAL_NATIONAL_ID / REVEAL_PHONE."""
+    return await readable_mother(mother_id, request, principal, repo, audit, clock, settings)
+
+
 @router.get(
     "/{mother_id}",
     response_model=MotherRecord,
@@ -214,8 +230,8 @@ async def list_mothers(
     responses=problem_responses(403, 404),
 )
 async def read_mother(
-    mother: ReadableMother,
-    principal: ClinicStaffOrButler,
+    mother: Annotated[Mother, Depends(_record_reader_mother)],
+    principal: ClinicStaffButlerOrNutritionist,
     repo: MotherRepoDep,
     audit: AuditDep,
     clock: ClockDep,

@@ -6,10 +6,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import Query, Response, status
+from fastapi import Depends, Query, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import AuditTrail
 from app.auth.dependencies import (
     AdminOnly,
     AdminOrStation,
@@ -19,9 +20,12 @@ from app.auth.dependencies import (
     ClinicStaffOrStation,
     DeskOrStation,
     Idempotent,
+    require_roles,
 )
-from app.core.errors import problem_responses
+from app.auth.models import Role
+from app.core.errors import Forbidden, problem_responses
 from app.core.etag import IfMatch, check_if_match, etag_for
+from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.measurements.domain import Entered
 from app.measurements.service import NewReading
@@ -61,6 +65,31 @@ from app.queues.visit_queue import visit_queue_view
 from app.visits.router import VisibleVisit
 
 router = make_router(prefix="/v1", tags=["queues"], responses=problem_responses(401, 422))
+
+# The nutritionist runs the nutrition station: these routes admit her too, and
+# ``_her_station`` keeps her to it (object level). TODO(lead): move the two aliases to
+# app/auth/dependencies.py beside the others.
+StationOrNutritionist = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.STATION, Role.NUTRITIONIST))
+]
+ClinicStaffStationOrNutritionist = Annotated[
+    Principal,
+    Depends(
+        require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION, Role.NUTRITIONIST)
+    ),
+]
+NUTRITIONIST_STATION_TYPES = frozenset({"nutrition"})
+
+
+def _her_station(
+    principal: Principal, station_type: str, audit: AuditTrail, action: str, ref: uuid.UUID
+) -> None:
+    """The nutritionist acts only at a nutrition station: elsewhere a 403, audited."""
+    if principal.role == Role.NUTRITIONIST.value and station_type not in NUTRITIONIST_STATION_TYPES:
+        audit.record_denied(action, "station", ref, reason="not the nutrition station")
+        raise Forbidden("The nutritionist works at the nutrition station only.")
+
+
 boards = make_router(prefix="/v1", tags=["queue displays"], responses=problem_responses(422))
 
 
@@ -169,13 +198,14 @@ async def update_exam_type(
 )
 async def station_queue(
     code: str,
-    _p: ClinicStaffOrStation,
+    principal: ClinicStaffStationOrNutritionist,
     session: SessionDep,
     audit: AuditDep,
     ctx: CtxDep,
     catalogue: CatalogueDep,
 ) -> StationQueue:
     station = await operations.station_by_code(session, code)
+    _her_station(principal, station.station_type, audit, "queue.read", station.id)
     queue, shown = await read_station_queue(session, station, catalogue, ctx)
     audit.record_many("queue.read", "mother", shown)
     return queue
@@ -191,13 +221,14 @@ async def station_queue(
 async def call_next(
     code: str,
     body: CallNext,
-    principal: AdminOrStation,
+    principal: StationOrNutritionist,
     session: SessionDep,
     audit: AuditDep,
     ctx: CtxDep,
     catalogue: CatalogueDep,
 ) -> CallResult:
     station = await operations.station_by_code(session, code)
+    _her_station(principal, station.station_type, audit, "queue.call", station.id)
     entry = await operations.call_next(session, station, body.room, acting(ctx, principal))
     if entry is not None:
         audit.record(
@@ -227,13 +258,14 @@ def _entry_move(action: str, move: Move, summary: str) -> None:
     checks, audit and answer for each, only the move differs."""
 
     async def handler(
-        principal: AdminOrStation,
+        principal: StationOrNutritionist,
         entry: EntryDep,
         session: SessionDep,
         audit: AuditDep,
         ctx: CtxDep,
         catalogue: CatalogueDep,
     ) -> QueueEntryPublic:
+        _her_station(principal, entry.station_type, audit, f"queue.{action}", entry.id)
         await move(session, entry, catalogue, acting(ctx, principal))
         return await _done(session, entry, catalogue, audit, action)
 
@@ -265,11 +297,13 @@ _entry_move(
     summary="The exam is over: its orders are done and she joins the queues now open to her",
     description="The vitals and NST stations send what they measured (`readings`); they are "
     "checked (a 422 names the reading's field, and nothing is finished) and stored as her "
-    "measurements with this visit. Without a body the exam is finished as before.",
+    "measurements with this visit. Without a body (or without `readings`) the exam is "
+    "finished as before; `readings: []` is refused (422: at least one reading, or leave "
+    "`readings` out). A ticket that is not in service is a 409, with or without readings.",
     responses=problem_responses(403, 404, 409),
 )
 async def finish(
-    principal: AdminOrStation,
+    principal: StationOrNutritionist,
     entry: EntryDep,
     session: SessionDep,
     audit: AuditDep,
@@ -277,12 +311,16 @@ async def finish(
     catalogue: CatalogueDep,
     body: FinishExam | None = None,
 ) -> QueueEntryPublic:
-    readings = [
-        NewReading(
-            Entered(r.kind, r.value, r.value2, r.unit, r.result), r.measured_at, f"readings.{i}"
-        )
-        for i, r in enumerate(body.readings if body else [])
-    ]
+    _her_station(principal, entry.station_type, audit, "queue.finish", entry.id)
+    # None: no readings sent (finished as before); [] sent explicitly is refused downstream.
+    readings = None
+    if body is not None and "readings" in body.model_fields_set:
+        readings = [
+            NewReading(
+                Entered(r.kind, r.value, r.value2, r.unit, r.result), r.measured_at, f"readings.{i}"
+            )
+            for i, r in enumerate(body.readings)
+        ]
     await operations.finish_with_readings(
         session, entry, catalogue, acting(ctx, principal), readings
     )
