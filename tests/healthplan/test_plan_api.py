@@ -412,3 +412,34 @@ async def test_a_mild_anaemia_from_the_lab_puts_iron_advice_with_its_source_in_t
     assert "CMA 2014" in iron["source"]
     assert "WHO 2012" in iron["source"]
     assert "repeat_hb" in items
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "kind = 'changed'",
+        "change_note = 'edited'",
+        "created_by_name = 'someone else'",
+        "created_by_role = 'nutritionist'",
+        "created_by_id = NULL",
+        "created_at = created_at || ''",
+    ],
+)
+async def test_the_database_refuses_to_change_what_an_unsigned_version_proposed(
+    api: Api, session_factory: async_sessionmaker[AsyncSession], assignment: str
+) -> None:
+    mother = await mother_with_butler(api)
+    await _generate(api, mother["id"])
+    async with session_factory() as session:
+        if assignment.startswith("created_at"):  # a moment later, in each dialect's terms
+            later = "created_at + interval '1 minute'"
+            if session.get_bind().dialect.name == "sqlite":
+                later = "'2030-01-01 00:00:00.000000'"
+            assignment = f"created_at = {later}"
+        with pytest.raises((IntegrityError, DBAPIError)):
+            await session.execute(
+                text(f"UPDATE health_plan_versions SET {assignment} WHERE version = 1")
+            )
+        await session.rollback()
+    # Signing (the signature columns, once) is still the one update allowed.
+    assert (await _sign(api, mother["id"], 1, '"1"', "doctor")).status_code == 200
