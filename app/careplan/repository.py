@@ -16,6 +16,8 @@ from app.reports.models import LabObservation, LabReport
 from app.visits.models import ExamOrder, Visit
 from app.worklist.models import WorklistItem
 
+TWINS_INDICATION = "multiple_pregnancy"  # the care plan's indication a doctor records
+
 
 @dataclass(frozen=True, slots=True)
 class OrderRow:
@@ -117,6 +119,14 @@ class CarePlanRepository:
                 .order_by(CareIndication.recorded_at, CareIndication.id)
             )
         )
+
+    async def twins(self, pregnancy_id: uuid.UUID) -> bool:
+        """A doctor recorded a multiple pregnancy (the indication's last row is its state)."""
+        present = False
+        for row in await self.indications(pregnancy_id):
+            if row.code == TWINS_INDICATION:
+                present = row.present
+        return present
 
     async def observations(
         self, mother_id: uuid.UUID, codes: set[str]

@@ -39,7 +39,6 @@ from app.worklist import service as worklist
 from app.worklist.repository import WorklistRepository
 
 SIGNING_ROLES = frozenset({Role.DOCTOR.value, Role.NUTRITIONIST.value})
-TWINS_INDICATION = "multiple_pregnancy"  # the care plan's indication a doctor records
 
 
 class PlanConflict(Conflict):
@@ -50,20 +49,11 @@ class PlanConflict(Conflict):
 # Her data, read ----------------------------------------------------------------------------
 
 
-async def _twins(session: AsyncSession, pregnancy_id: uuid.UUID) -> bool:
-    """A doctor recorded a multiple pregnancy (the care plan's indication; the last row wins)."""
-    present = False
-    for row in await CarePlanRepository(session).indications(pregnancy_id):
-        if row.code == TWINS_INDICATION:
-            present = row.present
-    return present
-
-
 async def her_data(
     session: AsyncSession, *, pregnancy: Pregnancy, today: date, gwg_table: str | None = None
 ) -> Her:
     """Her GA, BMI and weight gain (clinical.weight_gain), open flags, risk grade, twins."""
-    twins = await _twins(session, pregnancy.id)
+    twins = await CarePlanRepository(session).twins(pregnancy.id)
     flags = {f.code: f.grade for f in await clinical.open_flags(session, pregnancy.id)}
     wg = await clinical.weight_gain(session, pregnancy)
     table = clinical.gwg_table_in_force()
