@@ -114,9 +114,10 @@ async def weight_gain(
     mothers: MotherRepoDep,
     session: SessionDep,
     audit: AuditDep,
+    settings: SettingsDep,
 ) -> WeightGainPublic:
     pregnancy = await _pregnancy(mothers, mother)
-    wg = await service.weight_gain(session, pregnancy)
+    wg = await service.weight_gain(session, pregnancy, settings)
     audit.record("mother.weight_gain.read", "mother", mother.id)
     return WeightGainPublic(
         table=wg.table_code,
@@ -143,8 +144,22 @@ async def weight_gain(
                 status=p.status.value,
             )
             for p in wg.readings
+        ]
+        + [
+            GainPointPublic(
+                measurement_id=p.measurement_id,
+                measured_at=p.measured_at,
+                ga_days=p.ga_days,
+                ga=format_gestational_age(p.ga_days),
+                weight_kg=p.weight_kg,
+                gain_kg=p.gain_kg,
+                low_kg=None,
+                high_kg=None,
+                status=None,
+            )
+            for p in wg.unbanded
         ],
-        gain_kg=wg.gain_kg,
+        gain_kg=wg.gain_kg if wg.readings else (wg.unbanded[-1].gain_kg if wg.unbanded else None),
         status=wg.status,
         not_covered=wg.not_covered,
     )

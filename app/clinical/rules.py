@@ -82,6 +82,7 @@ class Finding:
     grade: str | None = None
     doctor_alert: bool = False
     measurement_ids: tuple[str, ...] = field(default=())
+    priority: int | None = None  # the doctor's item's priority when the grade sets it
 
     @property
     def key(self) -> tuple[str, str]:
@@ -372,6 +373,9 @@ def evaluate_haemoglobin(table: Rules, g_per_l: float, *, ga_days: int | None) -
                 ),
                 inputs={"haemoglobin_g_l": g_per_l, "ga_days": ga_days},
                 doctor_alert=bool(grade.get("doctor_alert", False)),
+                priority=(
+                    None if grade.get("doctor_priority") is None else int(grade["doctor_priority"])
+                ),
             )
         )
     return found
@@ -470,6 +474,14 @@ def evaluate_weight_gain(
             )
         )
     return found
+
+
+def worse_grade(rule: Rule, new: str | None, old: str | None) -> bool:
+    """The new grade comes later in the rule's grades than the old one (mild → moderate)."""
+    order = [str(g["grade"]) for g in rule.params.get("grades", ())]
+    if new not in order:
+        return False
+    return old not in order or order.index(new) > order.index(old)
 
 
 def rank(grade: str | None) -> int:

@@ -58,10 +58,14 @@ class GainPointPublic(BaseModel):
     ga_days: int
     ga: str = Field(examples=["24+3"])
     weight_kg: float
-    gain_kg: float
-    low_kg: float = Field(description="The band for that day: least expected gain")
-    high_kg: float
-    status: Literal["below", "within", "above"]
+    gain_kg: float | None = Field(description="None without her pre-pregnancy weight")
+    low_kg: float | None = Field(
+        description="The band for that day: least expected gain (None: not covered, no band)"
+    )
+    high_kg: float | None
+    status: Literal["below", "within", "above"] | None = Field(
+        description="None when no band applies (twins, no BMI): see not_covered"
+    )
 
 
 class WeightGainPublic(BaseModel):

@@ -50,6 +50,7 @@ from app.mothers.repository import MotherRepository
 from app.notifications.outbox import notify_butler
 from app.reports.models import CriticalAlert, LabReport
 from app.reports.repository import ReportRepository
+from app.visits.repository import VisitRepository
 from app.worklist import service as worklist
 from app.worklist.models import WorklistItem
 from app.worklist.repository import WorklistRepository
@@ -57,12 +58,17 @@ from app.worklist.repository import WorklistRepository
 logger = logging.getLogger("app.clinical")
 
 SYSTEM = "system"
-TWINS_INDICATION = "multiple_pregnancy"  # the care plan's indication a doctor records
 ALERT_KINDS = ("alert.critical", "critical.unmatched", "alert.escalated")
 TASK_DUE = timedelta(days=3)  # a consultation to book: within three days
 # Where each effect goes on the worklists: (audience, kind, priority).
 FAILED_KIND = "clinical.rules_failed"
 RISK_KIND = "clinical.risk_suggestion"
+# The readings whose value alone may be an emergency: a failed evaluation of one is critical.
+SEVERE_READINGS = {
+    MeasurementKind.BLOOD_PRESSURE: "blood pressure",
+    MeasurementKind.FETAL_HEART_RATE: "fetal heart rate",
+    MeasurementKind.NST: "NST",
+}
 
 
 class FiringDecided(Conflict):
@@ -106,6 +112,17 @@ class GainPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class WeightPoint:
+    """A weight reading with no band to read it against (twins, no BMI)."""
+
+    measurement_id: uuid.UUID
+    measured_at: datetime
+    ga_days: int
+    weight_kg: float
+    gain_kg: float | None  # None without her pre-pregnancy weight
+
+
+@dataclass(frozen=True, slots=True)
 class WeightGain:
     """Her weight gain against the table in force, or why it cannot be given."""
 
@@ -119,6 +136,8 @@ class WeightGain:
     targets: gwg.Targets | None
     readings: list[GainPoint] = field(default_factory=list)
     not_covered: str | None = None
+    # Not covered (twins, no BMI): her readings all the same, weight and gain, no band.
+    unbanded: list[WeightPoint] = field(default_factory=list)
 
     @property
     def gain_kg(self) -> float | None:
@@ -129,17 +148,12 @@ class WeightGain:
         return self.readings[-1].status.value if self.readings else None
 
 
-async def _twins(session: AsyncSession, pregnancy_id: uuid.UUID) -> bool:
-    present = False
-    for row in await CarePlanRepository(session).indications(pregnancy_id):
-        if row.code == TWINS_INDICATION:
-            present = row.present
-    return present
-
-
-async def weight_gain(session: AsyncSession, pregnancy: Pregnancy) -> WeightGain:
-    """Each current weight reading with its GA, gain, the band for that day and its status."""
-    table = gwg_table_in_force()
+async def weight_gain(
+    session: AsyncSession, pregnancy: Pregnancy, settings: Settings | None = None
+) -> WeightGain:
+    """Each current weight reading with its GA, gain, the band for that day and its status;
+    when no band applies (twins, no BMI) her readings all the same, in ``unbanded``."""
+    table = gwg_table_in_force(settings)
     repo = MeasurementRepository(session)
     base = await repo.baseline(pregnancy.id)
     empty = WeightGain(
@@ -152,15 +166,33 @@ async def weight_gain(session: AsyncSession, pregnancy: Pregnancy) -> WeightGain
         group_label=None,
         targets=None,
     )
+    weights = await repo.current(pregnancy.id, [MeasurementKind.WEIGHT])
+    pre = base.pre_pregnancy_weight_kg
+    unbanded = [
+        WeightPoint(
+            measurement_id=m.id,
+            measured_at=m.measured_at,
+            ga_days=m.ga_days,
+            weight_kg=m.value,
+            gain_kg=None if pre is None else round(m.value - pre, 2),
+        )
+        for m in weights
+        if m.ga_days is not None
+    ]
     if base.height_cm is None or base.pre_pregnancy_weight_kg is None:
-        return _replace(empty, not_covered="height and pre-pregnancy weight are needed for BMI")
+        return _replace(
+            empty,
+            not_covered="height and pre-pregnancy weight are needed for BMI",
+            unbanded=unbanded,
+        )
     her_bmi = bmi(base.height_cm, base.pre_pregnancy_weight_kg)
+    twins = await CarePlanRepository(session).twins(pregnancy.id)
     try:
-        group = gwg.group(table, her_bmi, fetuses=2 if await _twins(session, pregnancy.id) else 1)
+        group = gwg.group(table, her_bmi, fetuses=2 if twins else 1)
     except gwg.NotCovered as exc:
-        return _replace(empty, bmi=her_bmi, not_covered=exc.reason)
+        return _replace(empty, bmi=her_bmi, not_covered=exc.reason, unbanded=unbanded)
     points = []
-    for m in await repo.current(pregnancy.id, [MeasurementKind.WEIGHT]):
+    for m in weights:
         if m.ga_days is None:
             continue
         gain = m.value - base.pre_pregnancy_weight_kg
@@ -210,7 +242,13 @@ async def _contained(
     mother_id: uuid.UUID | None,
     now: datetime,
     run: Any,
+    reading: str | None = None,
 ) -> None:
+    """Run ``run`` in a savepoint; a failure is logged (ids only) and put on the doctors' list.
+    ``reading``: a reading whose value may be severe (blood pressure, fetal heart rate, NST):
+    a failure then hides what could be a critical value, so the item is CRITICAL and says to
+    check the reading now (the safer reading: a failed evaluation is treated as a possible
+    severe value, not as a routine review)."""
     try:
         async with session.begin_nested():
             await run()
@@ -223,8 +261,13 @@ async def _contained(
             session,
             audiences=[worklist.DOCTOR],
             kind=FAILED_KIND,
-            priority=worklist.TODAY,
-            title=f"Clinical rules could not be evaluated for a new {what}: review it yourself",
+            priority=worklist.CRITICAL if reading else worklist.TODAY,
+            title=(
+                f"Clinical rules could not be evaluated for a new {reading} reading: "
+                "check the reading now (it may be severe)"
+                if reading
+                else f"Clinical rules could not be evaluated for a new {what}: review it yourself"
+            ),
             now=now,
             mother_id=mother_id,
             report_id=ref if what == "report" else None,
@@ -239,12 +282,19 @@ async def on_measurement(
     if m is None or m.superseded_at is not None:
         return
     mother_id = m.mother_id
+    reading = SEVERE_READINGS.get(m.kind)
 
     async def run() -> None:
         await _evaluate_measurement(session, m, now=now)
 
     await _contained(
-        session, what="measurement", ref=measurement_id, mother_id=mother_id, now=now, run=run
+        session,
+        what="measurement",
+        ref=measurement_id,
+        mother_id=mother_id,
+        now=now,
+        run=run,
+        reading=reading,
     )
 
 
@@ -343,7 +393,7 @@ async def _evaluate_measurement(session: AsyncSession, m: Measurement, *, now: d
     if m.kind is MeasurementKind.BLOOD_PRESSURE:
         await _reconcile(
             ctx,
-            clinical_rules.evaluate_bp_single(ctx.rules, _bp(m)),
+            _at_home(clinical_rules.evaluate_bp_single(ctx.rules, _bp(m)), [m]),
             kinds=("bp_single",),
             scope=mine,
             replaced=replaced,
@@ -353,15 +403,20 @@ async def _evaluate_measurement(session: AsyncSession, m: Measurement, *, now: d
         readings = await _not_dismissed(ctx, readings)
         await _reconcile(
             ctx,
-            clinical_rules.evaluate_bp_repeat(ctx.rules, [_bp(r) for r in readings]),
+            _at_home(
+                clinical_rules.evaluate_bp_repeat(ctx.rules, [_bp(r) for r in readings]), readings
+            ),
             kinds=("bp_repeat",),
             scope=None,
             replaced=replaced,
             measurement=m,
         )
     elif m.kind is MeasurementKind.FETAL_HEART_RATE:
-        found = clinical_rules.evaluate_fhr(
-            ctx.rules, m.value, measurement_id=str(m.id), ga_days=m.ga_days
+        found = _at_home(
+            clinical_rules.evaluate_fhr(
+                ctx.rules, m.value, measurement_id=str(m.id), ga_days=m.ga_days
+            ),
+            [m],
         )
         await _reconcile(
             ctx,
@@ -372,8 +427,11 @@ async def _evaluate_measurement(session: AsyncSession, m: Measurement, *, now: d
             measurement=m,
         )
     elif m.kind is MeasurementKind.NST and m.result:
-        found = clinical_rules.evaluate_nst(
-            ctx.rules, m.result, measurement_id=str(m.id), ga_days=m.ga_days
+        found = _at_home(
+            clinical_rules.evaluate_nst(
+                ctx.rules, m.result, measurement_id=str(m.id), ga_days=m.ga_days
+            ),
+            [m],
         )
         await _reconcile(ctx, found, kinds=("nst",), scope=mine, replaced=replaced, measurement=m)
     elif m.kind in (
@@ -382,6 +440,24 @@ async def _evaluate_measurement(session: AsyncSession, m: Measurement, *, now: d
         MeasurementKind.PRE_PREGNANCY_WEIGHT,
     ):
         await _evaluate_weight_gain(ctx, replaced=replaced, measurement=m)
+
+
+AT_HOME = "reported by the mother at home (a butler entered it), not a clinic measurement"
+
+
+def _at_home(found: list[Finding], readings: Sequence[Measurement]) -> list[Finding]:
+    """A finding that read a reading she reported at home says so, in its explanation and its
+    inputs, so the doctor knows it was not measured at the clinic."""
+    home = {str(r.id) for r in readings if r.reported_by_mother}
+    out = []
+    for f in found:
+        ids = [i for i in f.measurement_ids if i in home]
+        if not ids:
+            out.append(f)
+            continue
+        inputs = {**f.inputs, "reported_by_mother": True, "reported_by_mother_ids": ids}
+        out.append(replace(f, explanation=f"{f.explanation} [{AT_HOME}]", inputs=inputs))
+    return out
 
 
 async def _not_dismissed(ctx: _Context, readings: Sequence[Measurement]) -> list[Measurement]:
@@ -423,7 +499,13 @@ async def _evaluate_weight_gain(
         )
         for p in wg.readings
     ]
-    found = clinical_rules.evaluate_weight_gain(ctx.rules, readings, table_code=wg.table_code)
+    weights = await MeasurementRepository(ctx.session).current(
+        ctx.pregnancy.id, [MeasurementKind.WEIGHT]
+    )
+    found = _at_home(
+        clinical_rules.evaluate_weight_gain(ctx.rules, readings, table_code=wg.table_code),
+        weights,
+    )
     baseline_changed = measurement.kind is not MeasurementKind.WEIGHT and bool(replaced)
     await _reconcile(
         ctx,
@@ -444,7 +526,8 @@ async def _end_gain_episode(ctx: _Context, within: clinical_rules.GainReading) -
     silent). The firing is ended as ``withdrawn`` with the reason (the states a firing has
     need no migration): its referral is not undone, the nutritionist's item and the butler's
     task stand (she was referred; the safer reading is to let the nutritionist see her)."""
-    why = f"episode ended: weight gain back within the band at {clinical_rules.ga_text(within.ga_days)}"
+    at = clinical_rules.ga_text(within.ga_days)
+    why = f"episode ended: weight gain back within the band at {at}"
     flag = await ClinicalRepository(ctx.session).open_flag(ctx.pregnancy.id, "gwg_outside")
     if flag is not None:
         _clear(flag, by=SYSTEM, why="weight gain back within the band", now=ctx.now)
@@ -622,6 +705,7 @@ async def _fire(
     ctx.live.append(firing)
     effects: dict[str, Any] = {}
     new_flags = []
+    worse = False  # a later result grades her worse (anaemia mild → moderate): the doctor is told
     for code in rule.flags:
         flag = await ClinicalRepository(ctx.session).open_flag(ctx.pregnancy.id, code)
         if flag is None:
@@ -637,6 +721,8 @@ async def _fire(
             )
             new_flags.append(code)
         elif finding.grade is not None and flag.grade != finding.grade:
+            if clinical_rules.worse_grade(rule, finding.grade, flag.grade):
+                worse = True
             flag.grade, flag.firing_id = finding.grade, firing.id  # her latest result grades it
     first_time = bool(new_flags) or not rule.flags
     title = rule.title
@@ -648,12 +734,16 @@ async def _fire(
         effects |= await _nutritionist(
             ctx, kind="clinical.gwg_referral", title=f"Nutritionist referral: {title}"
         )
-    if finding.doctor_alert or ("doctor_alert" in rule.effects and first_time):
+    if finding.doctor_alert or ("doctor_alert" in rule.effects and (first_time or worse)):
         items = await worklist.add(
             ctx.session,
             audiences=[worklist.DOCTOR],
             kind=f"clinical.{rule.id}"[:40],
-            priority=int(rule.params.get("doctor_priority", worklist.TODAY)),
+            priority=(
+                finding.priority
+                if finding.priority is not None
+                else int(rule.params.get("doctor_priority", worklist.TODAY))
+            ),
             title=(
                 ("Confirm or dismiss: " if rule.state is FiringState.SUGGESTED else "")
                 + finding.explanation
@@ -682,12 +772,18 @@ async def _fire(
     return firing
 
 
+BUTLER_BOOKING_TITLE = "Book her nutritionist appointment"
+
+
 async def _nutritionist(ctx: _Context, *, kind: str, title: str) -> dict[str, Any]:
-    """A nutritionist worklist item and a butler task to book it (once while it stands)."""
+    """A nutritionist worklist item and a butler task to book it (once while it stands).
+
+    The butler's task names no condition (her phone shows tasks; SPEC): the diagnosis stays
+    in ``title``, on the nutritionist's worklist item."""
     task = Task(
         mother_id=ctx.mother.id,
         butler_id=ctx.mother.primary_butler_id,
-        title=f"Book her {title[0].lower()}{title[1:]}"[:300],
+        title=BUTLER_BOOKING_TITLE,
         due_at=ctx.now + TASK_DUE,
         created_by_name=SYSTEM,
         created_at=ctx.now,
@@ -714,6 +810,19 @@ async def _nutritionist(ctx: _Context, *, kind: str, title: str) -> dict[str, An
     return {"task_id": str(task.id), "worklist_ids": [str(i.id) for i in items]}
 
 
+async def _butler_at_her_side(ctx: _Context, measurement: Measurement) -> uuid.UUID | None:
+    """Who is paged about her reading: the butler accompanying her today (a cover when her
+    primary butler is off), as a lab value's alert (reports.service._butler_for): the
+    reading's visit if it is today's, else her visit today; otherwise her primary butler."""
+    visits = VisitRepository(ctx.session)
+    visit = await visits.visit(measurement.visit_id) if measurement.visit_id else None
+    if visit is None or visit.visit_date != ctx.today:
+        visit = await visits.active_visit_on(ctx.mother.id, ctx.today)
+    if visit is not None and visit.visit_date == ctx.today and visit.accompanying_butler_id:
+        return visit.accompanying_butler_id
+    return ctx.mother.primary_butler_id
+
+
 async def _critical_alert(
     ctx: _Context, finding: Finding, measurement: Measurement
 ) -> uuid.UUID | None:
@@ -724,7 +833,7 @@ async def _critical_alert(
     alert = CriticalAlert(
         measurement_id=measurement.id,
         mother_id=ctx.mother.id,
-        butler_id=ctx.mother.primary_butler_id,
+        butler_id=await _butler_at_her_side(ctx, measurement),
         reason=finding.explanation[:500],
         raised_at=ctx.now,
         due_at=ctx.now + timedelta(minutes=get_settings().critical_ack_minutes),
@@ -840,8 +949,19 @@ async def _withdraw(ctx: _Context, firing: RuleFiring, *, why: str) -> None:
         else:
             _clear(flag, by=SYSTEM, why=f"withdrawn: {why}", now=ctx.now)
     effects = firing.inputs.get("effects", {})
+    # An item a firing that still stands also points to (the same report regraded) stays open.
+    shared = {
+        i
+        for f in ctx.live
+        if f.id != firing.id and f.state in clinical_rules.LIVE_STATES
+        for i in f.inputs.get("effects", {}).get("worklist_ids", [])
+    }
     await _close_items(
-        session, effects.get("worklist_ids", []), by=SYSTEM, note=f"withdrawn: {why}", now=ctx.now
+        session,
+        [i for i in effects.get("worklist_ids", []) if i not in shared],
+        by=SYSTEM,
+        note=f"withdrawn: {why}",
+        now=ctx.now,
     )
     if effects.get("task_id"):
         task = await session.get(Task, uuid.UUID(effects["task_id"]))
@@ -1011,7 +1131,11 @@ async def _apply_grade(
         pregnancy=pregnancy,
         risk=Risk(grade, pregnancy.purple),
         decision=RiskDecision.CHANGED,
-        reason=f"rule {firing.rule_id} (firing {firing.id}) confirmed: {firing.explanation}",
+        # Who confirmed it and their note first: the history keeps 500 characters.
+        reason=(
+            f"rule {firing.rule_id} (firing {firing.id}) confirmed by {actor.role}:{actor.name}"
+            f": {firing.decision_note or ''} — {firing.explanation}"
+        ),
         actor=risk.Actor(name=actor.name, role=str(actor.role), id=actor.id),
         today=today,
         now=now,

@@ -167,7 +167,7 @@ async def test_one_mother_from_enrolment_to_her_butlers_follow_up(api: Api, lab:
     mine = (await assignments(api)).json()
     titles = [i["title"] for i in mine["items"] if i["kind"] == "task" and i["mother_id"] == mid]
     assert "Call her about her food diary" in titles, titles
-    assert not [t for t in titles if t.startswith("Book her nutritionist consultation")], titles
+    assert not [t for t in titles if t.startswith("Book her nutritionist appointment")], titles
     due = await _get(api, f"/v1/mothers/{mid}/health-plan/due", "butler1")
     assert any("glucose" in i["code"] for i in due["items"]), due
     other = await api.client.get(f"/v1/mothers/{mid}/health-plan/due", headers=api.auth("butler2"))
@@ -296,8 +296,11 @@ async def test_a_detached_report_takes_its_review_and_follow_ups_with_it(
     assert detached.status_code == 200, detached.text
     after = (await assignments(api)).json()["items"]
     assert not any(i["id"] == task_id for i in after), after
-    reviews = (await _get(api, f"/v1/reports/{report_id}/reviews", "doctor"))["items"]
-    assert [r["current"] for r in reviews] == [False]
+    # The report is no longer hers: its reviews are not read through it (it has no mother
+    # now); her history lists the review marked withdrawn.
+    assert (await _get(api, f"/v1/reports/{report_id}/reviews", "doctor"))["items"] == []
+    history = (await _get(api, f"/v1/mothers/{mother['id']}/reviews", "doctor"))["items"]
+    assert [(r["current"], r["withdrawn"]) for r in history] == [(False, True)]
     assert await _live_gdm(api, mother["id"]) == []
     told = [
         i

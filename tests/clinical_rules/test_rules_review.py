@@ -6,8 +6,8 @@ Cases (case → expected → source):
   → no GDM / GDM (mg/dL compared with the mg/dL thresholds as written, never rounded)
   → IADPSG 2010, CSOG/CMA 2022
 - fasting 125 / 126 mg/dL → no overt / overt diabetes suggested → CSOG/CMA 2022, WHO 2013
-- Hb 110 / 109.95 g/L → none / anaemia mild (a doctor's item); 85 → moderate, a higher
-  priority → WHO 2011, CMA 2014
+- Hb 110 / 109.95 g/L → none / anaemia mild (a doctor's item, priority 2); 85 → moderate
+  (1); 65 → severe (0); a worse grade on a later report → a new item → WHO 2011, CMA 2014
 - weight outside, outside (referral) → within → outside, outside → a second referral task
 - a dismissed gestational-hypertension suggestion does not come back on later readings; two
   new raised readings 4 h apart suggest it again → CSOG 2020
@@ -141,17 +141,21 @@ async def test_overt_diabetes_at_126_mg_dl(api: Api, lab: Lab, fasting: str, ove
     assert ("ogtt.overt" in rules) is overt
 
 
-def _hb(mother: dict[str, Any], visit: dict[str, Any], value: str) -> str:
+def _hb(
+    mother: dict[str, Any], visit: dict[str, Any], value: str, control: str = "H1", obr25: str = "F"
+) -> str:
     return oru(
-        control_id="H1",
+        control_id=control,
         mrn=mother["mrn"],
         order=order_number(visit),
+        obr25=obr25,
         obx=[f"OBX|1|NM|718-7^Hemoglobin^LN||{value}|g/L|110-150||||F"],
     )
 
 
 @pytest.mark.parametrize(
-    ("hb", "grade", "priority"), [("110", None, None), ("109.95", "mild", 1), ("85", "moderate", 0)]
+    ("hb", "grade", "priority"),
+    [("110", None, None), ("109.95", "mild", 2), ("85", "moderate", 1), ("65", "severe", 0)],
 )
 async def test_anaemia_is_graded_and_puts_an_item_on_the_doctors_list(
     api: Api, lab: Lab, hb: str, grade: str | None, priority: int | None
@@ -362,3 +366,41 @@ async def test_twins_weight_gain_lists_her_readings_without_a_band(api: Api) -> 
     (reading,) = wg["readings"]
     assert (reading["weight_kg"], reading["gain_kg"]) == (63, 8)
     assert (reading["low_kg"], reading["high_kg"], reading["status"]) == (None, None, None)
+
+
+async def test_anaemia_regraded_worse_keeps_the_doctors_item_and_raises_it(
+    api: Api, lab: Lab
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    mother = her["mother"]
+    assert (await lab.hl7(_hb(mother, her["visit"], "105")))[0] == "AA"
+    amended = _hb(mother, her["visit"], "85", control="H2", obr25="C")
+    assert (await lab.hl7(amended))[0] == "AA"
+    flags = (await _get(api, f"/v1/mothers/{mother['id']}/flags"))["items"]
+    assert [(f["code"], f["grade"]) for f in flags if f["code"] == "anaemia"] == [
+        ("anaemia", "moderate")
+    ]
+    (item,) = [i for i in await _worklist(api) if i["kind"] == "clinical.hb.anaemia"]
+    assert item["priority"] == 1
+
+
+# Severe blood pressure entered in kPa ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("systolic", "diastolic", "alert"),
+    [(21.3, 13.3, True), (21.2, 14.5, False), (21.2, 14.6, True), (21.2, 14.7, True)],
+)
+async def test_a_severe_blood_pressure_in_kpa_raises_the_critical_alert(
+    api: Api, systolic: float, diastolic: float, alert: bool
+) -> None:
+    """Stored in whole mmHg, half up, as a clinic records it (measurements): 21.3 kPa is
+    159.76 → 160 mmHg, severe (>= 160/110, CSOG 2020); 21.2/14.5 kPa is 159/108.8 → 159/109,
+    not severe; 14.6 kPa is 109.51 → 110 and 14.7 kPa 110.26 → 110: severe."""
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    reading = {"kind": "blood_pressure", "value": systolic, "value2": diastolic, "unit": "kPa"}
+    await _record(api, her["mother"]["id"], reading)
+    alerts = (await _get(api, "/v1/alerts"))["items"]
+    assert bool(alerts) is alert, alerts
