@@ -2,6 +2,7 @@
 
 Cases (case → expected → source):
 - fasting 5.09/5.1, 1 h 9.99/10.0, 2 h 8.49/8.5 mmol/L → no GDM / GDM → IADPSG 2010, CSOG/CMA 2022
+- 91/92, 179/180, 152/153 mg/dL sent as such → no GDM / GDM (the mg/dL thresholds as written)
 - fasting 6.99/7.0 → no overt / overt (the doctor is alerted) → CSOG/CMA 2022
 - a fasting value alone before 24+0 → no GDM (early fasting 5.1-6.9 is not GDM) → CSOG/CMA 2022
 - 139/140 systolic, 89/90 diastolic on two readings 3:59/4:00 apart, at 19+6/20+0 → none / GH
@@ -233,4 +234,37 @@ def test_a_broken_rules_file_is_refused(tmp_path: Path, change: object, message:
     bad = tmp_path / "rules.json"
     bad.write_text(json.dumps(raw), encoding="utf-8")
     with pytest.raises(ValueError, match=message):
+        r.rules(str(bad))
+
+
+@pytest.mark.parametrize(
+    ("lab", "mg_dl", "gdm"),
+    [
+        ("glucose_fasting", 91, False),
+        ("glucose_fasting", 92, True),
+        ("ogtt_1h", 179, False),
+        ("ogtt_1h", 180, True),
+        ("ogtt_2h", 152, False),
+        ("ogtt_2h", 153, True),
+    ],
+)
+def test_a_value_sent_in_mg_dl_meets_the_mg_dl_threshold_as_written(
+    lab: str, mg_dl: float, gdm: bool
+) -> None:
+    """180 mg/dL is 9.99 mmol/L converted, yet IADPSG 2010 writes 180 as the 1 h limit."""
+    values = {"glucose_fasting": 4.5, "ogtt_1h": 7.0, "ogtt_2h": 6.0, lab: mg_dl * 0.055506}
+    found = r.evaluate_glucose(RULES, values, ga_days=GA_26, mg_dl={lab: mg_dl})
+    assert ("ogtt.gdm" in _ids(found)) is gdm
+    if gdm:
+        (f,) = [f for f in found if f.rule.id == "ogtt.gdm"]
+        assert "mg/dL" in f.explanation
+        assert f.inputs["values_mg_dl"] == {lab: mg_dl}
+
+
+def test_a_mg_dl_threshold_without_its_mmol_l_one_is_refused(tmp_path: Path) -> None:
+    raw = json.loads(r.BUILT_IN.read_text(encoding="utf-8"))
+    raw["rules"][1]["at_or_above_mg_dl"] = {"ogtt_2h": 200}  # ogtt.overt: fasting only
+    bad = tmp_path / "rules.json"
+    bad.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match="mg/dL"):
         r.rules(str(bad))
