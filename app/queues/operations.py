@@ -180,11 +180,23 @@ async def finish_with_readings(
     entry: QueueEntry,
     catalogue: Catalogue,
     ctx: Ctx,
-    readings: Sequence[NewReading],
+    readings: Sequence[NewReading] | None,
 ) -> list[QueueEntry]:
     """Finish the entry, storing the readings its exam took (vitals: weight, blood pressure,
     pulse; NST: its result and the fetal heart rate) with her visit. A reading of another kind
-    than its exams take is a 422, and nothing is finished."""
+    than its exams take is a 422, and nothing is finished.
+
+    ``None``: no readings were sent, the exam is finished as before. An empty list sent
+    explicitly is refused (422 naming ``readings``): a vitals step "finished with nothing
+    measured" is far more often a client that lost its readings than a decision, and a silent
+    success would leave her without the blood pressure the rules need. A ticket not in service
+    is the same 409 with or without readings (its state is checked first, not the readings
+    against exams it no longer has pending)."""
+    expect_state(entry, EntryState.IN_SERVICE, doing="finished")
+    if readings is not None and not readings:
+        raise invalid_field(
+            "readings", "send at least one reading, or leave readings out to finish without any"
+        )
     if readings:
         codes = {
             s.exam_code for s in await QueueRepository(session).pending_steps_of_entry(entry.id)

@@ -316,6 +316,37 @@ async def test_finishing_without_readings_works_as_before(api: Api) -> None:
     assert await _list(api, her["mother"]["id"]) == []
 
 
+async def test_finishing_vitals_with_an_empty_readings_list_is_refused(api: Api) -> None:
+    """``readings: []`` is a vitals step finished with nothing measured, most likely a client
+    that lost them: a 422 naming ``readings``, and the step is not finished."""
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    entry = (await call(api, "VIT"))["called"]["entry"]
+    await op(api, entry["id"], "start")
+    empty = await op(api, entry["id"], "finish", readings=[])
+    problem = assert_problem(empty, 422)
+    assert problem["errors"][0]["field"] == "readings"  # type: ignore[index]
+    assert "leave readings out" in problem["errors"][0]["detail"]  # type: ignore[index]
+    finished = await op(api, entry["id"], "finish", readings=[{"kind": "pulse", "value": 80}])
+    assert finished.status_code == 200, finished.text
+    assert [m["kind"] for m in await _list(api, her["mother"]["id"])] == ["pulse"]
+
+
+async def test_finishing_a_done_ticket_with_readings_is_the_same_409_as_without(
+    api: Api,
+) -> None:
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    entry = (await call(api, "VIT"))["called"]["entry"]
+    await op(api, entry["id"], "start")
+    assert (await op(api, entry["id"], "finish")).status_code == 200
+    without = assert_problem(await op(api, entry["id"], "finish"), 409)
+    for readings in ([{"kind": "pulse", "value": 80}], []):
+        again = assert_problem(await op(api, entry["id"], "finish", readings=readings), 409)
+        assert (again["type"], again["detail"]) == (without["type"], without["detail"])
+    assert await _list(api, her["mother"]["id"]) == []  # nothing was recorded
+
+
 async def test_the_timeline_joins_her_hl7_haemoglobin_and_ogtt(api: Api, lab: Lab) -> None:
     await open_session(api, day=TODAY, starts="08:00", ends="17:00")
     her = await arrive(api)
