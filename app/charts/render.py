@@ -39,6 +39,7 @@ from app.charts.domain import (
     GainStatus,
     Label,
     PressureChart,
+    PressureLine,
     WeightChart,
     describe_pressure,
     describe_weight,
@@ -302,7 +303,32 @@ def _weight_figure(chart: WeightChart, *, cjk: bool) -> Figure:
     return fig
 
 
-def _reported_handle(ax: Axes, *, cjk: bool) -> Any:
+REPORTED = Label("空心: 在家自报", "Open: reported by her at home")
+CORRECTED_NOTE = Label(
+    "更正的读数按更正值显示", "Corrected readings are drawn at their corrected value"
+)
+
+
+def _reported_handle(ax: Axes, *, cjk: bool, marker: str = "o") -> Any:
+    """The legend's open marker, in the readings' own shape (on the blood-pressure chart a
+    triangle: its circles are the rings of a reading at a line, which the legend names)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker=marker,
+        markersize=7,
+        color=MUTED,
+        markerfacecolor="white",
+        markeredgewidth=1.4,
+        label=REPORTED.text(cjk=cjk),
+        gid="legend-reported",
+    )
+
+
+def _ring_handle(line: PressureLine, *, cjk: bool) -> Any:
     from matplotlib.lines import Line2D
 
     return Line2D(
@@ -310,10 +336,15 @@ def _reported_handle(ax: Axes, *, cjk: bool) -> Any:
         [],
         linestyle="none",
         marker="o",
-        markersize=7,
-        color=MUTED,
-        markerfacecolor="white",
-        label=Label("自报", "Reported by her").text(cjk=cjk),
+        markersize=11,
+        markerfacecolor="none",
+        markeredgecolor=SEVERE_COLOUR if line.severe else HIGH,
+        markeredgewidth=1.4,
+        label=Label(
+            f"圈: 达到 {line.systolic:g}/{line.diastolic:g}",
+            f"Ring: reached {line.systolic:g}/{line.diastolic:g}",
+        ).text(cjk=cjk),
+        gid=f"legend-ring-{line.systolic:g}-{line.diastolic:g}",
     )
 
 
@@ -397,10 +428,12 @@ def _pressure_figure(chart: PressureChart, *, cjk: bool) -> Figure:
                 )
             series.append(Line2D([], [], color=colour, marker=marker, label=label.text(cjk=cjk)))
         # A ring around a reading at or above a line, in the line's colour.
+        reached: dict[tuple[float, float], PressureLine] = {}
         for r, week in zip(ordered, x, strict=True):
             level = chart.level(r)
             if level is None:
                 continue
+            reached[(level.systolic, level.diastolic)] = level
             colour = SEVERE_COLOUR if level.severe else HIGH
             ax.plot(
                 [week, week],
@@ -413,8 +446,19 @@ def _pressure_figure(chart: PressureChart, *, cjk: bool) -> Figure:
                 markeredgewidth=1.4,
                 gid=f"reached-{level.systolic:g}-{level.diastolic:g}",
             )
+        handles += [_ring_handle(reached[k], cjk=cjk) for k in sorted(reached)]
         if any(r.reported_by_mother for r in ordered):
-            handles.append(_reported_handle(ax, cjk=cjk))
+            handles.append(_reported_handle(ax, cjk=cjk, marker="v"))
+        fig.text(
+            0.99,
+            0.005,
+            CORRECTED_NOTE.text(cjk=cjk),
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color=MUTED,
+            gid="corrected-note",
+        )
     else:
         _empty(ax, NO_PRESSURE, cjk=cjk)
     last = max([r.ga_days for r in chart.readings] + [0])

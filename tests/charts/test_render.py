@@ -221,3 +221,19 @@ def test_english_alone_drops_chinese_asides_and_words() -> None:
         "WS/T 801—2022 covers singletons only: none."
     )
     assert Label("体重", "Weight (kg)").text(cjk=False) == "Weight (kg)"
+
+
+def test_the_pressure_legend_says_what_the_open_marker_and_the_ring_mean() -> None:
+    root = parse(render.draw(PRESSURES, ChartFormat.SVG))
+    legend = " ".join("".join(t.itertext()) for t in group(root, "legend_1").iter(f"{SVG}text"))
+    assert "Open: reported by her at home" in legend
+    assert "Ring: reached 140/90" in legend
+    assert "Ring: reached 160/110" in legend
+    assert "Corrected readings are drawn at their corrected value" in texts(root)
+
+
+def test_the_pressure_legend_names_only_what_is_drawn() -> None:
+    calm = PressureChart(readings=(PressureReading(84, 112, 72),))
+    legend = texts(parse(render.draw(calm, ChartFormat.SVG)))
+    assert "Ring:" not in legend
+    assert "Open:" not in legend
