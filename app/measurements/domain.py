@@ -357,6 +357,14 @@ class LabCodes:
     version: str
     codes: dict[str, LabCode]
     units: dict[LabKind, LabUnits]
+    hints: tuple[str, ...] = ()  # lower case: words an unmapped local analyte shows
+
+    def known_unit(self, unit: str | None) -> bool:
+        """A unit some timeline kind accepts (g/L, mmol/L, mg/dL ...)."""
+        if not unit:
+            return False
+        spelling = normalise_unit(unit)
+        return any(spelling in dict(u.factors) for u in self.units.values())
 
 
 def load_lab_codes(path: Path = LAB_CODES_FILE) -> LabCodes:
@@ -393,7 +401,15 @@ def load_lab_codes(path: Path = LAB_CODES_FILE) -> LabCodes:
         codes[code] = LabCode(
             code, LabKind(entry["kind"]), contains, LabKind(otherwise) if otherwise else None
         )
-    return LabCodes(version=str(data.get("version", "")), codes=codes, units=units)
+    hints = data.get("unmapped_hints") or []
+    if not isinstance(hints, list) or not all(isinstance(h, str) and h.strip() for h in hints):
+        raise ValueError(f"{path}: unmapped_hints must be a list of words")
+    return LabCodes(
+        version=str(data.get("version", "")),
+        codes=codes,
+        units=units,
+        hints=tuple(h.strip().lower() for h in hints),
+    )
 
 
 @lru_cache(maxsize=4)
@@ -418,6 +434,19 @@ def lab_kind(code: str, display: str | None, table: LabCodes | None = None) -> L
         if not any(word in text for word in entry.display_contains):
             return entry.otherwise
     return entry.kind
+
+
+def looks_unmapped(
+    code: str, display: str | None, unit: str | None, table: LabCodes | None = None
+) -> bool:
+    """A result whose code the map does not list but which looks like one of the timeline's
+    analytes under a local code: a unit the map knows and a hint word in its code or display.
+    It is never guessed onto the timeline; it is counted so someone extends the map."""
+    table = table or installed_lab_codes()
+    if code.strip().lower() in table.codes or not table.known_unit(unit):
+        return False
+    text = f"{code} {display or ''}".lower()
+    return any(hint in text for hint in table.hints)
 
 
 def lab_value(

@@ -100,9 +100,11 @@ class MeasurementRepository:
                 weight = row.value
         return Baseline(height_cm=height, pre_pregnancy_weight_kg=weight)
 
-    async def lab_results(self, mother_id: uuid.UUID) -> list[LabResult]:
-        """Her final results whose codes the timeline's map lists, from reports matched to her."""
+    async def lab_results(self, mother_id: uuid.UUID, *, unmapped: bool = False) -> list[LabResult]:
+        """Her final results whose codes the timeline's map lists, from reports matched to her;
+        with ``unmapped``, her final numeric results whose codes it does not list instead."""
         codes = list(installed_lab_codes().codes)
+        listed = func.lower(func.trim(LabObservation.code)).in_(codes)
         at = func.coalesce(
             LabReport.effective_at, LabReport.issued_at, LabReport.received_at, type_=UTCDateTime()
         )
@@ -112,7 +114,8 @@ class MeasurementRepository:
             .where(
                 LabReport.mother_id == mother_id,
                 LabReport.status.in_(list(READY)),
-                func.lower(func.trim(LabObservation.code)).in_(codes),
+                ~listed if unmapped else listed,
+                *([LabObservation.numeric.is_not(None)] if unmapped else []),
                 or_(
                     LabObservation.status.is_(None),
                     func.trim(LabObservation.status) == "",

@@ -19,6 +19,7 @@ from app.measurements.schemas import (
     MeasurementsCreate,
     Timeline,
     TimelineEntry,
+    UnmappedResult,
 )
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
@@ -195,10 +196,15 @@ async def timeline(
 ) -> Timeline:
     pregnancy = await _pregnancy(session, mother)
     items = await service.timeline(session, mother=mother, pregnancy=pregnancy, tz=settings.tz)
+    unmapped = await service.unmapped_lab_results(
+        session, mother=mother, pregnancy=pregnancy, tz=settings.tz
+    )
     audit.record("mother.timeline.read", "mother", mother.id)
     return Timeline(
         mother_id=mother.id,
         pregnancy_id=pregnancy.id,
+        unmapped_results=len(unmapped),
+        unmapped=[UnmappedResult(report_id=u.report_id, code=u.code) for u in unmapped],
         items=[
             TimelineEntry(
                 type="lab" if i.type == "lab" else "measurement",

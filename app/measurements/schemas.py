@@ -120,7 +120,19 @@ class TimelineEntry(BaseModel):
     )
 
 
+class UnmappedResult(BaseModel):
+    report_id: uuid.UUID
+    code: str = Field(description="The local code as the lab sent it (OBX-3.1).")
+
+
 class Timeline(BaseModel):
     mother_id: uuid.UUID
     pregnancy_id: uuid.UUID
     items: list[TimelineEntry]
+    unmapped_results: int = Field(
+        default=0,
+        description="Her results that look like haemoglobin or glucose under a local code the "
+        "code map does not list (numeric, in g/L, mmol/L, mg/dL ...): not on the timeline until "
+        "the hospital adds the code to LAB_CODES_FILE.",
+    )
+    unmapped: list[UnmappedResult] = Field(default_factory=list)

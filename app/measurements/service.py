@@ -6,6 +6,7 @@ this package only keeps what was measured, converted and checked."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from app.measurements.models import Measurement
 from app.measurements.repository import MeasurementRepository
 from app.mothers.domain import format_gestational_age, gestational_age_days
 from app.mothers.models import Mother, Pregnancy
+
+logger = logging.getLogger("app.measurements")
 
 # A clock a few minutes fast on a station's tablet is not a reading from the future.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -390,3 +393,37 @@ async def timeline(
             )
     items.sort(key=lambda i: i.at)
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class Unmapped:
+    report_id: uuid.UUID
+    code: str
+
+
+async def unmapped_lab_results(
+    session: AsyncSession, *, mother: Mother, pregnancy: Pregnancy, tz: ZoneInfo
+) -> list[Unmapped]:
+    """Her final numeric results in this pregnancy that the code map does not list but that
+    look like a timeline analyte under a local code (``domain.looks_unmapped``): not guessed
+    onto her timeline, but counted and logged (report ids and codes only: no value, no name)
+    so that the integration engineers add the code to LAB_CODES_FILE."""
+    table = domain.installed_lab_codes()
+    found = []
+    for result in await MeasurementRepository(session).lab_results(mother.id, unmapped=True):
+        if not domain.looks_unmapped(result.code, result.display, result.unit, table):
+            continue
+        ga = gestational_age_days(pregnancy.edd_date, result.at.astimezone(tz).date())
+        if 0 <= ga <= MAX_GA_DAYS:
+            found.append(Unmapped(result.report_id, result.code.strip()))
+    if found:
+        logger.warning(
+            "lab results not on the map",
+            extra={
+                "mother_id": str(mother.id),
+                "count": len(found),
+                "reports": sorted({str(u.report_id) for u in found}),
+                "codes": sorted({u.code for u in found}),
+            },
+        )
+    return found

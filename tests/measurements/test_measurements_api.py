@@ -6,6 +6,7 @@ finishing the step, enrolment's height and weight, and the timeline joining the 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -396,3 +397,49 @@ async def test_the_timeline_joins_her_hl7_haemoglobin_and_ogtt(api: Api, lab: La
         {"value": 10.4, "unit": "g/dL"},
     )
     assert [i["kind"] for i in items if i["type"] == "measurement"] == ["weight"]
+
+
+async def test_a_local_lab_code_the_map_does_not_know_is_counted_not_silently_dropped(
+    api: Api, lab: Lab
+) -> None:
+    """A Chinese LIS sends its own codes: HGB (known now) is her haemoglobin on the timeline; an
+    unknown local code whose display or code looks like an analyte of the timeline, in a unit the
+    map knows, is counted with its report id (and logged with ids only) so the integration
+    engineers extend LAB_CODES_FILE, instead of vanishing."""
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    mother, visit = her["mother"], her["visit"]
+    cbc = oru(
+        control_id="CTL-LOCAL",
+        mrn=mother["mrn"],
+        order=order_number(visit, "cbc"),
+        obx=[
+            "OBX|1|NM|HGB^血红蛋白^L||104|g/L|110-150|L|||F",
+            "OBX|2|NM|X0815^血红蛋白(复检)^L||103|g/L|110-150|L|||F",
+            "OBX|3|NM|GLU0^空腹血糖^L||5.3|mmol/L|3.9-6.1|N|||F",
+            "OBX|4|NM|K^钾^L||4.1|mmol/L|3.5-5.5|N|||F",  # not a timeline analyte
+            "OBX|5|NM|PLT^血小板^L||210|10*9/L|125-350|N|||F",
+        ],
+    )
+    assert (await lab.hl7(cbc))[0] == "AA"
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("app.measurements").addHandler(handler)
+    try:
+        response = await api.client.get(
+            f"/v1/mothers/{mother['id']}/timeline", headers=api.auth("doctor")
+        )
+    finally:
+        logging.getLogger("app.measurements").removeHandler(handler)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    labs = [(i["kind"], i["value"], i["code"]) for i in body["items"] if i["type"] == "lab"]
+    assert labs == [("haemoglobin", 104.0, "HGB")]
+    assert body["unmapped_results"] == 2
+    assert sorted(u["code"] for u in body["unmapped"]) == ["GLU0", "X0815"]
+    hb = next(i for i in body["items"] if i["type"] == "lab")
+    assert {u["report_id"] for u in body["unmapped"]} == {hb["report_id"]}
+    logged = [r for r in records if r.getMessage() == "lab results not on the map"]
+    assert logged
+    assert "103" not in str(logged[0].__dict__)  # ids and codes, never values
