@@ -32,6 +32,18 @@ MeasurementReader = Annotated[
     Principal,
     Depends(require_roles(Role.ADMIN, Role.DOCTOR, Role.NUTRITIONIST, Role.STATION, Role.BUTLER)),
 ]
+# Who lists her readings (GET /measurements): the readers and the front desk, which shows her
+# weight and blood-pressure charts (and so reads those values already). Her timeline, which
+# joins her lab results, is not the desk's: lab values stay with the clinicians, the stations
+# that record vitals, and her own butler (the safer, narrower reading).
+MeasurementLister = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.NUTRITIONIST, Role.STATION, Role.BUTLER
+        )
+    ),
+]
 NOT_VISIBLE = "No mother with that id is visible to you."
 
 
@@ -95,6 +107,22 @@ async def measured_mother(
 
 
 MeasuredMother = Annotated[Mother, Depends(measured_mother)]
+
+
+async def listed_mother(
+    mother_id: uuid.UUID,
+    request: Request,
+    principal: MeasurementLister,
+    session: SessionDep,
+    audit: AuditDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> Mother:
+    """The mother of the path, when this caller may list her readings (the desk too)."""
+    return await _mother_for(mother_id, request, principal, session, audit, clock, settings)
+
+
+ListedMother = Annotated[Mother, Depends(listed_mother)]
 
 
 async def visible_measurement(

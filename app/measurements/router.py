@@ -9,7 +9,12 @@ from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound, problem_responses
 from app.core.routing import SessionDep, make_router
 from app.measurements import domain, service
-from app.measurements.dependencies import MeasuredMother, MeasurementTaker, VisibleMeasurement
+from app.measurements.dependencies import (
+    ListedMother,
+    MeasuredMother,
+    MeasurementTaker,
+    VisibleMeasurement,
+)
 from app.measurements.domain import Entered, MeasurementKind
 from app.measurements.models import Measurement
 from app.measurements.schemas import (
@@ -120,10 +125,13 @@ async def record_measurements(
     "/mothers/{mother_id}/measurements",
     response_model=MeasurementList,
     summary="Her readings in this pregnancy, oldest first (corrected ones on request)",
+    description="For the doctors, the nutritionist, the stations, her own butler, the admin "
+    "and the front desk (which shows her weight and blood-pressure charts). Her lab values "
+    "are on the timeline, which the desk does not read.",
     responses=problem_responses(404),
 )
 async def list_measurements(
-    mother: MeasuredMother,
+    mother: ListedMother,
     session: SessionDep,
     audit: AuditDep,
     kind: Annotated[list[MeasurementKind] | None, Query()] = None,
@@ -186,6 +194,9 @@ async def correct_measurement(
     response_model=Timeline,
     summary="Her measurements and lab results (haemoglobin g/L, glucose and the OGTT's "
     "fasting, 1 h and 2 h values in mmol/L) in this pregnancy, by time, each with its GA",
+    description="For the doctors, the nutritionist, the stations, her own butler and the "
+    "admin; not the front desk (lab values are not the desk's: it reads her readings at "
+    "/measurements for her charts).",
     responses=problem_responses(404),
 )
 async def timeline(

@@ -443,3 +443,18 @@ async def test_a_local_lab_code_the_map_does_not_know_is_counted_not_silently_dr
     logged = [r for r in records if r.getMessage() == "lab results not on the map"]
     assert logged
     assert "103" not in str(logged[0].__dict__)  # ids and codes, never values
+
+
+async def test_the_desk_reads_her_readings_but_not_her_timeline_of_lab_values(api: Api) -> None:
+    """The desk shows her charts (weight, blood pressure): it reads her readings; her lab
+    values (the timeline) are the clinicians', the stations' and her butler's."""
+    mother = await mother_with_butler(api, height_cm=160)
+    listed = await api.client.get(
+        f"/v1/mothers/{mother['id']}/measurements", headers=api.auth("frontdesk")
+    )
+    assert listed.status_code == 200, listed.text
+    assert [m["kind"] for m in listed.json()["items"]] == ["height"]
+    timeline = await api.client.get(
+        f"/v1/mothers/{mother['id']}/timeline", headers=api.auth("frontdesk")
+    )
+    assert_problem(timeline, 403)
