@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.mothers.models import Mother
 from app.reports.models import CriticalAlert
 from app.worklist.models import WorklistItem
 
@@ -45,6 +46,16 @@ class WorklistRepository:
         if open_only:
             stmt = stmt.where(WorklistItem.acknowledged_at.is_(None))
         return list(await self.session.scalars(stmt))
+
+    async def mothers_of(self, items: Sequence[WorklistItem]) -> dict[uuid.UUID, tuple[str, str]]:
+        """The MRN and name of each mother the items are about, in one query."""
+        ids = {i.mother_id for i in items if i.mother_id is not None}
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Mother.id, Mother.mrn, Mother.name).where(Mother.id.in_(ids))
+        )
+        return {row.id: (row.mrn, row.name) for row in rows}
 
     async def item(self, item_id: uuid.UUID, *, for_update: bool = False) -> WorklistItem | None:
         stmt = select(WorklistItem).where(WorklistItem.id == item_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Header, Query, Request, Response, status
@@ -18,7 +19,9 @@ from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.feed.fast_path import MAX_WAIT, hold_for
 from app.feed.notifier import Notifier
+from app.mothers.domain import mask_name
 from app.worklist import service
+from app.worklist.models import WorklistItem
 from app.worklist.repository import WorklistRepository
 from app.worklist.schemas import AcknowledgeItem, Worklist, WorklistItemPublic
 
@@ -31,6 +34,22 @@ class AlertStillOpen(Conflict):
 
 
 CACHE_CONTROL = "private, no-cache"
+
+
+async def _public(
+    repo: WorklistRepository, items: Sequence[WorklistItem]
+) -> list[WorklistItemPublic]:
+    """Each item with the MRN and masked name of the mother it is about (one query for all):
+    an item that says "Nutritionist consultation" with only an id is no use on a screen."""
+    mothers = await repo.mothers_of(items)
+    out = []
+    for item in items:
+        public = WorklistItemPublic.model_validate(item)
+        if item.mother_id in mothers:
+            mrn, name = mothers[item.mother_id]
+            public.mother_mrn, public.mother_masked_name = mrn, mask_name(name)
+        out.append(public)
+    return out
 
 
 def audiences_of(principal: Principal) -> tuple[str, ...]:
@@ -99,7 +118,7 @@ async def read_worklist(
     audit.record_many("report.worklist", "report", sorted(reports))
     audit.record_many("mother.worklist", "mother", sorted(mothers))
     body = Worklist(
-        items=[WorklistItemPublic.model_validate(i) for i in items],
+        items=await _public(repo, items),
         version=etag.removeprefix('W/"').removesuffix('"'),
     )
     return Response(
@@ -143,4 +162,4 @@ async def acknowledge_item(
         session, item, by=f"{principal.role}:{principal.name}", note=body.note, now=clock.now()
     )
     audit.record("worklist.acknowledge", "worklist_item", item.id)
-    return WorklistItemPublic.model_validate(item)
+    return (await _public(WorklistRepository(session), [item]))[0]

@@ -30,6 +30,12 @@ class WorklistItemPublic(BaseModel):
     report_id: uuid.UUID | None
     alert_id: uuid.UUID | None
     mother_id: uuid.UUID | None
+    mother_mrn: str | None = Field(
+        default=None, description="Her MRN, when the item is about a mother."
+    )
+    mother_masked_name: str | None = Field(
+        default=None, description="Her name masked (王*琪), as lists show it."
+    )
     visit_id: uuid.UUID | None
     message_id: uuid.UUID | None
     task_id: uuid.UUID | None

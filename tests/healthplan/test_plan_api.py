@@ -366,6 +366,10 @@ async def test_a_signed_plan_goes_stale_when_gdm_is_flagged_and_asks_once_for_a_
         reviews = [i for i in items if i["kind"] == "health_plan.review"]
         assert len(reviews) == 1, items
         assert reviews[0]["mother_id"] == mother["id"]
+        # Who it is about, on the screen: her MRN and her masked name (loaded in one query).
+        assert reviews[0]["mother_mrn"] == mother["mrn"]
+        name = mother["name"]
+        assert reviews[0]["mother_masked_name"] == name[0] + "*" * (len(name) - 2) + name[-1]
     # A new version signed: no longer stale, the review leaves the lists.
     again = await _generate(api, mother["id"], etag='"1"')
     assert again.status_code == 201, again.text
@@ -438,7 +442,7 @@ async def test_the_database_refuses_to_change_what_an_unsigned_version_proposed(
             assignment = f"created_at = {later}"
         with pytest.raises((IntegrityError, DBAPIError)):
             await session.execute(
-                text(f"UPDATE health_plan_versions SET {assignment} WHERE version = 1")
+                text(f"UPDATE health_plan_versions SET {assignment} WHERE version = 1")  # noqa: S608 - constants
             )
         await session.rollback()
     # Signing (the signature columns, once) is still the one update allowed.
