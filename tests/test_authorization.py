@@ -46,7 +46,8 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/api-clients/{client_id}/rotate-signing-secret": ADMIN,
     "POST /v1/mothers": {"admin", "frontdesk"},
     "GET /v1/mothers": READ_MOTHERS,
-    "GET /v1/mothers/{mother_id}": READ_MOTHERS,
+    # The nutritionist reads her record (national id and phone masked) for her assessment.
+    "GET /v1/mothers/{mother_id}": READ_MOTHERS | {"nutritionist"},
     "PATCH /v1/mothers/{mother_id}": {"admin", "frontdesk", "doctor"},
     "GET /v1/mothers/{mother_id}/risk-history": READ_MOTHERS,
     "POST /v1/mothers/{mother_id}/risk-assessments": {"doctor"},
@@ -60,10 +61,12 @@ EXPECTED: dict[str, str | set[str]] = {
     "GET /v1/mothers/{mother_id}/dating-history": READ_MOTHERS,
     "GET /v1/care-plan-guidelines": READ_MOTHERS,
     # Her readings: taken by the clinicians, the stations and her butler (for her); read also
-    # by the admin. The front desk takes none.
+    # by the admin and the desk (it shows her charts). The front desk takes none, and her
+    # timeline, which holds lab values, is the clinicians', the stations' and her butler's.
     "POST /v1/mothers/{mother_id}/measurements": {"doctor", "nutritionist", "station", "butler1"},
     "GET /v1/mothers/{mother_id}/measurements": {
         "admin",
+        "frontdesk",
         "doctor",
         "nutritionist",
         "station",
@@ -161,8 +164,8 @@ EXPECTED: dict[str, str | set[str]] = {
     # are read like her reports.
     "GET /v1/reports-to-review": {"admin", "doctor"},
     "POST /v1/reports/{report_id}/review": {"doctor"},
-    "GET /v1/reports/{report_id}/reviews": READ_MOTHERS,
-    "GET /v1/mothers/{mother_id}/reviews": READ_MOTHERS,
+    "GET /v1/reports/{report_id}/reviews": READ_MOTHERS | {"nutritionist"},
+    "GET /v1/mothers/{mother_id}/reviews": READ_MOTHERS | {"nutritionist"},
     "GET /v1/worklist": CLINICIANS | {"nutritionist"},
     "POST /v1/worklist/{item_id}/acknowledge": CLINICIANS | {"nutritionist"},
     "GET /v1/alerts": READ_MOTHERS,
@@ -183,11 +186,12 @@ EXPECTED: dict[str, str | set[str]] = {
     "PATCH /v1/stations/{code}": ADMIN,
     "GET /v1/exam-types": STAFF | {"nutritionist"},
     "PATCH /v1/exam-types/{code}": ADMIN,
-    "GET /v1/stations/{code}/queue": MOVE_VISITS,
-    "POST /v1/stations/{code}/call-next": STATION_OPS,
-    "POST /v1/queue-entries/{entry_id}/recall": STATION_OPS,
-    "POST /v1/queue-entries/{entry_id}/start": STATION_OPS,
-    "POST /v1/queue-entries/{entry_id}/finish": STATION_OPS,
+    # The nutritionist runs the nutrition station (another station: 403, object level).
+    "GET /v1/stations/{code}/queue": MOVE_VISITS | {"nutritionist"},
+    "POST /v1/stations/{code}/call-next": STATION_OPS | {"nutritionist"},
+    "POST /v1/queue-entries/{entry_id}/recall": STATION_OPS | {"nutritionist"},
+    "POST /v1/queue-entries/{entry_id}/start": STATION_OPS | {"nutritionist"},
+    "POST /v1/queue-entries/{entry_id}/finish": STATION_OPS | {"nutritionist"},
     "POST /v1/queue-entries/{entry_id}/no-show": STATION_OPS,
     "POST /v1/queue-entries/{entry_id}/glucose-drink": STATION_OPS,
     "POST /v1/queue-entries/{entry_id}/transfer": {"admin", "frontdesk", "station"},

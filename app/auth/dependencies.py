@@ -116,6 +116,17 @@ ClinicStaffOrButler = Annotated[
 ClinicStaffOrStation = Annotated[
     Principal, Depends(require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION))
 ]
+# The nutritionist runs the nutrition station: the station routes admit her, and the queues
+# keep her to that station (object level).
+StationOrNutritionist = Annotated[
+    Principal, Depends(require_roles(Role.ADMIN, Role.STATION, Role.NUTRITIONIST))
+]
+ClinicStaffStationOrNutritionist = Annotated[
+    Principal,
+    Depends(
+        require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION, Role.NUTRITIONIST)
+    ),
+]
 # The clinicians who sign a health-management plan: doctors and the nutritionist.
 Clinician = Annotated[Principal, Depends(require_roles(Role.DOCTOR, Role.NUTRITIONIST))]
 NutritionistOnly = Annotated[Principal, Depends(require_roles(Role.NUTRITIONIST))]

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Query, Response, status
+from fastapi import Query, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +18,10 @@ from app.auth.dependencies import (
     AuditDep,
     ClinicStaff,
     ClinicStaffOrStation,
+    ClinicStaffStationOrNutritionist,
     DeskOrStation,
     Idempotent,
-    require_roles,
+    StationOrNutritionist,
 )
 from app.auth.models import Role
 from app.core.errors import Forbidden, problem_responses
@@ -67,17 +68,7 @@ from app.visits.router import VisibleVisit
 router = make_router(prefix="/v1", tags=["queues"], responses=problem_responses(401, 422))
 
 # The nutritionist runs the nutrition station: these routes admit her too, and
-# ``_her_station`` keeps her to it (object level). TODO(lead): move the two aliases to
-# app/auth/dependencies.py beside the others.
-StationOrNutritionist = Annotated[
-    Principal, Depends(require_roles(Role.ADMIN, Role.STATION, Role.NUTRITIONIST))
-]
-ClinicStaffStationOrNutritionist = Annotated[
-    Principal,
-    Depends(
-        require_roles(Role.ADMIN, Role.FRONT_DESK, Role.DOCTOR, Role.STATION, Role.NUTRITIONIST)
-    ),
-]
+# ``_her_station`` keeps her to it (object level).
 NUTRITIONIST_STATION_TYPES = frozenset({"nutrition"})
 
 
