@@ -83,6 +83,17 @@ class Finding:
     doctor_alert: bool = False
     measurement_ids: tuple[str, ...] = field(default=())
     priority: int | None = None  # the doctor's item's priority when the grade sets it
+    risk_grade: str | None = None  # a grade's own risk colour, above the rule's (anaemia)
+    risk_source: str | None = None
+
+    @property
+    def suggested_grade(self) -> str | None:
+        """The risk colour this finding suggests: its grade's own, else the rule's."""
+        return self.risk_grade or self.rule.risk_grade
+
+    @property
+    def suggested_source(self) -> str | None:
+        return self.risk_source or self.rule.risk_source
 
     @property
     def key(self) -> tuple[str, str]:
@@ -153,6 +164,13 @@ def load_rules(raw: Mapping[str, Any]) -> Rules:
                     _number(params[key], lab, rule_id)
             if not set(params.get("at_or_above_mg_dl", {})) <= set(params["at_or_above"]):
                 raise ValueError(f"rule {rule_id}: a mg/dL threshold needs its mmol/L one")
+        for step in params.get("risk_grades", []):
+            _number(step, "at_or_below", rule_id)
+            if step.get("risk_grade") not in GRADES or not str(step.get("risk_source", "")):
+                raise ValueError(
+                    f"rule {rule_id}: each of risk_grades names a risk_grade among {GRADES} "
+                    "and its risk_source"
+                )
         rules[rule_id] = Rule(
             id=rule_id,
             kind=kind,
@@ -376,9 +394,18 @@ def evaluate_haemoglobin(table: Rules, g_per_l: float, *, ga_days: int | None) -
                 priority=(
                     None if grade.get("doctor_priority") is None else int(grade["doctor_priority"])
                 ),
+                **_hb_risk(rule, g_per_l),
             )
         )
     return found
+
+
+def _hb_risk(rule: Rule, g_per_l: float) -> dict[str, Any]:
+    """The first of the rule's ``risk_grades`` (most severe first) her Hb is at or below."""
+    for step in rule.params.get("risk_grades", []):
+        if g_per_l <= float(step["at_or_below"]):
+            return {"risk_grade": str(step["risk_grade"]), "risk_source": str(step["risk_source"])}
+    return {}
 
 
 def evaluate_fhr(
@@ -490,4 +517,5 @@ def rank(grade: str | None) -> int:
 
 def suggests_higher(finding: Finding, current: str | None) -> bool:
     """The rule suggests a grade above hers (a doctor then confirms or dismisses it)."""
-    return finding.rule.risk_grade is not None and rank(finding.rule.risk_grade) > rank(current)
+    grade = finding.suggested_grade
+    return grade is not None and rank(grade) > rank(current)

@@ -758,7 +758,9 @@ async def _fire(
         if alert_id is not None:
             effects["alert_id"] = str(alert_id)
     firing.inputs = {**firing.inputs, "effects": effects}
-    if clinical_rules.suggests_higher(finding, ctx.pregnancy.risk_grade.value) and first_time:
+    if clinical_rules.suggests_higher(finding, ctx.pregnancy.risk_grade.value) and (
+        first_time or _worse_than_suggested(ctx, finding)
+    ):
         await _suggest_risk(ctx, firing, finding)
     await touch_mother(
         ctx.session,
@@ -862,8 +864,22 @@ async def _critical_alert(
     return alert.id
 
 
+def _worse_than_suggested(ctx: _Context, finding: Finding) -> bool:
+    """A later result whose grade carries a higher colour (Hb 55 after Hb 105: orange, not
+    yellow) suggests it, once while that suggestion stands or was confirmed."""
+    grade = finding.suggested_grade
+    if finding.risk_grade is None or grade is None:
+        return False
+    return not any(
+        f.rule_id == finding.rule.id
+        and f.suggested_grade is not None
+        and clinical_rules.rank(f.suggested_grade) >= clinical_rules.rank(grade)
+        for f in ctx.live
+    )
+
+
 async def _suggest_risk(ctx: _Context, firing: RuleFiring, finding: Finding) -> None:
-    grade = finding.rule.risk_grade
+    grade = finding.suggested_grade
     assert grade is not None
     suggestion = RuleFiring(
         pregnancy_id=ctx.pregnancy.id,
@@ -878,7 +894,7 @@ async def _suggest_risk(ctx: _Context, firing: RuleFiring, finding: Finding) -> 
         outcome=f"risk:{grade}",
         explanation=(
             f"Suggests risk grade {grade} (now {ctx.pregnancy.risk_grade.value}): "
-            f"{finding.explanation}; {finding.rule.risk_source or ''}"
+            f"{finding.explanation}; {finding.suggested_source or ''}"
         )[:1000],
         measurement_id=firing.measurement_id,
         report_id=firing.report_id,

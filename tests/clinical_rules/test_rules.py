@@ -163,6 +163,26 @@ def test_anaemia_graded_at_110_100_70(hb: float, grade: str | None) -> None:
         assert found[0].rule.flags == ("anaemia",)
 
 
+@pytest.mark.parametrize(
+    ("hb", "colour"),
+    [
+        (109, "yellow"),
+        (61, "yellow"),
+        (60.5, "yellow"),
+        (60, "orange"),
+        (41, "orange"),
+        (40, "red"),
+    ],
+)
+def test_anaemia_suggests_the_nhfpc_colour_of_her_hb(hb: float, colour: str) -> None:
+    """NHFPC 2017: yellow Hb 60-110, orange 40-60, red <= 40; the shared boundary takes the
+    higher colour."""
+    (found,) = r.evaluate_haemoglobin(RULES, hb, ga_days=GA_26)
+    assert found.suggested_grade == colour
+    assert "NHFPC" in (found.suggested_source or "")
+    assert r.suggests_higher(found, "yellow") is (colour != "yellow")
+
+
 @pytest.mark.parametrize(("bpm", "alerted"), [(109, True), (110, False), (160, False), (161, True)])
 def test_fetal_heart_rate_outside_110_160(bpm: int, alerted: bool) -> None:
     found = r.evaluate_fhr(RULES, bpm, measurement_id="m1", ga_days=GA_26)

@@ -385,6 +385,29 @@ async def test_anaemia_regraded_worse_keeps_the_doctors_item_and_raises_it(
     assert item["priority"] == 1
 
 
+async def test_a_worse_anaemia_suggests_the_higher_risk_colour(api: Api, lab: Lab) -> None:
+    """Hb 105 suggests yellow; an amendment to Hb 55 suggests orange (NHFPC 2017: Hb 40-60),
+    though the anaemia flag already stands."""
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api)
+    mother = her["mother"]
+    assert (await lab.hl7(_hb(mother, her["visit"], "105")))[0] == "AA"
+    suggested = [
+        f["suggested_grade"]
+        for f in await _firings(api, mother["id"])
+        if f["suggested_grade"] and f["state"] == "suggested"
+    ]
+    assert suggested == ["yellow"]
+    amended = _hb(mother, her["visit"], "55", control="H2", obr25="C")
+    assert (await lab.hl7(amended))[0] == "AA"
+    suggested = [
+        f["suggested_grade"]
+        for f in await _firings(api, mother["id"])
+        if f["suggested_grade"] and f["state"] == "suggested"
+    ]
+    assert suggested == ["orange"]
+
+
 # Severe blood pressure entered in kPa ------------------------------------------------------
 
 
