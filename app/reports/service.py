@@ -759,6 +759,7 @@ class PatientDisagrees(Conflict):
 
 
 HELD_KINDS = ("report.unmatched", "report.identity_conflict", "critical.unmatched")
+DETACHED_KIND = "report.detached"
 ALERT_KINDS = ("alert.critical", "critical.unmatched", "alert.escalated")
 
 
@@ -903,6 +904,17 @@ async def attach(
         note=f"attached to order {order.order_number}",
         now=now,
     )
+    # The desk's "reattach it" is done; the doctors' item about what the first mother was
+    # told stays until a doctor has dealt with it.
+    await worklist.close_about(
+        repo.session,
+        report_id=report.id,
+        kinds=(DETACHED_KIND,),
+        by=f"{actor.role}:{actor.name}",
+        note=f"reattached to order {order.order_number}",
+        now=now,
+        audiences=[worklist.FRONT_DESK],
+    )
     await touch_mother(
         repo.session,
         report.mother_id,
@@ -972,20 +984,35 @@ async def detach(
         mother_id=mother_id,
         payload={"report_id": report.id, "channel": "butler_app"},
     )
+    priority = worklist.CRITICAL if was_with_her or report.critical else worklist.TODAY
     await worklist.add(
         repo.session,
-        audiences=[worklist.FRONT_DESK, worklist.DOCTOR] if was_with_her else [worklist.FRONT_DESK],
-        kind="report.detached",
-        priority=worklist.CRITICAL if was_with_her or report.critical else worklist.TODAY,
+        audiences=[worklist.FRONT_DESK],
+        kind=DETACHED_KIND,
+        priority=priority,
         title=(
             "A report was detached from the mother it had reached: "
             + ("her butler had already brought it to her; " if was_with_her else "")
-            + f"reattach it ({identifiers(report)})"
+            + f"reattach it to the right patient ({identifiers(report)})"
         ),
         now=now,
         report_id=report.id,
         mother_id=mother_id,
     )
+    if was_with_her:
+        await worklist.add(
+            repo.session,
+            audiences=[worklist.DOCTOR],
+            kind=DETACHED_KIND,
+            priority=priority,
+            title=(
+                "A report her butler had already brought her was detached (it was not hers): "
+                f"contact her about what she was told ({identifiers(report)})"
+            ),
+            now=now,
+            report_id=report.id,
+            mother_id=mother_id,
+        )
     # Not hers: what was raised for her is void (her butler's call, the doctors' pages, a
     # closure for the wrong mother), and the real patient's value has reached nobody yet.
     await void_alerts(

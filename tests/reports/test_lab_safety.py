@@ -514,6 +514,24 @@ async def test_a_detach_puts_a_wrong_attachment_back_and_tells_her_butler(
         ),
         409,
     )
+    # Reattached to the right patient: the desk's "reattach it" is done; the doctors' item,
+    # about what the first mother was told, stays until a doctor deals with it.
+    held = (await api.client.get("/v1/reconciliation", headers=api.auth("frontdesk"))).json()
+    (entry,) = [h for h in held["items"] if h["report"]["id"] == report["id"]]
+    (candidate,) = [c for c in entry["candidates"] if c["mother_id"] == mother["id"]]
+    attached = await api.client.post(
+        f"/v1/reports/{report['id']}/attach",
+        headers=api.auth("frontdesk"),
+        json={
+            "exam_order_id": candidate["open_orders"][0]["exam_order_id"],
+            "reason": "the lab confirmed it was hers after all",
+            "override": True,
+        },
+    )
+    assert attached.status_code == 200, attached.text
+    assert "report.detached" not in await kinds(api, "frontdesk")
+    (doctors,) = [i for i in await worklist(api, "doctor") if i["kind"] == "report.detached"]
+    assert "contact her" in doctors["title"]
 
 
 # 7. The desk's worklist -------------------------------------------------------------------
