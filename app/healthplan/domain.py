@@ -18,9 +18,10 @@ Trimesters (``app.mothers.domain.trimester``): first to 13+6 (day 97), second 14
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -59,8 +60,57 @@ ITEM_KEYS = frozenset(
         "source",
         "inputs",
         "changed_by",
+        "reason",
+        "from_flags",
+        "source_verified",
+        "source_note",
+        "satisfied",
     }
 )
+# What a butler reads is an action, never a diagnosis (docs/clinical-rules.md: "Task and
+# worklist titles say what to do, never a result or a diagnosis"): an item's title is
+# neutral, and why the tables put it there ("diabetes", "anaemia, moderate") is its
+# ``reason``, which the clinician's view of the plan shows and the butler's due list does not.
+# (The nutrition section's energy items are the nutritionist's, never on the butler's list:
+# their titles keep "(diabetes)" for the clinician.)
+# ``from_flags``: the rules' flags that justify the item (any one standing keeps it due);
+# ``source_verified: false`` with ``source_note``: the table's own caveat about its source
+# ("verify against the printed text"), kept apart from the source a signed plan cites.
+NUTRITIONIST_ITEMS = frozenset({"nutritionist_consultation", "nutritionist_review"})
+DIABETES_FLAGS = ("gdm", "overt_diabetes")
+
+
+class ChangeError(ValueError):
+    """A plan change that cannot be made, naming where: ``index`` (the change in the list)
+    and ``field`` (``section``, ``code``, ``set.ga_from`` …) for the 422's pointer."""
+
+    def __init__(self, message: str, *, index: int | None = None, field: str | None = None):
+        super().__init__(message)
+        self.index, self.field = index, field
+
+    @property
+    def pointer(self) -> str:
+        where = "changes" if self.index is None else f"changes.{self.index}"
+        return f"{where}.{self.field}" if self.field else where
+
+
+_VERIFY_PAREN = re.compile(r"\s*\(\s*(verify\b[^)]*)\)", re.IGNORECASE)
+
+
+def split_source(text: str) -> tuple[str, str | None]:
+    """A table's source without its "verify" caveats, and the caveats apart: "X (verify: from
+    memory)" is ("X", "verify: from memory"); a ";"-clause that says verify is a caveat too.
+    A signed clinical plan cites its source; whether a dietitian has checked it against the
+    printed text is for the clinician's view (``source_verified``), not inside the citation."""
+    notes = [m.strip() for m in _VERIFY_PAREN.findall(text)]
+    clean = _VERIFY_PAREN.sub("", text)
+    parts = [p.strip() for p in clean.split(";")]
+    notes += [p for p in parts if re.search(r"\bverify\b", p, re.IGNORECASE)]
+    kept = [p for p in parts if p and not re.search(r"\bverify\b", p, re.IGNORECASE)]
+    notes = [
+        "verify against the printed source" if n.lower() == "verify" else n for n in notes if n
+    ]
+    return "; ".join(kept) or text.strip(), "; ".join(notes) or None
 
 
 def _ga(text: str) -> int:
@@ -296,8 +346,11 @@ def _item(
     repeat_days: int | None = None,
     for_butler: bool = False,
     inputs: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    from_flags: Sequence[str] = (),
 ) -> dict[str, Any]:
-    return {
+    cited, caveat = split_source(source)
+    item: dict[str, Any] = {
         "code": code,
         "title": title,
         "detail": detail,
@@ -307,10 +360,17 @@ def _item(
         "repeat_days": repeat_days,
         "for_butler": for_butler,
         "rule": rule,
-        "source": source,
+        "source": cited,
+        "source_verified": caveat is None,
+        "source_note": caveat,
         "inputs": dict(inputs or {}),
         "changed_by": None,
     }
+    if reason:
+        item["reason"] = reason
+    if from_flags:
+        item["from_flags"] = list(from_flags)
+    return item
 
 
 def _trimesters_from(ga_days: int) -> list[Trimester]:
@@ -344,6 +404,8 @@ def nutrition_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
                         rule=f"gdm.energy_by_bmi: {sugar}, BMI {her.bmi:.2f} in {band.bmi_range}",
                         source=raw["gdm"]["source"],
                         inputs={"diabetes": sugar, "bmi": round(her.bmi, 2)},
+                        reason="diabetes",
+                        from_flags=DIABETES_FLAGS,
                         ga_from=lo,
                         ga_to=hi,
                     )
@@ -352,12 +414,14 @@ def nutrition_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
                 items.append(
                     _item(
                         f"energy_{t.value}",
-                        f"能量 Energy, {row['label']}: set by the nutritionist (diabetes)",
+                        f"能量 Energy, {row['label']}: set by the nutritionist",
                         "Her pre-pregnancy BMI is not recorded, so the GDM energy band cannot be "
                         f"chosen; the nutritionist sets it. {raw['gdm']['carbohydrate']}",
                         rule=f"gdm.energy_by_bmi: {sugar}, BMI unknown",
                         source=raw["gdm"]["source"],
                         inputs={"diabetes": sugar, "bmi": None},
+                        reason="diabetes",
+                        from_flags=DIABETES_FLAGS,
                         ga_from=lo,
                         ga_to=hi,
                     )
@@ -372,6 +436,8 @@ def nutrition_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
                     rule=f"gdm.first_trimester_min_kcal: {sugar}",
                     source=raw["gdm"]["source"],
                     inputs={"diabetes": sugar},
+                    reason="diabetes",
+                    from_flags=DIABETES_FLAGS,
                     ga_from=lo,
                     ga_to=hi,
                 )
@@ -380,11 +446,12 @@ def nutrition_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
             items.append(
                 _item(
                     f"energy_{t.value}",
-                    f"能量 Energy, {row['label']}: set by the nutritionist (twins)",
+                    f"能量 Energy, {row['label']}: set by the nutritionist",
                     raw["twins"]["note"],
                     rule="twins: the DRI increments are for a singleton pregnancy",
                     source=raw["twins"]["source"],
                     inputs={"twins": True},
+                    reason="twin pregnancy",
                     ga_from=lo,
                     ga_to=hi,
                 )
@@ -454,11 +521,13 @@ def nutrition_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
         items.append(
             _item(
                 "overt_diabetes",
-                "Diabetes in pregnancy: the doctor manages her glucose",
+                "血糖 The doctor manages her glucose",
                 str(raw["overt_diabetes"]["note"]),
                 rule="flag overt_diabetes",
                 source=str(raw["overt_diabetes"]["source"]),
                 inputs={"diabetes": sugar},
+                reason="diabetes in pregnancy (overt)",
+                from_flags=("overt_diabetes",),
                 ga_from=her.ga_days,
                 ga_to=LAST_DAY,
             )
@@ -481,11 +550,12 @@ def weight_items(her: Her) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return summary, [
             _item(
                 "weight_twins",
-                "体重 Weight: the nutritionist sets her targets (twin pregnancy)",
+                "体重 Weight: the nutritionist sets her targets",
                 w.table.multiples_note,
                 rule=f"{w.table.code}: twins not covered",
                 source=w.table.source,
                 inputs={"twins": True},
+                reason="twin pregnancy",
                 ga_from=her.ga_days,
                 ga_to=LAST_DAY,
             )
@@ -551,12 +621,13 @@ def weight_items(her: Her) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         items.append(
             _item(
                 "weight_review",
-                f"体重 Her gain is {w.status} her band: review diet and activity",
+                "体重 Go over her diet and activity with her",
                 f"Gained {w.gain_kg} kg by {format_gestational_age(her.ga_days)}; expected "
                 f"{today_band.low_kg:.1f}-{today_band.high_kg:.1f} kg.",
                 rule=f"{w.table.code}: status {w.status}",
                 source=w.table.source,
                 inputs={"gain_kg": w.gain_kg, "status": w.status},
+                reason=f"weight gain {w.status} her band",
                 ga_from=her.ga_days,
                 ga_to=min(her.ga_days + 14, LAST_DAY),
                 for_butler=True,
@@ -585,6 +656,7 @@ def fetal_items(her: Her, fetal: FetalTable) -> list[dict[str, Any]]:
             repeat_days=i.repeat_days,
             for_butler=i.for_butler,
             inputs={"risk_grade": her.risk_grade, "high_risk": high},
+            reason="high risk" if i.when != "all" else None,
         )
         for i in fetal.items
         if i.ga_to >= her.ga_days and (i.when == "all" or high)
@@ -606,6 +678,8 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
                 rule=f"flag {sugar or 'glucose_monitoring'}",
                 source=gdm["source"],
                 inputs={"diabetes": sugar},
+                reason="diabetes" if sugar else "glucose monitoring ordered by the rules",
+                from_flags=(*DIABETES_FLAGS, "glucose_monitoring"),
                 ga_from=her.ga_days,
                 ga_to=LAST_DAY,
                 repeat_days=int(gdm["monitoring_repeat_days"]),
@@ -617,11 +691,13 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
         items.append(
             _item(
                 "nutritionist_consultation",
-                "营养门诊 See the nutritionist (diabetes)",
-                "Medical nutrition therapy: her diet, activity and glucose diary reviewed.",
+                "营养门诊 See the nutritionist",
+                "Her diet, activity and food diary reviewed with the nutritionist.",
                 rule=f"flag {sugar}",
                 source=gdm["source"],
                 inputs={"diabetes": sugar},
+                reason="diabetes: medical nutrition therapy",
+                from_flags=DIABETES_FLAGS,
                 due_date=her.today + timedelta(days=int(gdm["nutritionist_consultation_days"])),
                 for_butler=True,
             )
@@ -635,11 +711,13 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
         items.append(
             _item(
                 "iron_advice",
-                f"补铁 Iron advice (anaemia, {grade or 'grade not given'})",
+                "补铁 Iron advice",
                 " ".join(str(t) for t in (row["advice"], anaemia.get("diet")) if t),
                 rule=f"flag anaemia, grade {grade}",
                 source=anaemia["source"],
                 inputs={"anaemia_grade": grade},
+                reason=f"anaemia, {grade or 'grade not given'}",
+                from_flags=("anaemia",),
                 ga_from=her.ga_days,
                 ga_to=LAST_DAY,
                 for_butler=True,
@@ -654,6 +732,8 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
                 rule=f"flag anaemia, grade {grade}",
                 source=anaemia["source"],
                 inputs={"anaemia_grade": grade},
+                reason=f"anaemia, {grade or 'grade not given'}",
+                from_flags=("anaemia",),
                 due_date=her.today + timedelta(days=int(row["repeat_hb_days"])),
                 for_butler=True,
             )
@@ -662,11 +742,13 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
             items.append(
                 _item(
                     "doctor_anaemia",
-                    "医生 The doctor sees her today (severe anaemia)",
+                    "医生 The doctor sees her today",
                     str(row["advice"]),
                     rule=f"flag anaemia, grade {grade}",
                     source=anaemia["source"],
                     inputs={"anaemia_grade": grade},
+                    reason="severe anaemia",
+                    from_flags=("anaemia",),
                     due_date=her.today,
                     for_butler=True,
                 )
@@ -679,11 +761,12 @@ def follow_up_items(her: Her, table: NutritionTable) -> list[dict[str, Any]]:
         items.append(
             _item(
                 "nutritionist_review",
-                f"营养门诊 Nutrition assessment ({why})",
+                "营养门诊 Nutrition assessment",
                 "The nutritionist assesses her diet, activity and weight gain.",
                 rule="twins" if her.twins else f"bmi_groups[{why.split()[-1]}].nutritionist_review",
                 source=raw["twins"]["source"] if her.twins else str(raw["bmi_groups_source"]),
                 inputs={"twins": her.twins},
+                reason=why,
                 due_date=her.today + timedelta(days=14),
                 for_butler=True,
             )
@@ -736,24 +819,37 @@ def apply_changes(
 ) -> dict[str, Any]:
     """A new copy of the sections with the changes made; a changed item names who changed it.
 
-    Raises ValueError naming what is wrong (an unknown section, removing an absent item, a
-    new item without a title, a GA range backwards)."""
+    Raises ChangeError (a ValueError) naming what is wrong and where (``changes.0.set.ga_from``:
+    an unknown section, removing an absent item, a new item without a title, a GA range
+    backwards)."""
     out: dict[str, Any] = json.loads(json.dumps(sections))  # a copy: the old version stays
     named: set[tuple[str, str]] = set()
-    for c in changes:
+    for n, c in enumerate(changes):
         if c.section not in SECTIONS:
-            raise ValueError(f"section {c.section!r} is not one of {', '.join(SECTIONS)}")
+            raise ChangeError(
+                f"section {c.section!r} is not one of {', '.join(SECTIONS)}",
+                index=n,
+                field="section",
+            )
         if (c.section, c.code) in named:  # remove-then-set or set twice: which one was meant?
-            raise ValueError(f"{c.section} item {c.code!r} is named twice in one change")
+            raise ChangeError(
+                f"{c.section} item {c.code!r} is named twice in one change", index=n, field="code"
+            )
         named.add((c.section, c.code))
         section: dict[str, Any] = out.setdefault(c.section, {})
         items: list[dict[str, Any]] = section.setdefault("items", [])
         at = next((n for n, i in enumerate(items) if i.get("code") == c.code), None)
         if c.remove:
             if c.fields:
-                raise ValueError(f"{c.section} item {c.code!r}: remove it or set it, not both")
+                raise ChangeError(
+                    f"{c.section} item {c.code!r}: remove it or set it, not both",
+                    index=n,
+                    field="set",
+                )
             if at is None:
-                raise ValueError(f"{c.section} has no item {c.code!r} to remove")
+                raise ChangeError(
+                    f"{c.section} has no item {c.code!r} to remove", index=n, field="code"
+                )
             # Kept so that a regeneration does not bring back what a clinician took out.
             section.setdefault("removed", []).append(
                 {"code": c.code, "rule": items[at].get("rule"), "by": by}
@@ -764,18 +860,37 @@ def apply_changes(
             section["removed"] = [r for r in section["removed"] if r.get("code") != c.code]
         unknown = set(c.fields) - ITEM_KEYS
         if unknown:
-            raise ValueError(f"unknown item fields: {', '.join(sorted(unknown))}")
+            raise ChangeError(
+                f"unknown item fields: {', '.join(sorted(unknown))}",
+                index=n,
+                field=f"set.{sorted(unknown)[0]}",
+            )
         base = dict(items[at]) if at is not None else _item(c.code, "", "", rule="", source="")
         if at is None:
             base["rule"], base["source"] = "added by a clinician", f"clinician: {by}"
         base.update({k: v for k, v in c.fields.items() if k not in ("code", "changed_by")})
         if not str(base.get("title") or "").strip():
-            raise ValueError(f"{c.section} item {c.code!r} needs a title")
+            raise ChangeError(
+                f"{c.section} item {c.code!r} needs a title", index=n, field="set.title"
+            )
         lo, hi = base.get("ga_from"), base.get("ga_to")
         if lo is not None and hi is not None and int(lo) > int(hi):
-            raise ValueError(f"{c.section} item {c.code!r}: ga_from after ga_to")
+            # Named by the field the change set (ga_from when it set both, or only it).
+            which = "ga_to" if "ga_to" in c.fields and "ga_from" not in c.fields else "ga_from"
+            raise ChangeError(
+                f"{c.section} item {c.code!r}: ga_from ({lo}) is after ga_to ({hi})",
+                index=n,
+                field=f"set.{which}",
+            )
         if base.get("due_date") is not None:
-            date.fromisoformat(str(base["due_date"]))
+            try:
+                date.fromisoformat(str(base["due_date"]))
+            except ValueError as exc:
+                raise ChangeError(
+                    f"{c.section} item {c.code!r}: due_date is not a date",
+                    index=n,
+                    field="set.due_date",
+                ) from exc
         base["code"], base["changed_by"] = c.code, by
         if at is None:
             items.append(base)
@@ -830,6 +945,9 @@ def regenerate(
             str(i["code"]): i for i in before.get("items", []) if i.get("changed_by") is not None
         }
         removed = {str(r["code"]): r for r in before.get("removed", [])}
+        done = {
+            str(i["code"]): i["satisfied"] for i in before.get("items", []) if i.get("satisfied")
+        }
         items: list[dict[str, Any]] = []
         for item in section.get("items", []):
             code = str(item["code"])
@@ -844,6 +962,10 @@ def regenerate(
                 continue
             else:
                 removed.pop(code, None)
+                was = next((i for i in before.get("items", []) if i.get("code") == code), None)
+                # Done for the same reason (the assessment answered this referral): still done.
+                if code in done and was is not None and was.get("rule") == item.get("rule"):
+                    item["satisfied"] = done[code]
                 items.append(item)
         for code, person in mine.items():  # a clinician's own item: the tables have none
             person.pop("tables_now", None)
@@ -904,6 +1026,33 @@ def stale_reasons(
     return out
 
 
+def satisfy(
+    sections: Mapping[str, Any], codes: Collection[str], *, by: str, at: datetime, what: str
+) -> dict[str, Any]:
+    """A copy of the sections with the follow-up items ``codes`` marked done (``satisfied``:
+    by whom, when, by what): the nutrition assessment that just happened is the "see the
+    nutritionist" item, so her butler is not sent to book what has been done. The item stays
+    in the plan (the clinician sees it was planned and answered), off the butler's list."""
+    out: dict[str, Any] = json.loads(json.dumps(sections))
+    for item in (out.get("follow_ups") or {}).get("items", []):
+        if item.get("code") in codes and not item.get("satisfied"):
+            item["satisfied"] = {"by": by, "at": at.isoformat(), "what": what}
+    return out
+
+
+_FLAG_RULE = re.compile(r"^flag (\w+)")
+
+
+def item_flags(item: Mapping[str, Any]) -> list[str]:
+    """The rules' flags that justify an item (any one standing keeps it): ``from_flags``, or
+    for an item of an older version, the flag its rule names ("flag anaemia, grade mild")."""
+    given = item.get("from_flags")
+    if given:
+        return [str(f) for f in given]
+    match = _FLAG_RULE.match(str(item.get("rule") or ""))
+    return [match.group(1)] if match else []
+
+
 # What is due ---------------------------------------------------------------------------------
 
 
@@ -915,15 +1064,27 @@ class DueItem:
 
 
 def items_due(
-    sections: Mapping[str, Any], *, ga_days: int, today: date, horizon_days: int = 7
+    sections: Mapping[str, Any],
+    *,
+    ga_days: int,
+    today: date,
+    horizon_days: int = 7,
+    standing_flags: Collection[str] | None = None,
 ) -> list[DueItem]:
     """Her butler's items due now: inside their GA range today, or dated within the horizon
-    (overdue ones included: a missed item is still due). Only items marked for the butler."""
+    (overdue ones included: a missed item is still due). Only items marked for the butler,
+    not those already done (``satisfied``), and, when ``standing_flags`` is given, not those
+    put there by a flag that no longer stands (iron advice after the anaemia flag was
+    withdrawn: the result was not hers): her butler does not act on a reason that is gone
+    until a clinician signs a new version (the safer reading; the plan is stale meanwhile)."""
     out: list[DueItem] = []
     until = today + timedelta(days=horizon_days)
     for name in SECTIONS:
         for item in (sections.get(name) or {}).get("items", []):
-            if not item.get("for_butler"):
+            if not item.get("for_butler") or item.get("satisfied"):
+                continue
+            flags = item_flags(item)
+            if standing_flags is not None and flags and not set(flags) & set(standing_flags):
                 continue
             due = item.get("due_date")
             lo, hi = item.get("ga_from"), item.get("ga_to")

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.feed.models import Task
 from app.healthplan.models import HealthPlan, HealthPlanVersion, NutritionAssessment
 from app.queues.models import EntryState, QueueEntry
 
@@ -64,4 +65,13 @@ class HealthPlanRepository:
             .order_by(QueueEntry.entered_at.desc())
             .limit(1)
             .with_for_update()
+        )
+
+    async def open_task_titles(self, mother_id: uuid.UUID) -> set[str]:
+        """The titles of her butler's open tasks (tasks carry no kind: the title is what a
+        plan follow-up's task is matched on, so the same follow-up is not given twice)."""
+        return set(
+            await self.session.scalars(
+                select(Task.title).where(Task.mother_id == mother_id, Task.completed_at.is_(None))
+            )
         )

@@ -264,6 +264,9 @@ async def read_version(
     "/mothers/{mother_id}/health-plan/due",
     response_model=DueList,
     summary="The signed plan's items due for her now (her butler's view)",
+    description="`under_review: true` when the plan in force is stale (her data changed since "
+    "it was made): a clinician reviews it, and an item a flag put there is left out while "
+    "that flag no longer stands, until a new version is signed. Titles name no diagnosis.",
     responses=problem_responses(404),
 )
 async def items_due(
@@ -275,13 +278,20 @@ async def items_due(
 ) -> DueList:
     pregnancy = await active_pregnancy(session, mother)
     today = local_today(clock, settings.tz)
-    signed, due = await service.due_items(session, pregnancy=pregnancy, today=today)
+    due = await service.due_items(session, pregnancy=pregnancy, today=today)
+    if due.view is not None:  # a stale plan read by her butler asks for its review too (once)
+        await service.ask_for_review_if_stale(
+            session, mother=mother, view=due.view, now=clock.now()
+        )
+    signed = due.signed
     audit.record("mother.health_plan.due", "mother", mother.id)
     return DueList(
         mother_id=mother.id,
         signed_version=signed.version if signed else None,
         signed_by_name=signed.signed_by_name if signed else None,
         gestational_age=format_gestational_age(gestational_age_days(pregnancy.edd_date, today)),
+        under_review=due.under_review,
+        under_review_note=service.UNDER_REVIEW if due.under_review else None,
         items=[
             DueItemPublic(
                 section=d.section,
@@ -293,7 +303,7 @@ async def items_due(
                 ga_from=d.item.get("ga_from"),
                 ga_to=d.item.get("ga_to"),
             )
-            for d in due
+            for d in due.items
         ],
     )
 

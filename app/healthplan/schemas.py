@@ -105,6 +105,15 @@ class DueList(BaseModel):
     signed_version: int | None
     signed_by_name: str | None
     gestational_age: str
+    under_review: bool = Field(
+        default=False,
+        description="The plan in force is being reviewed by a clinician (her data changed "
+        "since it was made); items whose reason no longer stands are left out until a new "
+        "version is signed.",
+    )
+    under_review_note: str | None = Field(
+        default=None, description="For her butler: what under review means (no diagnosis)."
+    )
     items: list[DueItemPublic]
 
 

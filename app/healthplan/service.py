@@ -291,8 +291,8 @@ async def change_items(
         raise NotFound(f"Her plan has no version {base_version}.")
     try:
         sections = domain.apply_changes(base.sections, changes, by=f"{actor.name} ({actor.role})")
-    except ValueError as exc:
-        raise invalid_field("changes", str(exc)) from exc
+    except domain.ChangeError as exc:
+        raise invalid_field(exc.pointer, str(exc)) from exc
     return await _new_version(
         session,
         mother=mother,
@@ -368,22 +368,56 @@ async def sign(
     return plan, version
 
 
+UNDER_REVIEW = (
+    "她的健康计划正在由医生复核，新版本签署前部分事项暂停。 "
+    "Her plan is being reviewed by her doctor: some items are paused until a new version is "
+    "signed. Do only what is listed here."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """Her butler's view of the plan in force: what is due, and whether it is under review."""
+
+    signed: HealthPlanVersion | None
+    items: list[domain.DueItem]
+    view: PlanView | None = None
+    held_back: int = 0  # items left out: the flag that put them there no longer stands
+
+    @property
+    def under_review(self) -> bool:
+        return self.view is not None and self.view.stale
+
+
 async def due_items(
     session: AsyncSession, *, pregnancy: Pregnancy, today: date, horizon_days: int = 7
-) -> tuple[HealthPlanVersion | None, list[domain.DueItem]]:
-    """What her butler sees: the signed plan's items due now (none before it is signed)."""
+) -> Due:
+    """What her butler sees: the signed plan's items due now (none before it is signed).
+
+    When the plan in force is stale (a flag raised, regraded or gone since it was made) the
+    answer says it is under review, in words for the butler that name no diagnosis; and the
+    items a flag put there are left out once that flag no longer stands (iron advice after
+    the anaemia flag went with a detached result): acting on a reason that is gone is the
+    harm, while a missed day of iron advice costs little before a clinician signs again."""
     repo = HealthPlanRepository(session)
     plan = await repo.plan_of(pregnancy.id)
     if plan is None or plan.signed_version is None:
-        return None, []
-    version = await repo.version(plan.id, plan.signed_version)
-    assert version is not None
-    return version, domain.items_due(
-        version.sections,
-        ga_days=gestational_age_days(pregnancy.edd_date, today),
+        return Due(signed=None, items=[])
+    view = await plan_view(session, pregnancy)
+    assert view.signed is not None
+    standing = {f.code for f in await clinical.open_flags(session, pregnancy.id)}
+    ga_days = gestational_age_days(pregnancy.edd_date, today)
+    every = domain.items_due(
+        view.signed.sections, ga_days=ga_days, today=today, horizon_days=horizon_days
+    )
+    due = domain.items_due(
+        view.signed.sections,
+        ga_days=ga_days,
         today=today,
         horizon_days=horizon_days,
+        standing_flags=standing,
     )
+    return Due(signed=view.signed, items=due, view=view, held_back=len(every) - len(due))
 
 
 # The nutrition assessment -------------------------------------------------------------------
@@ -415,6 +449,8 @@ def _assessment_tasks(
     """Her butler's tasks: the clinician's follow-ups, and the plan's dated butler items."""
     out = [(f.title, f.due_in_days) for f in follow_ups]
     for item in version.sections.get("follow_ups", {}).get("items", []):
+        if item.get("satisfied"):  # done (the assessment itself): nothing to book
+            continue
         if item.get("for_butler") and item.get("due_date"):
             days = (date.fromisoformat(item["due_date"]) - today).days
             out.append((str(item["title"]), max(days, 0)))
@@ -473,6 +509,15 @@ async def assess(
             names=("nutrition", "follow_ups"),
         )
         expected = plan.latest_version
+    # The assessment that is happening now is the "see the nutritionist" item: done, recorded
+    # as such, so her butler is not told to book it (the clinician still sees it planned).
+    sections = domain.satisfy(
+        sections,
+        domain.NUTRITIONIST_ITEMS,
+        by=f"{actor.name} ({actor.role})",
+        at=now,
+        what="nutrition assessment",
+    )
     w = her.weight
     _plan, version = await _new_version(
         session,
@@ -519,7 +564,13 @@ async def assess(
     )
     session.add(row)
     tasks = []
+    # The same follow-up is not given twice: a task she already has open under this title
+    # (a plan item tasked at an earlier assessment) stands, with its own due date.
+    open_titles = await repo.open_task_titles(mother.id)
     for title, days in _assessment_tasks(version, follow_ups, today):
+        if title[:300] in open_titles:
+            continue
+        open_titles.add(title[:300])
         task = Task(
             mother_id=mother.id,
             butler_id=mother.primary_butler_id,

@@ -81,7 +81,7 @@ async def test_a_plan_is_generated_changed_and_signed_every_version_kept(api: Ap
         api, mother["id"], '"2"', {"section": "follow_ups", "code": "nope", "remove": True}
     )
     problem = assert_problem(bad, 422)
-    assert problem["errors"][0]["field"] == "changes"  # type: ignore[index]
+    assert problem["errors"][0]["field"] == "changes.0.code"  # type: ignore[index]
 
     assert_problem(await _sign(api, mother["id"], 1, '"1"', "doctor"), 409)  # not the newest
     assert_problem(await _sign(api, mother["id"], 2, None, "doctor"), 428)

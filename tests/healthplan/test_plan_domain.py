@@ -377,11 +377,11 @@ def test_regeneration_refreshes_the_tables_items_and_keeps_the_clinicians() -> N
     energy = items(out, "nutrition")["energy_second"]
     assert energy["title"] == "Energy: 2000 kcal"  # the clinician's item stands
     assert energy["changed_by"] == "Dr 李 (doctor)"
-    assert "diabetes" in energy["tables_now"]["title"]  # and says what the tables say now
+    assert "gdm" in energy["tables_now"]["rule"]  # and says what the tables say now
     assert items(out, "follow_ups")["walk_daily"]["title"] == "Walk 30 min"
     assert "glucose_monitoring" in items(out, "follow_ups")  # the new flag's item comes
     assert "iodine_second" not in items(out, "nutrition")  # her removal stands
-    assert "diabetes" in items(out, "nutrition")["energy_third"]["title"]  # generated: fresh
+    assert items(out, "nutrition")["energy_third"]["reason"] == "diabetes"  # generated: fresh
     assert out["nutrition"]["assessment"]["diet"] == "rice"
     assert out["nutrition"]["assessment"]["kept_from_version"] == 3
     assert set(kept) == {"nutrition.energy_second", "follow_ups.walk_daily"}
@@ -396,7 +396,7 @@ def test_a_removed_item_comes_back_when_her_data_gives_it_a_new_rule() -> None:
     same, _ = domain.regenerate(edited, plan(her("26+1", flags={"anaemia": "mild"})), 2)
     assert "iron_advice" not in items(same, "follow_ups")
     worse, _ = domain.regenerate(edited, plan(her("26+1", flags={"anaemia": "moderate"})), 2)
-    assert "moderate" in items(worse, "follow_ups")["iron_advice"]["title"]
+    assert items(worse, "follow_ups")["iron_advice"]["reason"] == "anaemia, moderate"
 
 
 # Staleness: what changed in her data after the plan in force was made ----------------------------
@@ -412,3 +412,132 @@ def test_a_plan_is_stale_when_a_flag_appears_changes_grade_or_goes() -> None:
     assert "Anaemia now moderate (the plan has mild)" in got
     assert "Glucose monitoring no longer flagged" in got
     assert "Risk grade now orange (the plan has yellow)" in got
+
+
+# What her butler reads: no diagnosis, nothing from a reason that is gone (probe F1, F3, F4, F8)
+
+
+BUTLER_DIAGNOSES = ("anaemia", "diabetes", "gdm", "twin", "high risk", "above", "below")
+
+
+@pytest.mark.parametrize(
+    "h",
+    [
+        her("26+0", flags={"anaemia": "severe"}),
+        her("26+0", flags={"gdm": None, "glucose_monitoring": None}),
+        her("26+0", flags={"overt_diabetes": None}),
+        her("33+0", risk="orange", twins=True, bmi=None),
+        her("26+0", bmi=31.0, gain=12.0, status="above"),
+    ],
+)
+def test_no_butler_item_title_names_a_diagnosis_the_reason_is_apart(h: Her) -> None:
+    sections = plan(h)
+    butler = [i for s in domain.SECTIONS for i in sections[s]["items"] if i["for_butler"]]
+    assert butler
+    for item in butler:
+        assert not any(d in item["title"].lower() for d in BUTLER_DIAGNOSES), item["title"]
+    reasons = {i["code"]: i.get("reason") for s in domain.SECTIONS for i in sections[s]["items"]}
+    if "anaemia" in h.flags:
+        assert reasons["iron_advice"] == "anaemia, severe"
+        assert reasons["doctor_anaemia"] == "severe anaemia"
+
+
+def test_items_of_a_flag_no_longer_standing_are_not_due() -> None:
+    sections = plan(her("26+0", flags={"anaemia": "moderate", "gdm": None}))
+
+    def due(standing: set[str] | None) -> set[str]:
+        return {
+            d.item["code"]
+            for d in domain.items_due(
+                sections,
+                ga_days=ga("26+0"),
+                today=TODAY,
+                horizon_days=30,
+                standing_flags=standing,
+            )
+        }
+
+    assert {"iron_advice", "repeat_hb", "glucose_monitoring"} <= due(None)
+    assert {"iron_advice", "repeat_hb", "glucose_monitoring"} <= due({"anaemia", "gdm"})
+    gone = due({"gdm"})
+    assert not gone & {"iron_advice", "repeat_hb"}
+    assert "glucose_monitoring" in gone
+    # An item of an older version (no from_flags) is read from its rule.
+    legacy = json.loads(json.dumps(sections))
+    for item in legacy["follow_ups"]["items"]:
+        item.pop("from_flags", None)
+    assert domain.item_flags(items(legacy, "follow_ups")["iron_advice"]) == ["anaemia"]
+
+
+def test_a_satisfied_item_is_not_due_and_stays_satisfied_on_regeneration() -> None:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    before = plan(her("26+0", flags={"gdm": None}))
+    done = domain.satisfy(
+        before, domain.NUTRITIONIST_ITEMS, by="营养师 (nutritionist)", at=at, what="assessment"
+    )
+    assert "satisfied" not in items(before, "follow_ups")["nutritionist_consultation"]  # a copy
+    due = domain.items_due(done, ga_days=ga("26+0"), today=TODAY)
+    assert "nutritionist_consultation" not in {d.item["code"] for d in due}
+    again, _ = domain.regenerate(done, plan(her("26+1", flags={"gdm": None})), 2)
+    assert items(again, "follow_ups")["nutritionist_consultation"]["satisfied"]["what"] == (
+        "assessment"
+    )
+    # Overt diabetes is another reason: the referral is open again (the safer reading).
+    worse, _ = domain.regenerate(done, plan(her("26+1", flags={"overt_diabetes": None})), 2)
+    assert "satisfied" not in items(worse, "follow_ups")["nutritionist_consultation"]
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "note"),
+    [
+        (
+            "CMA 2022 (verify: from memory, not the printed text)",
+            "CMA 2022",
+            "verify: from memory, not the printed text",
+        ),
+        (
+            "DRIs 2023 (verify); 膳食指南 2022",
+            "DRIs 2023; 膳食指南 2022",
+            "verify against the printed source",
+        ),
+        (
+            "CSOG 2018 (from 28 weeks); the 10-in-2 threshold: verify against the sheet",
+            "CSOG 2018 (from 28 weeks)",
+            "the 10-in-2 threshold: verify against the sheet",
+        ),
+        ("WHO 2012", "WHO 2012", None),
+    ],
+)
+def test_a_sources_verify_caveat_is_kept_apart(text: str, source: str, note: str | None) -> None:
+    assert domain.split_source(text) == (source, note)
+
+
+def test_every_generated_source_cites_without_a_caveat() -> None:
+    sections = plan(her("30+0", flags={"gdm": None, "anaemia": "mild"}, risk="orange"))
+    every = [i for s in domain.SECTIONS for i in sections[s]["items"]]
+    assert all("verify" not in i["source"].lower() for i in every)
+    assert any(i["source_verified"] is False and i["source_note"] for i in every)
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        (
+            ItemChange("follow_ups", "x", fields={"title": "X", "ga_from": 200, "ga_to": 100}),
+            "changes.1.set.ga_from",
+        ),
+        (
+            ItemChange("fetal_monitoring", "fetal_movement_counting", fields={"ga_to": 10}),
+            "changes.1.set.ga_to",
+        ),
+        (ItemChange("follow_ups", "nope", remove=True), "changes.1.code"),
+        (ItemChange("follow_ups", "y", fields={"detail": "no title"}), "changes.1.set.title"),
+    ],
+)
+def test_a_wrong_change_names_its_field(change: ItemChange, pointer: str) -> None:
+    walk = ItemChange("follow_ups", "walk", fields={"title": "Walk", "ga_from": 100})
+    with pytest.raises(domain.ChangeError) as raised:
+        domain.apply_changes(plan(her()), [walk, change], by="Dr 李 (doctor)")
+    assert raised.value.pointer == pointer
