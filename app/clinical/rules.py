@@ -84,6 +84,7 @@ class Finding:
     measurement_ids: tuple[str, ...] = field(default=())
     priority: int | None = None  # the doctor's item's priority when the grade sets it
     risk_grade: str | None = None  # a grade's own risk colour, above the rule's (anaemia)
+    alert_reason: str | None = None  # a critical alert's short reason: the reading, no diagnosis
     risk_source: str | None = None
 
     @property
@@ -309,6 +310,11 @@ def evaluate_bp_single(table: Rules, reading: BpReading) -> list[Finding]:
                 "ga_days": reading.ga_days,
             },
             measurement_ids=(reading.id,),
+            alert_reason=(
+                f"血压 Blood pressure {_bp(reading)} "
+                f"(>= {_fmt(float(rule.params['systolic_at_or_above']))}/"
+                f"{_fmt(float(rule.params['diastolic_at_or_above']))} mmHg)"
+            ),
         )
         for rule in table.of_kind("bp_single")
         if _raised(rule, reading)

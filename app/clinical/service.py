@@ -836,7 +836,7 @@ async def _critical_alert(
         measurement_id=measurement.id,
         mother_id=ctx.mother.id,
         butler_id=await _butler_at_her_side(ctx, measurement),
-        reason=finding.explanation[:500],
+        reason=(finding.alert_reason or finding.explanation)[:500],
         raised_at=ctx.now,
         due_at=ctx.now + timedelta(minutes=get_settings().critical_ack_minutes),
         level=0,
@@ -856,10 +856,11 @@ async def _critical_alert(
         audiences=[worklist.DOCTOR],
         kind="alert.critical",
         priority=worklist.CRITICAL,
-        title=f"Critical value: {alert.reason}"[:300],
+        title=f"Critical value: {finding.explanation}"[:300],
         now=ctx.now,
         alert_id=alert.id,
         mother_id=ctx.mother.id,
+        visit_id=measurement.visit_id,
     )
     return alert.id
 

@@ -155,8 +155,16 @@ async def test_a_severe_blood_pressure_is_a_critical_alert_closed_like_a_lab_val
     (alert,) = (await _get(api, "/v1/alerts"))["items"]
     assert (alert["measurement_id"], alert["report_id"], alert["state"]) == (bp["id"], None, "open")
     assert "160/100" in alert["reason"]
+    # Her butler's alert names the reading, not a diagnosis or a guideline quotation; the
+    # doctors' item says it all, with her visit.
+    assert "重度" not in alert["reason"]
+    assert "CSOG" not in alert["reason"]
+    assert len(alert["reason"]) < 80
     doctors = await _worklist(api, "doctor")
     assert [i["kind"] for i in doctors].count("alert.critical") == 1
+    (item,) = [i for i in doctors if i["kind"] == "alert.critical"]
+    assert "CSOG 2020" in item["title"]
+    assert item["visit_id"] == bp["visit_id"]
     # Not closed in time: it climbs a tier like any critical value.
     clock.advance(timedelta(minutes=16))
     escalated = await api.client.post("/v1/alerts/escalate", headers=api.auth("admin"))
