@@ -9,7 +9,7 @@ from fastapi import Depends
 
 from app.assignments.dependencies import may_see_mother
 from app.assignments.repository import AssignmentRepository
-from app.auth.dependencies import AuditDep, ClinicStaffButlerOrNutritionist
+from app.auth.dependencies import AnyStaff, AuditDep
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import NotFound
@@ -21,14 +21,17 @@ NOT_VISIBLE = "No mother with that id is visible to you."
 
 async def chart_mother(
     mother_id: uuid.UUID,
-    principal: ClinicStaffButlerOrNutritionist,
+    principal: AnyStaff,
     repo: MotherRepoDep,
     audit: AuditDep,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> Mother:
     """The mother whose chart is asked for, or 404 (she does not exist or is not this
-    butler's); the nutritionist, who manages her weight, reads them as the doctors do."""
+    butler's); the nutritionist, who manages her weight, reads them as the doctors do, and so
+    does a station (the vitals station records her weight and blood pressure and reads her
+    measurements already: her charts draw those same values). Every staff role, then; a
+    butler only her own mothers (object level)."""
     mother = await repo.get(mother_id)
     if mother is None:
         raise NotFound(NOT_VISIBLE)

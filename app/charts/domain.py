@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 # Bumped when the drawing changes, so that a client's cached chart (its ETag) is redrawn.
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 
 
 class ChartFormat(StrEnum):
@@ -137,6 +137,16 @@ class PressureChart:
 
     def fingerprint(self) -> str:
         return _fingerprint("pressure", self)
+
+    def systolic_level(self, r: PressureReading) -> PressureLine | None:
+        """The highest line her systolic value reaches by itself (its ring on the chart)."""
+        reached = [line for line in self.lines if r.systolic >= line.systolic]
+        return max(reached, key=lambda line: line.systolic, default=None)
+
+    def diastolic_level(self, r: PressureReading) -> PressureLine | None:
+        """The highest line her diastolic value reaches by itself."""
+        reached = [line for line in self.lines if r.diastolic >= line.diastolic]
+        return max(reached, key=lambda line: line.diastolic, default=None)
 
     def level(self, r: PressureReading) -> PressureLine | None:
         """The highest line this reading reaches (systolic or diastolic), if any."""

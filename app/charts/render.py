@@ -76,6 +76,9 @@ SVG_FONTS = (
 )
 
 FIGSIZE = (4.8, 4.4)
+# The blood-pressure chart is taller: its legend, one entry a line (bilingual labels are long),
+# names the series, both lines, the rings and both series' home markers.
+PRESSURE_FIGSIZE = (4.8, 5.6)
 PNG_DPI = 200
 
 INK = "#222222"
@@ -163,10 +166,10 @@ def _style(fmt: ChartFormat) -> Iterator[bool]:
         yield cjk
 
 
-def _figure() -> tuple[Figure, Axes]:
+def _figure(size: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     ax.grid(True, color=GRID, linewidth=0.6)
     ax.set_axisbelow(True)
@@ -255,9 +258,10 @@ def _weight_figure(chart: WeightChart, *, cjk: bool) -> Figure:
         values += low + high
     if chart.readings:
         ordered = sorted(chart.readings, key=lambda r: r.ga_days)
+        clinic = [r for r in ordered if not r.reported_by_mother]  # hers at home: unjoined
         ax.plot(
-            _weeks([r.ga_days for r in ordered]),
-            [r.weight_kg for r in ordered],
+            _weeks([r.ga_days for r in clinic]),
+            [r.weight_kg for r in clinic],
             color=MUTED,
             linewidth=0.8,
             gid="weight-trend",
@@ -303,7 +307,7 @@ def _weight_figure(chart: WeightChart, *, cjk: bool) -> Figure:
     return fig
 
 
-REPORTED = Label("空心: 在家自报", "Open: reported by her at home")
+REPORTED = Label("空心: 在家自报", "Open: taken at home")
 CORRECTED_NOTE = Label(
     "更正的读数按更正值显示", "Corrected readings are drawn at their corrected value"
 )
@@ -328,6 +332,26 @@ def _reported_handle(ax: Axes, *, cjk: bool, marker: str = "o") -> Any:
     )
 
 
+def _home_handle(label: Label, colour: str, marker: str, gid: str, *, cjk: bool) -> Any:
+    """The legend's open marker of one series' home readings, in its colour and shape."""
+    from matplotlib.lines import Line2D
+
+    return Line2D(
+        [],
+        [],
+        linestyle="none",
+        marker=marker,
+        markersize=7,
+        color=colour,
+        markerfacecolor="white",
+        markeredgewidth=1.4,
+        label=Label(
+            f"空心: {label.zh} 在家自报", f"Open: {label.en.lower()} she took at home"
+        ).text(cjk=cjk),
+        gid=gid,
+    )
+
+
 def _ring_handle(line: PressureLine, *, cjk: bool) -> Any:
     from matplotlib.lines import Line2D
 
@@ -341,8 +365,8 @@ def _ring_handle(line: PressureLine, *, cjk: bool) -> Any:
         markeredgecolor=SEVERE_COLOUR if line.severe else HIGH,
         markeredgewidth=1.4,
         label=Label(
-            f"圈: 达到 {line.systolic:g}/{line.diastolic:g}",
-            f"Ring: reached {line.systolic:g}/{line.diastolic:g}",
+            f"圈: 该值达到其 {line.systolic:g}/{line.diastolic:g} 线",
+            f"Ring: that value reached its {line.systolic:g}/{line.diastolic:g} line",
         ).text(cjk=cjk),
         gid=f"legend-ring-{line.systolic:g}-{line.diastolic:g}",
     )
@@ -351,7 +375,7 @@ def _ring_handle(line: PressureLine, *, cjk: bool) -> Any:
 def _pressure_figure(chart: PressureChart, *, cjk: bool) -> Figure:
     from matplotlib.lines import Line2D
 
-    fig, ax = _figure()
+    fig, ax = _figure(PRESSURE_FIGSIZE)
     fig.suptitle(PRESSURE_TITLE.text(cjk=cjk), fontsize=13, fontweight="bold", color=INK)
     ax.set_title("mmHg", loc="left", color=MUTED)
     top = max([180.0] + [r.systolic + 10 for r in chart.readings])
@@ -396,6 +420,7 @@ def _pressure_figure(chart: PressureChart, *, cjk: bool) -> Figure:
     if chart.readings:
         ordered = sorted(chart.readings, key=lambda r: r.ga_days)
         x = _weeks([r.ga_days for r in ordered])
+        home: list[Any] = []
         for name, values, colour, marker, label in (
             ("systolic", [r.systolic for r in ordered], SYSTOLIC, "v", Label("收缩压", "Systolic")),
             (
@@ -406,7 +431,21 @@ def _pressure_figure(chart: PressureChart, *, cjk: bool) -> Figure:
                 Label("舒张压", "Diastolic"),
             ),
         ):
-            ax.plot(x, values, color=colour, linewidth=1.2, gid=f"{name}-trend")
+            # The trend joins her clinic readings only: a line from a clinic reading to one
+            # she took at home the same day read as one reading with a range, or a fall.
+            clinic = [
+                (w, v)
+                for w, v, r in zip(x, values, ordered, strict=True)
+                if not r.reported_by_mother
+            ]
+            if len(clinic) > 1:
+                ax.plot(
+                    [w for w, _ in clinic],
+                    [v for _, v in clinic],
+                    color=colour,
+                    linewidth=1.2,
+                    gid=f"{name}-trend",
+                )
             for reported in (False, True):
                 rows = [
                     (w, v)
@@ -426,46 +465,52 @@ def _pressure_figure(chart: PressureChart, *, cjk: bool) -> Figure:
                     markeredgewidth=1.4,
                     gid=f"{name}{'-reported' if reported else ''}",
                 )
+                if reported:
+                    home.append(
+                        _home_handle(label, colour, marker, f"legend-{name}-reported", cjk=cjk)
+                    )
             series.append(Line2D([], [], color=colour, marker=marker, label=label.text(cjk=cjk)))
-        # A ring around a reading at or above a line, in the line's colour.
+        # A ring around each value at or above its own line (the systolic at the systolic
+        # line, the diastolic at the diastolic line: 160/100 rings the 160, not the 100), in
+        # the colour of the highest line it reaches.
         reached: dict[tuple[float, float], PressureLine] = {}
-        for r, week in zip(ordered, x, strict=True):
-            level = chart.level(r)
-            if level is None:
-                continue
-            reached[(level.systolic, level.diastolic)] = level
-            colour = SEVERE_COLOUR if level.severe else HIGH
-            ax.plot(
-                [week, week],
-                [r.systolic, r.diastolic],
-                linestyle="none",
-                marker="o",
-                markersize=13,
-                markerfacecolor="none",
-                markeredgecolor=colour,
-                markeredgewidth=1.4,
-                gid=f"reached-{level.systolic:g}-{level.diastolic:g}",
-            )
+        for name, values, level_of in (
+            ("systolic", [r.systolic for r in ordered], chart.systolic_level),
+            ("diastolic", [r.diastolic for r in ordered], chart.diastolic_level),
+        ):
+            rings: dict[tuple[float, float], list[tuple[float, float]]] = {}
+            for r, week, value in zip(ordered, x, values, strict=True):
+                level = level_of(r)
+                if level is None:
+                    continue
+                reached[(level.systolic, level.diastolic)] = level
+                rings.setdefault((level.systolic, level.diastolic), []).append((week, value))
+            for key, points in sorted(rings.items()):
+                level = reached[key]
+                ax.plot(
+                    [w for w, _ in points],
+                    [v for _, v in points],
+                    linestyle="none",
+                    marker="o",
+                    markersize=13,
+                    markerfacecolor="none",
+                    markeredgecolor=SEVERE_COLOUR if level.severe else HIGH,
+                    markeredgewidth=1.4,
+                    gid=f"reached-{level.systolic:g}-{level.diastolic:g}-{name}",
+                )
         handles += [_ring_handle(reached[k], cjk=cjk) for k in sorted(reached)]
-        if any(r.reported_by_mother for r in ordered):
-            handles.append(_reported_handle(ax, cjk=cjk, marker="v"))
-        fig.text(
-            0.99,
-            0.005,
-            CORRECTED_NOTE.text(cjk=cjk),
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            color=MUTED,
-            gid="corrected-note",
+        handles += home
+        note = ax.set_title(
+            textwrap.fill(CORRECTED_NOTE.text(cjk=cjk), 44), loc="right", fontsize=7, color=MUTED
         )
+        note.set_gid("corrected-note")
     else:
         _empty(ax, NO_PRESSURE, cjk=cjk)
     last = max([r.ga_days for r in chart.readings] + [0])
     _ga_axis(ax, last, cjk=cjk)
     ax.set_ylim(bottom, top)
     ax.set_ylabel(Label("血压", "Blood pressure (mmHg)").text(cjk=cjk))
-    fig.legend(handles=series + handles, loc="outside lower center", ncol=2, frameon=False)
+    fig.legend(handles=series + handles, loc="outside lower center", ncol=1, frameon=False)
     return fig
 
 

@@ -134,10 +134,12 @@ def test_pressure_svg_draws_both_lines_and_rings_readings_at_them() -> None:
         "line-160-110-dia",
     ):
         group(root, gid)
-    # 139/89 reaches no line; 140/80 (systolic at 140) the first; 159/110 (diastolic at 110)
-    # the severe one: each ring marks one reading's two values.
-    assert len(markers(root, "reached-140-90")) == 2
-    assert len(markers(root, "reached-160-110")) == 2
+    # 139/89 reaches no line; 140/80: its systolic at 140 (the 80 reaches nothing); 159/110:
+    # its diastolic at 110, the severe line (the 159 reaches 140): each ring marks one value.
+    assert len(markers(root, "reached-140-90-systolic")) == 2
+    assert len(markers(root, "reached-160-110-diastolic")) == 1
+    assert "reached-140-90-diastolic" not in svg.decode()
+    assert "reached-160-110-systolic" not in svg.decode()
     desc = root[1].text or ""
     assert "24+0 weeks 139/89 mmHg;" in desc
     assert "24+4 weeks 140/80 mmHg (at or above 140/90) reported by her" in desc
@@ -181,10 +183,8 @@ def png_size(png: bytes) -> tuple[int, int]:
 def test_png_is_a_png_of_the_size_drawn(chart: WeightChart | PressureChart) -> None:
     png = render.draw(chart, ChartFormat.PNG)
     w, h = png_size(png)
-    assert (w, h) == (
-        round(render.FIGSIZE[0] * render.PNG_DPI),
-        round(render.FIGSIZE[1] * render.PNG_DPI),
-    )
+    size = render.FIGSIZE if isinstance(chart, WeightChart) else render.PRESSURE_FIGSIZE
+    assert (w, h) == (round(size[0] * render.PNG_DPI), round(size[1] * render.PNG_DPI))
     assert 10_000 < len(png) < 1_000_000
 
 
@@ -226,9 +226,10 @@ def test_english_alone_drops_chinese_asides_and_words() -> None:
 def test_the_pressure_legend_says_what_the_open_marker_and_the_ring_mean() -> None:
     root = parse(render.draw(PRESSURES, ChartFormat.SVG))
     legend = " ".join("".join(t.itertext()) for t in group(root, "legend_1").iter(f"{SVG}text"))
-    assert "Open: reported by her at home" in legend
-    assert "Ring: reached 140/90" in legend
-    assert "Ring: reached 160/110" in legend
+    assert "Open: systolic she took at home" in legend
+    assert "Open: diastolic she took at home" in legend
+    assert "Ring: that value reached its 140/90 line" in legend
+    assert "Ring: that value reached its 160/110 line" in legend
     assert "Corrected readings are drawn at their corrected value" in texts(root)
 
 
