@@ -44,6 +44,15 @@ MeasurementLister = Annotated[
         )
     ),
 ]
+# Who corrects a reading (POST /measurements/{id}/corrections): the takers, and the front
+# desk for the height and pre-pregnancy weight it entered at enrolment (service._may_correct
+# keeps it to those): the 409 for a second baseline sends the desk there.
+MeasurementCorrector = Annotated[
+    Principal,
+    Depends(
+        require_roles(Role.FRONT_DESK, Role.DOCTOR, Role.NUTRITIONIST, Role.STATION, Role.BUTLER)
+    ),
+]
 NOT_VISIBLE = "No mother with that id is visible to you."
 
 
@@ -128,7 +137,7 @@ ListedMother = Annotated[Mother, Depends(listed_mother)]
 async def visible_measurement(
     measurement_id: uuid.UUID,
     request: Request,
-    principal: MeasurementTaker,
+    principal: MeasurementCorrector,
     session: SessionDep,
     audit: AuditDep,
     clock: ClockDep,

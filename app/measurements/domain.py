@@ -91,12 +91,15 @@ class KindLimits:
     results: tuple[tuple[str, float], ...]  # result word -> ordinal (result kinds)
     aliases: tuple[tuple[str, str], ...]  # normalised spelling -> result word
     source: str
+    # The unit spellings as the table writes them (mmHg, 毫米汞柱, kPa ...), one per normalised
+    # spelling, for the messages: the lookup is by normalised spelling, what people read is not.
+    spellings: tuple[str, ...] = ()
 
     def factor(self, unit: str) -> float | None:
         return dict(self.factors).get(normalise_unit(unit))
 
     def accepted_units(self) -> list[str]:
-        return [s for s, _ in self.factors]
+        return list(self.spellings) or [s for s, _ in self.factors]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ def _kind_limits(kind: MeasurementKind, item: Any) -> KindLimits:
     results: dict[str, float] = {}
     aliases: dict[str, str] = {}
     factors: dict[str, float] = {}
+    spellings: dict[str, str] = {}  # normalised -> the first spelling the table gives
     low = high = low2 = high2 = None
     if kind in RESULT_KINDS:
         raw = item.get("results")
@@ -161,6 +165,7 @@ def _kind_limits(kind: MeasurementKind, item: Any) -> KindLimits:
             ):
                 raise ValueError(f"{where}: the factor of unit {spelling!r} must be a number > 0")
             factors[normalise_unit(spelling)] = float(factor)
+            spellings.setdefault(normalise_unit(spelling), spelling.strip())
         if not math.isclose(factors[normalise_unit(unit)], 1.0):
             raise ValueError(f"{where}: the canonical unit {unit!r} must have the factor 1")
         low, high = _number(item, "low", where), _number(item, "high", where)
@@ -186,6 +191,7 @@ def _kind_limits(kind: MeasurementKind, item: Any) -> KindLimits:
         results=tuple(results.items()),
         aliases=tuple(aliases.items()),
         source=source.strip(),
+        spellings=tuple(spellings.values()),
     )
 
 
@@ -293,14 +299,20 @@ def normalise(entered: Entered, table: Limits) -> Normalised:
         accepted = ", ".join(lim.accepted_units())
         raise ReadingError("unit", f"{unit!r} is not a unit of {entered.kind.value}: {accepted}")
     value = _round(entered.value * factor, lim.decimals)
-    shown = f"{_fmt(value)} {lim.unit}" + (
-        f" ({_fmt(entered.value)} {unit})" if factor != 1 else ""
-    )
+
+    def shown(stored: float, given: float) -> str:
+        # What was entered, as entered: 1.62 cm, not the 1.6 it would be stored as; a
+        # converted value shows both (15 mmHg (2.04 kPa)).
+        if factor == 1:
+            return f"{_fmt(given)} {lim.unit}"
+        return f"{_fmt(stored)} {lim.unit} ({_fmt(given)} {unit})"
+
     if not _in_range(value, lim.low, lim.high):
         what = "systolic" if bp else entered.kind.value.replace("_", " ")
         raise ReadingError(
             "value",
-            f"{what} {shown} is outside {_fmt(lim.low or 0)}-{_fmt(lim.high or 0)} {lim.unit}:"
+            f"{what} {shown(value, entered.value)} is outside"
+            f" {_fmt(lim.low or 0)}-{_fmt(lim.high or 0)} {lim.unit}:"
             " check the value and its unit",
         )
     value2 = None
@@ -310,7 +322,7 @@ def normalise(entered: Entered, table: Limits) -> Normalised:
         if not _in_range(value2, lim.low2, lim.high2):
             raise ReadingError(
                 "value2",
-                f"diastolic {_fmt(value2)} {lim.unit} is outside"
+                f"diastolic {shown(value2, entered.value2)} is outside"
                 f" {_fmt(lim.low2 or 0)}-{_fmt(lim.high2 or 0)} {lim.unit}:"
                 " check the value and its unit",
             )

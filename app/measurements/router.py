@@ -12,6 +12,7 @@ from app.measurements import domain, service
 from app.measurements.dependencies import (
     ListedMother,
     MeasuredMother,
+    MeasurementCorrector,
     MeasurementTaker,
     VisibleMeasurement,
 )
@@ -80,7 +81,8 @@ async def _pregnancy(session: SessionDep, mother: Mother) -> Pregnancy:
     "(readings.N.value ...), and nothing is stored. Each reading goes to the clinical rules. "
     "Her height and pre-pregnancy weight are one value each in a pregnancy: recorded by the "
     "desk at enrolment, a doctor or the nutritionist (not a butler or a station, 403); a "
-    "second one is a 409 naming the correction route of the one recorded.",
+    "second one is a 409 listing every one already recorded (errors: readings.N, each with "
+    "the correction route of the one recorded). Every bad reading is in one 422.",
     dependencies=[Idempotent],
     responses=problem_responses(404, 409),
 )
@@ -153,12 +155,16 @@ async def list_measurements(
     response_model=MeasurementPublic,
     summary="Correct a reading: a new reading replaces it; the earlier one is kept, marked "
     "with who corrected it, when and why",
+    description="A doctor or the nutritionist corrects any reading; a station its stations' "
+    "readings; a butler what a butler entered for her; the front desk only her height and "
+    "pre-pregnancy weight as entered at enrolment (not one a clinician recorded or corrected "
+    "since): anything else is a 403.",
     dependencies=[Idempotent],
     responses=problem_responses(404, 409),
 )
 async def correct_measurement(
     body: CorrectionCreate,
-    actor: MeasurementTaker,
+    actor: MeasurementCorrector,
     target: VisibleMeasurement,
     session: SessionDep,
     audit: AuditDep,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role
 from app.clinical import service as clinical
-from app.core.errors import Conflict, Forbidden, invalid_field
+from app.core.errors import Conflict, FieldError, Forbidden, ValidationFailed, invalid_field
 from app.core.principal import Principal
 from app.measurements import domain
 from app.measurements.domain import (
@@ -176,27 +176,42 @@ async def record(
     source = source or source_of(actor)
     repo = MeasurementRepository(session)
     await _one_baseline(repo, pregnancy, readings, actor)
-    rows = [
-        _row(
-            mother_id=mother.id,
-            pregnancy=pregnancy,
-            reading=r,
-            limits=limits,
-            actor=actor,
-            source=source,
-            reported_by_mother=reported_by_mother,
-            visit_id=visit_id,
-            now=now,
-            tz=tz,
-        )
-        for r in readings
-    ]
+    rows: list[Measurement] = []
+    errors: list[FieldError] = []
+    for r in readings:  # every bad reading in one answer, not one per call
+        try:
+            rows.append(
+                _row(
+                    mother_id=mother.id,
+                    pregnancy=pregnancy,
+                    reading=r,
+                    limits=limits,
+                    actor=actor,
+                    source=source,
+                    reported_by_mother=reported_by_mother,
+                    visit_id=visit_id,
+                    now=now,
+                    tz=tz,
+                )
+            )
+        except ValidationFailed as exc:
+            errors.extend(exc.errors or [])
+    if errors:
+        raise _all_of(errors)
     for row in rows:
         repo.add(row)
     await session.flush()
     for row in rows:
         await clinical.on_measurement(session, measurement_id=row.id, now=now)
     return rows
+
+
+def _all_of(errors: Sequence[FieldError]) -> ValidationFailed:
+    if len(errors) == 1:
+        return invalid_field(errors[0].field, errors[0].detail)
+    return ValidationFailed(
+        "; ".join(f"{e.field}: {e.detail}" for e in errors), errors=list(errors)
+    )
 
 
 async def _one_baseline(
@@ -227,27 +242,62 @@ async def _one_baseline(
                 f"her {BASELINE_NAMES[r.entered.kind]} is one value: give it once",
             )
         seen.add(r.entered.kind)
-    existing = await repo.current(pregnancy.id, sorted(seen))
-    if existing:
-        row = existing[0]
-        raise Conflict(
-            f"Her {BASELINE_NAMES[row.kind]} is already recorded ({row.value:g} {row.unit}):"
-            f" correct it at POST /v1/measurements/{row.id}/corrections.",
-            extra={"measurement_id": str(row.id)},
+    existing = {row.kind: row for row in await repo.current(pregnancy.id, sorted(seen))}
+    conflicts = [(r, existing[r.entered.kind]) for r in wanted if r.entered.kind in existing]
+    if not conflicts:
+        return
+    # Every one already recorded, each named by where it sits in the request (readings.N, or
+    # enrolment's height_cm), in one answer: a height, then a weight on the next call, is two
+    # round trips for one mistake.
+    details = [
+        (
+            r.field,
+            f"her {BASELINE_NAMES[row.kind]} is already recorded ({row.value:g} {row.unit}):"
+            f" correct it at POST /v1/measurements/{row.id}/corrections",
         )
+        for r, row in conflicts
+    ]
+    raise Conflict(
+        "; ".join(f"{field}: {detail}" for field, detail in details) + ".",
+        errors=[
+            FieldError(
+                field=field, location="body", pointer="#/" + field.replace(".", "/"), detail=detail
+            )
+            for field, detail in details
+        ],
+        extra={
+            "measurement_id": str(conflicts[0][1].id),
+            "measurement_ids": [str(row.id) for _, row in conflicts],
+        },
+    )
 
 
 def _may_correct(actor: Principal, original: Measurement) -> None:
     """A clinician corrects any reading; a station its stations' readings; a butler only
     what was reported by the mother through a butler (never a clinical reading). Her height
-    and pre-pregnancy weight only a doctor or the nutritionist corrects."""
+    and pre-pregnancy weight a doctor or the nutritionist corrects, and the front desk the
+    ones it typed at enrolment (source enrolment, its own corrections of them included): not
+    one a clinician has recorded or corrected since (a measured value is not the desk's to
+    overwrite), and no other kind of reading."""
     role = actor.role
     if role in (Role.DOCTOR.value, Role.NUTRITIONIST.value):
         return
+    if role == Role.FRONT_DESK.value:
+        if original.kind in BASELINE_KINDS and original.source is MeasurementSource.ENROLMENT:
+            return
+        if original.kind in BASELINE_KINDS:
+            raise Forbidden(
+                f"The front desk corrects the {BASELINE_NAMES[original.kind]} entered at "
+                f"enrolment; this one was recorded by {original.source.value}: a doctor or "
+                "the nutritionist corrects it."
+            )
+        raise Forbidden(
+            "The front desk corrects only her height and pre-pregnancy weight entered at enrolment."
+        )
     if original.kind in BASELINE_KINDS:
         raise Forbidden(
-            f"A {role} does not correct her {BASELINE_NAMES[original.kind]}: a doctor or the "
-            "nutritionist does."
+            f"A {role} does not correct her {BASELINE_NAMES[original.kind]}: a doctor, the "
+            "nutritionist or (for what it entered at enrolment) the front desk does."
         )
     if role == Role.STATION.value and original.source is MeasurementSource.STATION:
         return

@@ -180,3 +180,65 @@ def _weight(first: Measurement, now: datetime) -> Measurement:
         recorded_by_role="doctor",
         recorded_at=now,
     )
+
+
+# Round 2 (probe F5, F8) ---------------------------------------------------------------------
+
+
+async def test_the_desk_corrects_the_height_and_weight_it_entered_at_enrolment(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The 409 sends the desk to the corrections route: it must be let in there, for the two
+    baseline values it typed at enrolment, and nothing else."""
+    mother = await mother_with_butler(api, height_cm=160, pre_pregnancy_weight_kg=55)
+    (height,) = await _rows(session_factory, mother["id"], K.HEIGHT)
+    (weight,) = await _rows(session_factory, mother["id"], K.PRE_PREGNANCY_WEIGHT)
+    fixed = await _correct(api, str(height.id), "frontdesk", value=165, reason="typed 160")
+    assert fixed.status_code == 201, fixed.text
+    assert (fixed.json()["value"], fixed.json()["source"]) == (165, "enrolment")
+    again = await _correct(api, fixed.json()["id"], "frontdesk", value=164, reason="164")
+    assert again.status_code == 201, again.text
+    fixed = await _correct(api, str(weight.id), "frontdesk", value=58, reason="typed 55")
+    assert fixed.status_code == 201, fixed.text
+    # Not her other readings: a weight today is the station's or a clinician's.
+    today = await _record(api, mother["id"], "doctor", {"kind": "weight", "value": 61})
+    assert today.status_code == 201, today.text
+    refused = await _correct(
+        api, today.json()["items"][0]["id"], "frontdesk", value=62, reason="no"
+    )
+    assert_problem(refused, 403)
+    # Nor a height a doctor has corrected since: the clinician's value is not the desk's.
+    doctors = await _correct(api, again.json()["id"], "doctor", value=163, reason="measured")
+    assert doctors.status_code == 201, doctors.text
+    refused = await _correct(api, doctors.json()["id"], "frontdesk", value=160, reason="no")
+    assert_problem(refused, 403)
+
+
+async def test_the_409_names_every_baseline_already_recorded_with_its_field(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    mother = await mother_with_butler(api, height_cm=160, pre_pregnancy_weight_kg=55)
+    (height,) = await _rows(session_factory, mother["id"], K.HEIGHT)
+    (weight,) = await _rows(session_factory, mother["id"], K.PRE_PREGNANCY_WEIGHT)
+    problem = assert_problem(
+        await _record(
+            api,
+            mother["id"],
+            "doctor",
+            {"kind": "weight", "value": 61},
+            {"kind": "pre_pregnancy_weight", "value": 56},
+            {"kind": "height", "value": 161},
+        ),
+        409,
+    )
+    errors = problem["errors"]
+    assert isinstance(errors, list)
+    assert [(e["field"], e["pointer"]) for e in errors] == [
+        ("readings.1", "#/readings/1"),
+        ("readings.2", "#/readings/2"),
+    ]
+    assert f"/v1/measurements/{weight.id}/corrections" in errors[0]["detail"]
+    assert f"/v1/measurements/{height.id}/corrections" in errors[1]["detail"]
+    detail = str(problem["detail"])
+    assert str(height.id) in detail
+    assert str(weight.id) in detail
