@@ -72,7 +72,9 @@ EXPECTED: dict[str, str | set[str]] = {
         "station",
         "butler1",
     },
+    # The desk corrects the height and pre-pregnancy weight it entered at enrolment (only).
     "POST /v1/measurements/{measurement_id}/corrections": {
+        "frontdesk",
         "doctor",
         "nutritionist",
         "station",
@@ -125,11 +127,16 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/visits/{visit_id}/exam-orders": CLINICIANS,
     "POST /v1/check-ins": DESK,
     "GET /v1/mothers/{mother_id}/care-team": READ_MOTHERS,
-    # Her charts: the nutritionist manages her weight and reads them too.
-    "GET /v1/mothers/{mother_id}/charts/weight-gain.svg": READ_MOTHERS | {"nutritionist"},
-    "GET /v1/mothers/{mother_id}/charts/weight-gain.png": READ_MOTHERS | {"nutritionist"},
-    "GET /v1/mothers/{mother_id}/charts/blood-pressure.svg": READ_MOTHERS | {"nutritionist"},
-    "GET /v1/mothers/{mother_id}/charts/blood-pressure.png": READ_MOTHERS | {"nutritionist"},
+    # Her charts: the nutritionist manages her weight and the vitals station records her
+    # readings: both read them too.
+    "GET /v1/mothers/{mother_id}/charts/weight-gain.svg": READ_MOTHERS
+    | {"nutritionist", "station"},
+    "GET /v1/mothers/{mother_id}/charts/weight-gain.png": READ_MOTHERS
+    | {"nutritionist", "station"},
+    "GET /v1/mothers/{mother_id}/charts/blood-pressure.svg": READ_MOTHERS
+    | {"nutritionist", "station"},
+    "GET /v1/mothers/{mother_id}/charts/blood-pressure.png": READ_MOTHERS
+    | {"nutritionist", "station"},
     # Her health plan: made, changed and signed by a doctor or the nutritionist; read by the
     # clinic staff; her butler reads the signed plan's items due.
     "POST /v1/mothers/{mother_id}/health-plan": {"doctor", "nutritionist"},
