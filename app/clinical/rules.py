@@ -222,7 +222,8 @@ def evaluate_glucose(
     rounded; ``mg_dl``: those the lab sent in mg/dL, as sent. A value sent in mg/dL is compared
     with the rule's mg/dL threshold as the guideline writes it (IADPSG 2010: 92 / 180 / 153),
     not with its conversion (180 mg/dL is 9.99 mmol/L, yet it is the threshold); one sent in
-    mmol/L with the mmol/L threshold. Every value at or above its threshold is named in the
+    mmol/L with the mmol/L threshold; a mg/dL value whose conversion reaches the mmol/L one
+    fires too (the safer of the two). Every value at or above its threshold is named in the
     explanation; one is enough."""
     sent_mg = dict(mg_dl or {})
     found = []
@@ -240,7 +241,9 @@ def evaluate_glucose(
         why_parts = []
         for k, v in sorted(present.items()):
             if k in sent_mg and k in limits_mg:
-                if sent_mg[k] >= float(limits_mg[k]):
+                # As written in mg/dL, or by its conversion: either reaching it fires (the
+                # safer reading: 91.9 mg/dL is 5.101 mmol/L, and 5.1 mmol/L fires).
+                if sent_mg[k] >= float(limits_mg[k]) or v >= float(limits[k]):
                     over[k] = v
                     why_parts.append(
                         f"{_GLUCOSE_NAMES[k]} {_fmt(sent_mg[k])} >= "

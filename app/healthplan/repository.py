@@ -26,6 +26,12 @@ class HealthPlanRepository:
             query = query.with_for_update()
         return await self.session.scalar(query)
 
+    async def lock(self, plan_id: uuid.UUID) -> None:
+        """Hold her plan's row until the transaction ends (PostgreSQL): one writer at a time."""
+        await self.session.scalar(
+            select(HealthPlan.id).where(HealthPlan.id == plan_id).with_for_update()
+        )
+
     async def version(self, plan_id: uuid.UUID, number: int) -> HealthPlanVersion | None:
         return await self.session.scalar(
             select(HealthPlanVersion).where(

@@ -147,6 +147,8 @@ async def ask_for_review_if_stale(
         f"Review her health plan (version {signed.version} in force): "
         + "; ".join(view.stale_reasons)
     )[:300]
+    # Two reads at once must not both raise it: the second waits for the first's commit.
+    await HealthPlanRepository(session).lock(signed.plan_id)
     raised = await WorklistRepository(session).raised_since(
         mother_id=mother.id, kind=PLAN_REVIEW, since=signed.signed_at
     )

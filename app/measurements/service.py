@@ -70,7 +70,9 @@ class NewReading:
 # Who records her height and pre-pregnancy weight: the desk at enrolment (source enrolment),
 # a doctor or the nutritionist. Not her butler (hearsay about a value BMI and every weight-gain
 # band rest on) and not a station (its vitals step takes weight, blood pressure and pulse).
-BASELINE_ROLES = frozenset({Role.DOCTOR.value, Role.NUTRITIONIST.value, Role.FRONT_DESK.value})
+BASELINE_ROLES = frozenset(
+    {Role.ADMIN.value, Role.DOCTOR.value, Role.NUTRITIONIST.value, Role.FRONT_DESK.value}
+)
 BASELINE_NAMES = {
     MeasurementKind.HEIGHT: "height",
     MeasurementKind.PRE_PREGNANCY_WEIGHT: "pre-pregnancy weight",

@@ -288,3 +288,11 @@ def test_a_mg_dl_threshold_without_its_mmol_l_one_is_refused(tmp_path: Path) -> 
     bad.write_text(json.dumps(raw), encoding="utf-8")
     with pytest.raises(ValueError, match="mg/dL"):
         r.rules(str(bad))
+
+
+@pytest.mark.parametrize(("mg_dl", "gdm"), [(91.0, False), (91.9, True)])
+def test_a_mg_dl_value_whose_conversion_reaches_5_1_fires_too(mg_dl: float, gdm: bool) -> None:
+    """91.9 mg/dL is 5.101 mmol/L: the same blood sent as 5.1 mmol/L fires, so it fires."""
+    values = {"glucose_fasting": mg_dl * 0.055506, "ogtt_1h": 7.0, "ogtt_2h": 6.0}
+    found = r.evaluate_glucose(RULES, values, ga_days=GA_26, mg_dl={"glucose_fasting": mg_dl})
+    assert ("ogtt.gdm" in _ids(found)) is gdm

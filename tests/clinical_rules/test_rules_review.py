@@ -201,10 +201,13 @@ async def test_a_second_weight_gain_episode_refers_her_again(
     assert len(tasks) == 2
     # The first referral was real: its task is not withdrawn by the episode's end.
     assert not (tasks[0].completion_note or "").startswith("withdrawn")
+    # The second referral is a task of its own, open, and the nutritionist has it on her list.
+    assert tasks[1].completed_at is None
+    assert tasks[1].id != tasks[0].id
     referrals = [
         i for i in await _worklist(api, "nutritionist") if i["kind"] == "clinical.gwg_referral"
     ]
-    assert len(referrals) >= 1
+    assert referrals
 
 
 # A dismissed suggestion stands for the readings it read ----------------------------------

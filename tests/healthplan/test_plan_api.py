@@ -5,6 +5,7 @@ nutrition exam it finishes."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -447,3 +448,39 @@ async def test_the_database_refuses_to_change_what_an_unsigned_version_proposed(
         await session.rollback()
     # Signing (the signature columns, once) is still the one update allowed.
     assert (await _sign(api, mother["id"], 1, '"1"', "doctor")).status_code == 200
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_reads_of_a_stale_plan_ask_once_for_a_review(
+    api: Api, lab: Lab, clock: FrozenClock
+) -> None:
+    """Eight reads at once of a plan gone stale: one review item, not one a read (the plan's
+    row is locked while the item is checked and raised)."""
+    her = await _ogtt_gdm(api, lab)
+    mother, visit = her["mother"], her["visit"]
+    await _generate(api, mother["id"])
+    assert (await _sign(api, mother["id"], 1, '"1"', "nutritionist")).status_code == 200
+    clock.advance(timedelta(minutes=40))
+    ogtt = oru(
+        control_id="C2",
+        mrn=mother["mrn"],
+        order=order_number(visit, "ogtt"),
+        filler="F-OGTT2",
+        code="OGTT^75 g OGTT^L",
+        obx=[
+            "OBX|1|NM|1558-6^Fasting glucose^LN||5.3|mmol/L|<5.1|H|||F",
+            "OBX|2|NM|1504-0^Glucose 1 hour post 75 g glucose PO^LN||8.6|mmol/L|<10.0|N|||F",
+            "OBX|3|NM|1518-0^Glucose 2 hours post 75 g glucose PO^LN||7.9|mmol/L|<8.5|N|||F",
+        ],
+    )
+    assert await lab.hl7(ogtt) == ("AA", "C2")
+    reads = await asyncio.gather(
+        *(
+            api.client.get(f"/v1/mothers/{mother['id']}/health-plan", headers=api.auth(who))
+            for who in ["doctor", "nutritionist"] * 4
+        )
+    )
+    assert {r.status_code for r in reads} == {200}
+    assert all(r.json()["stale"] for r in reads)
+    items = (await api.client.get("/v1/worklist", headers=api.auth("doctor"))).json()["items"]
+    assert len([i for i in items if i["kind"] == "health_plan.review"]) == 1, items

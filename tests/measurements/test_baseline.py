@@ -18,7 +18,7 @@ from app.measurements.domain import MeasurementKind, MeasurementSource
 from app.measurements.models import Measurement
 from app.measurements.repository import MeasurementRepository
 from tests.helpers.api import Api
-from tests.helpers.mothers import mother_with_butler
+from tests.helpers.mothers import enrol, mother_with_butler
 from tests.helpers.problems import assert_problem
 
 K = MeasurementKind
@@ -242,3 +242,18 @@ async def test_the_409_names_every_baseline_already_recorded_with_its_field(
     detail = str(problem["detail"])
     assert str(height.id) in detail
     assert str(weight.id) in detail
+
+
+@pytest.mark.parametrize("who", ["frontdesk", "admin"])
+async def test_whoever_may_enrol_her_records_her_height_and_weight_with_it(
+    api: Api, who: str
+) -> None:
+    """The enrolment route decides who enrols (the desk, the admin); her baseline comes with
+    it, never a 403 that rolls the enrolment back."""
+    mother = await enrol(api, who, height_cm=160, pre_pregnancy_weight_kg=55)
+    got = await api.client.get(
+        f"/v1/mothers/{mother['id']}/measurements", headers=api.auth("doctor")
+    )
+    assert got.status_code == 200, got.text
+    kinds = sorted(m["kind"] for m in got.json()["items"])
+    assert kinds == ["height", "pre_pregnancy_weight"]
