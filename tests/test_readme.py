@@ -101,7 +101,7 @@ def test_the_health_management_walkthrough_runs(demo_server: str, tmp_path: Path
     assert "due: glucose_monitoring" in out  # her butler's view of the signed plan
     assert "task: Call her about her food diary" in out
     assert "task: Book her nutritionist" not in out  # answered by the assessment
-    assert "alert: Severe-range blood pressure" in result.stderr
+    assert "alert: 血压 Blood pressure 165/112 mmHg" in result.stderr  # the reading, no diagnosis
     assert "\ndoctor:doctor\n" in out  # closed by a doctor
     assert "[('repeat_test'," in out
     assert "report_pickup | 饮食控制" in out  # the advice on the pick-up
