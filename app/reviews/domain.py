@@ -153,11 +153,54 @@ def due_at(
     return datetime.combine(local, FOLLOW_UP_AT, tzinfo=tz).astimezone(UTC)
 
 
+# The exam catalogue (exam_types) names its exams in English only and has no column for a
+# Chinese name; until it has one, the names a Chinese clinic's staff and mothers use (the
+# names on a 检验单 and on the clinic's signs), by catalogue code, for what her butler reads.
+# A catalogue name that already carries Chinese is taken as it is.
+EXAM_NAMES_ZH: dict[str, str] = {
+    "vitals": "体重血压",
+    "fasting_glucose": "空腹血糖",
+    "liver_kidney": "肝肾功能",
+    "liver_bile_acids": "肝功能及胆汁酸",
+    "ogtt": "糖耐量试验",
+    "cbc": "血常规",
+    "abo_rh": "血型",
+    "hbsag": "乙肝表面抗原",
+    "syphilis": "梅毒筛查",
+    "hiv": "艾滋病筛查",
+    "down_screening": "唐氏筛查",
+    "nipt": "无创DNA",
+    "us_early": "早孕超声",
+    "urine": "尿常规",
+    "nt_scan": "NT检查",
+    "us_anatomy": "系统超声",
+    "us_obstetric": "产科超声",
+    "gbs": "B族链球菌筛查",
+    "nst": "胎心监护",
+    "consultation": "产科门诊",
+}
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def exam_label(code: str, catalogue_name: str | None) -> str:
+    """How her butler's task names an exam: Chinese first, then the catalogue's name
+    ("血常规 Complete blood count"); an exam the catalogue does not have, by its code."""
+    if catalogue_name is None:
+        return EXAM_NAMES_ZH.get(code, code)
+    if _has_cjk(catalogue_name) or code not in EXAM_NAMES_ZH:
+        return catalogue_name
+    return f"{EXAM_NAMES_ZH[code]} {catalogue_name}"
+
+
 def task_title(kind: FollowUpKind, *, exam: str | None) -> str:
     """What her butler's task says: the action, never the result or a diagnosis. The doctor's
     note is free text that may name a condition ("after two weeks of iron for anaemia"): it
     stays on the follow-up order (GET /v1/reports/{id}/reviews), never in the title the
-    butler's phone shows; the exam to repeat is a catalogue code, an action."""
+    butler's phone shows; the exam to repeat is named as the catalogue names it (exam_label),
+    an action."""
     return {
         FollowUpKind.REPEAT_TEST: f"Book the repeat test the doctor ordered: {exam}"
         if exam
@@ -172,6 +215,42 @@ def task_title(kind: FollowUpKind, *, exam: str | None) -> str:
 
 def bring_advice_title(report_title: str) -> str:
     return f"Bring her the doctor's advice on {report_title}"[:300]
+
+
+def withdrawn_advice_title(*, delivered: bool) -> str:
+    """Her butler's task when a review's advice she had is withdrawn (the report was not hers
+    or was cancelled): what to do, neutral: neither the result nor a diagnosis, nor the
+    desk's reason (which may name the other patient)."""
+    if delivered:
+        return (
+            "The results you brought her were withdrawn: do not repeat the advice; "
+            "the doctor will contact her"
+        )
+    return (
+        "The doctor's advice you were shown on her results was withdrawn: do not pass it on; "
+        "the doctor will contact her"
+    )
+
+
+def withdrawn_item_title(*, delivered: bool, butler_told: bool, tasks_withdrawn: int) -> str:
+    """The doctors' item when a reviewed report is withdrawn or detached from her: whether
+    the advice had been delivered to her (then she may act on it: contact her), and what was
+    done on the butler's side."""
+    reached = (
+        "the advice given on it had been delivered to her"
+        if delivered
+        else "the advice given on it had reached her butler (not delivered to her yet)"
+    )
+    butler = (
+        "her butler is told not to repeat it and that a doctor will contact her"
+        if butler_told
+        else "she has no primary butler to tell"
+    )
+    return (
+        f"A reviewed report was withdrawn or detached: {reached}; {butler}; "
+        f"{tasks_withdrawn} open follow-up task(s) were withdrawn; contact her and review "
+        "her care"
+    )[:300]
 
 
 def revised_reason(reviewer_name: str) -> str:

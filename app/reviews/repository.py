@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,8 @@ from sqlalchemy.sql.expression import Exists
 
 from app.mothers.models import Mother
 from app.queues.models import ExamType
-from app.reports.models import LabObservation, LabReport
+from app.reports.domain import PickupState
+from app.reports.models import LabObservation, LabReport, ReportEvent
 from app.reviews.domain import NOT_ABNORMAL_FLAGS, REVIEWABLE
 from app.reviews.models import FollowUpOrder, ReportReview
 from app.visits.models import ExamOrder
@@ -42,30 +44,73 @@ class ReviewRepository:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
 
-    async def of_report(self, report: LabReport) -> list[ReportReview]:
-        """Every review of the report given while it was her current mother's, newest first
-        (earlier versions' and revisions kept, withdrawn ones marked). A report detached from
-        one mother and attached to another shows the second none of the first's reviews."""
-        if report.mother_id is None:
-            return []
+    async def of_report(self, report: LabReport, *, every_mother: bool) -> list[ReportReview]:
+        """The reviews of the report, newest first (earlier versions' and revisions kept,
+        withdrawn ones marked). every_mother: its whole history, the reviews given to a mother
+        it was later detached from included (the clinicians' view: what was advised, to whom);
+        else only those given to the mother it is attached to now, so that a report detached
+        from one mother and attached to another shows the second none of the first's."""
+        stmt = select(ReportReview).where(ReportReview.report_id == report.id)
+        if not every_mother:
+            if report.mother_id is None:
+                return []
+            stmt = stmt.where(ReportReview.mother_id == report.mother_id)
+        return list(
+            await self.session.scalars(
+                stmt.order_by(ReportReview.reviewed_at.desc(), ReportReview.id.desc())
+            )
+        )
+
+    async def standing_of(self, report_id: uuid.UUID, mother_id: uuid.UUID) -> list[ReportReview]:
+        """Every review of the report given to her and not withdrawn (the current one, the
+        revised ones, the earlier versions' ones), oldest first, locked: to withdraw them."""
         return list(
             await self.session.scalars(
                 select(ReportReview)
                 .where(
-                    ReportReview.report_id == report.id,
-                    ReportReview.mother_id == report.mother_id,
+                    ReportReview.report_id == report_id,
+                    ReportReview.mother_id == mother_id,
+                    ReportReview.withdrawn_at.is_(None),
                 )
-                .order_by(ReportReview.reviewed_at.desc(), ReportReview.id.desc())
+                .order_by(ReportReview.reviewed_at, ReportReview.id)
+                .with_for_update()
             )
         )
+
+    async def mothers_of(
+        self, reviews: Sequence[ReportReview]
+    ) -> tuple[dict[uuid.UUID, Mother], dict[uuid.UUID, uuid.UUID | None]]:
+        """For a list of reviews, in two queries: the mothers they were given to, and the
+        mother each one's report is attached to now (None: detached)."""
+        mother_ids = {r.mother_id for r in reviews}
+        report_ids = {r.report_id for r in reviews}
+        if not reviews:
+            return {}, {}
+        mothers = {
+            m.id: m
+            for m in await self.session.scalars(select(Mother).where(Mother.id.in_(mother_ids)))
+        }
+        attached = {
+            rid: mid
+            for rid, mid in (
+                await self.session.execute(
+                    select(LabReport.id, LabReport.mother_id).where(LabReport.id.in_(report_ids))
+                )
+            ).all()
+        }
+        return mothers, attached
 
     async def of_mother(
         self, mother_id: uuid.UUID, *, limit: int, with_withdrawn: bool
     ) -> list[ReportReview]:
-        """Her reviews, newest first; withdrawn ones only for who may read the history."""
+        """Her reviews, newest first; withdrawn ones only for who may read the history. Without
+        them, also none of a report no longer attached to her (a review given before the
+        reviews of a detached report were all marked withdrawn stays off a butler's phone)."""
         stmt = select(ReportReview).where(ReportReview.mother_id == mother_id)
         if not with_withdrawn:
-            stmt = stmt.where(ReportReview.withdrawn_at.is_(None))
+            stmt = stmt.join(LabReport, LabReport.id == ReportReview.report_id).where(
+                ReportReview.withdrawn_at.is_(None), LabReport.mother_id == mother_id
+            )
         return list(
             await self.session.scalars(
                 stmt.order_by(ReportReview.reviewed_at.desc(), ReportReview.id.desc()).limit(limit)
@@ -77,6 +122,33 @@ class ReviewRepository:
         return (
             await self.session.scalar(select(ExamType.code).where(ExamType.code == code))
         ) is not None
+
+    async def delivered_since(self, report_id: uuid.UUID, since: datetime) -> bool:
+        """Her butler delivered the report (explained it to her) at or after that time."""
+        return (
+            await self.session.scalar(
+                select(ReportEvent.id)
+                .where(
+                    ReportEvent.report_id == report_id,
+                    ReportEvent.kind == PickupState.DELIVERED.value,
+                    ReportEvent.at >= since,
+                )
+                .limit(1)
+            )
+        ) is not None
+
+    async def exam_names(self, codes: Sequence[str]) -> dict[str, str]:
+        """The catalogue's name of each exam code it has."""
+        if not codes:
+            return {}
+        return {
+            code: name
+            for code, name in (
+                await self.session.execute(
+                    select(ExamType.code, ExamType.name).where(ExamType.code.in_(set(codes)))
+                )
+            ).all()
+        }
 
     async def follow_ups(
         self, review_ids: Sequence[uuid.UUID]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Query, Response, status
@@ -17,6 +19,8 @@ from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.etag import IfMatch
 from app.core.routing import SessionDep, make_router
+from app.mothers.domain import mask_name
+from app.mothers.models import Mother
 from app.reports.domain import ReportStatus
 from app.reviews import service
 from app.reviews.dependencies import ReviewedMother, VisibleReport
@@ -38,11 +42,26 @@ router = make_router(
 )
 
 
-def review_view(review: ReportReview, follow_ups: list[FollowUpOrder]) -> ReviewPublic:
+# Who reads a report's whole history of reviews, those given to a mother it was detached from
+# included (to see what was advised, to whom): the clinicians and the admin. A butler and the
+# desk read only the reviews given to the mother it is attached to now.
+WHOLE_HISTORY = frozenset({Role.DOCTOR, Role.NUTRITIONIST, Role.ADMIN})
+
+
+def review_view(
+    review: ReportReview,
+    follow_ups: list[FollowUpOrder],
+    *,
+    mother: Mother | None,
+    attached_to: uuid.UUID | None,
+) -> ReviewPublic:
     return ReviewPublic(
         id=review.id,
         report_id=review.report_id,
         mother_id=review.mother_id,
+        mother_mrn=mother.mrn if mother is not None else None,
+        mother_masked_name=mask_name(mother.name) if mother is not None else None,
+        of_current_mother=attached_to == review.mother_id,
         report_version=review.report_version,
         report_status=ReportStatus(review.report_status),
         current=review.superseded_at is None,
@@ -164,20 +183,38 @@ async def review_report(
     )
     response.headers["Location"] = f"/v1/reports/{report.id}/reviews"
     response.headers["ETag"] = service.review_etag(review)
-    follow_ups = await service.follow_ups_of(session, [review])
-    return review_view(review, follow_ups.get(review.id, []))
+    (view,) = await _views(session, [review])
+    return view
+
+
+async def _views(session: SessionDep, reviews: Sequence[ReportReview]) -> list[ReviewPublic]:
+    """The reviews as read, with the mother each was given to: three queries for the list."""
+    follow_ups = await service.follow_ups_of(session, reviews)
+    mothers, attached = await ReviewRepository(session).mothers_of(reviews)
+    return [
+        review_view(
+            r,
+            follow_ups.get(r.id, []),
+            mother=mothers.get(r.mother_id),
+            attached_to=attached.get(r.report_id),
+        )
+        for r in reviews
+    ]
 
 
 @router.get(
     "/reports/{report_id}/reviews",
     response_model=ReviewList,
-    summary="Every review of a report given while it was her current mother's, newest first; "
-    "a review of an earlier version or a revised one is kept and marked current: false",
+    summary="Every review of a report, newest first; a review of an earlier version or a "
+    "revised one is kept and marked current: false",
     description=(
-        "Only the reviews given to the mother the report is attached to now: a report "
-        "detached from one mother and attached to another shows none of the first's. A "
-        "withdrawn review (the report was withdrawn or not hers) is listed, marked "
-        "withdrawn, for clinicians and the desk; never to a butler."
+        "A doctor, the nutritionist and the admin read the report's whole history: the "
+        "reviews given to a mother it was since detached from included (all of them marked "
+        "withdrawn, of_current_mother: false), each naming the mother it was for "
+        "(mother_mrn, mother_masked_name), so the doctor sees what was advised and to whom. "
+        "The desk reads only the reviews given to the mother it is attached to now (withdrawn "
+        "ones marked); a butler only those, and never a withdrawn one: a report detached from "
+        "one mother and attached to another shows her butler none of the first's."
     ),
     responses=problem_responses(404),
 )
@@ -187,17 +224,22 @@ async def reviews_of_report(
     session: SessionDep,
     audit: AuditDep,
 ) -> ReviewList:
-    reviews = await ReviewRepository(session).of_report(report)
+    whole = principal.role in WHOLE_HISTORY
+    reviews = await ReviewRepository(session).of_report(report, every_mother=whole)
     if principal.role == Role.BUTLER:
         reviews = [r for r in reviews if r.withdrawn_at is None]
     audit.record(
         "report.reviews",
         "report",
         report.id,
-        detail={"mother_id": str(report.mother_id) if report.mother_id else None},
+        detail={
+            "mother_id": str(report.mother_id) if report.mother_id else None,
+        },
     )
-    follow_ups = await service.follow_ups_of(session, reviews)
-    return ReviewList(items=[review_view(r, follow_ups.get(r.id, [])) for r in reviews])
+    # Whose reviews were read, on each one's own trail ("who saw mother X"): a detached
+    # report's earlier mothers too.
+    audit.record_many("report.reviews", "mother", sorted({r.mother_id for r in reviews}))
+    return ReviewList(items=await _views(session, reviews))
 
 
 @router.get(
@@ -218,5 +260,4 @@ async def reviews_of_mother(
         mother.id, limit=limit, with_withdrawn=principal.role != Role.BUTLER
     )
     audit.record("mother.reviews", "mother", mother.id)
-    follow_ups = await service.follow_ups_of(session, reviews)
-    return ReviewList(items=[review_view(r, follow_ups.get(r.id, [])) for r in reviews])
+    return ReviewList(items=await _views(session, reviews))

@@ -102,7 +102,13 @@ class FollowUpPublic(BaseModel):
 class ReviewPublic(BaseModel):
     id: uuid.UUID
     report_id: uuid.UUID
-    mother_id: uuid.UUID
+    mother_id: uuid.UUID = Field(description="The mother the review was given to")
+    mother_mrn: str | None = Field(description="Her MRN (the mother the review was given to)")
+    mother_masked_name: str | None = Field(description="Her name, masked as lists mask it (王*琪)")
+    of_current_mother: bool = Field(
+        description="False: given to a mother the report was since detached from (a "
+        "clinician's view of the report's history; always withdrawn then)"
+    )
     report_version: int = Field(description="The report's version when it was reviewed")
     report_status: ReportStatus = Field(description="The report's status when it was reviewed")
     current: bool = Field(description="False: the review of an earlier version of the report")

@@ -274,15 +274,25 @@ async def review(
 
     butler_id = mother.primary_butler_id
     exam_code = await repo.exam_code_of(report) or report.code
+    codes = [
+        order.exam_code or (exam_code if order.kind is FollowUpKind.REPEAT_TEST else None)
+        for order in (d.order for d in due)
+    ]
+    names = await repo.exam_names([c for c in codes if c is not None])
     tasks: list[Task] = []
-    for d in due:
+    for d, code in zip(due, codes, strict=True):
         order = d.order
-        code = order.exam_code or (exam_code if order.kind is FollowUpKind.REPEAT_TEST else None)
+        if code is None:
+            label = None
+        elif code in names or code != report.code:
+            label = domain.exam_label(code, names.get(code))
+        else:  # no order, not a catalogue code: the report's own name for it
+            label = report.display or code
         task = _task(
             mother,
-            domain.task_title(order.kind, exam=code),
+            domain.task_title(order.kind, exam=label),
             due_at=d.due_at,
-            actor=actor,
+            by=actor.name,
             now=now,
         )
         session.add(task)
@@ -317,7 +327,7 @@ async def review(
             mother,
             domain.bring_advice_title(what),
             due_at=now + domain.BRING_ADVICE_WITHIN,
-            actor=actor,
+            by=actor.name,
             now=now,
         )
         session.add(task)
@@ -397,7 +407,7 @@ async def _supersede_revised(
         for o in orders
     ]
     if earlier.advice_task_id is not None:
-        closing.append((earlier.advice_task_id, "replaced by the doctor's revised advice"))
+        closing.append((earlier.advice_task_id, _REPLACED_ADVICE))
     await _close_tasks(session, closing, now=now)
     if any(o.kind is FollowUpKind.SEE_NUTRITIONIST for o in orders):
         await worklist.close_about(
@@ -408,6 +418,11 @@ async def _supersede_revised(
             note="the doctor revised the review",
             now=now,
         )
+
+
+_REPLACED_ADVICE = "replaced by the doctor's revised advice"
+# How the tasks this service closes itself begin (not her butler's own completion).
+_CLOSED_BY_US = (_REPLACED_ADVICE, "replaced by the doctor's", "withdrawn")
 
 
 async def _close_tasks(
@@ -424,13 +439,13 @@ async def _close_tasks(
     return closed
 
 
-def _task(mother: Mother, title: str, *, due_at: datetime, actor: Principal, now: datetime) -> Task:
+def _task(mother: Mother, title: str, *, due_at: datetime, by: str, now: datetime) -> Task:
     return Task(
         mother_id=mother.id,
         butler_id=mother.primary_butler_id,
         title=title,
         due_at=due_at,
-        created_by_name=actor.name,
+        created_by_name=by[:100],
         created_at=now,
     )
 
@@ -460,13 +475,21 @@ async def on_report_withdrawn(
     today: date,
 ) -> None:
     """The lab cancelled the report, or the desk detached it from her (it was another
-    patient's): it leaves the review list, and advice given on it no longer stands. Its
-    review is marked withdrawn (kept in her history, with why, for clinicians; never advice
-    on a butler's phone again), the nutritionist's referral leaves her list, the open tasks
-    it gave her butler (follow-ups, the advice to bring) are withdrawn, and the doctors are
-    told, so that nobody repeats a test or calls a mother on a result that was not hers. Not
-    contained: withdrawing wrong advice is part of withdrawing the report, and both stand or
-    fall together."""
+    patient's): it leaves the review list, and advice given on it no longer stands. EVERY
+    review of it given to her is marked withdrawn: the current one, a revised one, the review
+    of an earlier version (kept in her history, with why, for clinicians; never advice on a
+    butler's phone again, and never the "earlier review" a later one falls back to). The
+    nutritionist's referral leaves her list, the open tasks they gave her butler (follow-ups,
+    the advice to bring) are withdrawn, and the doctors are told, so that nobody repeats a
+    test or calls a mother on a result that was not hers.
+
+    The advice had reached her butler (her phone carried it with the report, or as a task to
+    bring it): the butler gets a task, now, saying not to repeat it and that the doctor will
+    contact her; neutral, it names neither the result nor a diagnosis. The doctors' item says
+    whether it had been delivered to her (the butler delivered the report after the review,
+    or brought the advice of a late review), which the doctor must then put right with her.
+    Not contained: withdrawing wrong advice is part of withdrawing the report, and both stand
+    or fall together."""
     await worklist.close_about(
         session,
         report_id=report.id,
@@ -476,18 +499,58 @@ async def on_report_withdrawn(
         now=now,
     )
     repo = ReviewRepository(session)
-    current = await repo.current(report.id, for_update=True)
-    if current is None:
+    standing = await repo.standing_of(report.id, mother_id)
+    if not standing:
         return
-    current.superseded_at = now
-    current.superseded_reason = domain.WITHDRAWN_REASON
-    current.withdrawn_at, current.withdrawn_reason = now, why[:300]
-    task_ids = [o.task_id for o in (await repo.follow_ups([current.id]))[current.id]]
-    if current.advice_task_id is not None:
-        task_ids.append(current.advice_task_id)
+    orders = await repo.follow_ups([r.id for r in standing])
+    task_ids: list[uuid.UUID] = []
+    advice_tasks: list[uuid.UUID] = []
+    for review in standing:
+        if review.superseded_at is None:
+            review.superseded_at = now
+            review.superseded_reason = domain.WITHDRAWN_REASON
+        review.withdrawn_at, review.withdrawn_reason = now, why[:300]
+        task_ids += [o.task_id for o in orders[review.id]]
+        if review.advice_task_id is not None:
+            advice_tasks.append(review.advice_task_id)
+    await session.flush()
+    # The advice of a late review brought to her already: delivered, as much as the report.
+    # (Not a task the service itself closed, replaced by a revision's, or withdrawn.)
+    brought = [
+        t
+        for t in [await session.get(Task, task_id) for task_id in advice_tasks]
+        if t is not None
+        and t.completed_at is not None
+        and not (t.completion_note or "").startswith(_CLOSED_BY_US)
+    ]
+    delivered = bool(brought) or await repo.delivered_since(report.id, standing[0].reviewed_at)
     withdrawn = await _close_tasks(
-        session, [(task_id, f"withdrawn: {why}") for task_id in task_ids], now=now
+        session,
+        [(task_id, f"withdrawn: {why}") for task_id in task_ids + advice_tasks],
+        now=now,
     )
+    mother = await session.get(Mother, mother_id)
+    assert mother is not None
+    butler_id = mother.primary_butler_id
+    if butler_id is not None:
+        session.add(
+            _task(
+                mother,
+                domain.withdrawn_advice_title(delivered=delivered),
+                due_at=now,
+                by=by,
+                now=now,
+            )
+        )
+        await session.flush()
+        await notify_butler(
+            session,
+            topic="review.withdrawn",
+            now=now,
+            butler_id=butler_id,
+            mother_id=mother_id,
+            payload={"report_id": report.id, "delivered": delivered, "channel": "butler_app"},
+        )
     await touch_mother(
         session,
         mother_id,
@@ -502,9 +565,9 @@ async def on_report_withdrawn(
         audiences=[worklist.DOCTOR],
         kind=WITHDRAWN_KIND,
         priority=worklist.TODAY,
-        title=(  # no free text: the desk's reason may name the other patient
-            "A reviewed report was withdrawn or detached: the advice given on it and "
-            f"{withdrawn} open follow-up task(s) were withdrawn; review her care"
+        # No free text: the desk's reason may name the other patient.
+        title=domain.withdrawn_item_title(
+            delivered=delivered, butler_told=butler_id is not None, tasks_withdrawn=withdrawn
         ),
         now=now,
         report_id=report.id,

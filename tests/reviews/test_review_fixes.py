@@ -77,7 +77,14 @@ async def test_a_report_moved_to_another_mother_never_shows_the_first_mothers_ad
     assert pickup["id"] == report_id
     assert pickup["advice"] is None  # not A's doctor's advice
     assert await reviews_of(api, report_id, "butler2") == []
-    assert await reviews_of(api, report_id, "doctor") == []  # B's report: no review yet
+    # B has no review yet; the doctor sees A's in the report's history, withdrawn, A's.
+    (history,) = await reviews_of(api, report_id, "doctor")
+    assert (history["id"], history["withdrawn"], history["of_current_mother"]) == (
+        first["id"],
+        True,
+        False,
+    )
+    assert history["mother_id"] == mother_a
     assert [w["report_id"] for w in await _awaiting(api)] == [report_id]
     assert (await _awaiting(api))[0]["earlier_review"] is None  # A's is not B's earlier one
     # A's history keeps the review, marked withdrawn, for clinicians; her butler no longer
@@ -297,7 +304,7 @@ async def test_a_butlers_task_title_carries_no_free_text_of_the_doctor(api: Api,
     by_kind = {f["kind"]: titles[f["task_id"]] for f in review["follow_ups"]}
     assert by_kind == {
         "call_mother": "Call her: the doctor's follow-up",
-        "repeat_test": "Book the repeat test the doctor ordered: cbc",
+        "repeat_test": "Book the repeat test the doctor ordered: 血常规 Complete blood count",
         "other": "The doctor's follow-up: see the doctor's note",
     }
     for title in titles.values():

@@ -406,7 +406,9 @@ async def test_repeat_in_two_weeks_becomes_her_butlers_task_due_then_and_reminde
     assert due["call_mother"]["due_at"] == "2026-12-01T01:00:00Z"
     tasks = {i["id"]: i for i in await my_items(api) if i["kind"] == "task"}
     repeat = tasks[due["repeat_test"]["task_id"]]
-    assert repeat["title"] == "Book the repeat test the doctor ordered: cbc"  # no free text
+    assert repeat["title"] == (  # no free text; the exam as the catalogue names it
+        "Book the repeat test the doctor ordered: 血常规 Complete blood count"
+    )
     assert repeat["at"] == "2026-12-12T01:00:00Z"
     assert set(tasks) == {f["task_id"] for f in review["follow_ups"]}
     # The nutritionist hears of the referral on her own list.
