@@ -218,6 +218,20 @@ async def _truncate_all(url: str) -> None:
         await engine.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema, of each kind, for the migration tests to upgrade step by
+    step (their own, dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    if PG_SERVER is None:
+        pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL or start it)")
+    url = create_pg_database("pb_migrate")
+    yield url
+    drop_pg_database(url)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(START)

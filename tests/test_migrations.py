@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select
@@ -17,19 +15,6 @@ from sqlalchemy.pool import NullPool
 
 from app.all_models import Base, Butler, CareAssignment, Mother, User
 from app.core.migrations import downgrade, upgrade
-from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    if PG_SERVER is None:
-        pytest.skip("PostgreSQL is not reachable")
-    url = create_pg_database("pb_migrate")
-    yield url
-    drop_pg_database(url)
 
 
 def _diff(connection: Connection) -> list[object]:

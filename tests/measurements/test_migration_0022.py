@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -18,21 +15,8 @@ from sqlalchemy.pool import NullPool
 from app.core.migrations import downgrade, upgrade
 from app.measurements.models import Measurement
 from app.mothers.models import Mother, Pregnancy
-from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 
 T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    if PG_SERVER is None:
-        pytest.skip("PostgreSQL is not reachable")
-    url = create_pg_database("pb_migrate_0022")
-    yield url
-    drop_pg_database(url)
 
 
 def _reading(pregnancy: Pregnancy, kind: str, value: float, minutes: int) -> dict[str, object]:

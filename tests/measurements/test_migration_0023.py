@@ -13,9 +13,7 @@ from sqlalchemy.pool import NullPool
 from app.core.migrations import downgrade, upgrade
 from app.measurements.models import Measurement
 from app.mothers.models import Pregnancy
-from tests.measurements.test_migration_0022 import _reading, _seed, empty_database
-
-__all__ = ["empty_database"]
+from tests.measurements.test_migration_0022 import _reading, _seed
 
 
 async def _add_pressures(url: str, pregnancy: Pregnancy) -> None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,6 @@ from sqlalchemy.pool import NullPool
 
 from app.core.database import UTCDateTime
 from app.core.migrations import upgrade
-from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 from tests.helpers.factories import national_id
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -50,16 +47,9 @@ CHANGES = sa.table(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'm12.db'}"
-        return
-    if PG_SERVER is None:
-        pytest.skip("PostgreSQL is not reachable")
-    url = create_pg_database("pb_m12")
-    yield url
-    drop_pg_database(url)
+@pytest.fixture
+def database(empty_database: str) -> str:
+    return empty_database
 
 
 async def _seed(url: str, histories: dict[str, list[tuple[str | None, str]]]) -> dict[str, Any]:

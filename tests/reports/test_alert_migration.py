@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +13,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.migrations import downgrade, upgrade
-from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 
 AT = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 TAPPED = datetime(2026, 11, 20, 2, 5, tzinfo=UTC)
@@ -65,16 +62,9 @@ events = sa.table(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
-        return
-    if PG_SERVER is None:
-        pytest.skip("PostgreSQL is not reachable")
-    url = create_pg_database("pb_alerts")
-    yield url
-    drop_pg_database(url)
+@pytest.fixture
+def database(empty_database: str) -> str:
+    return empty_database
 
 
 async def _run(url: str, *statements: Any) -> list[Any]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.migrations import downgrade, upgrade
-from tests.helpers.databases import PG_SERVER, create_pg_database, drop_pg_database
 
 AT = datetime(2026, 11, 28, 3, tzinfo=UTC)
 WITHDRAWN = uuid.uuid4()
@@ -45,16 +42,9 @@ REVIEWS = sa.Table(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'reviews.db'}"
-        return
-    if PG_SERVER is None:
-        pytest.skip("PostgreSQL is not reachable")
-    url = create_pg_database("pb_reviews0020")
-    yield url
-    drop_pg_database(url)
+@pytest.fixture
+def database(empty_database: str) -> str:
+    return empty_database
 
 
 def _row(review_id: uuid.UUID, reason: str) -> dict[str, Any]:
