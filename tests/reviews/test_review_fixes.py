@@ -19,24 +19,17 @@ from typing import Any
 from app.core.clock import FrozenClock
 from tests.helpers.api import Api
 from tests.helpers.lab import Lab
-from tests.helpers.mothers import mother_with_butler
 from tests.helpers.problems import assert_problem
 from tests.reviews.test_reviews_api import (
     REVIEW,
+    attach_to_mother_b,
     final_cbc,
+    mother_reviews,
     my_items,
     post_review,
     reviewed,
     reviews_of,
 )
-
-
-async def _mother_reviews(api: Api, mother_id: str, who: str = "doctor") -> list[dict[str, Any]]:
-    response = await api.client.get(f"/v1/mothers/{mother_id}/reviews", headers=api.auth(who))
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
 
 # 1. The wrong mother's advice ---------------------------------------------------------------
 
@@ -53,25 +46,7 @@ async def test_a_report_moved_to_another_mother_never_shows_the_first_mothers_ad
         json={"reason": "the lab says this sample was another woman's"},
     )
     assert detached.status_code == 200, detached.text
-    # Mother B, butler2's, checked in today: the report is hers.
-    mother_b = await mother_with_butler(api, serial="003", butler="butler2")
-    visit_b = await api.client.post(
-        "/v1/check-ins", headers=api.auth("frontdesk"), json={"mrn": mother_b["mrn"]}
-    )
-    assert visit_b.status_code in (200, 201), visit_b.text
-    attached = await api.client.post(
-        f"/v1/reports/{report_id}/attach",
-        headers=api.auth("frontdesk"),
-        json={
-            "exam_order_id": next(
-                o["id"] for o in visit_b.json()["exam_orders"] if o["exam_code"] == "cbc"
-            ),
-            "reason": "the lab confirmed the sample is hers",
-            "override": True,
-        },
-    )
-    assert attached.status_code == 200, attached.text
-    assert attached.json()["mother_id"] == mother_b["id"]
+    await attach_to_mother_b(api, report_id)
 
     (pickup,) = [i for i in await my_items(api, "butler2") if i["kind"] == "report_pickup"]
     assert pickup["id"] == report_id
@@ -89,14 +64,14 @@ async def test_a_report_moved_to_another_mother_never_shows_the_first_mothers_ad
     assert (await _awaiting(api))[0]["earlier_review"] is None  # A's is not B's earlier one
     # A's history keeps the review, marked withdrawn, for clinicians; her butler no longer
     # sees it as advice.
-    (kept,) = await _mother_reviews(api, mother_a)
+    (kept,) = await mother_reviews(api, mother_a)
     assert (kept["id"], kept["current"], kept["withdrawn"]) == (first["id"], False, True)
     assert kept["withdrawn_reason"] == (
         "detached from the mother by frontdesk: the lab says this sample was another woman's"
     )
     assert kept["superseded_reason"] == "withdrawn"
     assert kept["withdrawn_at"] is not None
-    assert await _mother_reviews(api, mother_a, "butler1") == []
+    assert await mother_reviews(api, mother_a, "butler1") == []
     assert not [i for i in await my_items(api, "butler1") if i.get("advice")]
 
 
@@ -281,7 +256,7 @@ async def test_the_nutritionist_reads_the_reviews_she_acts_on(api: Api, lab: Lab
     await reviewed(api, report_id, follow_ups=[{"kind": "see_nutritionist", "in_days": 7}])
     (listed,) = await reviews_of(api, report_id, "nutritionist")
     assert listed["follow_ups"][0]["kind"] == "see_nutritionist"
-    (mine,) = await _mother_reviews(api, case["mother"]["id"], "nutritionist")
+    (mine,) = await mother_reviews(api, case["mother"]["id"], "nutritionist")
     assert mine["id"] == listed["id"]
     assert_problem(await post_review(api, report_id, "nutritionist"), 403)
 

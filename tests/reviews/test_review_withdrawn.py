@@ -21,10 +21,11 @@ from app.core.clock import FrozenClock
 from app.mothers.domain import mask_name
 from tests.helpers.api import Api
 from tests.helpers.lab import Lab
-from tests.helpers.mothers import mother_with_butler
 from tests.reviews.test_reviews_api import (
     REVIEW,
+    attach_to_mother_b,
     final_cbc,
+    mother_reviews,
     my_items,
     post_review,
     reviewed,
@@ -42,13 +43,6 @@ WITHDRAWN_SHOWN = (
 )
 
 
-async def _mother_reviews(api: Api, mother_id: str, who: str = "doctor") -> list[dict[str, Any]]:
-    response = await api.client.get(f"/v1/mothers/{mother_id}/reviews", headers=api.auth(who))
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
 async def _detach(api: Api, report_id: str) -> None:
     detached = await api.client.post(
         f"/v1/reports/{report_id}/detach",
@@ -56,28 +50,6 @@ async def _detach(api: Api, report_id: str) -> None:
         json={"reason": DETACH_REASON},
     )
     assert detached.status_code == 200, detached.text
-
-
-async def _attach_to_b(api: Api, report_id: str) -> dict[str, Any]:
-    """Mother B, butler2's, checked in today: the report is attached to her (override)."""
-    mother_b = await mother_with_butler(api, serial="003", butler="butler2")
-    visit_b = await api.client.post(
-        "/v1/check-ins", headers=api.auth("frontdesk"), json={"mrn": mother_b["mrn"]}
-    )
-    assert visit_b.status_code in (200, 201), visit_b.text
-    attached = await api.client.post(
-        f"/v1/reports/{report_id}/attach",
-        headers=api.auth("frontdesk"),
-        json={
-            "exam_order_id": next(
-                o["id"] for o in visit_b.json()["exam_orders"] if o["exam_code"] == "cbc"
-            ),
-            "reason": "the lab confirmed the sample is hers",
-            "override": True,
-        },
-    )
-    assert attached.status_code == 200, attached.text
-    return mother_b
 
 
 async def _revised(api: Api, report_id: str, clock: FrozenClock) -> tuple[Any, Any]:
@@ -118,7 +90,7 @@ async def test_detaching_withdraws_every_review_given_to_her_and_the_report_keep
     await _detach(api, report_id)
 
     # Her history: both reviews withdrawn (the revised original too, not only "superseded").
-    history = await _mother_reviews(api, mother_a["id"])
+    history = await mother_reviews(api, mother_a["id"])
     assert [(r["id"], r["current"], r["withdrawn"]) for r in history] == [
         (second["id"], False, True),
         (first["id"], False, True),
@@ -128,10 +100,10 @@ async def test_detaching_withdraws_every_review_given_to_her_and_the_report_keep
     }
     assert history[1]["superseded_reason"] == "revised by doctor"  # what it was, kept
     # Her butler sees none of them, in her history or on her phone.
-    assert await _mother_reviews(api, mother_a["id"], "butler1") == []
+    assert await mother_reviews(api, mother_a["id"], "butler1") == []
     assert not [i for i in await my_items(api, "butler1") if i.get("advice")]
 
-    mother_b = await _attach_to_b(api, report_id)
+    mother_b = await attach_to_mother_b(api, report_id)
     # The report's own history stays for clinicians, each review naming the mother it was for.
     for who in ("doctor", "nutritionist", "admin"):
         listed = await reviews_of(api, report_id, who)

@@ -37,6 +37,7 @@ from app.reviews.models import ReportReview
 from tests.helpers.api import Api
 from tests.helpers.lab import Lab
 from tests.helpers.messages import oru
+from tests.helpers.mothers import mother_with_butler
 from tests.helpers.problems import assert_problem
 from tests.helpers.visits import checked_in_mother, order_number
 
@@ -121,6 +122,36 @@ async def reviews_of(api: Api, report_id: str, who: str = "doctor") -> list[dict
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+async def mother_reviews(api: Api, mother_id: str, who: str = "doctor") -> list[dict[str, Any]]:
+    response = await api.client.get(f"/v1/mothers/{mother_id}/reviews", headers=api.auth(who))
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def attach_to_mother_b(api: Api, report_id: str) -> dict[str, Any]:
+    """Mother B, butler2's, checked in today: the report is attached to her (override)."""
+    mother_b = await mother_with_butler(api, serial="003", butler="butler2")
+    visit_b = await api.client.post(
+        "/v1/check-ins", headers=api.auth("frontdesk"), json={"mrn": mother_b["mrn"]}
+    )
+    assert visit_b.status_code in (200, 201), visit_b.text
+    attached = await api.client.post(
+        f"/v1/reports/{report_id}/attach",
+        headers=api.auth("frontdesk"),
+        json={
+            "exam_order_id": next(
+                o["id"] for o in visit_b.json()["exam_orders"] if o["exam_code"] == "cbc"
+            ),
+            "reason": "the lab confirmed the sample is hers",
+            "override": True,
+        },
+    )
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["mother_id"] == mother_b["id"]
+    return mother_b
 
 
 async def my_items(api: Api, who: str = "butler1") -> list[dict[str, Any]]:
