@@ -14,6 +14,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, invalid_field
 from app.core.principal import Principal
 from app.core.settings import Settings
 from app.feed.changes import touch_mother
+from app.feed.models import Task
 from app.mothers.models import Mother
 from app.notifications.outbox import enqueue, notify_butler
 from app.reports import domain, reconciliation
@@ -760,6 +761,10 @@ class PatientDisagrees(Conflict):
 
 HELD_KINDS = ("report.unmatched", "report.identity_conflict", "critical.unmatched")
 DETACHED_KIND = "report.detached"
+NOT_HERS_TASK = (
+    "The results you brought her were not hers and were withdrawn: do not act on them; "
+    "the doctor will contact her"
+)
 ALERT_KINDS = ("alert.critical", "critical.unmatched", "alert.escalated")
 
 
@@ -1024,7 +1029,7 @@ async def detach(
         today=today,
         mother_id=mother_id,
     )
-    await _withdraw_from_her(
+    butler_told = await _withdraw_from_her(
         repo,
         report,
         mother_id=mother_id,
@@ -1033,6 +1038,26 @@ async def detach(
         now=now,
         today=today,
     )
+    if was_with_her and told is not None and not butler_told:
+        # She was handed another woman's results: her butler must not act on them either.
+        task = Task(
+            mother_id=mother_id,
+            butler_id=told,
+            title=NOT_HERS_TASK,
+            due_at=now,
+            created_by_name=actor.name[:100],
+            created_at=now,
+        )
+        repo.session.add(task)
+        await repo.session.flush()
+        await notify_butler(
+            repo.session,
+            topic="task.created",
+            now=now,
+            butler_id=told,
+            mother_id=mother_id,
+            payload={"task_id": str(task.id)},
+        )
     if report.critical and report.status not in domain.WITHDRAWN:
         criticals = [o.critical_reason for o in await repo.observations(report.id)]
         reasons = [r for r in criticals if r] or ["critical value"]
@@ -1180,14 +1205,15 @@ async def _withdraw_from_her(
     by: str,
     now: datetime,
     today: date,
-) -> None:
+) -> bool:
     """The report was withdrawn or was not hers: what it brought her beyond its alerts no
     longer stands either: the clinical rules' firings (a GDM flag, an anaemia grade, their
-    tasks) and a doctor's review of it (its advice and follow-up tasks)."""
+    tasks) and a doctor's review of it (its advice and follow-up tasks). True when her
+    butler was given a task about it."""
     await clinical.on_report_withdrawn(
         repo.session, report, mother_id=mother_id, why=why, now=now, today=today
     )
-    await reviews.on_report_withdrawn(
+    return await reviews.on_report_withdrawn(
         repo.session, report, mother_id=mother_id, why=why, by=by, now=now, today=today
     )
 

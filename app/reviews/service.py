@@ -473,9 +473,10 @@ async def on_report_withdrawn(
     by: str,
     now: datetime,
     today: date,
-) -> None:
+) -> bool:
     """The lab cancelled the report, or the desk detached it from her (it was another
-    patient's): it leaves the review list, and advice given on it no longer stands. EVERY
+    patient's): it leaves the review list, and advice given on it no longer stands. True when
+    her butler was given a task about it (the caller need not give another). EVERY
     review of it given to her is marked withdrawn: the current one, a revised one, the review
     of an earlier version (kept in her history, with why, for clinicians; never advice on a
     butler's phone again, and never the "earlier review" a later one falls back to). The
@@ -501,7 +502,7 @@ async def on_report_withdrawn(
     repo = ReviewRepository(session)
     standing = await repo.standing_of(report.id, mother_id)
     if not standing:
-        return
+        return False
     orders = await repo.follow_ups([r.id for r in standing])
     task_ids: list[uuid.UUID] = []
     advice_tasks: list[uuid.UUID] = []
@@ -573,3 +574,4 @@ async def on_report_withdrawn(
         report_id=report.id,
         mother_id=mother_id,
     )
+    return butler_id is not None

@@ -496,6 +496,14 @@ async def test_a_detach_puts_a_wrong_attachment_back_and_tells_her_butler(
     assert (await api.client.get("/v1/reports", headers=api.auth("butler1"))).json()["items"] == []
     assert "report.detached" in await topics(session_factory, "report.")
     assert "report.detached" in await kinds(api, "doctor")  # it had reached her butler
+    # Her butler, who had picked it up for her, is told not to act on it (no review gave a
+    # task of its own), in neutral words.
+    mine = (await api.client.get("/v1/me/assignments", headers=api.auth("butler1"))).json()
+    titles = [i["title"] for i in mine["items"] if i["kind"] == "task"]
+    assert titles == [
+        "The results you brought her were not hers and were withdrawn: do not act on them; "
+        "the doctor will contact her"
+    ]
     # Not hers: her alert is voided, and the value pages afresh for the real patient.
     async with session_factory() as session:
         alerts = list(await session.scalars(select(CriticalAlert).order_by(CriticalAlert.id)))
