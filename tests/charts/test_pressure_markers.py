@@ -13,6 +13,7 @@ import pytest
 
 from app.charts import render
 from app.charts.domain import ChartFormat, PressureChart, PressureReading
+from tests.helpers.charts import WEIGHTS
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -91,8 +92,6 @@ def test_the_png_is_bilingual_with_the_cjk_font_and_english_without(
 
 
 def test_the_weight_trend_joins_her_clinic_weights_only() -> None:
-    from tests.charts.test_render import WEIGHTS
-
     root = parse(render.draw(WEIGHTS, ChartFormat.SVG))
     assert vertices(root, "weight-trend") == 5  # six readings, one hers at home
     assert "Open: taken at home" in legend(root)

@@ -296,9 +296,11 @@ async def test_a_detached_report_takes_its_review_and_follow_ups_with_it(
     assert detached.status_code == 200, detached.text
     after = (await assignments(api)).json()["items"]
     assert not any(i["id"] == task_id for i in after), after
-    # The report is no longer hers: its reviews are not read through it (it has no mother
-    # now); her history lists the review marked withdrawn.
-    assert (await _get(api, f"/v1/reports/{report_id}/reviews", "doctor"))["items"] == []
+    # The report is no longer hers: the doctor still reads its history, the review marked
+    # withdrawn and naming her as the mother it was for; her history lists it withdrawn too.
+    (kept,) = (await _get(api, f"/v1/reports/{report_id}/reviews", "doctor"))["items"]
+    assert (kept["withdrawn"], kept["of_current_mother"]) == (True, False)
+    assert kept["mother_id"] == mother["id"]
     history = (await _get(api, f"/v1/mothers/{mother['id']}/reviews", "doctor"))["items"]
     assert [(r["current"], r["withdrawn"]) for r in history] == [(False, True)]
     assert await _live_gdm(api, mother["id"]) == []

@@ -13,14 +13,14 @@ from sqlalchemy.pool import NullPool
 from app.core.migrations import downgrade, upgrade
 from app.measurements.models import Measurement
 from app.mothers.models import Pregnancy
-from tests.measurements.test_migration_0022 import _reading, _seed
+from tests.helpers.measurements import reading_row, seed_pregnancy
 
 
 async def _add_pressures(url: str, pregnancy: Pregnancy) -> None:
     engine = create_async_engine(url, poolclass=NullPool)
     rows = []
     for minutes, (s, d) in enumerate([(159.8, 99.8), (140.0, 90.0), (100.4, 99.6), (121.5, 80.2)]):
-        row = _reading(pregnancy, "blood_pressure", s, 100 + minutes)
+        row = reading_row(pregnancy, "blood_pressure", s, 100 + minutes)
         row |= {"value2": d, "unit": "mmHg", "entered": {"value": s, "value2": d}}
         rows.append(row)
     try:
@@ -45,7 +45,7 @@ async def _pressures(url: str) -> list[tuple[float, float]]:
 
 def test_0023_rounds_earlier_blood_pressures_to_whole_mmhg(empty_database: str) -> None:
     upgrade(empty_database, "0021")
-    pregnancy = asyncio.run(_seed(empty_database))  # her heights as 0022 leaves them
+    pregnancy = asyncio.run(seed_pregnancy(empty_database))  # her heights as 0022 leaves them
     upgrade(empty_database, "0022")
     asyncio.run(_add_pressures(empty_database, pregnancy))
     upgrade(empty_database, "0023")

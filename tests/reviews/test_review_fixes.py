@@ -20,7 +20,7 @@ from app.core.clock import FrozenClock
 from tests.helpers.api import Api
 from tests.helpers.lab import Lab
 from tests.helpers.problems import assert_problem
-from tests.reviews.test_reviews_api import (
+from tests.helpers.reviews import (
     REVIEW,
     attach_to_mother_b,
     final_cbc,

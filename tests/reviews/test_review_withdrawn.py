@@ -21,7 +21,7 @@ from app.core.clock import FrozenClock
 from app.mothers.domain import mask_name
 from tests.helpers.api import Api
 from tests.helpers.lab import Lab
-from tests.reviews.test_reviews_api import (
+from tests.helpers.reviews import (
     REVIEW,
     attach_to_mother_b,
     final_cbc,
