@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.feed.models import Task
 from tests.helpers.api import Api
 from tests.helpers.lab import Lab
-from tests.helpers.messages import oru
+from tests.helpers.messages import ogtt_obx, oru
 from tests.helpers.problems import assert_problem
 from tests.helpers.queues import arrive
 from tests.helpers.visits import TODAY, checked_in_mother, open_session, order_number
@@ -100,11 +100,7 @@ async def _gdm_mother(api: Api, lab: Lab) -> dict[str, Any]:
         order=order_number(visit, "ogtt"),
         filler="F-OGTT",
         code="OGTT^75 g OGTT^L",
-        obx=[
-            "OBX|1|NM|1558-6^Fasting glucose^LN||5.3|mmol/L|<5.1|H|||F",
-            "OBX|2|NM|1504-0^Glucose 1 hour post 75 g glucose PO^LN||8.6|mmol/L|<10.0|N|||F",
-            "OBX|3|NM|1518-0^Glucose 2 hours post 75 g glucose PO^LN||7.9|mmol/L|<8.5|N|||F",
-        ],
+        obx=ogtt_obx(5.3, 8.6, 7.9),
     )
     assert await lab.hl7(ogtt) == ("AA", "G1")
     return mother  # type: ignore[no-any-return]

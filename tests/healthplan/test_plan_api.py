@@ -21,7 +21,7 @@ from app.healthplan.models import HealthPlanVersion, NutritionAssessment
 from app.queues.models import EntryState, QueueEntry
 from tests.helpers.api import Api
 from tests.helpers.lab import Lab
-from tests.helpers.messages import oru
+from tests.helpers.messages import ogtt_obx, oru
 from tests.helpers.mothers import mother_with_butler
 from tests.helpers.problems import assert_problem
 from tests.helpers.queues import arrive, call, serve
@@ -348,11 +348,7 @@ async def test_a_signed_plan_goes_stale_when_gdm_is_flagged_and_asks_once_for_a_
         order=order_number(visit, "ogtt"),
         filler="F-OGTT",
         code="OGTT^75 g OGTT^L",
-        obx=[
-            "OBX|1|NM|1558-6^Fasting glucose^LN||4.6|mmol/L|<5.1|N|||F",
-            "OBX|2|NM|1504-0^Glucose 1 hour post 75 g glucose PO^LN||10.6|mmol/L|<10.0|H|||F",
-            "OBX|3|NM|1518-0^Glucose 2 hours post 75 g glucose PO^LN||7.9|mmol/L|<8.5|N|||F",
-        ],
+        obx=ogtt_obx(4.6, 10.6, 7.9),
     )
     assert await lab.hl7(ogtt) == ("AA", "C1")
     for _ in range(2):  # read twice: one item
@@ -467,11 +463,7 @@ async def test_concurrent_reads_of_a_stale_plan_ask_once_for_a_review(
         order=order_number(visit, "ogtt"),
         filler="F-OGTT2",
         code="OGTT^75 g OGTT^L",
-        obx=[
-            "OBX|1|NM|1558-6^Fasting glucose^LN||5.3|mmol/L|<5.1|H|||F",
-            "OBX|2|NM|1504-0^Glucose 1 hour post 75 g glucose PO^LN||8.6|mmol/L|<10.0|N|||F",
-            "OBX|3|NM|1518-0^Glucose 2 hours post 75 g glucose PO^LN||7.9|mmol/L|<8.5|N|||F",
-        ],
+        obx=ogtt_obx(5.3, 8.6, 7.9),
     )
     assert await lab.hl7(ogtt) == ("AA", "C2")
     reads = await asyncio.gather(

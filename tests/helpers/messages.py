@@ -67,3 +67,17 @@ def fhir_bundle(*, order: str, mrn: str, status: str = "final", report_id: str =
     for entry in data["entry"][1:]:
         entry["resource"]["subject"]["identifier"]["value"] = mrn
     return json.dumps(data)
+
+
+def ogtt_obx(fasting: float, one_hour: float, two_hours: float) -> list[str]:
+    """A 75 g OGTT's three draws in mmol/L, as a LIS sends them (LOINC 1558-6, 1504-0 labelled
+    "75 g", 1518-0), each flagged H at or above its IADPSG limit (5.1 / 10.0 / 8.5)."""
+    draws = [
+        ("1558-6^Fasting glucose^LN", fasting, 5.1),
+        ("1504-0^Glucose 1 hour post 75 g glucose PO^LN", one_hour, 10.0),
+        ("1518-0^Glucose 2 hours post 75 g glucose PO^LN", two_hours, 8.5),
+    ]
+    return [
+        f"OBX|{n}|NM|{code}||{value:g}|mmol/L|<{limit:.1f}|{'H' if value >= limit else 'N'}|||F"
+        for n, (code, value, limit) in enumerate(draws, start=1)
+    ]
