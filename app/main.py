@@ -23,6 +23,7 @@ from app.careplan.router import router as careplan_router
 from app.charts.router import router as charts_router
 from app.clinical.router import router as clinical_router
 from app.clinical.service import check_rules
+from app.console import router as console
 from app.core.clock import Clock, SystemClock
 from app.core.database import create_engine
 from app.core.errors import Problem, install_error_handlers
@@ -150,6 +151,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by app/console from the package's bundles: no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
@@ -173,6 +176,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(console.router)
+    console.mount(app)
 
     _register_problem_schema(app)
     return app
