@@ -71,6 +71,23 @@ def _postgres_test(item: pytest.Item) -> bool:
 # A test that may not skip when its flag is set: (flag, which tests, what they need).
 REQUIRED_NOT_SKIPPED = [(REQUIRE_POSTGRES, _postgres_test, "REQUIRE_POSTGRES=1")]
 
+# The browser tests (tests/console, marked "browser"): with REQUIRE_BROWSER=1 (.ci/run) a browser
+# test that skips (no Chromium, no playwright) fails instead; locally they skip saying why.
+REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
+
+
+def _browser_test(item: pytest.Item) -> bool:
+    return item.get_closest_marker("browser") is not None
+
+
+REQUIRED_NOT_SKIPPED.append((REQUIRE_BROWSER, _browser_test, "REQUIRE_BROWSER=1"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "browser: drives the console in a real headless Chromium (tests/console)"
+    )
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
