@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit migrate seed bench simulate load clean help
+.PHONY: run test lint typecheck unit migrate seed bench simulate load screens clean help
 
 help:
 	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on :$(PORT)"
 	@echo "make test   - install dev tools, run ruff, the layering contract, mypy and the suite (SQLite + PostgreSQL)"
 	@echo "make simulate - replay the clinic-day scenarios and compare routing (table, JSON, chart)"
 	@echo "make load     - a minute of mixed load on PostgreSQL: 5xx, invariants, p95 per endpoint"
+	@echo "make screens  - screenshots of every console screen into docs/screens/ (needs chromium)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,11 @@ load: $(VENV)/.dev-installed
 
 simulate: $(VENV)/.dev-installed
 	$(PY) -m sim simulate bench/scenarios/*.json --out bench/out --results bench/RESULTS.md
+
+# A demo-seeded server, a little of a clinic day through the API, then every screen in Debian's
+# Chromium at the size it is judged at (desk 1366x768, phone 375x667, TV 1920x1080).
+screens: $(VENV)/.dev-installed
+	$(PY) -m tools.screens
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -118,10 +118,12 @@ class Server:
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=h)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                status, text, got = response.status, response.read(), dict(response.headers)
+                status, text = response.status, response.read()
+                got = {k.lower(): v for k, v in response.headers.items()}
         except urllib.error.HTTPError as err:
-            status, text, got = err.code, err.read(), dict(err.headers)
-        kind = got.get("content-type", got.get("Content-Type", ""))
+            status, text = err.code, err.read()
+            got = {k.lower(): v for k, v in err.headers.items()}
+        kind = got.get("content-type", "")
         parsed: Any = json.loads(text) if text and "json" in kind else text.decode(errors="replace")
         return status, parsed, got
 
