@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, time
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.butlers.models import Butler
 from app.mothers.models import Mother
+from app.queues.models import QueueEntry, Station
 from app.visits.domain import ACTIVE, VisitStatus
 from app.visits.models import ClinicSession, ExamOrder, ExamOrderStatus, Visit, VisitStatusChange
 
@@ -55,7 +57,101 @@ class VisitRepository:
         )
         return {sid: int(count) for sid, count in rows.all()}
 
+    async def slot_counts_of(
+        self, session_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[time, int]]:
+        """Per session, the visits holding each hourly slot (one query for a calendar)."""
+        out: dict[uuid.UUID, dict[time, int]] = {s: {} for s in session_ids}
+        if not session_ids:
+            return out
+        rows = await self.session.execute(
+            select(Visit.session_id, Visit.slot_start, func.count())
+            .where(Visit.session_id.in_(session_ids), Visit.status != VisitStatus.CANCELLED)
+            .group_by(Visit.session_id, Visit.slot_start)
+        )
+        for sid, slot, count in rows.all():
+            out[sid][slot] = int(count)
+        return out
+
     # Visits ---------------------------------------------------------------------------------
+
+    async def listed_visits(
+        self,
+        *,
+        day: date | None,
+        statuses: frozenset[VisitStatus],
+        mother_id: uuid.UUID | None,
+        only_mothers: Select[uuid.UUID] | None,
+    ) -> list[tuple[Visit, Mother, ClinicSession]]:
+        """Visits (of a day, of a mother) with her and the session, by booked time."""
+        stmt = (
+            select(Visit, Mother, ClinicSession)
+            .join(Mother, Mother.id == Visit.mother_id)
+            .join(ClinicSession, ClinicSession.id == Visit.session_id)
+            .order_by(Visit.scheduled_at, Visit.id)
+        )
+        if day is not None:
+            stmt = stmt.where(Visit.visit_date == day)
+        if statuses:
+            stmt = stmt.where(Visit.status.in_(sorted(statuses)))
+        if mother_id is not None:
+            stmt = stmt.where(Visit.mother_id == mother_id)
+        if only_mothers is not None:
+            stmt = stmt.where(Visit.mother_id.in_(only_mothers))
+        rows = await self.session.execute(stmt.limit(2000))
+        return [(v, m, s) for v, m, s in rows.all()]
+
+    async def butler_names(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Butler.id, Butler.display_name).where(Butler.id.in_(ids))
+        )
+        return dict(rows.all())
+
+    async def entries_of_visits(
+        self, visit_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, list[tuple[QueueEntry, Station]]]:
+        """Each visit's queue places with their station, in the order she got them."""
+        out: dict[uuid.UUID, list[tuple[QueueEntry, Station]]] = {v: [] for v in visit_ids}
+        if not visit_ids:
+            return out
+        rows = await self.session.execute(
+            select(QueueEntry, Station)
+            .join(Station, Station.id == QueueEntry.station_id)
+            .where(QueueEntry.visit_id.in_(visit_ids))
+            .order_by(QueueEntry.entered_at, QueueEntry.id)
+        )
+        for entry, station in rows.all():
+            out[entry.visit_id].append((entry, station))
+        return out
+
+    async def active_visits_elsewhere(self, mother_id: uuid.UUID, day: date) -> list[Visit]:
+        """Her booked visits on other days than ``day``, nearest first."""
+        rows = await self.session.scalars(
+            select(Visit).where(
+                Visit.mother_id == mother_id,
+                Visit.visit_date != day,
+                Visit.status == VisitStatus.BOOKED,
+            )
+        )
+        return sorted(rows, key=lambda v: (abs((v.visit_date - day).days), v.visit_date < day))
+
+    async def mothers_by_scan(self, value: str) -> list[Mother]:
+        """Mothers whose MRN is the value, ignoring case (the exact spelling first)."""
+        exact = await self.session.scalar(select(Mother).where(Mother.mrn == value))
+        if exact is not None:
+            return [exact]
+        return list(
+            await self.session.scalars(
+                select(Mother).where(func.upper(Mother.mrn) == value.upper()).limit(2)
+            )
+        )
+
+    async def session_of(self, visit: Visit) -> ClinicSession:
+        found = await self.session.get(ClinicSession, visit.session_id)
+        assert found is not None
+        return found
 
     async def visit(self, visit_id: uuid.UUID, *, for_update: bool = False) -> Visit | None:
         stmt = select(Visit).where(Visit.id == visit_id)

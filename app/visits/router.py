@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import date, timedelta
 from typing import Annotated
@@ -7,19 +8,21 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response, status
 
 from app.assignments.dependencies import PolicyDep, may_see_mother
-from app.assignments.repository import AssignmentRepository
+from app.assignments.repository import AssignmentRepository, visible_mother_ids
 from app.auth.dependencies import (
     AnyStaff,
     AuditDep,
     ClinicStaff,
+    ClinicStaffButlerOrNutritionist,
     ClinicStaffOrButler,
     ClinicStaffOrStation,
     DeskStaff,
     Idempotent,
 )
+from app.auth.models import Role
 from app.careplan.registry import load_guidelines
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import NotFound, ValidationFailed, links, problem_responses
+from app.core.errors import Conflict, NotFound, ValidationFailed, links, problem_responses
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.core.settings import BookingOutsideWindow
@@ -44,6 +47,7 @@ from app.visits.schemas import (
     SweepResult,
     VisitBook,
     VisitDetail,
+    VisitList,
     VisitPublic,
     VisitReschedule,
     VisitStatusChangePublic,
@@ -159,7 +163,13 @@ async def list_clinic_sessions(
         raise ValidationFailed("The range must run forwards and span at most 92 days.")
     sessions = await repo.clinic_sessions(start=start, end=end)
     counts = await repo.booked_counts([s.id for s in sessions])
-    return ClinicSessionList(items=[service.session_view(s, counts.get(s.id, 0)) for s in sessions])
+    slots = await repo.slot_counts_of([s.id for s in sessions])
+    return ClinicSessionList(
+        items=[
+            service.session_view(s, counts.get(s.id, 0), slots=slots[s.id], clinic=clinic)
+            for s in sessions
+        ]
+    )
 
 
 # Booking ------------------------------------------------------------------------------------
@@ -205,6 +215,49 @@ async def book_visit(
     audit.record("visit.book", "visit", visit.id, detail={"mother_id": str(mother.id)})
     response.headers["Location"] = f"/v1/visits/{visit.id}"
     return _view(visit, warnings=warnings)
+
+
+@router.get(
+    "/visits",
+    response_model=VisitList,
+    summary="The visits of a day (or of one mother): status, booked time, butlers, tickets",
+    description="Masked names. `date` defaults to today, except with `mother_id` alone, which "
+    "lists every visit of hers. `status` may be repeated. A butler sees her own mothers only "
+    "(another mother's id is a 404).",
+    responses=problem_responses(403, 404),
+)
+async def list_visits(
+    principal: ClinicStaffButlerOrNutritionist,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+    settings: SettingsDep,
+    day: Annotated[date | None, Query(alias="date")] = None,
+    statuses: Annotated[list[VisitStatus] | None, Query(alias="status")] = None,
+    mother_id: uuid.UUID | None = None,
+) -> VisitList:
+    only = None
+    if principal.role == Role.BUTLER:
+        if principal.butler_id is None:
+            raise NotFound("No mother with that id is visible to you.")
+        only = visible_mother_ids(principal.butler_id, clinic.today)
+        if mother_id is not None and not await may_see_mother(
+            AssignmentRepository(repo.session), principal, mother_id, clinic.today
+        ):
+            audit.record_denied("visit.list", "mother", mother_id, reason="not assigned")
+            raise NotFound("No mother with that id is visible to you.")
+    if day is None and mother_id is None:
+        day = clinic.today
+    listed = await service.visit_list(
+        repo,
+        day=day,
+        statuses=frozenset(statuses or ()),
+        mother_id=mother_id,
+        only_mothers=only,
+        tz=settings.tz,
+    )
+    audit.record_many("visit.list", "mother", sorted({i.mother_id for i in listed.items}))
+    return listed
 
 
 @router.get(
@@ -445,7 +498,11 @@ async def add_exam_order(
     "/check-ins",
     tags=["check-in"],
     response_model=CheckInResult,
-    summary="Check a mother in for today by MRN or visit; a repeated scan returns the same visit",
+    summary="Check a mother in for today by a scan (MRN or visit code); a rescan is the same",
+    description="The scan is trimmed and its case ignored. Booked on another day and not "
+    "today: a 409 `booked-another-day` naming the day (`booked_on`, `booked_time`, "
+    '`visit_id`), unless the desk confirms a walk-in with `"walk_in": true`. With no '
+    "booking at all she is checked in as a walk-in (the answer says `walk_in: true`).",
     dependencies=[Idempotent],
     responses={
         **problem_responses(403, 404, 409),
@@ -465,11 +522,22 @@ async def check_in(
     clinic: ClinicDep,
     policy: PolicyDep,
 ) -> CheckInResult:
-    if body.mrn is not None:
-        mother = await mothers.by_mrn(body.mrn)
-    else:
-        assert body.visit_id is not None
-        found = await repo.visit(body.visit_id)
+    visit_id = body.visit_id
+    mother = None
+    if body.visit_id is None:
+        scanned = "".join((body.mrn or body.scan or "").split())
+        if body.scan is not None:
+            with contextlib.suppress(ValueError):
+                visit_id = uuid.UUID(scanned)
+        if visit_id is None:
+            found_mothers = await repo.mothers_by_scan(scanned)
+            if len(found_mothers) > 1:
+                raise Conflict(
+                    "Two MRNs differ only in case; type the MRN exactly as enrolled.",
+                )
+            mother = found_mothers[0] if found_mothers else None
+    if visit_id is not None:
+        found = await repo.visit(visit_id)
         mother = await mothers.get(found.mother_id) if found else None
     if mother is None:
         raise NotFound("No mother or visit matches that scan.")
@@ -477,8 +545,9 @@ async def check_in(
         repo,
         mothers,
         mother=mother,
-        visit_id=body.visit_id,
+        visit_id=visit_id,
         extra_exams=body.extra_exams,
+        walk_in=body.walk_in,
         actor=principal,
         clinic=clinic,
         policy=policy,

@@ -47,6 +47,12 @@ class ClinicSessionCreate(BaseModel):
         return self
 
 
+class SessionHour(BaseModel):
+    starts_at: LocalTime
+    booked: int
+    places_left: int
+
+
 class ClinicSessionPublic(BaseModel):
     id: uuid.UUID
     name: str
@@ -57,7 +63,13 @@ class ClinicSessionPublic(BaseModel):
     capacity: int
     booked: int
     available: int
+    places_left: int = Field(
+        description="Places still free in the session (0 when closed, over or full)."
+    )
     is_open: bool
+    hours: list[SessionHour] = Field(
+        default_factory=list, description="Each hour-long slot with its places left."
+    )
 
 
 class ClinicSessionList(BaseModel):
@@ -90,16 +102,35 @@ class ReasonBody(BaseModel):
 class CheckIn(BaseModel):
     """Scan her card (MRN) or the visit's code; a second scan returns the same visit."""
 
-    mrn: str | None = Field(default=None, max_length=32)
+    mrn: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Her MRN as typed or scanned: spaces and case ignored (` mrn 0001 `).",
+    )
     visit_id: uuid.UUID | None = None
+    scan: str | None = Field(
+        default=None,
+        max_length=64,
+        description="What the scanner read: her MRN or the visit's code (its id), spaces and "
+        "case ignored.",
+    )
+    walk_in: bool = Field(
+        default=False,
+        description="The desk confirms a walk-in today although she is booked on another day "
+        "(without it that is a 409 naming the day).",
+    )
     extra_exams: list[ExamCode] = Field(
         default_factory=list, max_length=20, description="Exam codes ordered on top of the plan."
     )
 
     @model_validator(mode="after")
     def _one_key(self) -> Self:
-        if (self.mrn is None) == (self.visit_id is None):
-            raise ValueError("give exactly one of mrn and visit_id")
+        given = [k for k in (self.mrn, self.visit_id, self.scan) if k is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of mrn, visit_id and scan")
+        for value in (self.mrn, self.scan):
+            if value is not None and not "".join(value.split()):
+                raise ValueError("the scan is empty")
         return self
 
 
@@ -193,3 +224,41 @@ class SweepRequest(BaseModel):
 class SweepResult(BaseModel):
     day: date
     marked_no_show: list[uuid.UUID]
+
+
+class VisitTicket(BaseModel):
+    ticket: str
+    station: str
+    station_name: str
+    state: str = Field(examples=["waiting", "called", "in_service", "done"])
+    room: int | None
+    called_at: datetime | None
+
+
+class VisitListItem(BaseModel):
+    id: uuid.UUID
+    mother_id: uuid.UUID
+    mother_mrn: str
+    mother_masked_name: str
+    status: VisitStatus
+    visit_date: date
+    session_id: uuid.UUID
+    session_name: str
+    scheduled_at: datetime = Field(description="The booked time (a walk-in: her arrival).")
+    local_time: str = Field(description="The booked time in the clinic's zone, HH:MM.")
+    walk_in: bool
+    urgent: bool
+    checked_in_at: datetime | None
+    completed_at: datetime | None
+    primary_butler_id: uuid.UUID | None
+    primary_butler_name: str | None
+    accompanying_butler_id: uuid.UUID | None
+    accompanying_butler_name: str | None
+    butler_names: list[str] = Field(description="Her primary butler and her escort, if any.")
+    tickets: list[VisitTicket]
+
+
+class VisitList(BaseModel):
+    day: date | None = Field(description="The day listed (null: every day of one mother).")
+    items: list[VisitListItem]
+    counts: dict[str, int] = Field(description="Visits listed by status.")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 
 from app.assignments.repository import AssignmentRepository
@@ -19,7 +21,12 @@ from app.core.errors import Conflict, NotFound, invalid_field
 from app.core.ids import uuid7
 from app.core.principal import Principal
 from app.feed.changes import touch
-from app.mothers.domain import RiskGrade, format_gestational_age, gestational_age_days
+from app.mothers.domain import (
+    RiskGrade,
+    format_gestational_age,
+    gestational_age_days,
+    mask_name,
+)
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
 from app.mothers.risk import prompt_reassessment, trace_missed_visit
@@ -34,7 +41,14 @@ from app.visits.domain import (
 )
 from app.visits.models import ClinicSession, ExamOrder, ExamOrderStatus, Visit
 from app.visits.repository import VisitRepository
-from app.visits.schemas import ClinicSessionCreate, ClinicSessionPublic
+from app.visits.schemas import (
+    ClinicSessionCreate,
+    ClinicSessionPublic,
+    SessionHour,
+    VisitList,
+    VisitListItem,
+    VisitTicket,
+)
 from app.visits.status import IllegalTransition, move_status, record_status
 
 
@@ -46,6 +60,11 @@ class SessionFull(Conflict):
 class AlreadyBooked(Conflict):
     slug = "already-booked"
     title = "She already has a visit at that time"
+
+
+class BookedAnotherDay(Conflict):
+    slug = "booked-another-day"
+    title = "She is booked on another day"
 
 
 class OutsideWindow(Conflict):
@@ -103,8 +122,29 @@ async def create_sessions(
     return sessions
 
 
-def session_view(session: ClinicSession, booked: int) -> ClinicSessionPublic:
-    capacity = _shape(session).capacity
+def session_view(
+    session: ClinicSession,
+    booked: int,
+    *,
+    slots: dict[time, int] | None = None,
+    clinic: ClinicTime | None = None,
+) -> ClinicSessionPublic:
+    """The session with its places: ``places_left`` counts only what can still be booked
+    (none when it is closed; on its day, none in the hours already begun or past)."""
+    shape = _shape(session)
+    capacity = shape.capacity
+    counts = slots or {}
+    hours = []
+    for start in shape.slots():
+        taken = counts.get(start, 0)
+        left = max(shape.per_hour - taken, 0)
+        if not session.is_open or (clinic is not None and _hour_gone(session, start, clinic)):
+            left = 0
+        hours.append(SessionHour(starts_at=start, booked=taken, places_left=left))
+    if slots is None:  # no per-hour counts read: the session's whole room
+        places_left = max(capacity - booked, 0) if session.is_open else 0
+    else:
+        places_left = sum(h.places_left for h in hours)
     return ClinicSessionPublic(
         id=session.id,
         name=session.name,
@@ -115,8 +155,89 @@ def session_view(session: ClinicSession, booked: int) -> ClinicSessionPublic:
         capacity=capacity,
         booked=booked,
         available=max(capacity - booked, 0),
+        places_left=places_left,
         is_open=session.is_open,
+        hours=hours if slots is not None else [],
     )
+
+
+def _hour_gone(session: ClinicSession, start: time, clinic: ClinicTime) -> bool:
+    """Past days, and on its day the hours before the current one (that one still takes a
+    booking, as ``_bookable_slot`` allows)."""
+    if session.session_date != clinic.today:
+        return session.session_date < clinic.today
+    if clinic.local_time >= session.ends_at:
+        return True
+    current = _shape(session).slot_of(clinic.local_time)
+    return current is not None and start < current
+
+
+# The visit list ----------------------------------------------------------------------------
+
+
+async def visit_list(
+    repo: VisitRepository,
+    *,
+    day: date | None,
+    statuses: frozenset[VisitStatus],
+    mother_id: uuid.UUID | None,
+    only_mothers: Select[uuid.UUID] | None,
+    tz: ZoneInfo,
+) -> VisitList:
+    """The desk's list: each visit with her MRN and masked name, her butlers and her tickets
+    (a place moved on by a no-show or a transfer shows as the place it became)."""
+    rows = await repo.listed_visits(
+        day=day, statuses=statuses, mother_id=mother_id, only_mothers=only_mothers
+    )
+    entries = await repo.entries_of_visits([v.id for v, _, _ in rows])
+    butler_ids = {
+        b for v, m, _ in rows for b in (v.accompanying_butler_id, m.primary_butler_id) if b
+    }
+    names = await repo.butler_names(butler_ids)
+    items = []
+    counts = {s.value: 0 for s in VisitStatus}
+    for visit, mother, session in rows:
+        counts[visit.status.value] += 1
+        places = entries[visit.id]
+        superseded = {e.previous_id for e, _ in places if e.previous_id is not None}
+        primary = names.get(mother.primary_butler_id) if mother.primary_butler_id else None
+        escort = names.get(visit.accompanying_butler_id) if visit.accompanying_butler_id else None
+        items.append(
+            VisitListItem(
+                id=visit.id,
+                mother_id=mother.id,
+                mother_mrn=mother.mrn,
+                mother_masked_name=mask_name(mother.name),
+                status=visit.status,
+                visit_date=visit.visit_date,
+                session_id=session.id,
+                session_name=session.name,
+                scheduled_at=visit.scheduled_at,
+                local_time=f"{visit.scheduled_at.astimezone(tz):%H:%M}",
+                walk_in=visit.walk_in,
+                urgent=visit.urgent,
+                checked_in_at=visit.arrived_at,
+                completed_at=visit.completed_at,
+                primary_butler_id=mother.primary_butler_id,
+                primary_butler_name=primary,
+                accompanying_butler_id=visit.accompanying_butler_id,
+                accompanying_butler_name=escort,
+                butler_names=list(dict.fromkeys(n for n in (primary, escort) if n)),
+                tickets=[
+                    VisitTicket(
+                        ticket=e.ticket,
+                        station=st.code,
+                        station_name=st.name,
+                        state=e.state,
+                        room=e.room,
+                        called_at=e.called_at,
+                    )
+                    for e, st in places
+                    if e.id not in superseded
+                ],
+            )
+        )
+    return VisitList(day=day, items=items, counts=counts)
 
 
 # Booking ----------------------------------------------------------------------------------
@@ -533,6 +654,16 @@ async def _walk_in(
     raise SessionFull("No clinic session today has room for a walk-in.")
 
 
+async def _booking_facts(repo: VisitRepository, visit: Visit, clinic: Clinic) -> dict[str, Any]:
+    session = await repo.session_of(visit)
+    return {
+        "booked_on": visit.visit_date.isoformat(),
+        "booked_time": f"{visit.scheduled_at.astimezone(clinic.tz):%H:%M}",
+        "visit_id": str(visit.id),
+        "session_name": session.name,
+    }
+
+
 async def check_in(
     repo: VisitRepository,
     mothers: MotherRepository,
@@ -543,8 +674,13 @@ async def check_in(
     actor: Principal,
     clinic: Clinic,
     policy: Policy,
+    walk_in: bool = False,
 ) -> tuple[Visit, bool]:
-    """Check her in for today; a repeated scan returns the same visit and creates nothing."""
+    """Check her in for today; a repeated scan returns the same visit and creates nothing.
+
+    Without a visit today she becomes a walk-in, except when she is booked on another day:
+    that is a 409 naming the day (she may have the wrong day, or the desk the wrong card),
+    unless the desk confirms the walk-in (``walk_in``)."""
     locked = await mothers.get(mother.id, for_update=True)  # one check-in of her at a time
     assert locked is not None
     if visit_id is not None:
@@ -552,7 +688,10 @@ async def check_in(
         if visit is None or visit.mother_id != mother.id:
             raise NotFound("No such visit for this mother.")
         if visit.visit_date != clinic.today:
-            raise Conflict(f"That visit is on {visit.visit_date.isoformat()}, not today.")
+            raise BookedAnotherDay(
+                f"That visit is on {visit.visit_date.isoformat()}, not today.",
+                extra=await _booking_facts(repo, visit, clinic),
+            )
     else:
         visit = await repo.active_visit_on(mother.id, clinic.today)
     if visit is not None and visit.status in (VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
@@ -564,6 +703,16 @@ async def check_in(
     if unknown:
         raise invalid_field("extra_exams", f"unknown exam codes: {', '.join(unknown)}")
 
+    if visit is None and not walk_in:
+        elsewhere = await repo.active_visits_elsewhere(mother.id, clinic.today)
+        if elsewhere:
+            booked = elsewhere[0]
+            raise BookedAnotherDay(
+                f"She is booked on {booked.visit_date.isoformat()} "
+                f"at {booked.scheduled_at.astimezone(clinic.tz):%H:%M}, not today. Check her in "
+                'as a walk-in today only if that is meant ("walk_in": true), or reschedule.',
+                extra=await _booking_facts(repo, booked, clinic),
+            )
     if visit is None:
         visit = await _walk_in(repo, mother=mother, pregnancy=pregnancy, actor=actor, clinic=clinic)
     else:
