@@ -5,7 +5,8 @@ dependencies and services share; on a 2xx/3xx answer it commits (with the stored
 answer, if any) before the response is sent, on anything else it rolls back. Audit records that
 must survive a refusal (``request.state.audit_on_failure``) are written after the rollback; a
 replayed answer is recorded by ``app.state.replay_audit`` (the audit package's, set by
-``create_app``: the core imports no domain package).
+``create_app``: the core imports no domain package). A GET naming a query parameter the route
+does not declare is refused first, with a 400 (``app.core.strict_query``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.responses import Response
 
 from app.core.errors import problem_responses
 from app.core.idempotency import Claim, IdempotentReplay, complete_claim, release_claim
+from app.core.strict_query import refuse_unknown_query
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -64,7 +66,8 @@ class TransactionalRoute(APIRoute):
                     raise
                 return response
 
-        return handler
+        # An unknown query parameter is refused before a session is opened (strict_query).
+        return refuse_unknown_query(self, handler)
 
 
 async def _after_failure(request: Request, session: AsyncSession) -> None:

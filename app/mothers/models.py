@@ -15,11 +15,18 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from app.core.database import Base, UUIDPrimaryKey, str_enum
+from app.mothers import search_keys
 from app.mothers.dating import DatingOutcome, ScanMeasurement
 from app.mothers.domain import DatingMethod, Risk, RiskDecision, RiskGrade
+
+
+def search_key(length: int) -> String:
+    """A search key: compared byte by byte (code points), whatever the database's collation,
+    so that a prefix is a range of one btree index (PostgreSQL's "C", SQLite's BINARY)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class PregnancyStatus(StrEnum):
@@ -43,10 +50,32 @@ class Mother(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)
+    # What the search box finds her by (app/mothers/search_keys.py), kept in step with her
+    # name, MRN and phone whenever they are set; each is a btree index with the id after it.
+    search_name: Mapped[str | None] = mapped_column(search_key(search_keys.NAME_KEY_MAX))
+    search_given: Mapped[str | None] = mapped_column(search_key(search_keys.NAME_KEY_MAX))
+    search_pinyin: Mapped[str | None] = mapped_column(search_key(search_keys.PINYIN_KEY_MAX))
+    search_pinyin_alt: Mapped[str | None] = mapped_column(search_key(search_keys.PINYIN_KEY_MAX))
+    search_initials: Mapped[str | None] = mapped_column(search_key(search_keys.INITIALS_KEY_MAX))
+    search_initials_alt: Mapped[str | None] = mapped_column(
+        search_key(search_keys.INITIALS_KEY_MAX)
+    )
+    search_mrn: Mapped[str | None] = mapped_column(search_key(search_keys.MRN_KEY_MAX))
+    search_phone4: Mapped[str | None] = mapped_column(search_key(4))
 
     pregnancies: Mapped[list[Pregnancy]] = relationship(
         back_populates="mother", lazy="raise", order_by="Pregnancy.created_at"
     )
+
+    __table_args__ = tuple(
+        Index(f"ix_mothers_{column}", column, "id") for column in search_keys.KEY_COLUMNS
+    )
+
+    @validates("name", "mrn", "phone")
+    def _keep_search_keys(self, key: str, value: str) -> str:
+        for column, derived in search_keys.keys_for(key, value).items():
+            setattr(self, column, derived)
+        return value
 
 
 class Pregnancy(UUIDPrimaryKey, Base):

@@ -6,12 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.assignments.repository import visible_mother_ids
 from app.mothers.domain import RiskGrade
 from app.mothers.models import DatingChange, Mother, Pregnancy, PregnancyStatus, RiskGradeChange
+from app.mothers.search_keys import Query, prefix_upper
 from app.worklist.models import WorklistItem
 
 
@@ -26,6 +28,56 @@ class MotherFilter:
     primary_butler_id: uuid.UUID | None = None
     visible_to_butler: uuid.UUID | None = None  # only her assigned mothers (as of visible_on)
     visible_on: date | None = None
+    query: Query | None = None  # the search box (best matches first)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One way a typed query finds her: an exact key or a key's prefix. The tiers are tried
+    in order, and a mother is listed in the first tier that finds her only."""
+
+    column: InstrumentedAttribute[str | None] | InstrumentedAttribute[str]
+    value: str
+    prefix: bool
+
+    def matches(self) -> ColumnElement[bool]:
+        if not self.prefix:
+            return self.column == self.value
+        # A range, not LIKE: one btree range read on both databases (keys compare by code
+        # point: PostgreSQL's "C" collation on these columns, SQLite's BINARY).
+        return and_(self.column >= self.value, self.column < prefix_upper(self.value))
+
+    def holds_for(self, mother: Mother) -> bool:
+        key = getattr(mother, self.column.key)
+        if key is None:
+            return False
+        return bool(key.startswith(self.value) if self.prefix else key == self.value)
+
+
+def tiers(q: Query) -> list[Tier]:
+    """Best matches first: an identifier typed whole, then her name as typed (characters,
+    pinyin, initials), then the everyday reading of a polyphonic surname, then an MRN prefix
+    (a name typed as letters is not drowned by MRNs that start with the same letters)."""
+    out: list[Tier] = []
+    if q.mrn:
+        out.append(Tier(Mother.search_mrn, q.mrn, prefix=False))
+    if q.national_id:
+        out.append(Tier(Mother.national_id, q.national_id, prefix=False))
+    if q.mobile:
+        out.append(Tier(Mother.phone, q.mobile, prefix=False))
+    if q.phone4:
+        out.append(Tier(Mother.search_phone4, q.phone4, prefix=False))
+    if q.name:
+        out.append(Tier(Mother.search_name, q.name, prefix=True))
+        out.append(Tier(Mother.search_given, q.name, prefix=True))
+    if q.latin:
+        out.append(Tier(Mother.search_pinyin, q.latin, prefix=True))
+        out.append(Tier(Mother.search_initials, q.latin, prefix=True))
+        out.append(Tier(Mother.search_pinyin_alt, q.latin, prefix=True))
+        out.append(Tier(Mother.search_initials_alt, q.latin, prefix=True))
+    if q.mrn:
+        out.append(Tier(Mother.search_mrn, q.mrn, prefix=True))
+    return out
 
 
 class MotherRepository:
@@ -103,11 +155,47 @@ class MotherRepository:
     async def search(
         self, f: MotherFilter, *, after: uuid.UUID | None, limit: int
     ) -> list[tuple[Mother, Pregnancy | None]]:
+        if f.query is not None:
+            return await self._ranked(f, f.query, after=after, limit=limit)
         stmt = self._search(f).order_by(Mother.id).limit(limit)
         if after is not None:
             stmt = stmt.where(Mother.id > after)
         rows = (await self.session.execute(stmt)).all()
         return [(mother, pregnancy) for mother, pregnancy in rows]
+
+    async def _ranked(
+        self, f: MotherFilter, q: Query, *, after: uuid.UUID | None, limit: int
+    ) -> list[tuple[Mother, Pregnancy | None]]:
+        """Tier by tier, each in its key's order (then id) read from the key's index, until
+        the page is full: a short query that finds thousands reads only a page of them.
+
+        The cursor stays the last mother's id: where she stands (her tier and key) is worked
+        out again from her row, so the next page starts right after her. Should her keys have
+        changed so that the query no longer finds her, the list ends there."""
+        order = tiers(q)
+        start = 0
+        anchor: tuple[str, uuid.UUID] | None = None
+        if after is not None:
+            last = await self.get(after)
+            found = [i for i, t in enumerate(order) if last is not None and t.holds_for(last)]
+            if last is None or not found:
+                return []
+            start = found[0]
+            anchor = (getattr(last, order[start].column.key), last.id)
+        out: list[tuple[Mother, Pregnancy | None]] = []
+        for i in range(start, len(order)):
+            tier = order[i]
+            stmt = self._search(f).where(tier.matches())
+            earlier = [t.matches() for t in order[:i]]
+            if earlier:  # she was listed in an earlier tier (IS NOT TRUE: a NULL key is no match)
+                stmt = stmt.where(or_(*earlier).is_not(True))
+            if anchor is not None and i == start:
+                stmt = stmt.where(tuple_(tier.column, Mother.id) > tuple_(*anchor))
+            stmt = stmt.order_by(tier.column, Mother.id).limit(limit - len(out))
+            out.extend((m, p) for m, p in (await self.session.execute(stmt)).all())
+            if len(out) >= limit:
+                break
+        return out
 
     async def dating_history(self, pregnancy_id: uuid.UUID) -> list[DatingChange]:
         return list(

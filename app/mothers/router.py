@@ -30,7 +30,7 @@ from app.core.settings import Settings
 from app.measurements import service as measurements
 from app.measurements.domain import Entered, MeasurementKind, MeasurementSource, limits
 from app.measurements.service import NewReading
-from app.mothers import dating, domain, grading, service
+from app.mothers import dating, domain, grading, search_keys, service
 from app.mothers.dependencies import ButlerRepoDep, MotherRepoDep, ReadableMother, readable_mother
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy
@@ -165,6 +165,17 @@ async def list_mothers(
     clock: ClockDep,
     settings: SettingsDep,
     page: PageDep,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="The search box: her name (李小, as characters), its pinyin or initials "
+            "as typed (lixiao, lxh; case ignored), her MRN (case and spaces ignored, whole or "
+            "its start), her phone's last four digits or whole mobile, her national id. Best "
+            "matches first: an identifier typed whole, then her name, then an MRN's start.",
+        ),
+    ] = None,
     mrn: Annotated[str | None, Query(max_length=32)] = None,
     name: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Part of the name.")
@@ -196,6 +207,7 @@ async def list_mothers(
             primary_butler_id=primary_butler_id,
             visible_to_butler=visible_to,
             visible_on=today,
+            query=search_keys.parse_query(q) if q is not None else None,
         ),
         after=page.after,
         limit=page.limit + 1,
