@@ -5,14 +5,18 @@ waiting-room display (tickets and masked names only)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import NotFound
 from app.mothers.domain import mask_name
 from app.queues.domain import GLUCOSE_DRINK, TIMING_EVENTS, Catalogue
+from app.queues.longpoll import Built
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station
 from app.queues.policy import Ctx
-from app.queues.positions import snapshot
+from app.queues.positions import callable_now, snapshot, waiting_in_call_order
 from app.queues.repository import QueueRepository
 from app.queues.schemas import (
     AwaitingStart,
@@ -26,6 +30,7 @@ from app.queues.timing import awaiting_timing_start
 from app.queues.views import entry_facts, entry_views, station_views
 
 BOARD_NEXT = 5  # tickets shown as next on the waiting-room display
+BOARD_LATER = 8  # draws not yet due shown apart
 
 
 async def station_queue(
@@ -92,22 +97,94 @@ async def call_result(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CallOrder:
+    """A station's queue as a waiting room sees it, at one moment."""
+
+    calling: list[QueueEntry]  # called, not yet come in
+    busy: list[QueueEntry]  # called or in service, by room
+    next: list[QueueEntry]  # in the order call-next takes them, one per mother
+    later: list[QueueEntry]  # not callable yet (a timed draw, a rejoin), one per mother
+    waiting: int  # mothers waiting here
+
+
+async def call_order(session: AsyncSession, station: Station, ctx: Ctx) -> CallOrder:
+    """Who call-next calls, in turn, if the rooms called now: ``callable_now``, the rule
+    ``operations.call_next`` itself follows, over the same call order; a mother once only
+    (called, she is busy: call-next passes over her other places). Then who waits for a time
+    still ahead, by that time."""
+    repo = QueueRepository(session)
+    waiting, timed = await waiting_in_call_order(session, station, ctx)
+    busy_here = await repo.busy_entries(station.id)
+    busy = await repo.busy_mothers([e.mother_id for e in waiting])
+    listed = {e.mother_id for e in busy_here}
+    nxt = []
+    for entry in callable_now(waiting, timed, busy, ctx.now):
+        if entry.mother_id not in listed:
+            listed.add(entry.mother_id)
+            nxt.append(entry)
+    later = []
+    ahead = sorted(
+        (e for e in waiting if e.available_at > ctx.now),
+        key=lambda e: (e.available_at, e.ticket_number),
+    )
+    for entry in ahead:
+        if entry.mother_id not in listed:
+            listed.add(entry.mother_id)
+            later.append(entry)
+    return CallOrder(
+        calling=[e for e in busy_here if e.state == EntryState.CALLED],
+        busy=busy_here,
+        next=nxt,
+        later=later,
+        waiting=len({e.mother_id for e in waiting}),
+    )
+
+
 async def board(session: AsyncSession, station: Station, ctx: Ctx) -> StationBoard:
-    """The waiting-room display: now calling, and the next tickets."""
-    snap = await snapshot(session, station, ctx)
-    shown = [*snap.busy, *snap.ordered[:BOARD_NEXT]]
+    """The waiting-room display: now calling (with each recall, so a TV chimes again), the
+    next tickets in the true call order, and the draws not yet due with their time."""
+    order = await call_order(session, station, ctx)
+    shown = [*order.calling, *order.next[:BOARD_NEXT], *order.later[:BOARD_LATER]]
     names = await QueueRepository(session).names_of_entries([e.id for e in shown]) if shown else {}
     return StationBoard(
         station=station.code,
         name=station.name,
         now_calling=[
-            BoardTicket(ticket=e.ticket, masked_name=mask_name(names[e.id]), room=e.room)
-            for e in snap.busy
-            if e.state == EntryState.CALLED
+            BoardTicket(
+                ticket=e.ticket,
+                masked_name=mask_name(names[e.id]),
+                room=e.room,
+                called_at=e.called_at,
+                recalls=e.recalls,
+            )
+            for e in order.calling
         ],
         next=[
-            BoardTicket(ticket=e.ticket, masked_name=mask_name(names[e.id]))
-            for e in snap.ordered[:BOARD_NEXT]
+            BoardTicket(ticket=e.ticket, masked_name=mask_name(names[e.id]), position=i)
+            for i, e in enumerate(order.next[:BOARD_NEXT], start=1)
         ],
+        later=[
+            BoardTicket(
+                ticket=e.ticket,
+                masked_name=mask_name(names[e.id]),
+                not_before=e.available_at,
+                due_at=e.due_at,
+            )
+            for e in order.later[:BOARD_LATER]
+        ],
+        waiting=order.waiting,
         as_of=station.queue_changed_at,
     )
+
+
+async def board_at(session: AsyncSession, code: str, ctx: Ctx, now: datetime) -> Built:
+    """The board as of ``now``, for the long-poll (it changes by the clock too: a draw's
+    window opens)."""
+    station = await QueueRepository(session).station_by_code(code)
+    if station is None:
+        raise NotFound(f"No station {code!r}.")
+    at = replace(ctx, now=now)
+    shown = await board(session, station, at)
+    opens = [t.not_before for t in shown.later if t.not_before is not None]
+    return Built(shown, frozenset({station.id}), min(opens) if opens else None)

@@ -13,12 +13,13 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.session_state import session_state
-from app.feed.changes import touch_mothers
+from app.feed.changes import CHANNEL, touch_mothers
 from app.queues.models import Station
 from app.queues.policy import Ctx
 from app.queues.repository import QueueRepository, queue_changed_at_update
@@ -32,13 +33,28 @@ def mark_changed(session: AsyncSession, station: Station, now: datetime) -> None
     session_state(session).queue_moves[station.id] = now
 
 
+_WAKE_NAMESPACE = uuid.UUID("3b0d6a52-5f7e-4d0b-9a43-8f2c1e7d9b61")
+
+
+def station_wake_key(station_id: uuid.UUID) -> uuid.UUID:
+    """The id the notifier wakes when a station's queue moves (its board's and her page's
+    long-polls wait on it; it shares the butlers' notifier and NOTIFY channel)."""
+    return uuid.uuid5(_WAKE_NAMESPACE, f"station:{station_id}")
+
+
 def stamp_changed_queues(session: Session) -> None:
     """Commit hook (before commit): write every moved station's ``queue_changed_at``, in id
-    order."""
+    order, and note its wake-up (told after commit here; other processes by NOTIFY, sent by
+    the database when, and only if, the transaction commits)."""
     state = session_state(session)
     changed, state.queue_moves = state.queue_moves, {}
+    postgres = bool(changed) and session.get_bind().dialect.name == "postgresql"
     for station_id, at in sorted(changed.items()):
         session.execute(queue_changed_at_update(station_id, at))
+        key = station_wake_key(station_id)
+        state.wake.add(key)
+        if postgres:
+            session.execute(select(func.pg_notify(CHANNEL, str(key))))
 
 
 def forget_changed_queues(session: Session) -> None:

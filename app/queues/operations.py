@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -29,7 +29,7 @@ from app.queues.changes import queue_changed
 from app.queues.domain import Catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
 from app.queues.policy import Ctx, QueueConflict
-from app.queues.positions import waiting_in_call_order
+from app.queues.positions import callable_now, waiting_in_call_order
 from app.queues.repository import QueueRepository
 from app.queues.routing import (
     choose_station,
@@ -97,19 +97,10 @@ async def call_next(
             " no-show, first."
         )
     waiting, timed = await waiting_in_call_order(session, station, ctx)
-    ordered = [e for e in waiting if e.available_at <= ctx.now]
-    busy = await repo.busy_mothers([e.mother_id for e in ordered])
+    free = [e for e in waiting if e.available_at <= ctx.now]
+    busy = await repo.busy_mothers([e.mother_id for e in free])
     is_pg = session.get_bind().dialect.name == "postgresql"
-    for entry in ordered:
-        if entry.mother_id in busy:
-            continue
-        due = timed.get(entry.mother_id)
-        if (
-            entry.due_at is None
-            and due is not None
-            and ctx.now + timedelta(minutes=entry.expected_minutes) > due
-        ):
-            continue  # her timed draw comes first; this would keep her past it
+    for entry in callable_now(free, timed, busy, ctx.now):
         if not await repo.claim(entry.id, room, ctx.now, skip_locked=is_pg):
             continue
         for name, value in (("state", EntryState.CALLED), ("room", room), ("called_at", ctx.now)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +42,31 @@ async def waiting_in_call_order(
 
     ordered = sorted((e for e, _flag in rows), key=key)
     return ordered, {m: d[0] for m, d in dues.items()}
+
+
+def callable_now(
+    ordered: list[QueueEntry],
+    timed: dict[uuid.UUID, datetime],
+    busy: set[uuid.UUID],
+    now: datetime,
+) -> list[QueueEntry]:
+    """The waiting entries call-next may call now, in the order it tries them: in call order,
+    free now (not a timed draw or a rejoin still ahead), she is not called or served elsewhere,
+    and it would not keep her past her next timed draw. ``call_next`` and the waiting-room
+    board both read this: the board's next ticket is the one call-next calls."""
+    out = []
+    for entry in ordered:
+        if entry.available_at > now or entry.mother_id in busy:
+            continue
+        due = timed.get(entry.mother_id)
+        if (
+            entry.due_at is None
+            and due is not None
+            and now + timedelta(minutes=entry.expected_minutes) > due
+        ):
+            continue  # her timed draw comes first; this would keep her past it
+        out.append(entry)
+    return out
 
 
 def _candidate(e: QueueEntry, *, urgent: bool, gap_until: datetime | None = None) -> Candidate:

@@ -313,11 +313,30 @@ class BoardTicket(BaseModel):
     ticket: str
     masked_name: str
     room: int | None = None
+    called_at: datetime | None = Field(
+        default=None, description="now_calling: when she was (last) called"
+    )
+    recalls: int = Field(
+        default=0, description="now_calling: how often she was called again (a TV chimes anew)"
+    )
+    position: int | None = Field(default=None, description="next: 1 is called next")
+    not_before: datetime | None = Field(
+        default=None, description="later: not called before this (a timed draw's window)"
+    )
+    due_at: datetime | None = Field(default=None, description="later: a timed draw's time")
 
 
 class StationBoard(BaseModel):
     station: str
     name: str
     now_calling: list[BoardTicket]
-    next: list[BoardTicket]
+    next: list[BoardTicket] = Field(
+        description="In the order call-next takes them (its own rule), one line per mother"
+    )
+    later: list[BoardTicket] = Field(
+        default_factory=list,
+        description="Waiting but not callable before not_before (OGTT draws not yet due, a "
+        "rejoin after a no-show); a mother already listed above is not listed again",
+    )
+    waiting: int = Field(default=0, description="Mothers waiting here")
     as_of: Instant | None
