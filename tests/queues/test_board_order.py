@@ -42,7 +42,7 @@ async def _urgent(api: Api, her: dict[str, Any]) -> None:
 
 async def _call_matches_board(api: Api) -> dict[str, Any]:
     """The board's first next ticket is the one call-next calls; she is then served."""
-    board = (await _board(api)).json()
+    board: dict[str, Any] = (await _board(api)).json()
     assert board["next"], board
     called = await call(api, "LAB")
     assert called["called"] is not None
