@@ -22,6 +22,7 @@ from tests.helpers.browser import (
     open_console,
     run_console_server,
 )
+from tests.helpers.databases import PG_SERVER
 
 
 @pytest.fixture(scope="session")
@@ -32,13 +33,40 @@ def browser_ready() -> None:
 
 
 @pytest.fixture(scope="session")
-def console_server(
+def sqlite_console_server(
     browser_ready: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """A demo-seeded server of the app (SQLite; BROWSER_DATABASE=postgresql for PostgreSQL)."""
-    database = os.environ.get("BROWSER_DATABASE", "sqlite")
-    with run_console_server(tmp_path_factory.mktemp("console"), database=database) as server:
+    """A demo-seeded server of the app on a SQLite file of its own."""
+    with run_console_server(tmp_path_factory.mktemp("console"), database="sqlite") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pg_console_server(
+    browser_ready: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The same on a PostgreSQL database of its own (dropped afterwards)."""
+    if PG_SERVER is None:
+        pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL or start it)")
+    with run_console_server(tmp_path_factory.mktemp("console-pg"), database="postgresql") as s:
+        yield s
+
+
+@pytest.fixture
+def backend() -> str:
+    """The database the screens' server runs on. SQLite for most browser tests: a screen is the
+    same whatever stores the data, and the API under it runs on both in the rest of the suite.
+    The live tests (a change reaching a phone or the TV) parametrize it over both, since the
+    wake-up differs (PostgreSQL's NOTIFY; in one process the notifier); BROWSER_DATABASE=
+    postgresql runs every other browser test on PostgreSQL."""
+    return os.environ.get("BROWSER_DATABASE", "sqlite")
+
+
+@pytest.fixture
+def console_server(backend: str, request: pytest.FixtureRequest) -> Server:
+    name = "pg_console_server" if backend == "postgresql" else "sqlite_console_server"
+    server: Server = request.getfixturevalue(name)
+    return server
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tests.helpers.servers import ROOT, free_port
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request
     from playwright.sync_api import Response as PwResponse
 
+T = TypeVar("T")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -57,15 +59,8 @@ PASSWORD = "butler-demo-2026"  # the demo's (Settings.demo_password)
 LAB_KEY = "pb_demo_lab_key_0001"  # Settings.demo_lab_api_key
 LAB_SECRET = "demo-lab-signing-secret-2026"  # Settings.demo_lab_secret
 
-UVICORN = [
-    sys.executable,
-    "-m",
-    "uvicorn",
-    "app.main:app",
-    "--host",
-    "127.0.0.1",
-    "--no-access-log",
-]
+UVICORN = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+UVICORN += ["--no-access-log", "--timeout-graceful-shutdown", "1"]
 DESK = {"width": 1366, "height": 768}
 PHONE = {"width": 375, "height": 667}
 TV = {"width": 1920, "height": 1080}
@@ -155,6 +150,13 @@ class Server:
         return status, str(text)
 
 
+def _in_a_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run a helper that calls asyncio.run() in a thread of its own: Playwright's sync API keeps
+    an event loop running in this one while a browser is open."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
+
+
 def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60  # a loaded CI machine starts slowly
     while time.monotonic() < deadline:
@@ -180,7 +182,7 @@ def run_console_server(
 
         if PG_SERVER is None:
             raise RuntimeError("BROWSER_DATABASE=postgresql but no PostgreSQL answers")
-        pg_url = create_pg_database("pb_browser")
+        pg_url = _in_a_thread(create_pg_database, "pb_browser")
         url = pg_url
     else:
         url = f"sqlite+aiosqlite:///{workdir / 'console.db'}"
@@ -214,9 +216,11 @@ def run_console_server(
             _wait_healthy(base, server, log)
             yield Server(base=base, database_url=url, log=log)
         finally:
+            # A throwaway server: it is not waited for (its long-polls and its lifespan's
+            # drain would hold a test run for ten seconds or more).
             server.terminate()
             try:
-                server.wait(timeout=10)
+                server.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
@@ -224,7 +228,7 @@ def run_console_server(
         if pg_url is not None:
             from tests.helpers.databases import drop_pg_database
 
-            drop_pg_database(pg_url)
+            _in_a_thread(drop_pg_database, pg_url)
 
 
 # ---- the browser --------------------------------------------------------------------------
@@ -364,3 +368,83 @@ def _marks() -> list[Any]:
 # pytestmark = BROWSER_TEST in every browser test module: REQUIRE_BROWSER=1 makes its skips
 # failures (conftest.py), and xdist runs them one after another on one worker.
 BROWSER_TEST = _marks()
+
+
+# ---- a day's data through the API ----------------------------------------------------------
+
+
+def new_mother(server: Server, desk: str, *, butler: str | None = None, days: int = 171) -> Any:
+    """Enrol a mother no other test has (her MRN, national id and phone are new), ``days``
+    since her LMP (171: 24+3, the OGTT and the blood count are due), with the demo butler
+    ``butler`` (a username) as her primary butler when given."""
+    from datetime import date, timedelta
+
+    from app.mothers.domain import check_digit
+
+    n = uuid.uuid4().int
+    born = date(1990, 1 + n % 12, 1 + (n >> 4) % 28)
+    first17 = f"110105{born:%Y%m%d}{(n >> 9) % 1000:03d}"
+    body: dict[str, Any] = {
+        "mrn": f"E2E{uuid.uuid4().hex[:8].upper()}",
+        "name": "测试" + "晓雨静怡思琪悦"[n % 7],
+        "national_id": first17 + check_digit(first17),
+        "phone": f"139{(n >> 20) % 10**8:08d}",
+        "language": "zh-CN",
+        "pregnancy": {
+            "lmp_date": (date.today() - timedelta(days=days)).isoformat(),
+            "gravida": 1,
+            "para": 0,
+            "risk_grade": "green",
+        },
+    }
+    if butler:
+        body["primary_butler_id"] = butler_id(server, desk, butler)
+    return server.ok("POST", "/v1/mothers", body, token=desk)
+
+
+def butler_id(server: Server, token: str, username: str) -> str:
+    users = {
+        u["id"]: u["username"]
+        for u in server.ok("GET", "/v1/users?limit=200", token=server.login("admin"))["items"]
+    }
+    for b in server.ok("GET", "/v1/butlers?limit=100", token=token)["items"]:
+        if users.get(b["user_id"]) == username:
+            found: str = b["id"]
+            return found
+    raise LookupError(username)
+
+
+def today_session(server: Server, token: str) -> Any:
+    today = time.strftime("%Y-%m-%d")
+    sessions = server.ok("GET", "/v1/clinic-sessions", token=token)["items"]
+    return next(s for s in sessions if s["session_date"] == today)
+
+
+def book_and_check_in(server: Server, desk: str, mother: Any) -> Any:
+    """Book her into today's session and check her in; the checked-in visit."""
+    session = today_session(server, desk)
+    server.ok(
+        "POST", "/v1/visits", {"mother_id": mother["id"], "session_id": session["id"]}, token=desk
+    )
+    return server.ok("POST", "/v1/check-ins", {"mrn": mother["mrn"]}, token=desk)
+
+
+def order_number(visit: Any, exam: str) -> str:
+    number: str = next(o["order_number"] for o in visit["exam_orders"] if o["exam_code"] == exam)
+    return number
+
+
+def blood_count(mrn: str, order: str, *, hb: int = 118, flag: str = "N") -> str:
+    """The lab's HL7 v2 ORU^R01 of a blood count (tests/helpers/messages.oru)."""
+    from tests.helpers.messages import oru
+
+    return oru(
+        control_id=f"E2E-{uuid.uuid4().hex[:10]}",
+        mrn=mrn,
+        order=order,
+        filler=f"F-{uuid.uuid4().hex[:6]}",
+        obx=[
+            f"OBX|1|NM|718-7^Hemoglobin^LN||{hb}|g/L|110-150|{flag}|||F",
+            "OBX|2|NM|777-3^Platelets^LN||210|10*9/L|125-350|N|||F",
+        ],
+    )
