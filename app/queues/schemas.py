@@ -340,3 +340,57 @@ class StationBoard(BaseModel):
     )
     waiting: int = Field(default=0, description="Mothers waiting here")
     as_of: Instant | None
+
+
+class HerTicket(BaseModel):
+    """One of her places today, as her own page shows it: no name, MRN or id."""
+
+    ticket: str
+    station: str
+    station_name: str
+    room: int | None
+    status: str = Field(examples=["waiting", "called", "in_service", "done"])
+    exams: list[str]
+    position: int | None = Field(
+        description="Waiting: 1 is called next here (the order call-next takes); null while "
+        "she may not be called yet or is at another station"
+    )
+    estimated_wait_minutes: int | None
+    called_at: datetime | None
+    recalls: int = 0
+    not_before: datetime | None = Field(description="Not called before this (a timed draw)")
+    due_at: datetime | None = Field(description="A timed draw's time (the OGTT's 1 h, 2 h)")
+
+
+class HerCall(BaseModel):
+    ticket: str
+    station: str
+    station_name: str
+    room: int | None
+    called_at: datetime | None
+    recalls: int
+
+
+class HerNext(BaseModel):
+    """What comes next for her: the place suggested, or the exam still to queue for."""
+
+    exams: list[str]
+    station: str | None
+    station_name: str | None
+    ticket: str | None
+    not_before: datetime | None
+    due_at: datetime | None
+    waiting_for: list[str] = Field(default_factory=list)
+
+
+class HerVisit(BaseModel):
+    date: str = Field(description="Her visit's day (YYYY-MM-DD)")
+    visit_status: str
+    tickets: list[HerTicket]
+    called: HerCall | None = Field(description="Where she is called now (go there)")
+    next: HerNext | None
+    steps_done: int
+    steps_total: int
+    expected_finish: datetime | None
+    expires_at: datetime = Field(description="When this link stops working")
+    as_of: datetime | None

@@ -132,3 +132,36 @@ class ExamOrder(UUIDPrimaryKey, Base):
         CheckConstraint("status IN ('ordered', 'done', 'cancelled')", name="status_known"),
         CheckConstraint("source IN ('care_plan', 'added')", name="source_known"),
     )
+
+
+LIVE_LINK_SQL = "revoked_at IS NULL"
+
+
+class HerVisitLink(UUIDPrimaryKey, Base):
+    """The link to her own page for one visit: only a digest of its token is kept (the token
+    is in the QR code and nowhere else); valid on the visit's day only; one live per visit,
+    a new one revokes the old."""
+
+    __tablename__ = "her_visit_links"
+
+    visit_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    created_by_id: Mapped[uuid.UUID | None]
+    created_by_name: Mapped[str] = mapped_column(String(100))
+    revoked_at: Mapped[datetime | None]
+    revoked_by_name: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="expires_after_created"),
+        Index(
+            "uq_her_visit_links_live",
+            "visit_id",
+            unique=True,
+            postgresql_where=text(LIVE_LINK_SQL),
+            sqlite_where=text(LIVE_LINK_SQL),
+        ),
+    )

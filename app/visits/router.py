@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Response, status
+from fastapi import Depends, Header, Query, Request, Response, status
 
 from app.assignments.dependencies import PolicyDep, may_see_mother
 from app.assignments.repository import AssignmentRepository, visible_mother_ids
+from app.audit.service import AuditTrail
 from app.auth.dependencies import (
     AnyStaff,
     AuditDep,
@@ -21,14 +22,26 @@ from app.auth.dependencies import (
 )
 from app.auth.models import Role
 from app.careplan.registry import load_guidelines
+from app.core import ratelimit
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import Conflict, NotFound, ValidationFailed, links, problem_responses
-from app.core.principal import Principal
+from app.core.errors import (
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+    links,
+    problem_responses,
+)
+from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
-from app.core.settings import BookingOutsideWindow
+from app.core.settings import BookingOutsideWindow, Settings
 from app.mothers.dependencies import MotherRepoDep
+from app.queues.dependencies import CatalogueDep, CtxDep
+from app.queues.her_view import her_visit
+from app.queues.longpoll import MAX_WAIT, Built, long_poll
 from app.queues.policy import QueuePolicy
-from app.visits import service
+from app.queues.schemas import HerVisit
+from app.visits import her_links, service
 from app.visits.domain import VisitStatus
 from app.visits.models import ExamOrder, Visit
 from app.visits.repository import VisitRepository
@@ -42,6 +55,7 @@ from app.visits.schemas import (
     ClinicSessionList,
     ExamOrderCreate,
     ExamOrderPublic,
+    HerLinkPublic,
     ReasonBody,
     SweepRequest,
     SweepResult,
@@ -556,3 +570,166 @@ async def check_in(
         audit.record("visit.check_in", "visit", visit.id, detail={"mother_id": str(mother.id)})
     orders = (await repo.orders_of([visit.id]))[visit.id]
     return CheckInResult(**_view(visit, orders).model_dump(), already_checked_in=repeated)
+
+
+# Her own page ---------------------------------------------------------------------------------
+
+HER_LINK_MISSES = 20  # unknown links a client may try …
+HER_LINK_WINDOW = timedelta(minutes=10)  # … in this window (then 429)
+
+
+def _base_url(request: Request, settings: Settings) -> str:
+    """Where the console is reached: PUBLIC_BASE_URL when set (behind a proxy the request's
+    own URL may be an internal one), else the request's."""
+    configured = getattr(settings, "public_base_url", None)
+    return str(configured or request.base_url).rstrip("/")
+
+
+@router.post(
+    "/visits/{visit_id}/her-link",
+    tags=["her page"],
+    response_model=HerLinkPublic,
+    summary="A link (and its QR code) to her own page for this visit's day; revokes the last",
+    description="Each call issues a new link and revokes the one before (one live per visit); "
+    "the token is shown here once and only its digest is kept, so the answer is not stored "
+    "for Idempotency-Key replays. Valid on the visit's day only, until midnight clinic time.",
+    responses=problem_responses(403, 404, 409),
+)
+async def create_her_link(
+    request: Request,
+    principal: DeskStaff,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+    settings: SettingsDep,
+    response: Response,
+) -> HerLinkPublic:
+    new, old = await her_links.create(
+        repo.session, visit, actor=principal, now=clinic.now, tz=clinic.tz
+    )
+    mother = str(visit.mother_id)
+    if old is not None:
+        audit.record(
+            "her_link.revoke",
+            "visit",
+            visit.id,
+            detail={"link_id": str(old.id), "mother_id": mother, "reason": "replaced"},
+        )
+    audit.record(
+        "her_link.create",
+        "visit",
+        visit.id,
+        detail={"link_id": str(new.link.id), "mother_id": mother},
+    )
+    url = her_links.page_url(new.token)
+    absolute = _base_url(request, settings) + url
+    response.headers["Cache-Control"] = "no-store"
+    return HerLinkPublic(
+        url=url,
+        absolute_url=absolute,
+        expires_at=new.link.expires_at,
+        qr_svg=her_links.qr_svg(absolute),
+        link_id=new.link.id,
+    )
+
+
+@router.delete(
+    "/visits/{visit_id}/her-link",
+    tags=["her page"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke her page's link (her page then answers 404); none live is a 204 too",
+    responses=problem_responses(403, 404),
+)
+async def revoke_her_link(
+    principal: DeskStaff,
+    visit: VisibleVisit,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
+) -> Response:
+    old = await her_links.revoke(repo.session, visit, actor=principal, now=clinic.now)
+    if old is not None:
+        audit.record(
+            "her_link.revoke",
+            "visit",
+            visit.id,
+            detail={"link_id": str(old.id), "mother_id": str(visit.mother_id)},
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class HerLinkUnknown(NotFound):
+    slug = "her-link-unknown"
+    title = "This page's link is not valid (today)"
+
+
+@router.get(
+    "/her/visit",
+    tags=["her page"],
+    response_model=HerVisit,
+    summary="Her own page (no login, X-Her-Link): her tickets, where she is called, what next",
+    description="No name, MRN, phone or id of hers. An unknown, revoked or expired link, or "
+    "one of another day, is a 404 (too many unknown ones from a client: 429). Send "
+    "If-None-Match with the last ETag: 304 when unchanged; with ?wait=N (at most 30) the "
+    "request is held until one of her queues moves or a draw of hers falls due.",
+    responses={**problem_responses(404, 429), 304: {"description": "Not modified"}},
+)
+async def read_her_visit(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    ctx: CtxDep,
+    catalogue: CatalogueDep,
+    x_her_link: Annotated[str | None, Header(alias="X-Her-Link")] = None,
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT, description="Seconds to hold")] = 0,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    now = clock.now()
+    client = request.client.host if request.client else "-"
+    bucket = f"her-link:{client}"
+    if await ratelimit.hits(session, bucket, HER_LINK_WINDOW, now) >= HER_LINK_MISSES:
+        raise TooManyRequests(
+            "Too many unknown links from here. Try again later.",
+            headers={"Retry-After": str(ratelimit.retry_after(now, HER_LINK_WINDOW))},
+        )
+    found = await her_links.resolve(session, x_her_link or "", now=now, tz=settings.tz)
+    if found is None:
+        # Counted in a transaction of its own: this request rolls back with its 404.
+        async with request.app.state.session_factory() as counter:
+            await ratelimit.hit(counter, bucket, HER_LINK_WINDOW, now)
+            await counter.commit()
+        raise HerLinkUnknown("This link is not valid: ask the front desk for a new one.")
+    link, visit = found
+    link_id, visit_id, mother_id = link.id, visit.id, visit.mother_id
+
+    async def build(at: datetime) -> Built:
+        again = await her_links.resolve(session, x_her_link or "", now=at, tz=settings.tz)
+        if again is None:  # revoked or expired while she waited
+            raise HerLinkUnknown("This link is not valid: ask the front desk for a new one.")
+        return await her_visit(
+            session, again[1], catalogue, ctx, now=at, expires_at=again[0].expires_at
+        )
+
+    answer = await long_poll(
+        request,
+        session,
+        clock,
+        build=build,
+        prefix="her",
+        wait=wait,
+        if_none_match=if_none_match,
+    )
+    if answer.status_code == status.HTTP_200_OK:
+        as_link = Principal(
+            kind=PrincipalKind.CLIENT, id=link_id, name="her page link", role="her_link"
+        )
+        AuditTrail(session=session, request=request, principal=as_link, clock=clock).record(
+            "her_link.read",
+            "visit",
+            visit_id,
+            detail={"link_id": str(link_id), "mother_id": str(mother_id)},
+        )
+    answer.headers["Referrer-Policy"] = "no-referrer"
+    return answer

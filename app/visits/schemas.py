@@ -262,3 +262,15 @@ class VisitList(BaseModel):
     day: date | None = Field(description="The day listed (null: every day of one mother).")
     items: list[VisitListItem]
     counts: dict[str, int] = Field(description="Visits listed by status.")
+
+
+class HerLinkPublic(BaseModel):
+    url: str = Field(
+        description="Her page, relative; the token is in the fragment (#k=), which no browser "
+        "sends to a server or in a Referer",
+        examples=["/console/her.html#k=TOKEN"],
+    )
+    absolute_url: str = Field(description="The same, absolute: what the QR code encodes")
+    expires_at: datetime = Field(description="The end of the visit's day, clinic time")
+    qr_svg: str = Field(description="The QR code of absolute_url, an <svg> element")
+    link_id: uuid.UUID
