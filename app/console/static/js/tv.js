@@ -3,6 +3,7 @@
 // Chinese voice; both languages at once; a clock in the clinic's time zone. Updated through
 // the boards' long-poll (ETag + ?wait=), never by reloading the page.
 import { ApiError, CLINIC_TZ, addStrings, api, both, clockTime, el, longPoll, sleep, token } from "./core.js";
+import { roomNames, stationName } from "./stations.js";
 
 addStrings({
   "tv.brand": ["孕期管家 · 候诊", "Waiting room"],
@@ -15,27 +16,12 @@ addStrings({
   "tv.none": ["暂无", "None"],
   "tv.waiting": ["候诊 {n} 人", "{n} waiting"],
   "tv.foot": ["请留意叫号，过号请到前台", "Please watch for your number; if you missed it, ask at the front desk"],
-  "tv.room": ["{n} 号诊室", "Room {n}"],
-  "tv.window": ["{n} 号窗口", "Window {n}"],
   "tv.go": ["请到 {station} {room}", "Please go to {station_en}, {room_en}"],
   "tv.after": ["{time} 后", "after {time}"],
   "tv.unknown": ["未找到诊区 {code}", "No station {code}"],
   "tv.recalled": ["再次呼叫", "Called again"],
 });
 
-// The clinic's stations by code, in Chinese and English (a code not here shows its API name).
-const STATION_NAMES = {
-  VIT: ["体征测量", "Vitals"],
-  LAB: ["抽血", "Blood draw"],
-  BLOOD: ["抽血", "Blood draw"],
-  US: ["B超", "Ultrasound"],
-  URI: ["留尿", "Urine sample"],
-  EXM: ["检查室", "Examination"],
-  NST: ["胎心监护", "Fetal monitoring (NST)"],
-  NUT: ["营养门诊", "Nutrition clinic"],
-  DOC: ["医生诊室", "Doctor"],
-};
-const WINDOW_STATIONS = new Set(["LAB", "BLOOD", "URI"]); // a counter with windows, not a room
 // Without ?stations= and with no signed-in account to list them: the demo clinic's stations
 // (a code without a board is dropped at the first 404).
 const DEFAULT_STATIONS = ["VIT", "LAB", "US", "URI", "EXM", "NST", "NUT", "DOC"];
@@ -48,17 +34,9 @@ let audio = null;
 const announcements = [];
 let announcing = false;
 
-function stationName(code, apiName) {
-  const known = STATION_NAMES[code];
-  if (known) return known;
-  return [apiName || code, apiName || code];
-}
-
 function roomText(code, room, lang) {
-  if (room == null) return "";
-  const key = WINDOW_STATIONS.has(code) ? "tv.window" : "tv.room";
-  const [zh, en] = both(key, { n: room }).split(/ (?=[A-Z])/);
-  return lang === "zh" ? zh : en ?? zh;
+  const [zh, en] = roomNames(code, room);
+  return lang === "zh" ? zh : en;
 }
 
 // ---- the clock --------------------------------------------------------------------------
