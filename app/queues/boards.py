@@ -108,15 +108,18 @@ class CallOrder:
     waiting: int  # mothers waiting here
 
 
-async def call_order(session: AsyncSession, station: Station, ctx: Ctx) -> CallOrder:
+async def call_order(
+    session: AsyncSession, station: Station, ctx: Ctx, *, as_if_free: uuid.UUID | None = None
+) -> CallOrder:
     """Who call-next calls, in turn, if the rooms called now: ``callable_now``, the rule
     ``operations.call_next`` itself follows, over the same call order; a mother once only
     (called, she is busy: call-next passes over her other places). Then who waits for a time
-    still ahead, by that time."""
+    still ahead, by that time. ``as_if_free``: that mother as if she were not busy elsewhere
+    (her own page: her place here once she is back)."""
     repo = QueueRepository(session)
     waiting, timed = await waiting_in_call_order(session, station, ctx)
     busy_here = await repo.busy_entries(station.id)
-    busy = await repo.busy_mothers([e.mother_id for e in waiting])
+    busy = await repo.busy_mothers([e.mother_id for e in waiting]) - {as_if_free}
     listed = {e.mother_id for e in busy_here}
     nxt = []
     for entry in callable_now(waiting, timed, busy, ctx.now):

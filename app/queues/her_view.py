@@ -45,7 +45,7 @@ async def her_visit(
         e, station = place.entry, place.station
         position = not_before = None
         if e.state == EntryState.WAITING:
-            order = await call_order(session, station, at)
+            order = await call_order(session, station, at, as_if_free=e.mother_id)
             position = next(
                 (i for i, n in enumerate(order.next, start=1) if n.mother_id == e.mother_id), None
             )

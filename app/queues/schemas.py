@@ -352,8 +352,9 @@ class HerTicket(BaseModel):
     status: str = Field(examples=["waiting", "called", "in_service", "done"])
     exams: list[str]
     position: int | None = Field(
-        description="Waiting: 1 is called next here (the order call-next takes); null while "
-        "she may not be called yet or is at another station"
+        description="Waiting: 1 is called next here (the order call-next takes; while she is "
+        "at another station, her place here once she is free); null while her time here has "
+        "not come (not_before)"
     )
     estimated_wait_minutes: int | None
     called_at: datetime | None

@@ -74,6 +74,10 @@ async def test_the_desk_makes_her_link_and_her_page_shows_no_name_or_id(
     now = (await _page(api, token)).json()
     assert now["called"]["ticket"] == vit["ticket"]
     assert now["called"]["room"] == 1
+    # Called at vitals, her places elsewhere still say where she stands there once free.
+    waiting = [t for t in now["tickets"] if t["status"] == "waiting"]
+    assert waiting
+    assert all(t["position"] == 1 for t in waiting), waiting
 
 
 async def test_her_position_is_the_boards(api: Api) -> None:
