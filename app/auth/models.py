@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UUIDPrimaryKey, str_enum
@@ -32,6 +32,12 @@ CLIENT_ROLES = (Role.LAB_SYSTEM,)
 
 role_enum = str_enum(Role, "role")
 
+# A station account is bound to a station (or disabled until it is); other roles are not.
+STATION_BINDING_SQL = (
+    "(role = 'station' AND (station_code IS NOT NULL OR NOT is_active))"
+    " OR (role <> 'station' AND station_code IS NULL)"
+)
+
 
 class User(UUIDPrimaryKey, Base):
     __tablename__ = "users"
@@ -41,9 +47,17 @@ class User(UUIDPrimaryKey, Base):
     role: Mapped[Role] = mapped_column(role_enum)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # A station account works at one station only (issue 17): its code. Every other role has
+    # none. An unbound station account can exist only disabled (migration 0026 leaves one so
+    # when it cannot tell the station), and is enabled again with its station.
+    station_code: Mapped[str | None] = mapped_column(
+        String(10), ForeignKey("stations.code", ondelete="RESTRICT")
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (CheckConstraint(STATION_BINDING_SQL, name="station_binding"),)
 
 
 class AuthToken(UUIDPrimaryKey, Base):

@@ -12,6 +12,7 @@ from app.auth.cache import REVOKED_CHANNEL
 from app.auth.models import ApiClient, AuthToken, User
 from app.butlers.models import Butler
 from app.core.session_state import session_state
+from app.queues.models import Station
 
 
 class AuthRepository:
@@ -49,6 +50,10 @@ class AuthRepository:
             return None
         token, user, butler_id = row
         return token, user, butler_id
+
+    async def station_code(self, code: str) -> str | None:
+        """The code of that station, if it exists (accounts are bound to it)."""
+        return await self.session.scalar(select(Station.code).where(Station.code == code))
 
     async def client_by_key_hash(self, key_hash: str) -> ApiClient | None:
         return await self.session.scalar(select(ApiClient).where(ApiClient.key_hash == key_hash))

@@ -99,6 +99,7 @@ async def me(principal: CurrentPrincipal) -> Me:
         name=principal.name,
         role=Role(principal.role),
         butler_id=principal.butler_id,
+        station_code=principal.station_code,
     )
 
 
@@ -125,6 +126,7 @@ async def create_user(
         role=Role(body.role),
         password=body.password,
         now=clock.now(),
+        station_code=body.station_code,
     )
     audit.record("user.create", "user", user.id, detail={"role": user.role.value})
     return UserPublic.model_validate(user)
@@ -165,7 +167,8 @@ async def get_user(
     "/users/{user_id}",
     tags=["users"],
     response_model=UserPublic,
-    summary="Rename, disable or re-enable an account, or set its password (If-Match required)",
+    summary="Rename, disable or re-enable an account, set its password or a station account's "
+    "station (If-Match required)",
     responses=problem_responses(403, 404, 412, 428),
 )
 async def update_user(
@@ -187,6 +190,8 @@ async def update_user(
         is_active=body.is_active,
         password=body.password,
         now=clock.now(),
+        station_code=body.station_code,
+        set_station="station_code" in body.model_fields_set,
     )
     if body.password is not None or body.is_active:  # a reset unlocks her at once
         await ratelimit.clear(repo.session, login_bucket(user.username))

@@ -14,6 +14,9 @@ Username = Annotated[
 ]
 Password = Annotated[str, Field(min_length=12, max_length=256)]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+StationCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=10)
+]
 UserRole = Literal["admin", "front_desk", "butler", "doctor", "station"]
 
 
@@ -34,6 +37,9 @@ class UserPublic(BaseModel):
     display_name: str
     role: Role
     is_active: bool
+    station_code: str | None = Field(
+        default=None, description="A station account's station (it acts there only)."
+    )
     created_at: datetime
 
 
@@ -50,6 +56,11 @@ class Me(BaseModel):
     name: str
     role: Role
     butler_id: uuid.UUID | None = None
+    station_code: str | None = Field(
+        default=None,
+        description="The station a station account is bound to (it calls and serves there "
+        "only); null for every other account.",
+    )
 
 
 class UserCreate(BaseModel):
@@ -57,6 +68,11 @@ class UserCreate(BaseModel):
     display_name: DisplayName
     role: UserRole
     password: Password
+    station_code: StationCode | None = Field(
+        default=None,
+        description="Required for a station account, and only for one: the station it works "
+        "at (a known station's code, e.g. US). It acts at that station only.",
+    )
 
 
 class UserUpdate(BaseModel):
@@ -66,6 +82,11 @@ class UserUpdate(BaseModel):
     )
     password: Password | None = Field(
         default=None, description="A new password; all existing tokens are revoked."
+    )
+    station_code: StationCode | None = Field(
+        default=None,
+        description="Move a station account to another station (a known station's code). "
+        "Only station accounts have one; it cannot be removed from one.",
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.cache import TokenCache
 from app.auth.models import ApiClient, AuthToken, Role, User
 from app.auth.repository import AuthRepository
-from app.core.errors import Conflict, NotAuthenticated, NotFound
+from app.core.errors import Conflict, NotAuthenticated, NotFound, invalid_field
 from app.core.ids import uuid7
 from app.core.principal import Principal, PrincipalKind
 from app.core.secretbox import SecretBox
@@ -83,6 +83,7 @@ async def authenticate_bearer(
         token_id=token.id,
         butler_id=butler_id,
         token_expires_at=token.expires_at,
+        station_code=user.station_code,
     )
     if cache is not None:
         cache.put(digest, principal, token.expires_at, epoch)
@@ -113,13 +114,16 @@ async def create_user(
     role: Role,
     password: str,
     now: datetime,
+    station_code: str | None = None,
 ) -> User:
+    station_code = await _station_binding(repo, role, station_code, is_active=True)
     if await repo.user_by_username(username) is not None:
         raise Conflict(f"The username {username!r} is taken.")
     user = User(
         username=username,
         display_name=display_name,
         role=role,
+        station_code=station_code,
         password_hash=await asyncio.to_thread(hash_password, password),
         is_active=True,
         created_at=now,
@@ -148,7 +152,21 @@ async def update_user(
     is_active: bool | None,
     password: str | None,
     now: datetime,
+    station_code: str | None = None,
+    set_station: bool = False,
 ) -> User:
+    """``set_station``: ``station_code`` was sent (None then unbinds, refused for a station)."""
+    new_station = user.station_code
+    if set_station or is_active:
+        new_station = await _station_binding(
+            repo,
+            user.role,
+            station_code if set_station else user.station_code,
+            is_active=is_active if is_active is not None else user.is_active,
+        )
+    if new_station != user.station_code:
+        user.station_code = new_station
+        await repo.forget_cached(user.id)  # its tokens act at the new station at once
     if display_name is not None:
         user.display_name = display_name
     if password is not None:
@@ -162,6 +180,27 @@ async def update_user(
     user.version += 1
     await repo.session.flush()
     return user
+
+
+async def _station_binding(
+    repo: AuthRepository, role: Role, station_code: str | None, *, is_active: bool
+) -> str | None:
+    """The station an account is bound to: a station account's must be a known station (only
+    a disabled one may have none, as migration 0026 leaves some); other roles have none."""
+    if role is not Role.STATION:
+        if station_code is not None:
+            raise invalid_field("station_code", "only a station account is bound to a station")
+        return None
+    if station_code is None:
+        if is_active:
+            raise invalid_field(
+                "station_code", "a station account must be bound to its station (e.g. US)"
+            )
+        return None
+    known = await repo.station_code(station_code.strip().upper())
+    if known is None:
+        raise invalid_field("station_code", f"no station {station_code!r}")
+    return known
 
 
 async def revoke_user_tokens(

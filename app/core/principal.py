@@ -22,6 +22,8 @@ class Principal:
     token_id: uuid.UUID | None = None
     butler_id: uuid.UUID | None = None
     token_expires_at: datetime | None = None
+    # A station account's station (issue 17): it acts there only. None for every other role.
+    station_code: str | None = None
 
     @property
     def scope_key(self) -> str:

@@ -29,6 +29,7 @@ from app.measurements.schemas import (
 )
 from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
+from app.queues.station_access import MeasuringStation
 
 router = make_router(
     prefix="/v1", tags=["measurements"], responses=problem_responses(401, 403, 422)
@@ -82,9 +83,10 @@ async def _pregnancy(session: SessionDep, mother: Mother) -> Pregnancy:
     "Her height and pre-pregnancy weight are one value each in a pregnancy: recorded by the "
     "desk at enrolment, a doctor or the nutritionist (not a butler or a station, 403); a "
     "second one is a 409 listing every one already recorded (errors: readings.N, each with "
-    "the correction route of the one recorded). Every bad reading is in one 422.",
-    dependencies=[Idempotent],
-    responses=problem_responses(404, 409),
+    "the correction route of the one recorded). Every bad reading is in one 422. A station "
+    "account records them only when its station takes readings (vitals, NST): else 403.",
+    dependencies=[MeasuringStation, Idempotent],
+    responses=problem_responses(403, 404, 409),
 )
 async def record_measurements(
     body: MeasurementsCreate,

@@ -8,12 +8,14 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.models import ApiClient, AuthToken, Role, User
 from app.butlers.models import Butler, RosterShift
 from app.core.security import hash_password, new_token, token_digest
 from app.mothers.domain import check_digit
+from app.queues.models import Station
 
 PASSWORD = "correct-horse-battery-staple"
 LAB_KEY = "pbk_test_lab_key_0123456789"
@@ -46,16 +48,32 @@ ROLES = {
     "butler1": Role.BUTLER,
     "butler2": Role.BUTLER,
 }
+# A station account works at its own station only (issue 17): "station" is the vitals
+# station's, and every station has one of its own, "station-lab", "station-us" ...
+STATION_OF_STATION = "VIT"
+
+
+def station_login(code: str) -> str:
+    """The test account of that station."""
+    return "station" if code.upper() == STATION_OF_STATION else f"station-{code.lower()}"
 
 
 async def make_staff(factory: async_sessionmaker[AsyncSession], *, now: datetime) -> Staff:
     staff = Staff()
     async with factory() as session:
-        for username, role in ROLES.items():
+        codes = list(await session.scalars(select(Station.code).order_by(Station.code)))
+        accounts: dict[str, tuple[Role, str | None]] = {
+            u: (r, STATION_OF_STATION if r is Role.STATION else None) for u, r in ROLES.items()
+        }
+        for code in codes:
+            if code != STATION_OF_STATION:
+                accounts[station_login(code)] = (Role.STATION, code)
+        for username, (role, station_code) in accounts.items():
             user = User(
                 username=username,
                 display_name=username.title(),
                 role=role,
+                station_code=station_code,
                 password_hash=password_hash(),
                 is_active=True,
                 created_at=now,

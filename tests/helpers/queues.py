@@ -7,7 +7,7 @@ from typing import Any
 
 from app.core.settings import OgttBetweenDraws, Settings
 from tests.helpers.api import Api
-from tests.helpers.factories import record_elsewhere
+from tests.helpers.factories import record_elsewhere, station_login
 from tests.helpers.mothers import mother_with_butler
 from tests.helpers.visits import check_in
 
@@ -34,19 +34,48 @@ async def visit_queue(api: Api, visit_id: str, who: str = "frontdesk") -> dict[s
     return body
 
 
+# Each station account works at its own station: the station of every ticket seen, so that
+# a ticket's moves are made by its station's account.
+_STATION_OF: dict[str, str] = {}
+
+
+def seen(entry: dict[str, Any]) -> None:
+    """Remember a ticket's station (from any QueueEntryPublic answer)."""
+    if isinstance(entry, dict) and "id" in entry and "station" in entry:
+        _STATION_OF[str(entry["id"])] = entry["station"]
+
+
+def station_auth(api: Api, station: str) -> dict[str, str]:
+    """The headers of that station's account (the vitals account for a station of a test's own)."""
+    who = station_login(station)
+    return api.auth(who if who in api.staff.tokens else "station")
+
+
+def entry_station_auth(api: Api, entry_id: str) -> dict[str, str]:
+    """The headers of the account of the station this ticket is at."""
+    return station_auth(api, _STATION_OF.get(str(entry_id), "VIT"))
+
+
 async def call(api: Api, station: str, room: int = 1) -> dict[str, Any]:
     response = await api.client.post(
-        f"/v1/stations/{station}/call-next", headers=api.auth("station"), json={"room": room}
+        f"/v1/stations/{station}/call-next", headers=station_auth(api, station), json={"room": room}
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    if body.get("called"):
+        seen(body["called"]["entry"])
     return body
 
 
 async def op(api: Api, entry_id: str, action: str, **body: Any) -> Any:
-    return await api.client.post(
-        f"/v1/queue-entries/{entry_id}/{action}", headers=api.auth("station"), json=body
+    response = await api.client.post(
+        f"/v1/queue-entries/{entry_id}/{action}",
+        headers=entry_station_auth(api, entry_id),
+        json=body,
     )
+    if response.status_code == 200:
+        seen(response.json())
+    return response
 
 
 async def serve(api: Api, station: str, room: int = 1) -> dict[str, Any]:
@@ -74,10 +103,10 @@ def instant(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-async def record_drink(api: Api, entry_id: str, at: datetime, *, who: str = "station") -> Any:
+async def record_drink(api: Api, entry_id: str, at: datetime, *, who: str | None = None) -> Any:
     """The blood-draw station records when she began the glucose drink."""
     return await api.client.post(
         f"/v1/queue-entries/{entry_id}/glucose-drink",
-        headers=api.auth(who),
+        headers=api.auth(who) if who else entry_station_auth(api, entry_id),
         json={"started_at": instant(at)},
     )

@@ -21,7 +21,7 @@ from app.queues.routing import route
 from app.visits.models import ExamOrder
 from sim.population import checked_in_visit, clinic_session
 from tests.helpers.api import Api
-from tests.helpers.queues import op
+from tests.helpers.queues import op, seen, station_auth
 
 CLINIC_TZ = ZoneInfo("Asia/Shanghai")
 MOTHERS = 60
@@ -116,7 +116,9 @@ async def test_stations_calling_in_parallel_serve_everyone_once_and_one_place_at
             if calls > MAX_CALLS:
                 pytest.fail(f"still work left after {MAX_CALLS} calls: someone is never called")
             response = await api.client.post(
-                f"/v1/stations/{code}/call-next", headers=api.auth("station"), json={"room": room}
+                f"/v1/stations/{code}/call-next",
+                headers=station_auth(api, code),
+                json={"room": room},
             )
             # Each caller owns its room, so not even a 409 (room busy) is expected.
             assert response.status_code == 200, response.text
@@ -127,6 +129,7 @@ async def test_stations_calling_in_parallel_serve_everyone_once_and_one_place_at
                 await asyncio.sleep(0.01)
                 continue
             entry = called["entry"]
+            seen(entry)
             assert (entry["station"], entry["room"], entry["state"]) == (code, room, "called")
             mother = entry["mother_id"]
             assert mother not in held, f"{mother} called at {code}/{room} while at {held[mother]}"
