@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import html
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import Query, Response, status
-from fastapi.responses import HTMLResponse
+from fastapi import Header, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import AuditTrail
@@ -20,6 +20,7 @@ from app.auth.dependencies import (
     Idempotent,
 )
 from app.auth.models import Role
+from app.core.deps import ClockDep
 from app.core.errors import Forbidden, problem_responses
 from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.principal import Principal
@@ -28,11 +29,11 @@ from app.measurements.domain import Entered
 from app.measurements.service import NewReading
 from app.queues import catalogue as exam_catalogue
 from app.queues import operations, routing, stations, timing
-from app.queues.boards import board as station_board
-from app.queues.boards import call_result
+from app.queues.boards import board_at, call_result
 from app.queues.boards import station_queue as read_station_queue
 from app.queues.dependencies import CatalogueDep, CtxDep, EntryDep, acting
 from app.queues.domain import GLUCOSE_DRINK, Catalogue
+from app.queues.longpoll import MAX_WAIT, long_poll
 from app.queues.models import QueueEntry
 from app.queues.policy import Ctx
 from app.queues.schemas import (
@@ -516,50 +517,46 @@ async def visit_queue(
 # Waiting-room displays (public: tickets and masked names only) ---------------------------
 
 
-async def _board(session: SessionDep, code: str, ctx: Ctx) -> StationBoard:
-    station = await operations.station_by_code(session, code)
-    return await station_board(session, station, ctx)
-
-
 @boards.get(
     "/stations/{code}/board",
     response_model=StationBoard,
-    summary="Waiting-room display: now calling and the next five tickets (masked names)",
-    responses=problem_responses(404),
+    summary="Waiting-room display: now calling, next in the true call order, draws due later",
+    description="Tickets and masked names only. `next` is the order call-next takes (one line "
+    "per mother); `later` the OGTT draws (and rejoins) not callable before `not_before`. Send "
+    "If-None-Match with the last ETag: 304 when unchanged; with ?wait=N (at most 30) the "
+    "request is held until the queue moves or a draw falls due.",
+    responses={**problem_responses(404), 304: {"description": "Not modified"}},
 )
-async def board(code: str, session: SessionDep, ctx: CtxDep) -> StationBoard:
-    return await _board(session, code, ctx)
+async def board(
+    request: Request,
+    code: str,
+    session: SessionDep,
+    ctx: CtxDep,
+    clock: ClockDep,
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT, description="Seconds to hold")] = 0,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    return await long_poll(
+        request,
+        session,
+        clock,
+        build=lambda now: board_at(session, code, ctx, now),
+        prefix="board",
+        wait=wait,
+        if_none_match=if_none_match,
+    )
 
 
 @boards.get(
     "/stations/{code}/board.html",
-    response_class=HTMLResponse,
-    summary="The same display as a plain page that refreshes itself",
+    response_class=RedirectResponse,
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    summary="The old self-reloading page: now the console's waiting-room TV",
     responses=problem_responses(404),
 )
-async def board_html(
-    code: str,
-    session: SessionDep,
-    ctx: CtxDep,
-    refresh: Annotated[int, Query(ge=2, le=120, description="Seconds between reloads")] = 5,
-) -> HTMLResponse:
-    b = await _board(session, code, ctx)
-    esc = html.escape
-    calling = (
-        "".join(
-            f"<li><b>{esc(t.ticket)}</b> {esc(t.masked_name)} → room {t.room}</li>"
-            for t in b.now_calling
-        )
-        or "<li>—</li>"
+async def board_html(code: str, session: SessionDep) -> RedirectResponse:
+    station = await operations.station_by_code(session, code)
+    return RedirectResponse(
+        f"/console/tv.html?stations={quote(station.code)}",
+        status_code=status.HTTP_307_TEMPORARY_REDIRECT,
     )
-    nxt = "".join(f"<li>{esc(t.ticket)} {esc(t.masked_name)}</li>" for t in b.next) or "<li>—</li>"
-    page = f"""<!doctype html>
-<html lang="zh"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="{refresh}">
-<title>{esc(b.name)} — {esc(b.station)}</title>
-<style>body{{font-family:sans-serif;font-size:2.2em;margin:1em}}h2{{color:#555}}
-ul{{list-style:none;padding:0}}li{{margin:.3em 0}}</style></head>
-<body><h1>{esc(b.name)}</h1>
-<h2>Now calling</h2><ul>{calling}</ul>
-<h2>Next</h2><ul>{nxt}</ul></body></html>"""
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
