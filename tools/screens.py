@@ -129,6 +129,25 @@ def prepare_day(server: Server) -> Day:
         )
         say(f"  critical result for MRN0004: {status}")
 
+    # A result for a patient nobody here knows (a mistyped MRN): held for the desk to match.
+    status, _ = server.post_hl7(
+        hl7(
+            "MRN0O02",
+            "NO-SUCH-ORDER",
+            ["OBX|1|NM|718-7^Hemoglobin^LN||101|g/L|110-150|L|||F"],
+            "SHOT-3",
+        )
+    )
+    say(f"  a held result (unknown MRN): {status}")
+    # 吴静怡 (MRN0006) is booked for today but not here yet: the desk's check-in shot scans her.
+    if session is not None and "MRN0006" in mothers:
+        server.ok(
+            "POST",
+            "/v1/visits",
+            {"mother_id": mothers["MRN0006"]["id"], "session_id": session["id"]},
+            token=desk,
+        )
+
     # Her own page: a link for 陈思琪's visit (the desk prints it on the slip).
     if "MRN0002" in day.visits:
         status, data, _ = server.call(
@@ -161,13 +180,49 @@ def open_chart(page: Any) -> None:
     page.wait_for_selector("#chart:not([hidden])", timeout=5000)
 
 
+def desk_search(page: Any) -> None:
+    """The desk types initials in the search box and opens the first mother found."""
+    page.fill("#search-q", "csq")
+    page.locator("[data-testid=search-result]").first.wait_for(timeout=5000)
+    page.wait_for_timeout(300)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+
+
+def desk_tab(tab: str) -> Callable[[Any], None]:
+    def act(page: Any) -> None:
+        page.click(f"#tab-{tab}")
+        page.wait_for_timeout(800)
+
+    return act
+
+
+def desk_check_in(page: Any) -> None:
+    """The desk scans 吴静怡's card: checked in, her slip with its QR code."""
+    page.click("#tab-checkin")
+    page.fill("#checkin-scan", "mrn0006")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#slip", timeout=8000)
+
+
+def station_call(page: Any) -> None:
+    """The ultrasound room calls the next mother."""
+    page.click("#call-next", timeout=5000)
+    page.wait_for_timeout(800)
+
+
 def shots(day: Day) -> list[Shot]:
     her = day.her_url or "/console/her.html"
     return [
         Shot("login", "/console/", DESK, ready="#login:not([hidden])"),
         Shot("home", "/console/", DESK, user="frontdesk", ready="#home:not([hidden])"),
-        Shot("desk", "/console/desk.html", DESK, user="frontdesk"),
-        Shot("station", "/console/station.html", DESK, user="station-us"),
+        Shot("desk", "/console/desk.html", DESK, user="frontdesk", act=desk_search),
+        Shot("desk-enrol", "/console/desk.html", DESK, user="frontdesk", act=desk_tab("enrol")),
+        Shot("desk-book", "/console/desk.html", DESK, user="frontdesk", act=desk_tab("book")),
+        Shot("desk-checkin", "/console/desk.html", DESK, user="frontdesk", act=desk_check_in),
+        Shot("desk-board", "/console/desk.html", DESK, user="frontdesk", act=desk_tab("board")),
+        Shot("desk-lab", "/console/desk.html", DESK, user="frontdesk", act=desk_tab("lab")),
+        Shot("station", "/console/station.html", DESK, user="station-us", act=station_call),
         Shot("chart", "/console/chart.html", DESK, user="doctor", act=open_chart),
         Shot("chart-worklist", "/console/chart.html", DESK, user="doctor"),
         Shot("butler", "/console/butler.html", PHONE, user="butler-li", ready="#assignments li"),
