@@ -6,9 +6,11 @@ worker runs them one after another, so the two cores are not shared by two Chrom
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,8 +77,22 @@ def chromium(browser_ready: None) -> Iterator[Any]:
         yield browser
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep the call's outcome on the test, for the screenshots of a failed one (devices)."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def devices(chromium: Any, console_server: Server) -> Iterator[Callable[..., Console]]:
+def devices(
+    chromium: Any, console_server: Server, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., Console]]:
     """devices(viewport) opens a new browser context (a device of its own: its own session and
     storage) on the server. After the test, every one of them must have made no request off the
     origin, logged no console error, thrown no page error and met no unexpected HTTP error."""
@@ -92,6 +108,16 @@ def devices(chromium: Any, console_server: Server) -> Iterator[Callable[..., Con
 
         yield open_device
         problems = [p for console in opened for p in console.watch.problems()]
+        if request.node.stash.get(CALL_FAILED, False) or problems:
+            # What each page showed when it failed: BROWSER_SHOTS=dir, or the test's tmp_path.
+            where = Path(os.environ.get("BROWSER_SHOTS", tmp_path))
+            where.mkdir(parents=True, exist_ok=True)
+            for i, console in enumerate(opened):
+                for j, page in enumerate(console.context.pages):
+                    shot = where / f"{request.node.name}-{i}-{j}.png"
+                    with contextlib.suppress(Exception):
+                        page.screenshot(path=str(shot))
+                        print(f"screenshot of the failed page: {shot}")
     if problems:
         pytest.fail("the browser saw:\n" + "\n".join(problems), pytrace=False)
 

@@ -137,3 +137,31 @@ def test_the_desk_checks_a_mother_in_with_the_keyboard_alone(
     page.keyboard.press("Tab")
     tag = page.evaluate("() => document.activeElement?.tagName")
     assert tag in {"BUTTON", "A", "INPUT", "SELECT", "TEXTAREA"}
+
+
+def test_the_doctor_opens_her_chart_and_sees_her_report(devices: Callable[..., Console]) -> None:
+    from tests.helpers.browser import blood_count, order_number
+
+    console = devices(DESK)
+    # She has no health-management plan yet: the API says 404, the chart says "none yet".
+    console.watch.expect(404, path=r"^/v1/mothers/[^/]+/health-plan$")
+    server = console.server
+    desk = server.login("frontdesk")
+    mother = new_mother(server, desk)
+    visit = book_and_check_in(server, desk, mother)
+    status, ack = server.post_hl7(
+        blood_count(mother["mrn"], order_number(visit, "cbc"), hb=98, flag="L")
+    )
+    assert status == 200, ack
+    page = console.page()
+    console.login(page, "doctor", next_page="chart.html")
+    page.fill("#search-q", mother["mrn"].lower())
+    result = page.locator(f"[data-testid=mother-result][data-mother-id='{mother['id']}']")
+    result.click()
+    page.locator("#chart").wait_for()
+    assert mother["mrn"] in page.locator("[data-testid=chart-mrn]").inner_text()
+    page.locator("[data-testid=timeline-row]").first.wait_for()
+    # Her report is on the review worklist.
+    page.click("#side-tabs [data-tab=review]")
+    page.locator("#review-list [data-testid=review-item]").first.wait_for()
+    assert page.locator("#review-list").inner_text().strip()

@@ -262,11 +262,15 @@ class Watch:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     http_errors: list[tuple[int, str, str]] = field(default_factory=list)
-    expected: set[int] = field(default_factory=set)
+    expected: list[tuple[int, str]] = field(default_factory=list)
 
-    def expect(self, *statuses: int) -> None:
-        """The test provokes these 4xx answers on purpose (a field error, a 409, a 404)."""
-        self.expected.update(statuses)
+    def expect(self, *statuses: int, path: str = "") -> None:
+        """The test provokes these 4xx answers on purpose (a field error, a 409, a 404), on
+        any path or on those matching the regular expression ``path``."""
+        self.expected += [(status, path) for status in statuses]
+
+    def _expected(self, status: int, path: str) -> bool:
+        return any(s == status and re.search(p, path) for s, p in self.expected)
 
     def attach(self, context: BrowserContext) -> None:
         context.on("request", self._on_request)
@@ -305,7 +309,7 @@ class Watch:
         out += [
             f"HTTP {status} for {method} {path}"
             for status, method, path in self.http_errors
-            if status >= 500 or status not in self.expected
+            if status >= 500 or not self._expected(status, path)
         ]
         return out
 
