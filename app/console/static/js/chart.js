@@ -115,6 +115,9 @@ addStrings({
   "al.overdue": ["已超时", "overdue"],
   "al.contacted": ["已联系孕妇：{note}", "Mother reached: {note}"],
   "al.tier": ["第 {n} 级", "tier {n}"],
+  "tier.doctor_on_duty": ["值班医生", "Doctor on duty"],
+  "tier.senior_doctor": ["上级医生", "Senior doctor"],
+  "tier.department_head": ["科主任", "Head of department"],
   "al.empty": ["没有未关闭的危急值", "No open critical value"],
   "al.doctor_only": ["只有医生可以关闭危急值。", "Only a doctor closes a critical value."],
   // care plan
@@ -184,6 +187,7 @@ addStrings({
 boot();
 
 let me = null;
+const names = new Map(); // mother id → "name MRN", for the critical values list
 let mother = null; // the chart open now (MotherRecord)
 let activeTab = "timeline";
 const objectUrls = [];
@@ -330,6 +334,8 @@ async function loadAlerts() {
   try {
     const { data } = await api("/v1/alerts");
     const open = data.items.filter((a) => a.state === "open");
+    await Promise.all(open.filter((a) => a.mother_id && !names.has(a.mother_id)).map((a) =>
+      api(`/v1/mothers/${a.mother_id}`).then(({ data: m }) => names.set(a.mother_id, `${m.name} ${m.mrn}`)).catch(() => names.set(a.mother_id, ""))));
     document.getElementById("alert-count").textContent = open.length ? String(open.length) : "";
     list.replaceChildren(
       ...(open.length
@@ -341,13 +347,14 @@ async function loadAlerts() {
               el(
                 "button",
                 { type: "button", class: "pick is-critical", "data-testid": "alert", "data-alert-id": a.id, "data-mother-id": a.mother_id || "", onclick: () => openAlert(a) },
-                el("span", { class: "pick-main" }, el("strong", {}, a.reason)),
+                el("span", { class: "pick-main" }, el("strong", {}, names.get(a.mother_id) || "")),
+                el("span", { class: "pick-sub critical-text" }, a.reason),
                 el(
                   "span",
                   { class: "pick-sub" },
                   el("span", { class: overdue ? "badge critical" : "muted" }, overdue ? t("al.overdue") : t("al.due", { time: clockTime(a.due_at) })),
                   " ",
-                  el("span", { class: "muted" }, `${dateTime(a.raised_at)} · ${t("al.tier", { n: a.tier })}`),
+                  el("span", { class: "muted" }, `${dateTime(a.raised_at)} · ${tOr(`tier.${a.tier_name}`, t("al.tier", { n: a.tier }))}`),
                   a.mother_contacted_at ? el("span", { class: "muted block" }, t("al.contacted", { note: a.mother_contact_note || "" })) : "",
                 ),
               ),
@@ -406,9 +413,14 @@ function renderHead() {
   );
 }
 
+let healthPlanLoaded = null;
 function showTab(name) {
   activeTab = name;
   selectTab(document.getElementById("chart-tabs"), name, "tab-");
+  if (name === "healthplan" && mother && healthPlanLoaded !== mother.id) {
+    healthPlanLoaded = mother.id;
+    loadHealthPlan(mother.id);
+  }
 }
 
 function loadAllTabs() {
@@ -417,7 +429,8 @@ function loadAllTabs() {
   guard(() => loadTimeline(id));
   guard(() => loadReports(id));
   guard(() => loadCarePlan(id));
-  guard(() => loadHealthPlan(id));
+  healthPlanLoaded = null; // read when its tab opens ("no plan yet" is a 404 the console would log)
+  if (activeTab === "healthplan") showTab("healthplan");
   guard(() => loadRules(id));
   guard(() => loadMotherReviews(id));
 }
@@ -718,7 +731,7 @@ function firing(f) {
   const li = el(
     "li",
     { class: `firing fs-${f.state}`, "data-testid": "firing", "data-firing-id": f.id, "data-state": f.state },
-    el("div", { class: "row" }, el("strong", {}, f.rule_id), el("span", { class: `badge fs fs-${f.state}` }, tOr(`fs.${f.state}`, f.state)), f.grade ? el("span", {}, f.grade) : "", el("span", { class: "muted" }, dateTime(f.fired_at))),
+    el("div", { class: "row" }, el("strong", {}, f.rule_id), el("span", { class: `badge fs fs-${f.state}` }, tOr(`fs.${f.state}`, f.state)), f.grade ? el("span", {}, tOr(`fg.${f.grade}`, f.grade)) : "", el("span", { class: "muted" }, dateTime(f.fired_at))),
     el("p", {}, f.explanation),
     f.suggested_grade ? el("p", {}, t("ru.suggested_grade", { g: tOr(`grade.${f.suggested_grade}`, f.suggested_grade) })) : "",
     f.decided_at ? el("p", { class: "muted" }, t("ru.decided", { name: f.decided_by_name, at: dateTime(f.decided_at), state: tOr(`fs.${f.state}`, f.state) }), f.decision_note ? ` — ${f.decision_note}` : "") : "",
