@@ -100,6 +100,28 @@ def test_no_page_has_inline_script_or_style() -> None:
     assert offences == []
 
 
+def test_no_script_writes_markup_or_evaluates_text() -> None:
+    """API data reaches the page as text only (core.js el()): no script of the console writes
+    markup from a string or runs a string as code (the CSP would refuse eval anyway)."""
+    banned = (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+    )
+    offences = [
+        f"{path.name}:{number}: {word}"
+        for path in sorted((STATIC / "js").glob("*.js"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if not line.strip().startswith(("//", "*", "/*"))  # what a comment says is no code
+        for word in banned
+        if word in line
+    ]
+    assert offences == []
+
+
 @pytest.mark.parametrize(
     ("path", "ready"),
     [("/docs", ".swagger-ui .opblock"), ("/redoc", "[role=navigation] li, .menu-content li")],
