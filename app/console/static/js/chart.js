@@ -11,7 +11,7 @@ addStrings({
   "chart.title": ["孕妇档案与审核", "Charts and reviews"],
   "chart.side.search": ["查找孕妇", "Find a mother"],
   "chart.side.review": ["待审核报告", "To review"],
-  "chart.side.alerts": ["危急值", "Critical values"],
+  "chart.side.alerts": ["危急值", "Critical"],
   "chart.search.label": ["姓名、拼音、病历号、手机尾号或身份证号", "Name, pinyin, MRN, phone's last 4 or national id"],
   "chart.search.placeholder": ["如 lxh、MRN0001、8001", "e.g. lxh, MRN0001, 8001"],
   "chart.search.go": ["查找", "Search"],
