@@ -3,7 +3,7 @@
 // charts, versions and signature; rule firings and flags with the doctor's decision; reviews),
 // and work the two lists: reports to review, critical values to close.
 import {
-  ApiError, addStrings, api, boot, clearProblem, clockTime, dateTime, debounce, el, imageUrl,
+  ApiError, addStrings, api, boot, clearProblem, clinicDate, clockTime, dateTime, debounce, el, imageUrl,
   query, requireRole, showProblem, t, toast, topbar,
 } from "./core.js";
 
@@ -11,6 +11,8 @@ addStrings({
   "chart.title": ["孕妇档案与审核", "Charts and reviews"],
   "chart.side.search": ["查找孕妇", "Find a mother"],
   "chart.side.review": ["待审核报告", "To review"],
+  "chart.side.today": ["今日就诊", "Today"],
+  "chart.today.empty": ["今日暂无就诊", "No visits today"],
   "chart.side.alerts": ["危急值", "Critical"],
   "chart.search.label": ["姓名、拼音、病历号、手机尾号或身份证号", "Name, pinyin, MRN, phone's last 4 or national id"],
   "chart.search.placeholder": ["如 lxh、MRN0001、8001", "e.g. lxh, MRN0001, 8001"],
@@ -229,7 +231,7 @@ function tabs(nav, onSelect) {
   });
   nav.addEventListener("keydown", (e) => {
     if (!["ArrowLeft", "ArrowRight"].includes(e.key)) return;
-    const buttons = [...nav.querySelectorAll("button[data-tab]")];
+    const buttons = [...nav.querySelectorAll("button[data-tab]")].filter((b) => !b.hidden);
     const i = buttons.indexOf(document.activeElement);
     if (i < 0) return;
     const next = buttons[(i + (e.key === "ArrowRight" ? 1 : buttons.length - 1)) % buttons.length];
@@ -251,6 +253,7 @@ function selectTab(nav, name, prefix) {
 
 function showSide(name) {
   selectTab(document.getElementById("side-tabs"), name, "panel-");
+  if (name === "today") loadToday();
   if (name === "review") loadReviews();
   if (name === "alerts") loadAlerts();
   if (name === "search") document.getElementById("search-q").focus();
@@ -296,7 +299,49 @@ async function search(q) {
   );
 }
 
+async function loadToday() {
+  const list = document.getElementById("today-list");
+  try {
+    const { data } = await api(`/v1/visits${query({ date: clinicDate() })}`);
+    const visits = data.items.filter((v) => v.status !== "cancelled");
+    list.replaceChildren(
+      ...(visits.length
+        ? visits.map((v) =>
+            el(
+              "li",
+              {},
+              el(
+                "button",
+                { type: "button", class: "pick", "data-testid": "today-visit", "data-mother-id": v.mother_id, onclick: () => openMother(v.mother_id) },
+                el("span", { class: "pick-main" }, el("strong", {}, v.mother_masked_name), " ", el("span", { class: "mono muted" }, v.mother_mrn), v.urgent ? el("span", { class: "badge urgent" }, "!") : ""),
+                el("span", { class: "pick-sub muted" }, [v.local_time || clockTime(v.scheduled_at), tOr(`visit.${v.status}`, v.status), (v.tickets || []).map((x) => x.ticket).join(" ")].filter(Boolean).join(" · ")),
+              ),
+            ),
+          )
+        : [el("li", { class: "muted" }, t("chart.today.empty"))]),
+    );
+  } catch (err) {
+    list.replaceChildren(el("li", {}, failBox(err)));
+  }
+}
+
+// What each role may read (the API decides; this only leaves out what would be refused).
+const CAN = {
+  doctor: { side: ["search", "today", "review", "alerts"], tabs: ["timeline", "reports", "careplan", "healthplan", "rules", "reviews"] },
+  admin: { side: ["search", "today", "review", "alerts"], tabs: ["timeline", "reports", "careplan", "healthplan", "reviews"] },
+  nutritionist: { side: ["today"], tabs: ["timeline", "healthplan", "rules", "reviews"] },
+};
+
+function applyRole() {
+  const can = CAN[me.role] || CAN.doctor;
+  for (const b of document.querySelectorAll("#side-tabs button[data-tab]")) b.hidden = !can.side.includes(b.dataset.tab);
+  for (const b of document.querySelectorAll("#chart-tabs button[data-tab]")) b.hidden = !can.tabs.includes(b.dataset.tab);
+  if (!can.tabs.includes(activeTab)) activeTab = can.tabs[0];
+  return can;
+}
+
 async function loadReviews() {
+  if (!CAN[me.role]?.side.includes("review")) return;
   const list = document.getElementById("review-list");
   try {
     const { data } = await api("/v1/reports-to-review?limit=100");
@@ -330,6 +375,7 @@ async function loadReviews() {
 }
 
 async function loadAlerts() {
+  if (!CAN[me.role]?.side.includes("alerts")) return;
   const list = document.getElementById("alert-list");
   try {
     const { data } = await api("/v1/alerts");
@@ -426,12 +472,13 @@ function showTab(name) {
 function loadAllTabs() {
   const id = mother.id;
   const guard = (fn) => fn().catch((err) => console.warn(err)); // each tab shows its own failure
+  const can = CAN[me.role] || CAN.doctor;
   guard(() => loadTimeline(id));
-  guard(() => loadReports(id));
-  guard(() => loadCarePlan(id));
+  if (can.tabs.includes("reports")) guard(() => loadReports(id));
+  if (can.tabs.includes("careplan")) guard(() => loadCarePlan(id));
   healthPlanLoaded = null; // read when its tab opens ("no plan yet" is a 404 the console would log)
   if (activeTab === "healthplan") showTab("healthplan");
-  guard(() => loadRules(id));
+  if (can.tabs.includes("rules")) guard(() => loadRules(id));
   guard(() => loadMotherReviews(id));
 }
 
@@ -456,7 +503,7 @@ function loadTimeline(id) {
   return into("timeline", id, async () => {
     const [tl, plan] = await Promise.all([
       api(`/v1/mothers/${id}/timeline`).then((r) => r.data),
-      api(`/v1/mothers/${id}/care-plan`).then((r) => r.data).catch(() => null),
+      (CAN[me.role] || CAN.doctor).tabs.includes("careplan") ? api(`/v1/mothers/${id}/care-plan`).then((r) => r.data).catch(() => null) : api(`/v1/visits${query({ mother_id: id })}`).then((r) => ({ past_visits: r.data.items })).catch(() => null),
     ]);
     const rows = tl.items.map((i) => ({ at: i.at, node: el(
       "tr",
@@ -910,8 +957,10 @@ async function start() {
   topbar("chart.title", me);
   tabs(document.getElementById("side-tabs"), showSide);
   tabs(document.getElementById("chart-tabs"), showTab);
-  selectTab(document.getElementById("side-tabs"), "search", "panel-");
-  selectTab(document.getElementById("chart-tabs"), "timeline", "tab-");
+  const can = applyRole();
+  selectTab(document.getElementById("side-tabs"), can.side[0], "panel-");
+  selectTab(document.getElementById("chart-tabs"), can.tabs[0], "tab-");
+  if (can.side[0] === "today") loadToday();
   const form = document.getElementById("search-form");
   const input = document.getElementById("search-q");
   const later = debounce(() => search(input.value), 200);
