@@ -73,22 +73,31 @@ def prepare_day(server: Server) -> Day:
     for mrn in ("MRN0002", "MRN0003", "MRN0004", "MRN0005", "MRN0001"):
         if session is None or mrn not in mothers:
             continue
-        visit = server.ok(
+        # The demo may have booked (or checked in) some of them already: that is kept.
+        status, booked, _ = server.call(
             "POST",
             "/v1/visits",
             {"mother_id": mothers[mrn]["id"], "session_id": session["id"]},
             token=desk,
         )
-        checked = server.ok("POST", "/v1/check-ins", {"mrn": mrn}, token=desk)
-        day.visits[mrn] = visit["id"]
+        if status >= 300:
+            day.notes.append(f"booking of {mrn}: {status} {booked.get('detail')}")
+        status, checked, _ = server.call("POST", "/v1/check-ins", {"mrn": mrn}, token=desk)
+        if status >= 300:
+            day.notes.append(f"check-in of {mrn}: {status} {checked.get('detail')}")
+            continue
+        day.visits[mrn] = checked["id"]
         orders[mrn] = {o["exam_code"]: o["order_number"] for o in checked["exam_orders"]}
     say(f"  checked in: {', '.join(day.visits)}")
 
     # The rooms: the blood draw has one in the room and calls the next; ultrasound and vitals call.
     def call(station: str, token: str) -> dict[str, Any] | None:
-        status, data, _ = server.call(
-            "POST", f"/v1/stations/{station}/call-next", {"room": 1}, token=token
-        )
+        for room in (1, 2, 3):  # a room the demo has not left busy
+            status, data, _ = server.call(
+                "POST", f"/v1/stations/{station}/call-next", {"room": room}, token=token
+            )
+            if status != 409:
+                break
         if status >= 300:
             day.notes.append(f"call-next at {station}: {status} {data}")
             return None
@@ -118,7 +127,8 @@ def prepare_day(server: Server) -> Day:
             )
         )
         say(f"  lab result for MRN0002: {status}")
-    if "cbc" in orders.get("MRN0004", {}):
+    alerts = server.ok("GET", "/v1/alerts", token=server.login("doctor"))["items"]
+    if "cbc" in orders.get("MRN0004", {}) and not alerts:  # the demo may have one already
         status, _ = server.post_hl7(
             hl7(
                 "MRN0004",
@@ -141,7 +151,7 @@ def prepare_day(server: Server) -> Day:
     say(f"  a held result (unknown MRN): {status}")
     # 吴静怡 (MRN0006) is booked for today but not here yet: the desk's check-in shot scans her.
     if session is not None and "MRN0006" in mothers:
-        server.ok(
+        server.call(
             "POST",
             "/v1/visits",
             {"mother_id": mothers["MRN0006"]["id"], "session_id": session["id"]},
@@ -178,6 +188,13 @@ def open_chart(page: Any) -> None:
     page.keyboard.press("Enter")
     page.locator("[data-testid=mother-result]").first.click(timeout=5000)
     page.wait_for_selector("#chart:not([hidden])", timeout=5000)
+
+
+def chart_review(page: Any) -> None:
+    """The doctor's list of reports to review, the first one opened."""
+    page.click("#side-tabs [data-tab=review]")
+    page.locator("#review-list [data-testid=review-item]").first.click(timeout=5000)
+    page.wait_for_timeout(500)
 
 
 def desk_search(page: Any) -> None:
@@ -224,7 +241,7 @@ def shots(day: Day) -> list[Shot]:
         Shot("desk-lab", "/console/desk.html", DESK, user="frontdesk", act=desk_tab("lab")),
         Shot("station", "/console/station.html", DESK, user="station-us", act=station_call),
         Shot("chart", "/console/chart.html", DESK, user="doctor", act=open_chart),
-        Shot("chart-worklist", "/console/chart.html", DESK, user="doctor"),
+        Shot("chart-review", "/console/chart.html", DESK, user="doctor", act=chart_review),
         Shot("butler", "/console/butler.html", PHONE, user="butler-li", ready="#assignments li"),
         Shot("butler-full", "/console/butler.html", PHONE, user="butler-li", full_page=True),
         Shot("her", her, PHONE, expected=() if day.her_url else (404,)),

@@ -53,6 +53,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--metrics-recording-only",
     "--mute-audio",
+    "--lang=zh-CN",  # a clinic's desk: dates in the form fields as 2026/12/03, not 12/03/2026
 ]
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 PASSWORD = "butler-demo-2026"  # the demo's (Settings.demo_password)
