@@ -98,6 +98,8 @@ function showCall(code, t, apiName) {
   const panel = document.getElementById("tv-calling");
   panel.dataset.station = code;
   panel.dataset.ticket = t.ticket;
+  panel.dataset.recalls = String(t.recalls ?? 0);
+  panel.dataset.announced = String(Number(panel.dataset.announced || 0) + 1); // for the browser tests
   panel.classList.remove("flash");
   void panel.offsetWidth; // restart the animation
   panel.classList.add("flash");
