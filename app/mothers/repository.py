@@ -71,10 +71,16 @@ def tiers(q: Query) -> list[Tier]:
         out.append(Tier(Mother.search_name, q.name, prefix=True))
         out.append(Tier(Mother.search_given, q.name, prefix=True))
     if q.latin:
+        # One letter: the initials that start with it are the pinyin that starts with it (her
+        # initials begin with her pinyin's first letter), so that tier is left out rather than
+        # read through thousands of mothers already listed.
+        initials = len(q.latin) > 1
         out.append(Tier(Mother.search_pinyin, q.latin, prefix=True))
-        out.append(Tier(Mother.search_initials, q.latin, prefix=True))
+        if initials:
+            out.append(Tier(Mother.search_initials, q.latin, prefix=True))
         out.append(Tier(Mother.search_pinyin_alt, q.latin, prefix=True))
-        out.append(Tier(Mother.search_initials_alt, q.latin, prefix=True))
+        if initials:
+            out.append(Tier(Mother.search_initials_alt, q.latin, prefix=True))
     if q.mrn:
         out.append(Tier(Mother.search_mrn, q.mrn, prefix=True))
     return out

@@ -236,10 +236,6 @@ class Query:
     mobile: str | None  # her full mobile
     national_id: str | None  # exact
 
-    @property
-    def empty(self) -> bool:
-        return not any((self.name, self.latin, self.mrn, self.phone4, self.mobile))
-
 
 def parse_query(raw: str) -> Query:
     folded = fold(raw)
