@@ -137,6 +137,8 @@ addStrings({
   "desk.worklist.title": ["待办（危急值优先）", "To do (critical first)"],
   "desk.worklist.empty": ["没有待办事项", "Nothing to do"],
   "desk.worklist.ack": ["已处理", "Done"],
+  "prio.1": ["今天", "Today"],
+  "prio.2": ["有空时", "When possible"],
   "desk.worklist.note": ["处理说明", "What was done"],
   "desk.recon.title": ["待对账的检验结果", "Results to reconcile"],
   "desk.recon.empty": ["没有待对账的结果", "No result is waiting"],
@@ -171,6 +173,17 @@ addStrings({
   "exam.urine": ["尿常规", "Urine test"],
   "exam.nst": ["胎心监护", "Non-stress test"],
   "exam.nutrition": ["营养门诊", "Nutrition consultation"],
+  "exam.abo_rh": ["血型 ABO/Rh", "Blood group ABO/Rh"],
+  "exam.fasting_glucose": ["空腹血糖", "Fasting glucose"],
+  "exam.liver_kidney": ["肝肾功能", "Liver and kidney function"],
+  "exam.hbsag": ["乙肝表面抗原", "Hepatitis B surface antigen"],
+  "exam.syphilis": ["梅毒血清学", "Syphilis serology"],
+  "exam.hiv": ["HIV 筛查", "HIV screening"],
+  "exam.us_early": ["早孕超声", "Early pregnancy ultrasound"],
+  "exam.us_anatomy": ["胎儿系统超声", "Fetal anatomy ultrasound"],
+  "exam.us_obstetric": ["产科超声", "Obstetric ultrasound"],
+  "exam.nt_scan": ["NT 超声", "Nuchal translucency scan"],
+  "exam.gbs": ["B 族链球菌筛查", "GBS screening"],
   "station.DOC": ["医生诊室", "Doctor"],
   "station.EXM": ["检查室", "Examination room"],
   "station.LAB": ["抽血", "Blood draw"],
@@ -897,9 +910,10 @@ async function loadWorklist() {
     list.replaceChildren(el("li", { class: "form-error" }, problemText(err)));
     return;
   }
-  items.sort((a, b) => (b.priority - a.priority) || a.created_at.localeCompare(b.created_at));
+  // priority 0 is critical (act now), 1 today, 2 when possible: the API sends them in that order
+  items.sort((a, b) => (a.priority - b.priority) || a.created_at.localeCompare(b.created_at));
   list.replaceChildren(...(items.length ? items.map((item) => {
-    const critical = item.kind.includes("critical") || item.priority >= 90;
+    const critical = item.priority === 0;
     const note = el("input", { name: "note", "aria-label": t("desk.worklist.note"), placeholder: t("desk.worklist.note"), maxlength: 500 });
     const form = el("form", { class: "row ack" }, note,
       el("button", { type: "submit", "data-testid": "ack" }, t("desk.worklist.ack")));
@@ -914,7 +928,7 @@ async function loadWorklist() {
     });
     return el("li", { class: `wl${critical ? " critical" : ""}`, "data-testid": "worklist-item", "data-item-id": item.id },
       el("div", { class: "row" },
-        critical ? el("span", { class: "badge critical" }, t("flag.critical")) : "",
+        critical ? el("span", { class: "badge critical" }, t("flag.critical")) : el("span", { class: "badge" }, t(`prio.${item.priority}`)),
         el("strong", {}, item.title),
         el("span", { class: "spacer" }),
         el("span", { class: "muted" }, dateTime(item.created_at))),
@@ -953,7 +967,7 @@ async function loadReconciliation() {
 
 async function heldCard(held) {
   const rep = held.report;
-  const form = el("form", { class: "attach" });
+  const form = el("form", { class: "attach", novalidate: true });
   const error = el("p", { class: "form-error", tabindex: "-1", hidden: true });
   const candidates = [];
   for (const c of held.candidates) {
@@ -967,7 +981,7 @@ async function heldCard(held) {
         const id = `o-${rep.id}-${o.exam_order_id}`;
         return el("div", { class: "order" },
           el("input", { type: "radio", id, name: "exam_order_id", value: o.exam_order_id, required: true }),
-          el("label", { for: id, class: "inline" }, `${o.order_number} · ${o.exam_code} · ${o.visit_date}`,
+          el("label", { for: id, class: "inline" }, `${o.order_number} · ${examName(o.exam_code)} · ${o.visit_date}`,
             o.named_in_message ? el("span", { class: "badge ok" }, t("desk.recon.named")) : ""));
       }) : [el("p", { class: "muted" }, t("desk.recon.noorders"))]),
     ));

@@ -113,6 +113,8 @@ const EXAM_ZH = {
   "Prenatal diagnosis (amniocentesis)": "产前诊断（羊水穿刺）",
   "Midstream urine culture (asymptomatic bacteriuria)": "中段尿培养",
   "Nutrition assessment (营养评估)": "营养评估",
+  "1-hour draw": "服糖后 1 小时抽血",
+  "2-hour draw": "服糖后 2 小时抽血",
 };
 const examName = (name) => (lang() === "zh" ? EXAM_ZH[name] || name : name);
 const stationLabel = (s) => {
@@ -423,7 +425,7 @@ async function act(action, entry) {
   try {
     const { data } = await api(`/v1/queue-entries/${entry.id}/${action}`, { method: "POST", body });
     if (action === "glucose-drink") {
-      const draws = (data.draws || []).map((d) => `${d.label || ""} ${clockTime(d.due_at)}`.trim()).join("，");
+      const draws = (data.draws || []).map((d) => `${examName(d.label || "")} ${clockTime(d.due_at)}`.trim()).join("，");
       toast(t("st.glucose.done", { draws }), "ok");
     } else {
       toast(t(`st.done.${action.replace("-", "")}`, { ticket: entry.ticket }), "ok");
