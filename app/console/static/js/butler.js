@@ -18,6 +18,12 @@ addStrings({
   "butler.filter.report": ["报告 {n}", "Reports {n}"],
   "butler.filter.visit": ["就诊 {n}", "Visits {n}"],
   "butler.filter.task": ["任务 {n}", "Tasks {n}"],
+  "butler.filter.mothers": ["我的孕妇", "My mothers"],
+  "butler.mother.next": ["下次就诊 {time}", "Next visit {time}"],
+  "butler.mother.reports": ["{n} 份报告未完成", "{n} reports open"],
+  "butler.mother.flagged": ["需重新分配：{why}", "To reassign: {why}"],
+  "butler.mothers.empty": ["暂无", "None"],
+  "butler.ga": ["孕 {ga} 周", "GA {ga}"],
   "kind.alert": ["危急值", "Critical value"],
   "kind.visit": ["今日就诊", "Visit today"],
   "kind.report_pickup": ["待取报告", "Report to pick up"],
@@ -95,6 +101,11 @@ function key(item) {
 function render() {
   if (!current) return;
   renderFilters();
+  if (filter === "mothers") {
+    renderMothers();
+    renderLive();
+    return;
+  }
   const list = document.getElementById("assignments");
   const shown = current.items.filter(FILTERS[filter]);
   const keep = new Set();
@@ -117,6 +128,7 @@ function render() {
 
 function renderFilters() {
   const nav = document.getElementById("filters");
+  const mothersButton = el("button", { type: "button", "data-filter": "mothers", "aria-pressed": String(filter === "mothers"), onclick: () => { filter = "mothers"; loadMothers(); render(); } }, t("butler.filter.mothers"));
   const buttons = Object.keys(FILTERS).map((name) => {
     const n = current.items.filter(FILTERS[name]).length;
     return el(
@@ -135,8 +147,48 @@ function renderFilters() {
     );
   });
   const focused = document.activeElement?.dataset?.filter;
-  nav.replaceChildren(...buttons);
+  nav.replaceChildren(...buttons, mothersButton);
   if (focused) nav.querySelector(`[data-filter="${focused}"]`)?.focus();
+}
+
+let mothers = null;
+async function loadMothers() {
+  try {
+    mothers = (await api("/v1/me/mothers")).data.items;
+  } catch (err) {
+    toast(err.message, "error");
+    mothers = [];
+  }
+  if (filter === "mothers") render();
+}
+
+function renderMothers() {
+  const list = document.getElementById("assignments");
+  document.getElementById("empty").hidden = true;
+  if (!mothers) {
+    list.replaceChildren(el("li", { class: "muted" }, t("app.loading")));
+    return;
+  }
+  list.replaceChildren(
+    ...(mothers.length
+      ? mothers.map((m) =>
+          el(
+            "li",
+            { class: "card card-mother", "data-testid": "my-mother", "data-mother-id": m.mother_id },
+            el("div", { class: "card-head" },
+              m.risk_grade ? el("span", { class: `grade ${m.risk_grade}` }) : "",
+              el("strong", {}, m.name), el("span", { class: "mono muted" }, m.mrn),
+              el("span", { class: `badge role-${m.role}` }, t(`butler.role.${m.role}`))),
+            el("p", { class: "muted small" }, [
+              m.gestational_age ? t("butler.ga", { ga: m.gestational_age }) : "",
+              m.next_visit_at ? t("butler.mother.next", { time: when(m.next_visit_at) }) : "",
+              m.open_reports ? t("butler.mother.reports", { n: m.open_reports }) : "",
+            ].filter(Boolean).join(" · ")),
+            m.flagged_reason ? el("p", { class: "small warn-text" }, t("butler.mother.flagged", { why: m.flagged_reason })) : "",
+          ),
+        )
+      : [el("li", { class: "muted" }, t("butler.mothers.empty"))]),
+  );
 }
 
 function renderLive() {
