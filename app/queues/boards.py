@@ -47,6 +47,7 @@ async def station_queue(
         serving=serving,
         waiting=waiting,
         awaiting_start=await _awaiting_views(session, awaiting, catalogue),
+        next_to_call=[e.id for e in (await call_order(session, station, ctx)).next],
         as_of=station.queue_changed_at,
     )
     return queue, [e.mother_id for e in shown] + [a.mother_id for a, _ in awaiting]

@@ -244,6 +244,12 @@ class StationQueue(BaseModel):
         description="OGTTs whose fasting draw was done here today and whose glucose drink is "
         "not recorded yet: their timed draws are not due until it is",
     )
+    next_to_call: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="Waiting entry ids in the order call-next takes them now (one per mother; "
+        "the waiting-room board's next): a mother busy elsewhere or whose draw is not yet due "
+        "is not among them",
+    )
     as_of: Instant | None
 
 

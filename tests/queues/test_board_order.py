@@ -44,10 +44,13 @@ async def _call_matches_board(api: Api) -> dict[str, Any]:
     """The board's first next ticket is the one call-next calls; she is then served."""
     board: dict[str, Any] = (await _board(api)).json()
     assert board["next"], board
+    queue = await api.client.get("/v1/stations/LAB/queue", headers=api.auth("frontdesk"))
+    first_id = queue.json()["next_to_call"][0]
     called = await call(api, "LAB")
     assert called["called"] is not None
     entry = called["called"]["entry"]
     assert entry["ticket"] == board["next"][0]["ticket"], (board, entry["ticket"])
+    assert entry["id"] == first_id  # the station's screen says the same
     assert (await op(api, entry["id"], "start")).status_code == 200
     assert (await op(api, entry["id"], "finish")).status_code == 200
     return board
