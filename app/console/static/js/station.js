@@ -293,7 +293,7 @@ function flagBadges(e) {
   ];
 }
 function exams(e) {
-  return (e.exams || []).map(examName).join("、");
+  return (e.exams || []).map(examName).join(lang() === "zh" ? "、" : ", ");
 }
 
 function render() {
@@ -362,7 +362,7 @@ function renderWaiting(q) {
       el("td", { class: "ticket" }, e.ticket),
       el("td", { class: "name" }, e.masked_name),
       el("td", { class: "flags" }, ...flagBadges(e)),
-      el("td", { class: "exams" }, exams(e)),
+      el("td", { class: "exams", title: exams(e) }, el("span", { class: "clamp" }, exams(e))),
       el("td", { class: "wait" }, wait));
   }) : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, t("st.waiting.none")))]));
 }
@@ -370,6 +370,9 @@ function renderWaiting(q) {
 function renderAwaiting(q) {
   const list = $("awaiting");
   const items = q.awaiting_start || [];
+  const shown = items.length > 0 || q.station?.station_type === "blood_draw";
+  list.hidden = !shown;
+  $("awaiting-title").hidden = !shown;
   list.replaceChildren(...(items.length ? items.map((a) => el("li", { class: "row", "data-entry-id": a.entry_id },
     el("span", {}, t("st.awaiting.item", { ticket: a.ticket, name: a.masked_name, exam: examName(a.exam) })),
     el("span", { class: "muted" }, clockTime(a.first_step_done_at)),
