@@ -86,7 +86,7 @@ const FILTERS = {
   visit: (i) => i.kind === "visit",
   task: (i) => i.kind === "task",
 };
-const BACKSTOP_MS = 1500;
+const BACKSTOP_MS = 15000;
 let filter = "all";
 let current = null; // the last Assignments answer
 let updatedAt = null;
@@ -394,9 +394,9 @@ async function start() {
   });
   renderLive();
   longPoll("/v1/me/assignments", apply, { wait: 25 });
-  // Backstop: a plain read while the screen is on. The long-poll is woken by most changes at
-  // once, but (server bug reported to the lead, /tmp/lead/notes-d.md) not yet by a lab result
-  // arriving: until that is fixed this keeps "a new result within 2 s". One cheap query each.
+  // Backstop: a plain read every 15 s while the screen is on, in case a wake-up is ever lost
+  // (a proxy that cut the held request, a server restarted mid-wait). The long-poll itself
+  // brings every change at once. One cheap query each.
   setInterval(() => {
     if (document.visibilityState === "visible") refresh();
   }, BACKSTOP_MS);
