@@ -4,7 +4,7 @@
 // Built only on the public REST API; every text through t(); API data only through el().
 import {
   ApiError, addStrings, api, applyI18n, boot, clearProblem, clinicDate, clockTime, dateTime,
-  debounce, el, lang, query, requireRole, showProblem, t, toast, topbar,
+  debounce, el, lang, longPoll, query, requireRole, showProblem, t, toast, topbar,
 } from "./core.js";
 
 addStrings({
@@ -300,7 +300,17 @@ function showTab(name, { focus = true } = {}) {
     state.boardTimer = setInterval(loadBoard, 15000);
   }
   if (name === "book") loadCalendar();
-  if (name === "lab") loadLab();
+  state.labStop?.();
+  state.labStop = null;
+  if (name === "lab") {
+    loadReconciliation();
+    // the worklist long-polls (ETag + ?wait=): a new result to reconcile shows without a click
+    state.labStop = longPoll("/v1/worklist?open=true&limit=100", (data) => {
+      loadWorklist(data.items);
+      const typing = [...$("reconciliation").querySelectorAll("textarea")].some((x) => x.value);
+      if (!typing) loadReconciliation();
+    }, { wait: 25 });
+  }
   if (focus) {
     const first = { search: "search-q", enrol: "e-mrn", book: "book-from", checkin: "checkin-scan", board: "board-date", lab: "lab-refresh" }[name];
     $(first)?.focus();
@@ -901,15 +911,18 @@ async function loadLab() {
   await Promise.all([loadWorklist(), loadReconciliation()]);
 }
 
-async function loadWorklist() {
+async function loadWorklist(given) {
   const list = $("worklist");
-  let items;
-  try {
-    items = (await api("/v1/worklist?open=true&limit=100")).data.items;
-  } catch (err) {
-    list.replaceChildren(el("li", { class: "form-error" }, problemText(err)));
-    return;
+  let items = given;
+  if (!items) {
+    try {
+      items = (await api("/v1/worklist?open=true&limit=100")).data.items;
+    } catch (err) {
+      list.replaceChildren(el("li", { class: "form-error" }, problemText(err)));
+      return;
+    }
   }
+  items = [...items];
   // priority 0 is critical (act now), 1 today, 2 when possible: the API sends them in that order
   items.sort((a, b) => (a.priority - b.priority) || a.created_at.localeCompare(b.created_at));
   list.replaceChildren(...(items.length ? items.map((item) => {
