@@ -71,7 +71,7 @@ def _seed_cmd(args: argparse.Namespace) -> int:
     # The demo day is played through the API in process, on the app a server would run. The
     # app is loaded by name, as `uvicorn app.main:app` loads it: the command and the app are
     # independent entry points (.importlinter), neither imports the other.
-    create_app = importlib.import_module("app.main").create_app
+    create_app = None if args.no_day else importlib.import_module("app.main").create_app
     return asyncio.run(seed_demo(settings, only_if_empty=args.if_empty, app_factory=create_app))
 
 
@@ -289,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
 
     seed = sub.add_parser("seed-demo", help="seed a small demo clinic (never in production)")
     seed.add_argument("--if-empty", action="store_true", help="do nothing if users exist")
+    seed.add_argument(
+        "--no-day",
+        action="store_true",
+        help="only the clinic: no check-ins, queues, reports or alerts today (walk-throughs)",
+    )
     seed.set_defaults(func=_seed_cmd)
 
     sub.add_parser("purge-expired", help="delete expired tokens and idempotency keys").set_defaults(

@@ -145,9 +145,9 @@ async def play_day(transport: httpx.AsyncBaseTransport, settings: Settings) -> l
 
         # The lab: a normal blood count (ready for pickup, to review) and a critical one.
         now = datetime.now(settings.tz)
-        await clinic.hl7(_oru("DEMO-0001", READY, _blood_order(visits[READY]), 118, "N", now))
+        await clinic.hl7(_oru("DAY-0001", READY, _blood_order(visits[READY]), 118, "N", now))
         done.append(f"report ready for pickup: {READY}")
-        await clinic.hl7(_oru("DEMO-0002", CRITICAL, _blood_order(visits[CRITICAL]), 62, "LL", now))
+        await clinic.hl7(_oru("DAY-0002", CRITICAL, _blood_order(visits[CRITICAL]), 62, "LL", now))
         done.append(f"critical alert: {CRITICAL}")
 
         # A health-management plan, drafted from her data and signed by the doctor.

@@ -63,7 +63,9 @@ def run_demo_server(tmp_path: Path) -> Iterator[str]:
         "FEED_STREAM_SECONDS": "1",  # an event stream read to its end ends soon
     }
     env.pop("DEMO_PASSWORD", None)
-    for command in (["migrate"], ["seed-demo", "--if-empty"]):
+    # The README's walk-throughs follow one mother of their own through a quiet clinic: no demo
+    # day (seed-demo --no-day), so that a call-next calls her.
+    for command in (["migrate"], ["seed-demo", "--if-empty", "--no-day"]):
         subprocess.run([sys.executable, "-m", "app.cli", *command], env=env, check=True, cwd=ROOT)
     port = free_port()
     server = subprocess.Popen(
