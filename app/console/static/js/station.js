@@ -322,7 +322,7 @@ function renderServing(q) {
     if (e.state === "called") {
       actions.push(button("recall", t("st.recall"), e), button("start", t("st.start"), e, "primary"), button("no-show", t("st.noshow"), e, "danger"));
     } else if (e.state === "in_service") {
-      if (READINGS[q.station?.station_type]) actions.push(button("measure", t("st.measure.open"), e));
+      if (canMeasure()) actions.push(button("measure", t("st.measure.open"), e));
       if (/glucose tolerance/i.test((e.exams || []).join(" "))) actions.push(button("glucose-drink", t("st.glucose"), e));
       actions.push(button("finish", t("st.finish"), e, "primary"));
     }
@@ -462,9 +462,12 @@ $("confirm-no").addEventListener("click", () => closeConfirm(false));
 // ---- readings (vitals, NST) ---------------------------------------------------------------
 
 const measureForm = $("measure-form");
+/** Readings are taken by the station's own staff (an admin may run the queue, not measure). */
+function canMeasure() {
+  return Boolean(READINGS[state.queue?.station?.station_type]) && me.role !== "admin";
+}
 function measureTarget() {
-  const type = state.queue?.station?.station_type;
-  if (!READINGS[type]) return null;
+  if (!canMeasure()) return null;
   const serving = state.queue.serving.filter((e) => e.state === "in_service");
   const chosen = state.measureEntry && serving.find((e) => e.id === state.measureEntry.id);
   return chosen || serving.find((e) => e.room === myRoom()) || null;
