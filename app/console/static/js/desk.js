@@ -418,7 +418,7 @@ function renderResults() {
       el("span", { class: "r-name" }, maskName(m.name)),
       el("span", { class: "r-mrn mono" }, m.mrn),
       el("span", { class: "r-phone mono" }, maskTail(m.phone)),
-      el("span", { class: "r-id mono" }, maskTail(m.national_id)),
+      el("span", { class: "r-id mono", title: t("f.national_id") }, `ID …${String(m.national_id || "").slice(-4)}`),
       el("span", { class: "r-ga" }, m.gestational_age ? `${m.gestational_age} ${lang() === "zh" ? "周" : "wk"}` : ""),
       el("span", { class: "r-grade" }, m.risk_grade ? el("span", { class: `grade ${m.risk_grade}`, title: t(`grade.${m.risk_grade}`) }) : ""),
       )),
