@@ -68,7 +68,9 @@ async def test_the_one_hour_draw_is_due_an_hour_after_the_drink_not_after_the_fa
     assert recorded.status_code == 200, recorded.text
     body = recorded.json()
     assert (body["started_at"], body["recorded_at"]) == (instant(drink), instant(clock.now()))
-    assert body["recorded_by"] == api.staff.users["station"].username
+    assert (
+        body["recorded_by"] == api.staff.users["station-lab"].username
+    )  # the blood draw's account
     draws = {d["offset_minutes"]: d for d in body["draws"]}
     assert draws[60]["due_at"] == instant(finished + timedelta(minutes=67))  # 11:07
     assert draws[60]["earliest_at"] == instant(finished + timedelta(minutes=62))
@@ -101,7 +103,7 @@ async def test_no_timed_draw_is_called_before_the_drink_is_recorded(
     assert waiting_for[("ogtt", "1-hour draw")] == [
         "glucose drink not started (the blood-draw station records it)"
     ]
-    lab = await api.client.get("/v1/stations/LAB/queue", headers=api.auth("station"))
+    lab = await api.client.get("/v1/stations/LAB/queue", headers=api.auth("station-lab"))
     assert lab.status_code == 200, lab.text
     [awaiting] = lab.json()["awaiting_start"]
     assert awaiting["entry_id"] == fasting["id"]
@@ -109,7 +111,7 @@ async def test_no_timed_draw_is_called_before_the_drink_is_recorded(
     # Recorded (late, as it happened: at the draw's minute), the draws are due from it.
     done = await record_drink(api, fasting["id"], clock.now() - timedelta(hours=2))
     assert done.status_code == 200, done.text
-    lab = await api.client.get("/v1/stations/LAB/queue", headers=api.auth("station"))
+    lab = await api.client.get("/v1/stations/LAB/queue", headers=api.auth("station-lab"))
     assert lab.json()["awaiting_start"] == []
 
 
