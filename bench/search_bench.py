@@ -269,22 +269,34 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError(f"{base} never became ready")
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU the process has used (user + system), in ms: a machine's load does not inflate it
+    as it does a request's wall time (it counts in 10 ms ticks: a mean over many is sound)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
-    base: str, token: str, rows: list[dict[str, Any]]
-) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
-    """Milliseconds per request by kind, and (found, typed whole) counts per kind."""
+    base: str, token: str, rows: list[dict[str, Any]], pid: int
+) -> tuple[dict[str, list[float]], dict[str, list[int]], dict[str, list[float]]]:
+    """Milliseconds per request by kind, (found, typed whole) counts per kind, and the
+    server's CPU milliseconds per request by kind."""
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(23)
     warmup = queries(rows, random.Random(5))[:300]
     plan = queries(rows, rng)
     timings: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
     found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
 
-        async def get(path: str, params: dict[str, str] | None = None) -> tuple[float, Any]:
-            t0 = time.perf_counter()
+        async def get(
+            path: str, params: dict[str, str] | None = None, kind: str = ""
+        ) -> tuple[float, Any]:
+            c0, t0 = cpu_ms(pid), time.perf_counter()
             response = await client.get(path, params=params)
             elapsed = (time.perf_counter() - t0) * 1000
+            cpu[kind].append(cpu_ms(pid) - c0)
             if response.status_code != 200:
                 raise RuntimeError(f"{path} {params}: {response.status_code} {response.text}")
             return elapsed, response.json()
@@ -295,21 +307,21 @@ async def measure(
         say(f"  {len(plan):,} searches, each followed by a baseline request")
         last_whole: dict[tuple[str, str], bool] = {}
         for i, (kind, typed, wanted) in enumerate(plan):
-            elapsed, body = await get("/v1/mothers", {"q": typed, "limit": str(LIMIT)})
+            elapsed, body = await get("/v1/mothers", {"q": typed, "limit": str(LIMIT)}, kind)
             timings[kind].append(elapsed)
             last_whole[(kind, wanted)] = wanted in {m["id"] for m in body["items"]}
             if i % 2 == 0:
-                elapsed, _ = await get("/healthz")
+                elapsed, _ = await get("/healthz", kind=BASELINES[0])
                 timings[BASELINES[0]].append(elapsed)
             else:
-                elapsed, _ = await get(f"/v1/mothers/{rng.choice(rows)['id']}")
+                elapsed, _ = await get(f"/v1/mothers/{rng.choice(rows)['id']}", kind=BASELINES[1])
                 timings[BASELINES[1]].append(elapsed)
             if (i + 1) % 250 == 0:
                 say(f"  {i + 1:,}/{len(plan):,}")
         for (kind, _), hit in last_whole.items():  # the last thing typed: the whole key
             found[kind][0] += hit
             found[kind][1] += 1
-    return timings, found
+    return timings, found, cpu
 
 
 async def run_backend(backend: str) -> dict[str, Any]:
@@ -333,8 +345,17 @@ async def run_backend(backend: str) -> dict[str, Any]:
         base = f"http://127.0.0.1:{port}"
         await wait_ready(base)
         say(f"{backend}: the service answers on port {port}; a clerk types")
-        timings, found = await measure(base, token, rows)
-        return {"backend": backend, "version": version, "timings": timings, "found": found}
+        load_before = os.getloadavg()[0]
+        timings, found, cpu = await measure(base, token, rows, server.pid)
+        load = (load_before, os.getloadavg()[0])
+        return {
+            "backend": backend,
+            "version": version,
+            "timings": timings,
+            "found": found,
+            "cpu": cpu,
+            "load": load,
+        }
     finally:
         if server is not None:
             server.terminate()
@@ -421,9 +442,9 @@ def section(results: list[dict[str, Any]], started: datetime) -> str:
         "audited, one audit row per mother listed). The "
         "baseline is measured in the same run, interleaved with the searches, through the same "
         "server. Chart: `bench/out/search.png`.\n",
-        "| query | database | n | p50 ms | p95 ms | p99 ms | found when typed whole | "
-        "p95 < 50 ms |",
-        "| --- | --- | --: | --: | --: | --: | --: | --- |",
+        "| query | database | n | p50 ms | p95 ms | p99 ms | server CPU ms (mean) | "
+        "found when typed whole | p95 < 50 ms |",
+        "| --- | --- | --: | --: | --: | --: | --: | --: | --- |",
     ]
     for kind in (*KINDS, *BASELINES):
         for r in results:
@@ -434,18 +455,28 @@ def section(results: list[dict[str, Any]], started: datetime) -> str:
             hit = r["found"].get(kind)
             found = f"{hit[0]}/{hit[1]}" if hit else "—"
             met = "—" if kind in BASELINES else ("yes" if p95 < TARGET_P95_MS else "**no**")
+            spent = r["cpu"].get(kind) or [0.0]
             lines.append(
                 f"| {kind} | {r['backend']} | {len(values):,} | {p50:.1f} | {p95:.1f} | "
-                f"{p99:.1f} | {found} | {met} |"
+                f"{p99:.1f} | {sum(spent) / len(spent):.1f} | {found} | {met} |"
             )
     for r in results:
         searches = [v for k in KINDS for v in r["timings"].get(k, [])]
         lines.append(
             f"| **every search** | {r['backend']} | {len(searches):,} | "
             f"{percentile(searches, 0.5):.1f} | {percentile(searches, 0.95):.1f} | "
-            f"{percentile(searches, 0.99):.1f} | | "
+            f"{percentile(searches, 0.99):.1f} | | | "
             f"{'yes' if percentile(searches, 0.95) < TARGET_P95_MS else '**no**'} |"
         )
+    loads = "; ".join(
+        f"{r['backend']} {r['load'][0]:.1f} before, {r['load'][1]:.1f} after" for r in results
+    )
+    lines.append(
+        f"\nLoad average (1 min) while measuring: {loads}, on {os.cpu_count()} cores. "
+        "\"server CPU\" is the uvicorn process's CPU per request (PostgreSQL's own work is in "
+        "its server process and not counted; SQLite's is): a loaded machine stretches wall "
+        "times, much less CPU."
+    )
     lines.append(
         '\n"found when typed whole": the mother the clerk was after is on the first page once '
         "her whole key is typed (pinyin and initials are shared by namesakes and homophones: a "
