@@ -616,7 +616,7 @@ async function loadCalendar() {
         const chosen = state.chosen?.id === s.id;
         return el("button", {
           type: "button", class: `session${full ? " full" : ""}${chosen ? " chosen" : ""}${!s.is_open ? " closed" : ""}`,
-          "data-testid": "session", "data-session-id": s.id, "aria-pressed": String(chosen),
+          "data-testid": "session", "data-session-id": s.id, "data-date": s.session_date, "aria-pressed": String(chosen),
           disabled: full || !s.is_open || day < today,
           onclick: () => chooseSession(s),
         },

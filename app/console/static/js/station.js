@@ -316,7 +316,8 @@ function render() {
 function renderServing(q) {
   const box = $("serving");
   const mine = myRoom();
-  const list = [...q.serving].sort((a, b) => (a.room === mine ? -1 : 0) - (b.room === mine ? -1 : 0) || (a.room || 0) - (b.room || 0));
+  // in the order they were called: the one just called is last (this room's are outlined)
+  const list = [...q.serving].sort((a, b) => String(a.called_at || "").localeCompare(String(b.called_at || "")));
   box.replaceChildren(...(list.length ? list.map((e) => {
     const actions = [];
     if (e.state === "called") {
