@@ -341,7 +341,7 @@ async def run_backend(backend: str) -> dict[str, Any]:
         version, rows, token = await seed(url, MOTHERS)
         port = free_port()
         OUT.mkdir(exist_ok=True)
-        server = start_server(url, port, OUT / f"search-server-{backend}.log")
+        server = start_server(url, port, OUT / f"server-search-{backend}.log")
         base = f"http://127.0.0.1:{port}"
         await wait_ready(base)
         say(f"{backend}: the service answers on port {port}; a clerk types")
