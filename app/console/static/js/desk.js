@@ -114,6 +114,7 @@ addStrings({
   "slip.noqr": ["二维码暂不可用", "QR code not available"],
   "slip.expires": ["有效至 {time}", "Valid until {time}"],
   "slip.newlink": ["重新生成二维码", "New QR link"],
+  "slip.haslink": ["她签到时已领取二维码；重新生成会使旧二维码失效", "She got her QR code at check-in; a new one makes the old one stop working"],
   "desk.board.date": ["日期", "Date"],
   "desk.board.time": ["预约时间", "Booked"],
   "desk.board.status": ["状态", "Status"],
@@ -768,7 +769,12 @@ async function buildSlip(visit) {
   } catch {
     // tickets from the visit list are enough
   }
-  await newLink({ render: false });
+  if (visit.already_checked_in) {
+    // a repeated scan: her slip's QR still works; a new link would revoke it, so only on request
+    state.slip.linkState = t("slip.haslink");
+  } else {
+    await newLink({ render: false });
+  }
   renderSlip();
 }
 
