@@ -30,18 +30,25 @@ def queue_of(server: Server, token: str, visit: Any) -> dict[str, str]:
     return {p["station"]: p["ticket"] for p in places}
 
 
+def serve(server: Server, token: str, entry: Any) -> None:
+    """The room serves the mother it called: start (when only called), then finish."""
+    if entry["state"] == "called":
+        server.ok("POST", f"/v1/queue-entries/{entry['id']}/start", token=token)
+    server.ok("POST", f"/v1/queue-entries/{entry['id']}/finish", token=token)
+
+
 def call_until(server: Server, token: str, station: str, ticket: str) -> Any:
-    """Call next at ``station`` (room 1) until her ticket is called; the others are finished."""
+    """Call next at ``station`` until her ticket is called; whoever the room had (the demo day
+    leaves mothers in rooms) or calls before her is served."""
+    for entry in server.ok("GET", f"/v1/stations/{station}/queue", token=token)["serving"]:
+        serve(server, token, entry)
     for _ in range(30):
-        called = server.ok("POST", f"/v1/stations/{station}/call-next", {"room": 1}, token=token)[
-            "called"
-        ]
+        answer = server.ok("POST", f"/v1/stations/{station}/call-next", {"room": 1}, token=token)
+        called = answer["called"]
         assert called, f"nobody left to call at {station} before {ticket}"
         if called["entry"]["ticket"] == ticket:
             return called
-        entry = called["entry"]["id"]
-        server.ok("POST", f"/v1/queue-entries/{entry}/start", token=token)
-        server.ok("POST", f"/v1/queue-entries/{entry}/finish", token=token)
+        serve(server, token, called["entry"])
     raise AssertionError(f"{ticket} never called at {station}")
 
 
