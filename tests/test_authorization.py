@@ -126,6 +126,13 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/visits/{visit_id}/complete": MOVE_VISITS,
     "POST /v1/visits/{visit_id}/exam-orders": CLINICIANS,
     "POST /v1/check-ins": DESK,
+    # The day's visits: the desk's board, the doctors' and the nutritionist's worklist; a
+    # butler, her own mothers'.
+    "GET /v1/visits": {"admin", "frontdesk", "doctor", "nutritionist", "butler1"},
+    "POST /v1/visits/{visit_id}/her-link": DESK,
+    "DELETE /v1/visits/{visit_id}/her-link": DESK,
+    # Her own page: no login, the link's secret in a header (tests/visits/test_her_page.py).
+    "GET /v1/her/visit": PUBLIC,
     "GET /v1/mothers/{mother_id}/care-team": READ_MOTHERS,
     # Her charts: the nutritionist manages her weight and the vitals station records her
     # readings: both read them too.

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     clinic_timezone: str = Field(
         default="Asia/Shanghai", description="Time zone of the clinic's calendar day."
     )
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where mothers' phones reach the console, e.g. https://clinic.example.cn "
+        "(the check-in slip's QR code encodes it); default: the request's own base URL.",
+    )
     token_ttl_minutes: int = Field(
         default=12 * 60, ge=1, le=30 * 24 * 60, description="Lifetime of a login token."
     )

@@ -581,8 +581,7 @@ HER_LINK_WINDOW = timedelta(minutes=10)  # … in this window (then 429)
 def _base_url(request: Request, settings: Settings) -> str:
     """Where the console is reached: PUBLIC_BASE_URL when set (behind a proxy the request's
     own URL may be an internal one), else the request's."""
-    configured = getattr(settings, "public_base_url", None)
-    return str(configured or request.base_url).rstrip("/")
+    return str(settings.public_base_url or request.base_url).rstrip("/")
 
 
 @router.post(
