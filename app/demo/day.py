@@ -6,8 +6,9 @@ plan), so that everything in it obeys the same rules as real use: queues, alerts
 worklist, the butlers' feed and the audit trail all come out of the calls, none is written by
 hand. What it leaves, today in clinic time:
 
-- six mothers checked in, waiting at several stations: one fasting at the blood draw (her OGTT),
-  one flagged urgent, one purple (infection control);
+- six mothers booked today; five checked in and waiting at several stations: one fasting at
+  the blood draw (her OGTT), one flagged urgent, one purple (infection control); the sixth is
+  still to arrive;
 - one mother called into vitals room 1 (another was weighed and measured before her);
 - a final blood count ready for her butler to pick up, on the doctors' review worklist;
 - a critical haemoglobin: an open critical alert, paged to her butler;
@@ -27,7 +28,8 @@ from app.core.settings import Settings
 from app.reports.webhooks import sign
 
 # The order the desk checks them in: their tickets come in this order.
-CHECK_INS = ("MRN0002", "MRN0003", "MRN0004", "MRN0005", "MRN0001", "MRN0006")
+CHECK_INS = ("MRN0002", "MRN0003", "MRN0004", "MRN0005", "MRN0001")
+BOOKED_ONLY = "MRN0006"  # booked today, not arrived yet: the desk's next check-in
 URGENT = "MRN0004"  # red grade, 34 weeks: reduced movements (the demo's reason)
 READY = "MRN0003"  # her blood count is final and waits for her butler
 CRITICAL = "MRN0004"  # a haemoglobin below the critical limit
@@ -113,10 +115,22 @@ async def play_day(transport: httpx.AsyncBaseTransport, settings: Settings) -> l
     done: list[str] = []
     async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
         clinic = _Clinic(client, settings)
+        # Booked into today's session; all but one have arrived.
+        today = datetime.now(settings.tz).date().isoformat()
+        sessions = await clinic.json(
+            "frontdesk", "GET", "/v1/clinic-sessions", params={"from": today, "to": today}
+        )
+        session_id = sessions["items"][0]["id"]
+        mothers = await clinic.json("frontdesk", "GET", "/v1/mothers", params={"limit": 50})
+        ids = {m["mrn"]: m["id"] for m in mothers["items"]}
+        for mrn in (*CHECK_INS, BOOKED_ONLY):  # the first hour with room (not one gone)
+            body = {"mother_id": ids[mrn], "session_id": session_id}
+            await clinic.call("frontdesk", "POST", "/v1/visits", ok=201, json=body)
+        done.append(f"booked today: {', '.join((*CHECK_INS, BOOKED_ONLY))}")
         visits: dict[str, dict[str, Any]] = {}
         for mrn in CHECK_INS:
             visits[mrn] = await clinic.json("frontdesk", "POST", "/v1/check-ins", json={"mrn": mrn})
-        done.append(f"checked in: {', '.join(CHECK_INS)}")
+        done.append(f"checked in: {', '.join(CHECK_INS)} ({BOOKED_ONLY} not yet arrived)")
         await clinic.call(
             "frontdesk",
             "POST",
