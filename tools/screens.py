@@ -80,7 +80,7 @@ def prepare_day(server: Server) -> Day:
             {"mother_id": mothers[mrn]["id"], "session_id": session["id"]},
             token=desk,
         )
-        if status >= 300:
+        if status >= 300 and status != 409:  # 409: the demo day booked her already
             day.notes.append(f"booking of {mrn}: {status} {booked.get('detail')}")
         status, checked, _ = server.call("POST", "/v1/check-ins", {"mrn": mrn}, token=desk)
         if status >= 300:
@@ -222,10 +222,7 @@ def desk_check_in(page: Any) -> None:
     page.wait_for_selector("#slip", timeout=8000)
 
 
-def station_call(page: Any) -> None:
-    """The ultrasound room calls the next mother."""
-    page.click("#call-next", timeout=5000)
-    page.wait_for_timeout(800)
+STATION_READY = "#waiting [data-testid=waiting-entry], #serving [data-testid=serving-entry]"
 
 
 def shots(day: Day) -> list[Shot]:
@@ -239,7 +236,7 @@ def shots(day: Day) -> list[Shot]:
         Shot("desk-checkin", "/console/desk.html", DESK, user="frontdesk", act=desk_check_in),
         Shot("desk-board", "/console/desk.html", DESK, user="frontdesk", act=desk_tab("board")),
         Shot("desk-lab", "/console/desk.html", DESK, user="frontdesk", act=desk_tab("lab")),
-        Shot("station", "/console/station.html", DESK, user="station-us", act=station_call),
+        Shot("station", "/console/station.html", DESK, user="station-us", ready=STATION_READY),
         Shot("chart", "/console/chart.html", DESK, user="doctor", act=open_chart),
         Shot("chart-review", "/console/chart.html", DESK, user="doctor", act=chart_review),
         Shot("butler", "/console/butler.html", PHONE, user="butler-li", ready="#assignments li"),
@@ -269,7 +266,7 @@ def take(browser: Any, server: Server, shot: Shot, out: Path) -> list[str]:
             problems.append(f"{shot.path} answered {response.status}")
         try:
             if shot.ready and not missing:
-                page.wait_for_selector(shot.ready, timeout=8000)
+                page.wait_for_selector(shot.ready, timeout=30_000)
             if shot.act and not missing:
                 shot.act(page)
         except Exception as exc:  # a shot is still worth taking
