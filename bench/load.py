@@ -46,6 +46,10 @@ PASSWORD = "butler-demo-2026"
 LAB_KEY = "pb_demo_lab_key_0001"
 LAB_SECRET = "demo-lab-signing-secret-2026"
 ROOMS = [("VIT", 1), ("LAB", 1), ("LAB", 2), ("URI", 1), ("US", 1), ("US", 2), ("DOC", 1), ("DOC", 2)]
+# Each station's room is run by that station's own account (a station account works at its
+# station only, issue 17).
+STATION_LOGINS = {"VIT": "station-vitals", "LAB": "station-blood", "URI": "station-urine",
+                  "US": "station-us", "DOC": "station-doctor"}
 IDS = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -106,7 +110,8 @@ class Load:
         return response
 
     async def setup(self, mothers: int) -> None:
-        for who in ("admin", "frontdesk", "station-us", "butler-wang", "butler-li", "butler-zhang"):
+        for who in ("admin", "frontdesk", *STATION_LOGINS.values(), "butler-wang", "butler-li",
+                    "butler-zhang"):
             r = await self.client.post("/v1/auth/login", json={"username": who, "password": PASSWORD})
             r.raise_for_status()
             self.tokens[who] = r.json()["access_token"]
@@ -149,15 +154,16 @@ class Load:
 
     async def room(self, station: str, room: int, until: float) -> None:
         while time.monotonic() < until:
-            r = await self.call("POST", f"/v1/stations/{station}/call-next", "station-us", json={"room": room})
+            who = STATION_LOGINS[station]
+            r = await self.call("POST", f"/v1/stations/{station}/call-next", who, json={"room": room})
             called = r.json().get("called") if r.status_code == 200 else None
             if not called:
                 await asyncio.sleep(0.2)
                 continue
             entry = called["entry"]["id"]
-            await self.call("POST", f"/v1/queue-entries/{entry}/start", "station-us")
+            await self.call("POST", f"/v1/queue-entries/{entry}/start", who)
             await asyncio.sleep(0.05)
-            await self.call("POST", f"/v1/queue-entries/{entry}/finish", "station-us")
+            await self.call("POST", f"/v1/queue-entries/{entry}/finish", who)
             self.result.served += 1
 
     async def lab(self, until: float) -> None:
