@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit migrate seed bench simulate load screens clean help
+.PHONY: run test lint typecheck unit migrate seed bench bench-search simulate load screens clean help
 
 help:
 	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on :$(PORT)"
 	@echo "make test   - install dev tools, run ruff, the layering contract, mypy and the suite (SQLite + PostgreSQL)"
 	@echo "make simulate - replay the clinic-day scenarios and compare routing (table, JSON, chart)"
 	@echo "make load     - a minute of mixed load on PostgreSQL: 5xx, invariants, p95 per endpoint"
+	@echo "make bench-search - search as you type over 100,000 mothers, PostgreSQL and SQLite (bench/RESULTS.md)"
 	@echo "make screens  - screenshots of every console screen into docs/screens/ (needs chromium)"
 
 $(VENV)/.installed: pyproject.toml
@@ -52,6 +53,9 @@ test: lint typecheck unit
 bench: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk) and PostgreSQL on 127.0.0.1:5432"; exit 2; }
 	$(PY) bench/feed_bench.py
+
+bench-search: $(VENV)/.dev-installed
+	$(PY) bench/search_bench.py
 
 load: $(VENV)/.dev-installed
 	$(PY) bench/load.py --seconds 60 --mothers 120

@@ -214,6 +214,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "GET /v1/visits/{visit_id}/queue": READ_VISITS | {"nutritionist"},
     "POST /v1/mothers/{mother_id}/sms": {"admin", "frontdesk", "butler1"},
     # Waiting-room screens: tickets and masked names only.
+    "GET /v1/boards": PUBLIC,  # the waiting-room TV's list of stations: no mother in it
     "GET /v1/stations/{code}/board": PUBLIC,
     "GET /v1/stations/{code}/board.html": PUBLIC,
 }

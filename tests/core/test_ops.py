@@ -46,7 +46,13 @@ async def test_metrics_are_prometheus_text_with_route_templates(api: Api) -> Non
     assert "01a221b4-0000" not in response.text
 
 
-PUBLIC_V1 = {"/v1/auth/login", "/v1/stations/{code}/board", "/v1/stations/{code}/board.html"}
+PUBLIC_V1 = {
+    "/v1/auth/login",
+    "/v1/boards",
+    "/v1/stations/{code}/board",
+    "/v1/stations/{code}/board.html",
+    "/v1/her/visit",
+}
 
 
 async def test_openapi_documents_every_route_with_problem_responses(api: Api) -> None:
