@@ -146,7 +146,7 @@ async def seed_demo(
     clock = SystemClock()
     now = clock.now()
     today = local_today(clock, settings.tz)
-    total = 6 if app_factory is not None else 5
+    total = 5
     try:
         async with session_factory(engine)() as session:
             users_count = await session.scalar(select(func.count()).select_from(User))
@@ -291,7 +291,7 @@ async def seed_demo(
     finally:
         await engine.dispose()
     if app_factory is not None:
-        _say(6, total, "today: check-ins, queues, a call, lab reports, an alert, a plan")
+        print("      and today: check-ins, queues, a call, lab reports, an alert, a plan")
         app = app_factory(settings)
         try:
             for line in await play_day(httpx.ASGITransport(app=app), settings):
