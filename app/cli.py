@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import importlib
 import os
 import sys
 import uuid
@@ -15,6 +14,7 @@ from app import all_models  # noqa: F401 - every mapper configured in a process 
 from app.core.clock import SystemClock
 from app.core.database import create_engine
 from app.core.settings import Environment, Settings, get_settings
+from app.main import create_app
 from app.wiring import session_factory
 
 
@@ -68,11 +68,9 @@ def _seed_cmd(args: argparse.Namespace) -> int:
     if settings.environment is Environment.PRODUCTION:
         print("refusing to seed demo data in production (ENVIRONMENT=production)", file=sys.stderr)
         return 2
-    # The demo day is played through the API in process, on the app a server would run. The
-    # app is loaded by name, as `uvicorn app.main:app` loads it: the command and the app are
-    # independent entry points (.importlinter), neither imports the other.
-    create_app = None if args.no_day else importlib.import_module("app.main").create_app
-    return asyncio.run(seed_demo(settings, only_if_empty=args.if_empty, app_factory=create_app))
+    # The demo day is played through the API in process, on the app a server would run.
+    app_factory = None if args.no_day else create_app
+    return asyncio.run(seed_demo(settings, only_if_empty=args.if_empty, app_factory=app_factory))
 
 
 async def seal_secrets(settings: Settings, *, now: datetime | None = None) -> int:
