@@ -69,6 +69,7 @@ async def _awaiting_views(
                 ticket=entry.ticket,
                 masked_name=mask_name(names[entry.mother_id]),
                 exam=rule.name if rule else first.exam_code,
+                exam_zh=rule.zh if rule else first.exam_code,
                 event=GLUCOSE_DRINK,
                 first_step_done_at=first.done_at,
                 waiting_for=f"{TIMING_EVENTS[GLUCOSE_DRINK]} not started",
@@ -154,6 +155,8 @@ async def board(session: AsyncSession, station: Station, ctx: Ctx) -> StationBoa
     return StationBoard(
         station=station.code,
         name=station.name,
+        name_zh=station.name_zh,
+        place_kind=station.place_kind,
         now_calling=[
             BoardTicket(
                 ticket=e.ticket,
@@ -192,3 +195,13 @@ async def board_at(session: AsyncSession, code: str, ctx: Ctx, now: datetime) ->
     shown = await board(session, station, at)
     opens = [t.not_before for t in shown.later if t.not_before is not None]
     return Built(shown, frozenset({station.id}), min(opens) if opens else None)
+
+
+async def station_queue_at(
+    session: AsyncSession, station: Station, catalogue: Catalogue, ctx: Ctx, now: datetime
+) -> tuple[Built, list[uuid.UUID]]:
+    """The station's queue as of ``now``, for its long-poll (a timed draw falling due changes
+    who may be called next, so the clock changes it too), with the mothers it shows."""
+    queue, shown = await station_queue(session, station, catalogue, replace(ctx, now=now))
+    opens = [e.available_at for e in queue.waiting if e.available_at > now]
+    return Built(queue, frozenset({station.id}), min(opens) if opens else None), shown

@@ -17,6 +17,7 @@ def rule_of(row: ExamType) -> ExamRule:
     return ExamRule(
         code=row.code,
         name=row.name,
+        name_zh=row.name_zh,
         station_type=row.station_type,
         position=row.position,
         fasting=row.fasting,

@@ -62,6 +62,12 @@ class ExamRule:
     precedence: tuple[Precedence, ...]
     sequence: tuple[SequenceStep, ...]
     service_minutes: float
+    name_zh: str | None = None  # None: no Chinese name set (show name)
+
+    @property
+    def zh(self) -> str:
+        """Its Chinese name, or its (English) name where none is set."""
+        return self.name_zh or self.name
 
     @property
     def steps(self) -> tuple[SequenceStep, ...]:

@@ -17,7 +17,7 @@ from app.queues.models import EntryState, QueueEntry, Station
 from app.queues.policy import Ctx
 from app.queues.repository import QueueRepository
 from app.queues.schemas import HerCall, HerNext, HerTicket, HerVisit
-from app.queues.views import entry_facts
+from app.queues.views import EntryFacts, entry_facts
 from app.queues.visit_queue import visit_queue
 from app.visits.models import Visit
 
@@ -51,25 +51,29 @@ async def her_visit(
             )
             if e.available_at > now:
                 not_before = e.available_at
-        tickets.append(_ticket(e, station, facts[e.id].exams, position, not_before, place))
+        tickets.append(_ticket(e, station, facts[e.id], position, not_before, place))
         if e.state == EntryState.CALLED:
             called = HerCall(
                 ticket=e.ticket,
                 station=station.code,
                 station_name=station.name,
+                station_name_zh=station.name_zh,
+                place_kind=station.place_kind,
                 room=e.room,
                 called_at=e.called_at,
                 recalls=e.recalls,
             )
     for e in done:
-        tickets.append(_ticket(e, stations[e.station_id], facts[e.id].exams, None, None, None))
+        tickets.append(_ticket(e, stations[e.station_id], facts[e.id], None, None, None))
     nxt = None
     if q.suggested is not None:
         s = q.suggested.entry
         nxt = HerNext(
             exams=facts[s.id].exams,
+            exams_zh=facts[s.id].exams_zh,
             station=q.suggested.station.code,
             station_name=q.suggested.station.name,
+            station_name_zh=q.suggested.station.name_zh,
             ticket=s.ticket,
             not_before=s.available_at if s.available_at > now else None,
             due_at=s.due_at,
@@ -78,8 +82,10 @@ async def her_visit(
         step, why = q.pending[0]
         rule = catalogue.rule(step.exam_code)
         name = rule.name if rule else step.exam_code
+        zh = rule.zh if rule else step.exam_code
         nxt = HerNext(
             exams=[f"{name} ({step.label})" if step.label else name],
+            exams_zh=[f"{zh}（{step.label}）" if step.label else zh],
             station=None,
             station_name=None,
             ticket=None,
@@ -109,7 +115,7 @@ async def her_visit(
 def _ticket(
     e: QueueEntry,
     station: Station,
-    exams: list[str],
+    facts: EntryFacts,
     position: int | None,
     not_before: datetime | None,
     place: object | None,
@@ -119,9 +125,12 @@ def _ticket(
         ticket=e.ticket,
         station=station.code,
         station_name=station.name,
+        station_name_zh=station.name_zh,
+        place_kind=station.place_kind,
         room=e.room if e.state != EntryState.DONE else None,
         status=e.state,
-        exams=exams,
+        exams=facts.exams,
+        exams_zh=facts.exams_zh,
         position=position,
         estimated_wait_minutes=wait,
         called_at=e.called_at,

@@ -48,7 +48,10 @@ class Station(UUIDPrimaryKey, Base):
     __tablename__ = "stations"
 
     code: Mapped[str] = mapped_column(String(10), unique=True)  # also the ticket prefix
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))  # English
+    name_zh: Mapped[str | None] = mapped_column(String(100))  # Chinese (None: not set)
+    # Its places are rooms (诊室) or windows (窗口, a counter): how the TV and her page say it.
+    place_kind: Mapped[str] = mapped_column(String(10), default="room", server_default="room")
     station_type: Mapped[str] = mapped_column(String(30), index=True)
     servers: Mapped[int] = mapped_column(SmallInteger)
     opens_at: Mapped[time]
@@ -63,6 +66,7 @@ class Station(UUIDPrimaryKey, Base):
     __table_args__ = (
         CheckConstraint("servers > 0", name="servers_positive"),
         CheckConstraint("closes_at > opens_at", name="closes_after_opening"),
+        CheckConstraint("place_kind IN ('room', 'window')", name="place_kind_known"),
     )
 
 
@@ -72,7 +76,8 @@ class ExamType(Base):
     __tablename__ = "exam_types"
 
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(120))  # English
+    name_zh: Mapped[str | None] = mapped_column(String(120))  # Chinese (None: not set)
     station_type: Mapped[str] = mapped_column(String(30))
     position: Mapped[int] = mapped_column(SmallInteger)  # catalogue order
     fasting: Mapped[bool] = mapped_column(default=False)  # must be done fasting

@@ -29,14 +29,15 @@ from app.measurements.domain import Entered
 from app.measurements.service import NewReading
 from app.queues import catalogue as exam_catalogue
 from app.queues import operations, routing, stations, timing
-from app.queues.boards import board_at, call_result
-from app.queues.boards import station_queue as read_station_queue
+from app.queues.boards import board_at, call_result, station_queue_at
 from app.queues.dependencies import CatalogueDep, CtxDep, EntryDep, acting
 from app.queues.domain import GLUCOSE_DRINK, Catalogue
-from app.queues.longpoll import MAX_WAIT, long_poll
+from app.queues.longpoll import MAX_WAIT, Built, long_poll
 from app.queues.models import QueueEntry
 from app.queues.policy import Ctx
 from app.queues.schemas import (
+    BoardList,
+    BoardListing,
     CallNext,
     CallResult,
     CancelOrder,
@@ -189,21 +190,47 @@ async def update_exam_type(
     "/stations/{code}/queue",
     response_model=StationQueue,
     summary="Who is being served and who waits, in call order, with estimated waits",
-    responses=problem_responses(403, 404),
+    description="Send If-None-Match with the last ETag: 304 when unchanged; with ?wait=N (at "
+    "most 30) the request is held until the queue moves or a timed draw falls due.",
+    responses={**problem_responses(403, 404), 304: {"description": "Not modified"}},
 )
 async def station_queue(
+    request: Request,
     code: str,
     principal: QueueReaderHere,
     session: SessionDep,
     audit: AuditDep,
     ctx: CtxDep,
+    clock: ClockDep,
     catalogue: CatalogueDep,
-) -> StationQueue:
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT, description="Seconds to hold")] = 0,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
     station = await operations.station_by_code(session, code)
     _her_station(principal, station.station_type, audit, "queue.read", station.id)
-    queue, shown = await read_station_queue(session, station, catalogue, ctx)
-    audit.record_many("queue.read", "mother", shown)
-    return queue
+    shown: list[uuid.UUID] = []
+
+    async def build(now: datetime) -> Built:
+        # Read again each time: the long-poll's wait ends the transaction the station was
+        # read in.
+        here = await operations.station_by_code(session, code)
+        built, mothers = await station_queue_at(session, here, catalogue, ctx, now)
+        shown[:] = mothers
+        return built
+
+    response = await long_poll(
+        request,
+        session,
+        clock,
+        build=build,
+        prefix="queue",
+        wait=wait,
+        if_none_match=if_none_match,
+    )
+    # After the wait (which rolls back), so the read is audited in the request's transaction.
+    if response.status_code == status.HTTP_200_OK:
+        audit.record_many("queue.read", "mother", shown)
+    return response
 
 
 @router.post(
@@ -515,6 +542,23 @@ async def visit_queue(
 
 
 # Waiting-room displays (public: tickets and masked names only) ---------------------------
+
+
+@boards.get(
+    "/boards",
+    response_model=BoardList,
+    summary="The waiting-room boards a TV can show: each open station's code and names",
+    description="Public, like the boards: nothing about any mother. In the order of a "
+    "mother's day (the catalogue position of the first exam done at each).",
+)
+async def list_boards(session: SessionDep) -> BoardList:
+    # In the order of her day: by the catalogue position of the first exam done there.
+    first: dict[str, int] = {}
+    for exam in await exam_catalogue.exam_types(session):
+        first.setdefault(exam.station_type, exam.position)
+    open_ = [s for s in await stations.stations(session) if s.is_open]
+    open_.sort(key=lambda s: (first.get(s.station_type, 10_000), s.code))
+    return BoardList(items=[BoardListing.model_validate(s, from_attributes=True) for s in open_])
 
 
 @boards.get(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -12,6 +12,9 @@ from app.measurements.schemas import ReadingIn
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9]{0,9}$")
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
+
+
+PlaceKind = Literal["room", "window"]
 
 
 def _no_nulls(model: BaseModel) -> None:
@@ -26,7 +29,9 @@ class StationPublic(BaseModel):
 
     id: uuid.UUID
     code: str
-    name: str
+    name: str = Field(description="Its name in English")
+    name_zh: str | None = Field(description="Its name in Chinese (null: not set; show name)")
+    place_kind: str = Field(description="room or window: how its places are called")
     station_type: str
     servers: int
     opens_at: LocalTime
@@ -44,7 +49,11 @@ class StationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(description="Short code, also the ticket prefix, e.g. US2", max_length=10)
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, description="In English")
+    name_zh: str | None = Field(
+        default=None, min_length=1, max_length=100, description="In Chinese"
+    )
+    place_kind: PlaceKind = "room"
     station_type: str = Field(description="The kind of exam done here, e.g. ultrasound")
     servers: int = Field(default=1, ge=1, le=20, description="Rooms (parallel servers)")
     opens_at: LocalTime = time(7, 30)
@@ -75,7 +84,11 @@ class StationCreate(BaseModel):
 class StationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=100, description="In English")
+    name_zh: str | None = Field(
+        default=None, min_length=1, max_length=100, description="In Chinese"
+    )
+    place_kind: PlaceKind | None = None
     servers: int | None = Field(default=None, ge=1, le=20)
     opens_at: LocalTime | None = None
     closes_at: LocalTime | None = None
@@ -93,7 +106,8 @@ class ExamTypePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     code: str
-    name: str
+    name: str = Field(description="Its name in English")
+    name_zh: str | None = Field(description="Its name in Chinese (null: not set; show name)")
     station_type: str
     position: int
     fasting: bool
@@ -114,7 +128,10 @@ class ExamTypeList(BaseModel):
 class ExamTypeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=120)
+    name: str | None = Field(default=None, min_length=1, max_length=120, description="In English")
+    name_zh: str | None = Field(
+        default=None, min_length=1, max_length=120, description="In Chinese"
+    )
     station_type: str | None = None
     position: int | None = Field(default=None, ge=1, le=1000)
     fasting: bool | None = None
@@ -158,6 +175,10 @@ class QueueEntryPublic(BaseModel):
     mother_id: uuid.UUID
     masked_name: str
     exams: list[str]
+    exams_zh: list[str] = Field(
+        default_factory=list,
+        description="The same exams in Chinese (the English name where none is set)",
+    )
     step_offset: int
     fasting: bool
     urgent: bool
@@ -230,6 +251,7 @@ class AwaitingStart(BaseModel):
     ticket: str
     masked_name: str
     exam: str
+    exam_zh: str = ""
     event: str = Field(examples=["glucose_drink"])
     first_step_done_at: datetime
     waiting_for: str = Field(examples=["glucose drink not started"])
@@ -335,6 +357,8 @@ class BoardTicket(BaseModel):
 class StationBoard(BaseModel):
     station: str
     name: str
+    name_zh: str | None = Field(default=None, description="In Chinese (null: not set)")
+    place_kind: str = Field(default="room", description="room or window")
     now_calling: list[BoardTicket]
     next: list[BoardTicket] = Field(
         description="In the order call-next takes them (its own rule), one line per mother"
@@ -354,9 +378,15 @@ class HerTicket(BaseModel):
     ticket: str
     station: str
     station_name: str
+    station_name_zh: str | None = None
+    place_kind: str = "room"
     room: int | None
     status: str = Field(examples=["waiting", "called", "in_service", "done"])
     exams: list[str]
+    exams_zh: list[str] = Field(
+        default_factory=list,
+        description="The same exams in Chinese (the English name where none is set)",
+    )
     position: int | None = Field(
         description="Waiting: 1 is called next here (the order call-next takes; while she is "
         "at another station, her place here once she is free); null while her time here has "
@@ -373,6 +403,8 @@ class HerCall(BaseModel):
     ticket: str
     station: str
     station_name: str
+    station_name_zh: str | None = None
+    place_kind: str = "room"
     room: int | None
     called_at: datetime | None
     recalls: int
@@ -382,8 +414,13 @@ class HerNext(BaseModel):
     """What comes next for her: the place suggested, or the exam still to queue for."""
 
     exams: list[str]
+    exams_zh: list[str] = Field(
+        default_factory=list,
+        description="The same exams in Chinese (the English name where none is set)",
+    )
     station: str | None
     station_name: str | None
+    station_name_zh: str | None = None
     ticket: str | None
     not_before: datetime | None
     due_at: datetime | None
@@ -401,3 +438,17 @@ class HerVisit(BaseModel):
     expected_finish: datetime | None
     expires_at: datetime = Field(description="When this link stops working")
     as_of: datetime | None
+
+
+class BoardListing(BaseModel):
+    """A waiting-room board the TV can show: nothing about any mother."""
+
+    code: str
+    name: str = Field(description="In English")
+    name_zh: str | None = Field(description="In Chinese (null: not set; show name)")
+    place_kind: str = Field(description="room or window: how its places are called")
+    station_type: str
+
+
+class BoardList(BaseModel):
+    items: list[BoardListing]

@@ -26,6 +26,7 @@ class EntryFacts:
     urgent: bool
     infection_control: bool
     exams: list[str]
+    exams_zh: list[str]
 
 
 async def entry_facts(
@@ -36,12 +37,15 @@ async def entry_facts(
     repo = QueueRepository(session)
     by_visit = await repo.visit_facts({e.visit_id for e in entries})
     steps = await repo.steps_of_entries([e.id for e in entries])
-    exams: dict[uuid.UUID, list[str]] = defaultdict(list)
+    exams: dict[uuid.UUID, list[tuple[str, str]]] = defaultdict(list)
     for step in steps:
         assert step.entry_id is not None
         rule = catalogue.rule(step.exam_code)
-        name = rule.name if rule else step.exam_code
-        exams[step.entry_id].append(f"{name} ({step.label})" if step.offset_minutes else name)
+        en = rule.name if rule else step.exam_code
+        zh = rule.zh if rule else step.exam_code
+        if step.offset_minutes:
+            en, zh = f"{en} ({step.label})", f"{zh}（{step.label}）"
+        exams[step.entry_id].append((en, zh))
     out = {}
     for e in entries:
         _vid, urgent, name, mrn, purple = by_visit[e.visit_id]
@@ -50,7 +54,8 @@ async def entry_facts(
             mrn=mrn,
             urgent=bool(urgent),
             infection_control=bool(purple),  # purple stands beside her colour (NHFPC 2017)
-            exams=sorted(exams[e.id]),
+            exams=[en for en, _ in sorted(exams[e.id])],
+            exams_zh=[zh for _, zh in sorted(exams[e.id])],
         )
     return out
 
@@ -84,6 +89,7 @@ async def entry_views(
                 mother_id=e.mother_id,
                 masked_name=mask_name(f.name),
                 exams=f.exams,
+                exams_zh=f.exams_zh,
                 step_offset=e.step_offset,
                 fasting=e.fasting,
                 urgent=f.urgent,

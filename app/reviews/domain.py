@@ -153,46 +153,21 @@ def due_at(
     return datetime.combine(local, FOLLOW_UP_AT, tzinfo=tz).astimezone(UTC)
 
 
-# The exam catalogue (exam_types) names its exams in English only and has no column for a
-# Chinese name; until it has one, the names a Chinese clinic's staff and mothers use (the
-# names on a 检验单 and on the clinic's signs), by catalogue code, for what her butler reads.
-# A catalogue name that already carries Chinese is taken as it is.
-EXAM_NAMES_ZH: dict[str, str] = {
-    "vitals": "体重血压",
-    "fasting_glucose": "空腹血糖",
-    "liver_kidney": "肝肾功能",
-    "liver_bile_acids": "肝功能及胆汁酸",
-    "ogtt": "糖耐量试验",
-    "cbc": "血常规",
-    "abo_rh": "血型",
-    "hbsag": "乙肝表面抗原",
-    "syphilis": "梅毒筛查",
-    "hiv": "艾滋病筛查",
-    "down_screening": "唐氏筛查",
-    "nipt": "无创DNA",
-    "us_early": "早孕超声",
-    "urine": "尿常规",
-    "nt_scan": "NT检查",
-    "us_anatomy": "系统超声",
-    "us_obstetric": "产科超声",
-    "gbs": "B族链球菌筛查",
-    "nst": "胎心监护",
-    "consultation": "产科门诊",
-}
-
-
 def _has_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
-def exam_label(code: str, catalogue_name: str | None) -> str:
-    """How her butler's task names an exam: Chinese first, then the catalogue's name
-    ("血常规 Complete blood count"); an exam the catalogue does not have, by its code."""
-    if catalogue_name is None:
-        return EXAM_NAMES_ZH.get(code, code)
-    if _has_cjk(catalogue_name) or code not in EXAM_NAMES_ZH:
-        return catalogue_name
-    return f"{EXAM_NAMES_ZH[code]} {catalogue_name}"
+def exam_label(code: str, names: tuple[str, str | None] | None) -> str:
+    """How her butler's task names an exam: the catalogue's Chinese name first, then its
+    English one ("血常规 Complete blood count"); without a Chinese name (or with a name that
+    carries Chinese already) the catalogue's name; an exam the catalogue does not have, by
+    its code."""
+    if names is None:
+        return code
+    name, name_zh = names
+    if not name_zh or _has_cjk(name) or name_zh == name:
+        return name
+    return f"{name_zh} {name}"
 
 
 def task_title(kind: FollowUpKind, *, exam: str | None) -> str:

@@ -137,15 +137,17 @@ class ReviewRepository:
             )
         ) is not None
 
-    async def exam_names(self, codes: Sequence[str]) -> dict[str, str]:
-        """The catalogue's name of each exam code it has."""
+    async def exam_names(self, codes: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """The catalogue's names (English, Chinese or None) of each exam code it has."""
         if not codes:
             return {}
         return {
-            code: name
-            for code, name in (
+            code: (name, name_zh)
+            for code, name, name_zh in (
                 await self.session.execute(
-                    select(ExamType.code, ExamType.name).where(ExamType.code.in_(set(codes)))
+                    select(ExamType.code, ExamType.name, ExamType.name_zh).where(
+                        ExamType.code.in_(set(codes))
+                    )
                 )
             ).all()
         }

@@ -118,10 +118,11 @@ def test_the_task_says_what_to_do_never_the_result() -> None:
 
 
 def test_an_exam_is_named_chinese_first_as_the_catalogue_names_it() -> None:
-    assert domain.exam_label("cbc", "Complete blood count") == "血常规 Complete blood count"
+    # The catalogue's two names (exam_types.name and name_zh, migration 0027).
+    label = domain.exam_label("cbc", ("Complete blood count", "血常规"))
+    assert label == "血常规 Complete blood count"
     # An admin who wrote the Chinese into the catalogue's name: taken as it is.
-    assert domain.exam_label("cbc", "血常规 Blood count") == "血常规 Blood count"
-    # A catalogue exam with no Chinese name known here, and a code the catalogue lacks.
-    assert domain.exam_label("new_exam", "A new exam") == "A new exam"
-    assert domain.exam_label("urine", None) == "尿常规"
+    assert domain.exam_label("cbc", ("血常规 Blood count", "血常规")) == "血常规 Blood count"
+    # A catalogue exam with no Chinese name set, and a code the catalogue lacks.
+    assert domain.exam_label("new_exam", ("A new exam", None)) == "A new exam"
     assert domain.exam_label("LOINC-1", None) == "LOINC-1"
