@@ -637,12 +637,22 @@ function loadHealthPlan(id) {
   return into("healthplan", id, async () => {
     let plan = null;
     let etag = null;
+    // Her versions first (an empty list while she has no plan), so that no request fails
+    // (and no console error is logged) for the expected "no plan yet".
+    let versionList = [];
     try {
-      const r = await api(`/v1/mothers/${id}/health-plan`);
-      plan = r.data;
-      etag = r.etag;
+      versionList = (await api(`/v1/mothers/${id}/health-plan/versions`)).data.items;
     } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
+      if (!(err instanceof ApiError && err.status === 404)) throw err; // no pregnancy in care
+    }
+    if (versionList.length) {
+      try {
+        const r = await api(`/v1/mothers/${id}/health-plan`);
+        plan = r.data;
+        etag = r.etag;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+      }
     }
     const out = [];
     const clinician = me.role === "doctor" || me.role === "nutritionist";
@@ -675,14 +685,12 @@ function loadHealthPlan(id) {
     if (plan) {
       const versions = el("div", { id: "hp-versions" });
       out.push(el("h3", {}, t("hp.versions")), versions);
-      api(`/v1/mothers/${id}/health-plan/versions`).then(({ data }) => {
-        versions.replaceChildren(
-          el("ul", { class: "plain versions" }, data.items.map((x) =>
-            el("li", {}, el("strong", {}, `v${x.version}`), ` ${x.kind} · ${x.created_by_name} · ${dateTime(x.created_at)}`,
-              x.signed_by_name ? el("span", { class: "badge ok" }, ` ${x.signed_by_name} ${dateTime(x.signed_at)}`) : "",
-              x.change_note ? el("span", { class: "muted" }, ` — ${x.change_note}`) : ""))),
-        );
-      }).catch((err) => versions.replaceChildren(failBox(err)));
+      versions.replaceChildren(
+        el("ul", { class: "plain versions" }, versionList.map((x) =>
+          el("li", {}, el("strong", {}, `v${x.version}`), ` ${x.kind} · ${x.created_by_name} · ${dateTime(x.created_at)}`,
+            x.signed_by_name ? el("span", { class: "badge ok" }, ` ${x.signed_by_name} ${dateTime(x.signed_at)}`) : "",
+            x.change_note ? el("span", { class: "muted" }, ` — ${x.change_note}`) : ""))),
+      );
     }
     return out;
   });

@@ -2,8 +2,8 @@
 // large with a chime (Web Audio, no sound file) and a spoken call where the browser has a
 // Chinese voice; both languages at once; a clock in the clinic's time zone. Updated through
 // the boards' long-poll (ETag + ?wait=), never by reloading the page.
-import { ApiError, CLINIC_TZ, addStrings, api, both, clockTime, el, longPoll, sleep, token } from "./core.js";
-import { roomNames, stationName } from "./stations.js";
+import { ApiError, CLINIC_TZ, addStrings, api, both, clockTime, el, longPoll, sleep } from "./core.js";
+import { loadStations, roomNames, stationName } from "./stations.js";
 
 addStrings({
   "tv.brand": ["孕期管家 · 候诊", "Waiting room"],
@@ -22,9 +22,6 @@ addStrings({
   "tv.recalled": ["再次呼叫", "Called again"],
 });
 
-// Without ?stations= and with no signed-in account to list them: the demo clinic's stations
-// (a code without a board is dropped at the first 404).
-const DEFAULT_STATIONS = ["VIT", "LAB", "US", "URI", "EXM", "NST", "NUT", "DOC"];
 
 const boards = new Map(); // code → last board answer
 const seen = new Set(); // "ticket|called_at|recalls" already announced
@@ -35,7 +32,7 @@ const announcements = [];
 let announcing = false;
 
 function roomText(code, room, lang) {
-  const [zh, en] = roomNames(code, room);
+  const [zh, en] = roomNames(code, room, boards.get(code)?.place_kind);
   return lang === "zh" ? zh : en;
 }
 
@@ -68,7 +65,7 @@ function renderBoards(codes) {
   box.replaceChildren(
     ...codes.map((code) => {
       const b = boards.get(code);
-      const [zh, en] = stationName(code, b?.name);
+      const [zh, en] = stationName(code, b?.name, b?.name_zh);
       if (b?.missing) return el("article", { class: "board missing", "data-testid": "board", "data-station": code }, both("tv.unknown", { code }));
       const listed = new Set(); // one line per ticket, whatever the answer holds
       const uniq = (list) => (list || []).filter((t) => !listed.has(t.ticket) && listed.add(t.ticket));
@@ -89,8 +86,9 @@ function renderBoards(codes) {
   );
 }
 
-function showCall(code, t, apiName) {
-  const [zh, en] = stationName(code, apiName);
+function showCall(code, t) {
+  const b = boards.get(code);
+  const [zh, en] = stationName(code, b?.name, b?.name_zh);
   document.getElementById("tv-calling-ticket").textContent = t.ticket;
   document.getElementById("tv-calling-name").textContent = t.masked_name;
   document.getElementById("tv-calling-room").textContent = `${zh} ${roomText(code, t.room, "zh")}`.trim();
@@ -135,7 +133,7 @@ function chineseVoice() {
 function speak(code, t) {
   const voice = chineseVoice();
   if (!soundOn || !voice) return Promise.resolve();
-  const [zh] = stationName(code);
+  const [zh] = stationName(code, boards.get(code)?.name, boards.get(code)?.name_zh);
   // "请 LAB 0 0 2 号到抽血 1 号窗口": the ticket's digits one by one, as a caller reads them
   const ticket = t.ticket.replace(/-/g, " ").replace(/(\d)/g, " $1 ").replace(/\s+/g, " ").trim();
   const text = `请 ${ticket} 号，到${zh}${roomText(code, t.room, "zh")}`;
@@ -190,15 +188,17 @@ async function stationCodes() {
   if (wanted) {
     return [...new Set(wanted.split(",").map((s) => s.trim().toUpperCase()).filter((s) => /^[A-Z0-9_-]{1,16}$/.test(s)))];
   }
-  if (token()) {
+  // Every open station's board (GET /v1/boards, public), read again until it answers.
+  for (let delay = 2000; ; delay = Math.min(delay * 2, 30000)) {
     try {
-      const { data } = await api("/v1/stations");
-      return data.items.filter((s) => s.is_open !== false).map((s) => s.code);
+      const codes = (await loadStations()).map((s) => s.code);
+      document.getElementById("offline-banner").hidden = true;
+      return codes;
     } catch {
-      // not allowed or offline: the default list
+      document.getElementById("offline-banner").hidden = false;
+      await sleep(delay);
     }
   }
-  return DEFAULT_STATIONS;
 }
 
 function follow(code, codes) {
