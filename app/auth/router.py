@@ -100,6 +100,7 @@ async def me(principal: CurrentPrincipal) -> Me:
         role=Role(principal.role),
         butler_id=principal.butler_id,
         station_code=principal.station_code,
+        display_name=principal.display_name,
     )
 
 

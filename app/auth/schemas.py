@@ -53,7 +53,10 @@ class TokenResponse(BaseModel):
 class Me(BaseModel):
     kind: Literal["user", "client"]
     id: uuid.UUID
-    name: str
+    name: str = Field(description="The username, or the API client's name.")
+    display_name: str | None = Field(
+        default=None, description="The user's name as people read it (a screen's top bar)."
+    )
     role: Role
     butler_id: uuid.UUID | None = None
     station_code: str | None = Field(

@@ -84,6 +84,7 @@ async def authenticate_bearer(
         butler_id=butler_id,
         token_expires_at=token.expires_at,
         station_code=user.station_code,
+        display_name=user.display_name,
     )
     if cache is not None:
         cache.put(digest, principal, token.expires_at, epoch)

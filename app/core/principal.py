@@ -24,6 +24,8 @@ class Principal:
     token_expires_at: datetime | None = None
     # A station account's station (issue 17): it acts there only. None for every other role.
     station_code: str | None = None
+    # The name people read (王管家), for screens; ``name`` (the username) is what the audit keeps.
+    display_name: str | None = None
 
     @property
     def scope_key(self) -> str:

@@ -28,6 +28,9 @@ async def test_login_gives_a_working_token(api: Api) -> None:
     me = await api.client.get("/v1/auth/me", headers=bearer(token))
     assert me.status_code == 200
     assert me.json()["role"] == "front_desk"
+    assert me.json()["name"] == "frontdesk"  # the username, as the audit keeps it
+    assert me.json()["display_name"]  # the name a screen's top bar shows
+    assert me.json()["display_name"] != "frontdesk"
 
 
 async def test_wrong_password_and_unknown_user_look_the_same(api: Api) -> None:

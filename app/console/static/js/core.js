@@ -392,7 +392,7 @@ export function topbar(titleKey, me) {
   bar.replaceChildren(
     el("a", { class: "brand", href: "/console/" }, t("app.name")),
     el("h1", {}, t(titleKey)),
-    el("span", { class: "who" }, me ? `${me.name} · ${roleName(me.role)}` : ""),
+    el("span", { class: "who" }, me ? `${me.display_name || me.name} · ${roleName(me.role)}` : ""),
     langButton,
     me ? el("button", { type: "button", class: "link", onclick: logout }, t("app.logout")) : "",
   );
