@@ -72,7 +72,9 @@ class TokenCache:
 
 
 def forget_revoked(session: Session) -> None:
-    """Commit hook (after commit): revoked users' cached verifications end in this process."""
+    """Commit hook (after commit): revoked users' cached verifications end in this process.
+    Not at a savepoint's release (app/core/hooks.py): forgotten then, a verification made before
+    the commit would be cached again, and the commit would have nobody left to forget."""
     state = session_state(session)
     revoked, state.revoked_users = state.revoked_users, set()
     cache = state.services.token_cache
@@ -82,5 +84,6 @@ def forget_revoked(session: Session) -> None:
 
 
 def keep_cached(session: Session) -> None:
-    """Commit hook (after rollback): a revocation that did not commit revokes nothing."""
+    """Commit hook (after rollback): a revocation that did not commit revokes nothing. Not at a
+    savepoint's rollback: the revocations noted before it stand (app/core/hooks.py)."""
     session_state(session).revoked_users.clear()

@@ -11,24 +11,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, aliased
+from sqlalchemy.orm import Session, aliased
 
 from app.assignments.repository import butlers_who_see
 from app.core.ids import uuid7
 from app.core.session_state import FeedBump, session_state
 from app.feed.models import FeedEvent, FeedState
-from app.feed.savepoints import savepoint
 
 CHANNEL = "butler_feed"
-
-# Savepoint -> how many bumps its session had noted when the first was noted inside it: what a
-# rollback of the savepoint drops (app/feed/savepoints.py). Gone with the savepoint.
-_NOTED_BEFORE: WeakKeyDictionary[SessionTransaction, int] = WeakKeyDictionary()
 
 
 async def touch(
@@ -46,24 +40,13 @@ async def touch(
     order: two transactions touching the same butlers lock their rows in the same order (no
     deadlock), and the locks are held only for the commit.
     """
-    bumps = session_state(session).feed_bumps
-    nested = session.sync_session.get_nested_transaction()
-    if nested is not None:
-        _NOTED_BEFORE.setdefault(nested, len(bumps))
-    bumps.append(FeedBump(butler_id, kind, ref_type, ref_id, now))
+    session_state(session).feed_bumps.append(FeedBump(butler_id, kind, ref_type, ref_id, now))
 
 
 def bump_versions(session: Session) -> None:
     """Commit hook (before commit): make the noted bumps. Runs inside the commit, in the sync
-    session (the async session's greenlet). A savepoint's release is no commit: its bumps
-    are made with the enclosing transaction's (app/feed/savepoints.py)."""
-    released = savepoint(session)
-    if released is not None:
-        mark = _NOTED_BEFORE.pop(released, None)
-        enclosing = released.parent
-        if mark is not None and enclosing is not None and enclosing.nested:
-            _NOTED_BEFORE.setdefault(enclosing, mark)  # dropped with it, should it roll back
-        return
+    session (the async session's greenlet). Only at the transaction's own commit, never at a
+    savepoint's release (app/core/hooks.py)."""
     state = session_state(session)
     pending, state.feed_bumps = state.feed_bumps, []
     if not pending:
@@ -99,16 +82,9 @@ def bump_versions(session: Session) -> None:
 
 
 def discard_bumps(session: Session) -> None:
-    """Commit hook (after rollback): the bumps of a transaction that did not commit; of a
-    savepoint rolled back, only those noted inside it."""
-    bumps = session_state(session).feed_bumps
-    undone = savepoint(session)
-    if undone is None:
-        bumps.clear()
-        return
-    mark = _NOTED_BEFORE.pop(undone, None)
-    if mark is not None:
-        del bumps[mark:]
+    """Commit hook (after rollback): the bumps of a transaction that did not commit. A
+    savepoint's rollback drops only those noted inside it (app/core/hooks.py)."""
+    session_state(session).feed_bumps.clear()
 
 
 async def touch_mother(

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core.session_state import session_state
-from app.feed.savepoints import savepoint
 
 logger = logging.getLogger("app.feed")
 
@@ -166,10 +165,8 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 
 def wake_after_commit(session: Session) -> None:
     """Commit hook (after commit): wake this process's long-polls of what the commit changed.
-    Not at a savepoint's release: nothing of it is committed yet, and a long-poll woken now
-    would read the old version and keep it (app/feed/savepoints.py)."""
-    if savepoint(session) is not None:
-        return
+    Not at a savepoint's release (app/core/hooks.py): a long-poll woken then would read the old
+    version and keep it."""
     state = session_state(session)
     woken, state.wake = state.wake, set()
     notifier = state.services.notifier
@@ -178,11 +175,8 @@ def wake_after_commit(session: Session) -> None:
 
 
 def wake_nobody(session: Session) -> None:
-    """Commit hook (after rollback): nothing changed, nobody to wake. A savepoint rolled back
-    leaves the wake-ups noted: those of the enclosing transaction must not be lost with it,
-    and one too many only makes a waiter read again."""
-    if savepoint(session) is None:
-        session_state(session).wake.clear()
+    """Commit hook (after rollback): nothing changed, nobody to wake."""
+    session_state(session).wake.clear()
 
 
 SWEEP_BATCH = 500

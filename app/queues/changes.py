@@ -45,7 +45,8 @@ def station_wake_key(station_id: uuid.UUID) -> uuid.UUID:
 def stamp_changed_queues(session: Session) -> None:
     """Commit hook (before commit): write every moved station's ``queue_changed_at``, in id
     order, and note its wake-up (told after commit here; other processes by NOTIFY, sent by
-    the database when, and only if, the transaction commits)."""
+    the database when, and only if, the transaction commits). Not at a savepoint's release
+    (app/core/hooks.py)."""
     state = session_state(session)
     changed, state.queue_moves = state.queue_moves, {}
     postgres = bool(changed) and session.get_bind().dialect.name == "postgresql"
@@ -58,7 +59,8 @@ def stamp_changed_queues(session: Session) -> None:
 
 
 def forget_changed_queues(session: Session) -> None:
-    """Commit hook (after rollback): nothing moved."""
+    """Commit hook (after rollback): nothing moved. Not at a savepoint's rollback: the moves
+    noted before it did happen (app/core/hooks.py)."""
     session_state(session).queue_moves.clear()
 
 
