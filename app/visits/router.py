@@ -688,13 +688,15 @@ async def read_her_visit(
     now = clock.now()
     client = request.client.host if request.client else "-"
     bucket = f"her-link:{client}"
-    if await ratelimit.hits(session, bucket, HER_LINK_WINDOW, now) >= HER_LINK_MISSES:
-        raise TooManyRequests(
-            "Too many unknown links from here. Try again later.",
-            headers={"Retry-After": str(ratelimit.retry_after(now, HER_LINK_WINDOW))},
-        )
+    # A valid link is never refused: the families on the clinic's Wi-Fi share one address, and
+    # an old slip opened there must not lock out every mother's page. Only misses count.
     found = await her_links.resolve(session, x_her_link or "", now=now, tz=settings.tz)
     if found is None:
+        if await ratelimit.hits(session, bucket, HER_LINK_WINDOW, now) >= HER_LINK_MISSES:
+            raise TooManyRequests(
+                "Too many unknown links from here. Try again later.",
+                headers={"Retry-After": str(ratelimit.retry_after(now, HER_LINK_WINDOW))},
+            )
         # Counted in a transaction of its own: this request rolls back with its 404.
         async with request.app.state.session_factory() as counter:
             await ratelimit.hit(counter, bucket, HER_LINK_WINDOW, now)
