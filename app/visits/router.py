@@ -733,4 +733,7 @@ async def read_her_visit(
             detail={"link_id": str(link_id), "mother_id": str(mother_id)},
         )
     answer.headers["Referrer-Policy"] = "no-referrer"
+    # One URL for every mother, told apart by a header: no shared cache may keep an answer.
+    answer.headers["Cache-Control"] = "private, no-store"
+    answer.headers["Vary"] = "X-Her-Link"
     return answer

@@ -180,6 +180,8 @@ async def test_her_page_has_an_etag_and_a_long_poll(api: Api) -> None:
     token = _token((await _link(api, her["visit"]["id"])).json())
     first = await _page(api, token)
     etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-store"  # one URL, every mother
+    assert first.headers["vary"] == "X-Her-Link"
     assert (await _page(api, token, **{"If-None-Match": etag})).status_code == 304
     started = time.monotonic()
     quiet = await api.client.get(
