@@ -6,6 +6,11 @@ every dependency it uses, e.g. the page's ``limit``/``cursor`` or a long-poll's 
 read once, where the route is built; a request naming any other is refused before any
 dependency runs. Routes built with ``app.core.routing.make_router`` check this; a plain router
 gets it with ``route_class=StrictQueryRoute``.
+
+The fixed client contracts that partner systems and phones already poll (SPEC section 4: the
+butler's assignments and change feed) keep taking any extra parameter, as they did: a
+cache-buster (``_=1701600000000``) from an HTTP library must not break a butler's phone. So do
+the health and metrics routes, which are not built with ``make_router``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from starlette.responses import Response
 from app.core.errors import AppError, FieldError
 
 CHECKED_METHODS = frozenset({"GET", "HEAD"})
+LENIENT_PATHS = frozenset({"/v1/me/assignments", "/v1/me/events", "/v1/me/events/stream"})
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -54,7 +60,7 @@ def declared_query_names(route: APIRoute) -> frozenset[str]:
 
 def refuse_unknown_query(route: APIRoute, handler: Handler) -> Handler:
     """Wrap a route's handler: a GET/HEAD with an undeclared query parameter gets a 400."""
-    if not (route.methods or set()) & CHECKED_METHODS:
+    if not (route.methods or set()) & CHECKED_METHODS or route.path in LENIENT_PATHS:
         return handler
     allowed = declared_query_names(route)
 

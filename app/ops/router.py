@@ -7,9 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import problem_response, problem_responses
-from app.core.strict_query import StrictQueryRoute
 
-router = APIRouter(tags=["operations"], route_class=StrictQueryRoute)  # ?x=1 is a 400 here too
+router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
