@@ -28,6 +28,7 @@ Revises: 0025
 Create Date: 2026-12-03 11:00:00+00:00
 """
 
+import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ STATION_BINDING_SQL = (
     " OR (role <> 'station' AND station_code IS NULL)"
 )
 UNBOUND_REASON = "no station bound (migration 0026)"
+
+logger = logging.getLogger("alembic.runtime.migration")
 
 
 def _station_named(username: str, codes: dict[str, str]) -> str | None:
@@ -90,8 +93,15 @@ def upgrade() -> None:
         code = _station_named(username, codes)
         if code is not None:
             bind.execute(users.update().where(users.c.id == user_id).values(station_code=code))
+            # The operator sees each change: an account used in several rooms now works in one.
+            logger.warning("station account %r bound to station %s", username, code)
             continue
         bind.execute(users.update().where(users.c.id == user_id).values(is_active=False))
+        logger.warning(
+            "station account %r names no one station: disabled, its tokens revoked; bind it "
+            "with PATCH /v1/users/{id} {\"station_code\": ..., \"is_active\": true}",
+            username,
+        )
         bind.execute(
             tokens.update()
             .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
