@@ -662,9 +662,11 @@ async def assessments(session: AsyncSession, pregnancy: Pregnancy) -> list[Nutri
 
 
 async def versions(session: AsyncSession, pregnancy: Pregnancy) -> list[HealthPlanVersion]:
+    """Her plan's versions; none before one is generated (an answer, not an error: a chart asks
+    before it offers to generate one)."""
     plan = await HealthPlanRepository(session).plan_of(pregnancy.id)
     if plan is None:
-        raise NotFound("She has no health-management plan yet: generate one first.")
+        return []
     return await HealthPlanRepository(session).versions(plan.id)
 
 

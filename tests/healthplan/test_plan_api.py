@@ -58,6 +58,11 @@ WALK = {
 
 async def test_a_plan_is_generated_changed_and_signed_every_version_kept(api: Api) -> None:
     mother = await mother_with_butler(api, height_cm=160, pre_pregnancy_weight_kg=64)
+    none_yet = await api.client.get(  # before one is generated: no versions, not an error
+        f"/v1/mothers/{mother['id']}/health-plan/versions", headers=api.auth("doctor")
+    )
+    assert none_yet.status_code == 200, none_yet.text
+    assert none_yet.json()["items"] == []
     made = await _generate(api, mother["id"])
     assert made.status_code == 201, made.text
     assert made.headers["etag"] == '"1"'
