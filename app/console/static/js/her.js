@@ -24,6 +24,7 @@ addStrings({
   "her.position": ["前面 {n} 人", "{n} ahead of you"],
   "her.first": ["下一位就是您", "You are next"],
   "her.wait": ["约 {n} 分钟", "about {n} min"],
+  "her.soon": ["即将叫到", "Almost your turn"],
   "her.not_before": ["{time} 后抽血", "draw after {time}"],
   "her.steps": ["已完成 {done}/{total} 项", "{done} of {total} steps done"],
   "her.finish": ["预计 {time} 完成", "expected to finish by {time}"],
@@ -60,6 +61,14 @@ function expired() {
   document.getElementById("her-asof").textContent = "";
 }
 
+/** "体重血压 Weight and blood pressure、…": the Chinese name first where the API gives one. */
+function examNames(exams, examsZh) {
+  return exams.map((en, i) => {
+    const zh = examsZh?.[i];
+    return zh && zh !== en ? `${zh} ${en}` : en;
+  }).join("、");
+}
+
 let lastCall = null;
 
 function render(v) {
@@ -67,11 +76,12 @@ function render(v) {
   // called: the big box
   const called = document.getElementById("her-called");
   if (v.called) {
-    const [zh, en] = stationName(v.called.station, v.called.station_name);
-    const [rzh, ren] = roomNames(v.called.station, v.called.room);
+    const [zh, en] = stationName(v.called.station, v.called.station_name, v.called.station_name_zh);
+    const [rzh, ren] = roomNames(v.called.station, v.called.room, v.called.place_kind);
     called.replaceChildren(
       el("p", { class: "lead" }, both("her.called")),
-      el("p", { class: "where" }, `${zh} ${rzh}`.trim()),
+      // the station and the room each kept on one line ("1 号诊室" never split as 诊|室)
+      el("p", { class: "where" }, el("span", { class: "nobreak" }, zh), rzh ? " " : "", rzh ? el("span", { class: "nobreak" }, rzh) : ""),
       el("p", { class: "where-en", lang: "en" }, [en, ren].filter(Boolean).join(", ")),
       el("p", { class: "ticket" }, el("span", { class: "muted" }, both("her.ticket"), " "), v.called.ticket),
       v.called.recalls ? el("p", { class: "again" }, both("her.called.again")) : "",
@@ -87,12 +97,12 @@ function render(v) {
   // what comes next
   const next = document.getElementById("her-next");
   if (v.next && (v.next.station || v.next.exams?.length)) {
-    const [zh, en] = v.next.station ? stationName(v.next.station, v.next.station_name) : ["", ""];
+    const [zh, en] = v.next.station ? stationName(v.next.station, v.next.station_name, v.next.station_name_zh) : ["", ""];
     next.replaceChildren(
       el("h2", {}, both("her.next")),
       v.next.station ? el("p", { class: "next-where" }, pair(zh, en), v.next.ticket ? el("span", { class: "mono" }, ` ${v.next.ticket}`) : "") : "",
       v.next.not_before ? el("p", { class: "next-time" }, both("her.next.at", { time: clockTime(v.next.not_before) })) : "",
-      v.next.exams?.length ? el("p", { class: "muted" }, v.next.exams.join("、")) : "",
+      v.next.exams?.length ? el("p", { class: "muted" }, examNames(v.next.exams, v.next.exams_zh)) : "",
       v.next.waiting_for?.length ? el("p", { class: "muted" }, both("her.next.wait", { what: v.next.waiting_for.join("、") })) : "",
     );
     next.hidden = false;
@@ -103,23 +113,27 @@ function render(v) {
   const list = document.getElementById("her-tickets");
   list.replaceChildren(
     ...v.tickets.map((t) => {
-      const [zh, en] = stationName(t.station, t.station_name);
+      const [zh, en] = stationName(t.station, t.station_name, t.station_name_zh);
       const status = ["waiting", "called", "in_service", "done"].includes(t.status) ? t.status : null;
       const details = [];
       if (t.status === "waiting") {
-        if (t.position === 0 || t.position === 1) details.push(both("her.first"));
+        const first = t.position === 0 || t.position === 1;
+        if (first) details.push(both("her.first"));
         else if (t.position != null) details.push(both("her.position", { n: t.position - 1 }));
-        if (t.estimated_wait_minutes != null) details.push(both("her.wait", { n: t.estimated_wait_minutes }));
+        // "about 0 min" says nothing: the next in line is told she is next, anyone else "almost"
+        if (t.estimated_wait_minutes > 0) details.push(both("her.wait", { n: t.estimated_wait_minutes }));
+        else if (t.estimated_wait_minutes === 0 && !first) details.push(both("her.soon"));
       }
       if (t.not_before) details.push(both("her.not_before", { time: clockTime(t.not_before) }));
-      if (t.status === "called" && t.room != null) details.push(roomNames(t.station, t.room).join(" "));
+      if (t.status === "called" && t.room != null) details.push(roomNames(t.station, t.room, t.place_kind).join(" "));
       return el(
         "li",
         { class: `her-ticket st-${t.status}`, "data-ticket": t.ticket, "data-station": t.station },
         el("div", { class: "row1" }, el("span", { class: "ticket mono" }, t.ticket), pair(zh, en, "station"),
           el("span", { class: "status" }, status ? both(`her.status.${status}`) : t.status)),
-        details.length ? el("p", { class: "details" }, details.join(" · ")) : "",
-        t.exams?.length ? el("p", { class: "muted exams" }, t.exams.join("、")) : "",
+        // each detail kept whole ("约 3 分钟 about 3 min" never split after 约 3): lines break between them
+        details.length ? el("p", { class: "details" }, ...details.flatMap((d, i) => [i ? " · " : "", el("span", { class: "detail" }, d)])) : "",
+        t.exams?.length ? el("p", { class: "muted exams" }, examNames(t.exams, t.exams_zh)) : "",
       );
     }),
   );
