@@ -103,7 +103,7 @@ addStrings({
   "slip.station": ["检查", "Station"],
   "slip.ticket": ["排队号", "Ticket"],
   "slip.room": ["诊室", "Room"],
-  "slip.room.later": ["叫号时告知", "Told when called"],
+  "slip.room.later": ["叫号时告知", "When called"],
   "slip.notickets": ["暂无排队（请到前台询问）", "No queue yet (ask the desk)"],
   "slip.pending": ["稍后排队：{what}", "Queued later: {what}"],
   "slip.qr": ["扫码查看叫号进度（仅限今天）", "Scan to follow your queue (today only)"],
@@ -141,6 +141,22 @@ addStrings({
   "prio.1": ["今天", "Today"],
   "prio.2": ["有空时", "When possible"],
   "desk.worklist.note": ["处理说明", "What was done"],
+  // a worklist item's heading from its kind (the API's title stays below it, as sent)
+  "wl.visit.unaccompanied": ["无管家陪同：请安排管家或由前台陪同", "No butler for this visit: find one or go with her"],
+  "wl.visit.no_show": ["预约未到", "Missed visit"],
+  "wl.visit.rescheduled": ["就诊已改期", "Visit moved"],
+  "wl.critical.unmatched": ["危急值未能匹配孕妇：请立即核对", "Critical value matched no mother: check it now"],
+  "wl.alert.critical": ["危急值", "Critical value"],
+  "wl.alert.escalated": ["危急值升级：尚未处理", "Critical value escalated"],
+  "wl.report.unmatched": ["检验结果待对账", "Result to reconcile"],
+  "wl.report.on_hold": ["检验结果暂存待核对", "Result held for a check"],
+  "wl.report.identity_conflict": ["报告身份信息冲突", "Report names another patient"],
+  "wl.report.pickup_overdue": ["报告逾期未取", "Report not picked up"],
+  "wl.report.update_ignored": ["报告更新未采用", "Report update not applied"],
+  "wl.message.control_id_reused": ["检验消息编号重复", "Lab message id reused"],
+  "wl.other.0": ["危急事项：请立即处理", "Critical: act now"],
+  "wl.other.1": ["今日待办", "To do today"],
+  "wl.other.2": ["有空时处理", "When possible"],
   "desk.recon.title": ["待对账的检验结果", "Results to reconcile"],
   "desk.recon.empty": ["没有待对账的结果", "No result is waiting"],
   "desk.recon.sent": ["化验单上的患者", "Patient on the message"],
@@ -209,7 +225,6 @@ const state = {
   tab: "search",
   results: [],
   active: -1,
-  qSupported: true,
   bookFrom: clinicDate(),
   sessions: [],
   chosen: null,
@@ -233,17 +248,42 @@ function maskTail(text, keep = 4) {
   if (s.includes("*")) return s;
   return s.length <= keep ? s : "*".repeat(Math.min(s.length - keep, 8)) + s.slice(-keep);
 }
+// The API names stations and exams in both languages (GET /v1/stations, /v1/exam-types:
+// name, name_zh); read once at start. The table above is only for what the API does not name
+// (an OGTT's timed draws are steps, not exam types) or an answer read before the catalogue.
+const catalogue = { stations: new Map(), exams: new Map() };
+async function loadCatalogue() {
+  const [stations, exams] = await Promise.all([
+    api("/v1/stations").then((r) => r.data.items).catch(() => []),
+    api("/v1/exam-types").then((r) => r.data.items).catch(() => []),
+  ]);
+  for (const st of stations) catalogue.stations.set(st.code, st);
+  for (const ex of exams) catalogue.exams.set(ex.code, ex);
+}
+function apiName(entry) {
+  if (!entry) return "";
+  return lang() === "zh" ? entry.name_zh || "" : entry.name || "";
+}
 function stationName(code, fallback) {
+  const fromApi = apiName(catalogue.stations.get(code));
+  if (fromApi) return fromApi;
   const key = `station.${code}`;
   const name = t(key);
   return name === key ? fallback || code : name;
 }
 function examName(code, label) {
+  const entry = catalogue.exams.get(code);
+  // a step with its own label ("1-hour draw" of the OGTT) is named by that step, not the exam
+  const stepKey = `exam.${String(label || "").toLowerCase().replace(/[^a-z0-9]+/g, "_")}`;
+  const isStep = label && entry && label !== entry.name;
+  if (isStep && t(stepKey) !== stepKey) return t(stepKey);
+  if (!isStep && apiName(entry)) return apiName(entry);
   const key = `exam.${String(label || code || "").toLowerCase().replace(/[^a-z0-9]+/g, "_")}`;
   const text = t(key);
   if (text !== key) return text;
   const byCode = t(`exam.${code}`);
-  return byCode !== `exam.${code}` ? byCode : label || code;
+  if (byCode !== `exam.${code}`) return byCode;
+  return apiName(entry) || label || entry?.name || code;
 }
 function hhmm(time) {
   return String(time || "").slice(0, 5);
@@ -370,13 +410,6 @@ function renderCurrent() {
 const searchInput = $("search-q");
 const resultsList = $("search-results");
 
-function fallbackQuery(text) {
-  const s = text.replace(/\s+/g, "");
-  if (/^\d{4}$/.test(s) || /^1\d{10}$/.test(s)) return { phone: s };
-  if (/^[A-Za-z]{2,}\d+/.test(s)) return { mrn: s.toUpperCase() };
-  return { name: text };
-}
-
 let searchSeq = 0;
 async function runSearch() {
   const text = searchInput.value.trim();
@@ -388,13 +421,8 @@ async function runSearch() {
   }
   let data;
   try {
-    const params = state.qSupported ? { q: text, limit: 20 } : { ...fallbackQuery(text), limit: 20 };
-    data = (await api(`/v1/mothers${query(params)}`)).data;
+    data = (await api(`/v1/mothers${query({ q: text, limit: 20 })}`)).data;
   } catch (err) {
-    if (err instanceof ApiError && err.status === 400 && state.qSupported && /\bq\b/.test(err.message)) {
-      state.qSupported = false; // an older API without ?q=: name, MRN or phone
-      return runSearch();
-    }
     if (seq === searchSeq) toast(problemText(err), "error");
     return;
   }
@@ -765,7 +793,7 @@ async function buildSlip(visit) {
       state.slip.tickets = data.places.map((p) => ({ ticket: p.ticket, station: p.station, station_name: p.station, room: p.room, state: p.state }));
       state.slip.name ||= data.places[0]?.masked_name || "";
     }
-    state.slip.pending = (data.not_yet_queued || []).map((s) => examName(s.exam_code, s.label));
+    state.slip.pending = data.not_yet_queued || []; // named at render: the language may switch
   } catch {
     // tickets from the visit list are enough
   }
@@ -819,7 +847,7 @@ function renderSlip() {
         el("td", {}, tk.room ? String(tk.room) : t("slip.room.later")),
       )) : [el("tr", {}, el("td", { colspan: 3 }, t("slip.notickets")))])),
     ),
-    s.pending.length ? el("p", { class: "slip-pending" }, t("slip.pending", { what: s.pending.join("、") })) : "",
+    s.pending.length ? el("p", { class: "slip-pending" }, t("slip.pending", { what: s.pending.map((p) => examName(p.exam_code, p.label)).join(lang() === "zh" ? "、" : ", ") })) : "",
     s.qrUrl
       ? el("figure", { class: "slip-qr" },
         el("img", { id: "slip-qr", src: s.qrUrl, alt: t("slip.qr"), width: 160, height: 160 }),
@@ -948,14 +976,21 @@ async function loadWorklist(given) {
     return el("li", { class: `wl${critical ? " critical" : ""}`, "data-testid": "worklist-item", "data-item-id": item.id },
       el("div", { class: "row" },
         critical ? el("span", { class: "badge critical" }, t("flag.critical")) : el("span", { class: "badge" }, t(`prio.${item.priority}`)),
-        el("strong", {}, item.title),
+        el("strong", { class: "wl-heading" }, worklistHeading(item)),
         el("span", { class: "spacer" }),
         el("span", { class: "muted" }, dateTime(item.created_at))),
+      el("p", { class: "wl-title muted" }, item.title),
       item.mother_id ? el("p", { class: "row who" },
         el("button", { type: "button", class: "link", onclick: () => openMother(item.mother_id) },
           `${item.mother_masked_name || ""} ${item.mother_mrn || ""}`.trim() || t("desk.current"))) : "",
       form);
   }) : [el("li", { class: "muted" }, t("desk.worklist.empty"))]));
+}
+
+function worklistHeading(item) {
+  const key = `wl.${item.kind}`;
+  if (item.kind && t(key) !== key) return t(key);
+  return t(`wl.other.${[0, 1, 2].includes(item.priority) ? item.priority : 1}`);
 }
 
 const candidateNames = new Map();
@@ -1102,5 +1137,6 @@ function rerender() {
   if (state.slip) renderSlip();
 }
 
+await loadCatalogue(); // the stations' and exams' names in both languages (two small reads)
 const wanted = location.hash.slice(1);
 showTab(TABS.includes(wanted) ? wanted : "search");
