@@ -29,6 +29,15 @@ addStrings({
   "kind.report_pickup": ["待取报告", "Report to pick up"],
   "kind.report_delivery": ["待解读报告", "Report to deliver"],
   "kind.task": ["任务", "Task"],
+  // each card's heading, from its kind and fields; the API's own text stays as the detail line
+  "head.alert": ["危急值：请立即联系她", "Critical value: contact her now"],
+  "head.visit": ["陪同她今日就诊", "Accompany her visit"],
+  "head.visit.cover": ["代班：陪同她今日就诊", "Cover: accompany her visit"],
+  "head.report_pickup": ["待取报告", "Report to pick up"],
+  "head.report_pickup.named": ["待取报告：{name}", "Report to pick up: {name}"],
+  "head.report_delivery": ["待向她解读报告", "Report to go over with her"],
+  "head.report_delivery.named": ["待解读报告：{name}", "Report to go over: {name}"],
+  "head.task": ["待办任务", "Task"],
   "butler.role.primary": ["主管家", "Primary"],
   "butler.role.cover": ["代班", "Cover"],
   "butler.at.alert": ["处理时限 {time}", "Due by {time}"],
@@ -196,16 +205,61 @@ function renderLive() {
   live.textContent = updatedAt ? t("butler.live", { time: clockTime(updatedAt.toISOString(), { seconds: true }) }) : t("butler.connecting");
 }
 
+// The exams' and stations' names in both languages (GET /v1/exam-types, /v1/stations: name,
+// name_zh), read once; a card without a match shows the API's text.
+const names = { exams: new Map(), stations: new Map() };
+async function loadNames() {
+  const [exams, stations] = await Promise.all([
+    api("/v1/exam-types").then((r) => r.data.items).catch(() => []),
+    api("/v1/stations").then((r) => r.data.items).catch(() => []),
+  ]);
+  for (const x of exams) for (const k of [x.code, x.name]) if (k) names.exams.set(k.toLowerCase(), x);
+  for (const st of stations) names.stations.set(st.code, st);
+}
+function localName(entry) {
+  if (!entry) return "";
+  return lang() === "zh" ? entry.name_zh || "" : entry.name || "";
+}
+
+/** [heading, detail]: Chinese first from the kind; the API's title as the detail (not twice). */
+function cardText(item) {
+  const title = item.title || "";
+  let heading;
+  let detail = title;
+  if (item.kind === "alert") {
+    heading = t("head.alert");
+    // "Critical value: contact her now (Hemoglobin: flagged LL)": the reason is what is new
+    const m = /^Critical value: contact her now \((.*)\)$/.exec(title);
+    if (m) detail = m[1];
+  } else if (item.kind === "report_pickup" || item.kind === "report_delivery") {
+    const name = localName(names.exams.get(title.toLowerCase()));
+    heading = name ? t(`head.${item.kind}.named`, { name }) : t(`head.${item.kind}`);
+    if (name === title) detail = "";
+  } else if (item.kind === "visit") {
+    heading = t(item.role === "cover" ? "head.visit.cover" : "head.visit");
+  } else {
+    heading = tOr(`head.${item.kind}`, t(`kind.${item.kind}`));
+  }
+  if (detail && detail.trim().toLowerCase() === heading.trim().toLowerCase()) detail = "";
+  if (item.kind === "visit" && detail === "Accompany her visit") detail = ""; // the heading says it
+  return [heading, detail];
+}
+function tOr(key, fallback) {
+  const text = t(key);
+  return text === key ? fallback : text;
+}
+
 function card(item) {
+  const [heading, detail] = cardText(item);
   const head = el(
     "div",
     { class: "card-head" },
-    el("span", { class: `kind kind-${item.kind}` }, t(`kind.${item.kind}`)),
+    el("h3", { class: `kind kind-${item.kind} heading` }, heading),
     item.role ? el("span", { class: `badge role-${item.role}` }, t(`butler.role.${item.role}`)) : "",
     item.at ? el("time", { datetime: item.at, class: "muted" }, t(`butler.at.${item.kind}`, { time: when(item.at) })) : "",
   );
   const who = el("p", { class: "who" }, el("strong", {}, item.name), " ", el("span", { class: "mono muted" }, item.mrn));
-  const body = [el("p", { class: "title" }, item.title)];
+  const body = detail ? [el("p", { class: "title", lang: /[\u4e00-\u9fff]/.test(detail) ? "zh-CN" : "en" }, detail)] : [];
   if (item.kind === "visit") body.push(...visitBody(item));
   if (item.advice) body.push(adviceBox(item.advice));
   if (item.kind === "alert") body.push(el("p", { class: "muted small" }, t("butler.ack_by_doctor")));
@@ -239,7 +293,7 @@ function visitBody(item) {
             "li",
             { "data-station": p.station, class: `place place-${p.state}` },
             el("span", { class: "ticket mono" }, p.ticket),
-            el("span", { class: "station" }, p.station_name),
+            el("span", { class: "station" }, localName(names.stations.get(p.station)) || p.station_name),
             el("span", { class: "state" }, t(`place.${p.state}`)),
             p.room != null && p.state !== "waiting" ? el("span", {}, t("place.room", { n: p.room })) : "",
             p.state === "waiting" && p.position != null ? el("span", { class: "muted" }, t("place.position", { n: p.position })) : "",
@@ -253,7 +307,7 @@ function visitBody(item) {
     out.push(el("p", { class: "muted" }, t("butler.no_queue")));
   }
   const steps = [t("butler.steps", { done: q.steps_done, total: q.steps_total })];
-  if (q.next_station) steps.push(t("butler.next_station", { name: q.next_station }));
+  if (q.next_station) steps.push(t("butler.next_station", { name: localName(names.stations.get(q.next_station)) || q.next_station }));
   out.push(el("p", { class: "muted small" }, steps.join(" · ")));
   return out;
 }
@@ -393,6 +447,10 @@ async function start() {
     render();
   });
   renderLive();
+  loadNames().then(() => {
+    nodes.clear(); // the cards read before the names came: again, with them
+    render();
+  });
   longPoll("/v1/me/assignments", apply, { wait: 25 });
   // Backstop: a plain read every 15 s while the screen is on, in case a wake-up is ever lost
   // (a proxy that cut the held request, a server restarted mid-wait). The long-poll itself
