@@ -4,7 +4,7 @@
 // and work the two lists: reports to review, critical values to close.
 import {
   ApiError, addStrings, api, boot, clearProblem, clinicDate, clockTime, dateTime, debounce, el, imageUrl,
-  query, requireRole, showProblem, t, toast, topbar,
+  lang, query, requireRole, showProblem, t, toast, topbar,
 } from "./core.js";
 
 addStrings({
@@ -125,6 +125,8 @@ addStrings({
   // care plan
   "cp.next": ["下次产检：{from} 至 {to}", "Next visit: {from} to {to}"],
   "cp.windows": ["产检时间窗", "Visit windows"],
+  "cp.window.range": ["孕{from}–{to}周产检", "{from}–{to}-week visit"],
+  "cp.window.week": ["孕{from}周产检", "{from}-week visit"],
   "cp.booking": ["首次检查", "Booking panel"],
   "cp.indicated": ["指征检查", "Indicated exams"],
   "cp.choices": ["孕妇的选择", "Her choices"],
@@ -492,6 +494,25 @@ async function into(tabName, id, build) {
   }
 }
 
+/** "孕20–24周产检" / "20–24-week visit" for a care-plan window code ("w20", "w37-38"), from
+ *  the plan's window (its weeks) when the answer has it, else read from the code itself. */
+function windowName(code, windows) {
+  const w = (windows || []).find((x) => x.code === code);
+  const week = (ga) => String(ga || "").split("+")[0];
+  let from;
+  let to;
+  if (w) {
+    from = week(w.ga_from);
+    to = week(w.ga_to);
+  } else {
+    const m = /^w(\d+)(?:-(\d+))?$/.exec(code || "");
+    if (!m) return code;
+    from = m[2] || m[1]; // "w37-38": the 38th week of the weekly visits from 37
+    to = from;
+  }
+  return from === to ? t("cp.window.week", { from }) : t("cp.window.range", { from, to });
+}
+
 function valueText(item) {
   if (item.result) return item.result;
   if (item.value == null) return "";
@@ -521,7 +542,7 @@ function loadTimeline(id) {
         { "data-testid": "timeline-row", "data-type": "visit", class: "visit-row" },
         el("td", {}, dateTime(v.scheduled_at)),
         el("td", {}, ""),
-        el("td", {}, el("strong", {}, t("tl.visit")), v.window_code ? el("span", { class: "muted" }, ` · ${v.window_code}`) : ""),
+        el("td", {}, el("strong", {}, t("tl.visit")), v.window_code ? el("span", { class: "muted", "data-window": v.window_code }, ` · ${windowName(v.window_code, plan?.windows)}`) : ""),
         el("td", {}, tOr(`visit.${v.status}`, v.status)),
         el("td", {}, ""),
         el("td", {}, ""),
@@ -591,14 +612,28 @@ function observationTable(report) {
   );
 }
 
+// The exams' names in both languages (GET /v1/exam-types: name, name_zh), read once.
+let examNames = null;
+function loadExamNames() {
+  examNames = examNames || api("/v1/exam-types")
+    .then(({ data }) => new Map(data.items.map((x) => [x.code, x])))
+    .catch(() => new Map());
+  return examNames;
+}
+function examLabel(names, code, name) {
+  const x = names.get(code);
+  if (lang() === "zh") return x?.name_zh || name || x?.name || code;
+  return name || x?.name || code;
+}
+
 function loadCarePlan(id) {
   return into("careplan", id, async () => {
-    const { data: p } = await api(`/v1/mothers/${id}/care-plan`);
+    const [{ data: p }, names] = await Promise.all([api(`/v1/mothers/${id}/care-plan`), loadExamNames()]);
     const exam = (x) =>
       el(
         "li",
-        { class: `exam is-${x.state}` },
-        el("span", {}, x.name),
+        { class: `exam is-${x.state}`, "data-exam": x.code },
+        el("span", {}, examLabel(names, x.code, x.name)),
         x.fasting ? el("span", { class: "badge fasting" }, t("cp.fasting")) : "",
         " ",
         el("span", { class: `state state-${x.state}` }, tOr(`is.${x.state}`, x.state)),
@@ -606,7 +641,7 @@ function loadCarePlan(id) {
       );
     const out = [];
     out.push(el("p", { class: "muted" }, t("cp.guideline", { code: p.guideline_code, version: p.guideline_version })));
-    if (p.next_visit) out.push(el("p", { class: "next-visit" }, el("strong", {}, t("cp.next", { from: p.next_visit.from_date, to: p.next_visit.to_date })), " ", p.next_visit.exams.join("、")));
+    if (p.next_visit) out.push(el("p", { class: "next-visit" }, el("strong", {}, t("cp.next", { from: p.next_visit.from_date, to: p.next_visit.to_date })), " ", p.next_visit.exams.map((c) => examLabel(names, c, "")).join(lang() === "zh" ? "、" : ", ")));
     out.push(el("h3", {}, t("cp.windows")));
     out.push(
       el(
@@ -616,7 +651,7 @@ function loadCarePlan(id) {
           el(
             "li",
             { class: `window ws-${w.status}`, "data-window": w.code },
-            el("div", { class: "window-head" }, el("strong", {}, w.label), el("span", { class: "muted" }, ` ${w.ga_from}–${w.ga_to} · ${w.start_date} – ${w.end_date}`), el("span", { class: `state ws ws-${w.status}` }, tOr(`ws.${w.status}`, w.status))),
+            el("div", { class: "window-head" }, el("strong", {}, windowName(w.code, [w])), el("span", { class: "muted" }, ` ${w.ga_from}–${w.ga_to} · ${w.start_date} – ${w.end_date}`), el("span", { class: `state ws ws-${w.status}` }, tOr(`ws.${w.status}`, w.status))),
             el("ul", { class: "plain exams" }, w.exams.map(exam)),
           ),
         ),
