@@ -111,6 +111,7 @@ async def test_the_lab_client_authenticates_with_its_api_key(api: Api) -> None:
         "role": "lab_system",
         "butler_id": None,
         "station_code": None,
+        "display_name": None,
     }
     assert_problem(await api.client.get("/v1/mothers", headers={"X-API-Key": LAB_KEY}), 403)
     assert_problem(await api.client.get("/v1/auth/me", headers={"X-API-Key": "pbk_wrong"}), 401)
