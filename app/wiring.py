@@ -14,6 +14,8 @@ after commit (durable; tell this process):
                       (app.feed.notifier.wake_after_commit)
   4. revoked tokens - the token cache forgets revoked users (app.auth.cache.forget_revoked)
 after rollback: each hook drops what its transaction had noted.
+A savepoint's release or rollback runs none of them (app/core/hooks.py): only the transaction's
+own commit is a commit.
 
 Every session factory of the service is built here (``session_factory``): the API's, the
 CLI's, the demo seed's and the simulator's, so that all of them behave alike.
