@@ -46,6 +46,9 @@ class Measurement(UUIDPrimaryKey, Base):
     recorded_by_name: Mapped[str] = mapped_column(String(100))
     recorded_by_role: Mapped[str] = mapped_column(String(20))
     recorded_at: Mapped[datetime]
+    # The station it was taken at, when a station account recorded it (0028; None: another
+    # role, or a reading from before): a station account corrects only its own station's.
+    station_code: Mapped[str | None] = mapped_column(String(10))
     corrects_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("measurements.id", ondelete="RESTRICT")
     )

@@ -56,6 +56,7 @@ def view(m: Measurement) -> MeasurementPublic:
         recorded_by_name=m.recorded_by_name,
         recorded_by_role=m.recorded_by_role,
         recorded_at=m.recorded_at,
+        station_code=m.station_code,
         corrects_id=m.corrects_id,
         superseded_at=m.superseded_at,
         superseded_by_name=m.superseded_by_name,
@@ -157,9 +158,10 @@ async def list_measurements(
     response_model=MeasurementPublic,
     summary="Correct a reading: a new reading replaces it; the earlier one is kept, marked "
     "with who corrected it, when and why",
-    description="A doctor or the nutritionist corrects any reading; a station its stations' "
-    "readings; a butler what a butler entered for her; the front desk only her height and "
-    "pre-pregnancy weight as entered at enrolment (not one a clinician recorded or corrected "
+    description="A doctor or the nutritionist corrects any reading; a station account the "
+    "readings taken at its own station (`station_code`; not one of no recorded station); a "
+    "butler what a butler entered for her; the front desk only her height and pre-pregnancy "
+    "weight as entered at enrolment (not one a clinician recorded or corrected "
     "since): anything else is a 403.",
     dependencies=[Idempotent],
     responses=problem_responses(404, 409),

@@ -89,6 +89,10 @@ class MeasurementPublic(BaseModel):
     recorded_by_name: str
     recorded_by_role: str
     recorded_at: datetime
+    station_code: str | None = Field(
+        default=None,
+        description="The station it was taken at, when a station account recorded it.",
+    )
     corrects_id: uuid.UUID | None
     superseded_at: datetime | None
     superseded_by_name: str | None

@@ -154,6 +154,7 @@ def _row(
         recorded_by_name=actor.name,
         recorded_by_role=actor.role,
         recorded_at=now,
+        station_code=actor.station_code if actor.role == Role.STATION.value else None,
     )
 
 
@@ -274,8 +275,13 @@ async def _one_baseline(
     )
 
 
+class WrongStationReading(Forbidden):
+    slug = "wrong-station"
+    title = "This account works at another station"
+
+
 def _may_correct(actor: Principal, original: Measurement) -> None:
-    """A clinician corrects any reading; a station its stations' readings; a butler only
+    """A clinician corrects any reading; a station account its own station's readings; a butler only
     what was reported by the mother through a butler (never a clinical reading). Her height
     and pre-pregnancy weight a doctor or the nutritionist corrects, and the front desk the
     ones it typed at enrolment (source enrolment, its own corrections of them included): not
@@ -302,7 +308,19 @@ def _may_correct(actor: Principal, original: Measurement) -> None:
             "nutritionist or (for what it entered at enrolment) the front desk does."
         )
     if role == Role.STATION.value and original.source is MeasurementSource.STATION:
-        return
+        # Its own station's readings only; one of no recorded station (before 0028) is a
+        # clinician's to correct: which room took it is not known.
+        if original.station_code is not None and original.station_code == actor.station_code:
+            return
+        raise WrongStationReading(
+            f"This account is bound to station {actor.station_code}; the reading was taken "
+            + (
+                f"at {original.station_code}."
+                if original.station_code
+                else "at no recorded station: a doctor or the nutritionist corrects it."
+            ),
+            extra={"station_code": actor.station_code, "station": original.station_code},
+        )
     if role == Role.BUTLER.value and original.source is MeasurementSource.BUTLER:
         return
     raise Forbidden(f"A {role} may not correct a reading recorded by {original.source.value}.")

@@ -65,6 +65,8 @@ from app.queues.station_access import (
     QueueReaderHere,
     ServerHere,
     StationOpHere,
+    check_order_station,
+    check_visit_station,
 )
 from app.queues.views import entry_views, station_views
 from app.queues.visit_queue import visit_queue_view
@@ -468,6 +470,8 @@ async def transfer(
     "/exam-orders/{order_id}/cancel",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Drop an exam from her day, with a reason; a place held for it is given up",
+    description="The desk, a doctor, the admin; a station account only an exam done at its "
+    "own station (else 403).",
     responses=problem_responses(403, 404, 409),
 )
 async def cancel_order(
@@ -480,6 +484,7 @@ async def cancel_order(
     catalogue: CatalogueDep,
 ) -> Response:
     order = await routing.order_for_update(session, order_id)
+    await check_order_station(session, principal, order, catalogue, audit)
     await routing.cancel_order(
         session, order, catalogue, acting(ctx, principal), reason=body.reason
     )
@@ -527,16 +532,19 @@ async def flag_urgent(
     "/visits/{visit_id}/queue",
     response_model=VisitQueuePublic,
     summary="Where she waits, her estimated waits and finish, and the suggested next station",
+    description="For the staff and her own butler; a station account only for a visit with "
+    "a place (or an exam still to do) at its own station (else 403).",
     responses=problem_responses(403, 404),
 )
 async def visit_queue(
     visit: VisibleVisit,
-    _p: AnyStaff,
+    principal: AnyStaff,
     session: SessionDep,
     audit: AuditDep,
     ctx: CtxDep,
     catalogue: CatalogueDep,
 ) -> VisitQueuePublic:
+    await check_visit_station(session, principal, visit.id, audit, "visit.queue.read")
     audit.record("visit.queue.read", "mother", visit.mother_id, detail={"visit_id": str(visit.id)})
     return await visit_queue_view(session, visit, catalogue, ctx)
 

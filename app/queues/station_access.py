@@ -11,9 +11,10 @@ and an unknown station or ticket is a 404 as before.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Depends
+from sqlalchemy import exists, select
 
 from app.audit.service import AuditTrail
 from app.auth.dependencies import (
@@ -31,8 +32,10 @@ from app.core.routing import SessionDep
 from app.measurements.service import STATION_KINDS
 from app.queues import operations
 from app.queues.dependencies import EntryDep
-from app.queues.models import QueueEntry
+from app.queues.domain import Catalogue
+from app.queues.models import ExamStep, QueueEntry, Station, StepState
 from app.queues.repository import QueueRepository
+from app.visits.models import ExamOrder
 
 
 class WrongStation(Forbidden):
@@ -146,3 +149,67 @@ async def station_may_measure(
 
 
 MeasuringStation = Depends(station_may_measure)
+
+
+async def _own_station(session: SessionDep, principal: Principal) -> Station | None:
+    code = principal.station_code
+    return await QueueRepository(session).station_by_code(code) if code else None
+
+
+def _refuse(
+    principal: Principal, audit: AuditTrail, action: str, kind: str, ref: uuid.UUID, why: str
+) -> NoReturn:
+    audit.record_denied(action, kind, ref, reason="not the account's station")
+    bound = principal.station_code
+    raise WrongStation(
+        f"This account is bound to station {bound}; {why}",
+        extra={"station_code": bound},
+    )
+
+
+async def check_order_station(
+    session: SessionDep,
+    principal: Principal,
+    order: ExamOrder,
+    catalogue: Catalogue,
+    audit: AuditTrail,
+) -> None:
+    """POST /exam-orders/{id}/cancel: a station account drops only an exam done at its own
+    station (its station's type is the exam's); other roles as before."""
+    if principal.role != Role.STATION.value:
+        return
+    station = await _own_station(session, principal)
+    rule = catalogue.rule(order.exam_code)
+    if station is None or rule is None or rule.station_type != station.station_type:
+        _refuse(
+            principal,
+            audit,
+            "exam_order.cancel",
+            "exam_order",
+            order.id,
+            f"the exam {order.exam_code} is not done there.",
+        )
+
+
+async def check_visit_station(
+    session: SessionDep, principal: Principal, visit_id: uuid.UUID, audit: AuditTrail, action: str
+) -> None:
+    """A station account acts on (or reads the queues of) a visit only when she has a place
+    at its station today, or an exam still to do there (the doctor's, queued last); other roles
+    as before."""
+    if principal.role != Role.STATION.value:
+        return
+    station = await _own_station(session, principal)
+    if station is not None:
+        placed = select(QueueEntry.id).where(
+            QueueEntry.visit_id == visit_id, QueueEntry.station_id == station.id
+        )
+        pending = select(ExamStep.id).where(
+            ExamStep.visit_id == visit_id,
+            ExamStep.station_type == station.station_type,
+            ExamStep.state == StepState.PENDING,
+        )
+        found = await session.scalar(select(exists(placed) | exists(pending)))
+        if found:
+            return
+    _refuse(principal, audit, action, "visit", visit_id, "she has no place at it in this visit.")

@@ -41,6 +41,7 @@ from app.queues.her_view import her_visit
 from app.queues.longpoll import MAX_WAIT, Built, long_poll
 from app.queues.policy import QueuePolicy
 from app.queues.schemas import HerVisit
+from app.queues.station_access import check_visit_station
 from app.visits import her_links, service
 from app.visits.domain import VisitStatus
 from app.visits.models import ExamOrder, Visit
@@ -449,6 +450,8 @@ async def mark_no_show(
     "/visits/{visit_id}/start",
     response_model=VisitPublic,
     summary="Her first exam has begun: the visit is in progress",
+    description="The desk, a doctor, the admin; a station account only for a visit with a "
+    "place (or an exam still to do) at its own station (else 403).",
     responses=problem_responses(403, 404, 409),
 )
 async def start_visit(
@@ -458,6 +461,7 @@ async def start_visit(
     audit: AuditDep,
     clinic: ClinicDep,
 ) -> VisitPublic:
+    await check_visit_station(repo.session, principal, visit.id, audit, "visit.in_progress")
     return await _transition(
         visit, VisitStatus.IN_PROGRESS, principal=principal, repo=repo, audit=audit, clinic=clinic
     )
@@ -467,10 +471,12 @@ async def start_visit(
     "/visits/{visit_id}/complete",
     response_model=VisitPublic,
     summary="Her exams for the day are done: the visit is completed",
+    description="The desk, a doctor or the admin (not a station account: completing closes "
+    "every queue she still waits in, at every station).",
     responses=problem_responses(403, 404, 409),
 )
 async def complete_visit(
-    principal: ClinicStaffOrStation,
+    principal: ClinicStaff,
     visit: VisibleVisit,
     repo: VisitRepoDep,
     audit: AuditDep,
