@@ -976,10 +976,11 @@ async function loadWorklist(given) {
     return el("li", { class: `wl${critical ? " critical" : ""}`, "data-testid": "worklist-item", "data-item-id": item.id },
       el("div", { class: "row" },
         critical ? el("span", { class: "badge critical" }, t("flag.critical")) : el("span", { class: "badge" }, t(`prio.${item.priority}`)),
-        el("strong", { class: "wl-heading" }, worklistHeading(item)),
+        // Chinese: a heading from the kind, the API's (English) title below it; English: the title alone
+        el("strong", { class: "wl-heading" }, lang() === "zh" ? worklistHeading(item) : item.title),
         el("span", { class: "spacer" }),
         el("span", { class: "muted" }, dateTime(item.created_at))),
-      el("p", { class: "wl-title muted" }, item.title),
+      lang() === "zh" ? el("p", { class: "wl-title muted", lang: "en" }, item.title) : "",
       item.mother_id ? el("p", { class: "row who" },
         el("button", { type: "button", class: "link", onclick: () => openMother(item.mother_id) },
           `${item.mother_masked_name || ""} ${item.mother_mrn || ""}`.trim() || t("desk.current"))) : "",
