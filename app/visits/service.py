@@ -688,10 +688,15 @@ async def check_in(
         if visit is None or visit.mother_id != mother.id:
             raise NotFound("No such visit for this mother.")
         if visit.visit_date != clinic.today:
-            raise BookedAnotherDay(
-                f"That visit is on {visit.visit_date.isoformat()}, not today.",
-                extra=await _booking_facts(repo, visit, clinic),
-            )
+            if not walk_in:
+                raise BookedAnotherDay(
+                    f"That visit is on {visit.visit_date.isoformat()}, not today. Check her in "
+                    'as a walk-in today only if that is meant ("walk_in": true), or reschedule.',
+                    extra=await _booking_facts(repo, visit, clinic),
+                )
+            # The desk confirmed: a walk-in today for the mother of that visit, exactly as by
+            # her MRN (the booked visit stays as it is; a rescan finds today's walk-in).
+            visit = await repo.active_visit_on(mother.id, clinic.today)
     else:
         visit = await repo.active_visit_on(mother.id, clinic.today)
     if visit is not None and visit.status in (VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS):
