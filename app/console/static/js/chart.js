@@ -19,6 +19,7 @@ addStrings({
   "chart.search.go": ["查找", "Search"],
   "chart.search.none": ["没有找到", "No one found"],
   "chart.empty": ["在左侧查找孕妇，或打开待审核报告、危急值。", "Find a mother on the left, or open a report to review or a critical value."],
+  "chart.empty.today": ["在左侧选择今日就诊的孕妇。", "Choose a mother from today's visits on the left."],
   "chart.tab.timeline": ["时间线", "Timeline"],
   "chart.tab.reports": ["检验报告", "Reports"],
   "chart.tab.careplan": ["产检计划", "Care plan"],
@@ -316,7 +317,9 @@ async function loadToday() {
                 "button",
                 { type: "button", class: "pick", "data-testid": "today-visit", "data-mother-id": v.mother_id, onclick: () => openMother(v.mother_id) },
                 el("span", { class: "pick-main" }, el("strong", {}, v.mother_masked_name), " ", el("span", { class: "mono muted" }, v.mother_mrn), v.urgent ? el("span", { class: "badge urgent" }, "!") : ""),
-                el("span", { class: "pick-sub muted" }, [v.local_time || clockTime(v.scheduled_at), tOr(`visit.${v.status}`, v.status), (v.tickets || []).map((x) => x.ticket).join(" ")].filter(Boolean).join(" · ")),
+                el("span", { class: "pick-sub muted" }, [v.local_time || clockTime(v.scheduled_at), tOr(`visit.${v.status}`, v.status)].filter(Boolean).join(" · "),
+                  // each ticket whole (never US-|004 at a line's end)
+                  ...(v.tickets || []).flatMap((x, i) => [i ? " " : " · ", el("span", { class: "ticket-nb" }, x.ticket)])),
               ),
             ),
           )
@@ -339,6 +342,12 @@ function applyRole() {
   for (const b of document.querySelectorAll("#side-tabs button[data-tab]")) b.hidden = !can.side.includes(b.dataset.tab);
   for (const b of document.querySelectorAll("#chart-tabs button[data-tab]")) b.hidden = !can.tabs.includes(b.dataset.tab);
   if (!can.tabs.includes(activeTab)) activeTab = can.tabs[0];
+  if (!can.side.includes("search")) {
+    // the nutritionist has only today's list: the hint names what she can do
+    const empty = document.getElementById("chart-empty");
+    empty.dataset.i18n = "chart.empty.today";
+    empty.textContent = t("chart.empty.today");
+  }
   return can;
 }
 
