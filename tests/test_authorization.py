@@ -123,7 +123,8 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/visits/{visit_id}/cancel": DESK,
     "POST /v1/visits/{visit_id}/no-show": DESK,
     "POST /v1/visits/{visit_id}/start": MOVE_VISITS,
-    "POST /v1/visits/{visit_id}/complete": MOVE_VISITS,
+    # A station no longer completes a visit: that closes her queues at every station.
+    "POST /v1/visits/{visit_id}/complete": CLINICIANS,
     "POST /v1/visits/{visit_id}/exam-orders": CLINICIANS,
     "POST /v1/check-ins": DESK,
     # The day's visits: the desk's board, the doctors' and the nutritionist's worklist; a
