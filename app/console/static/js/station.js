@@ -74,54 +74,14 @@ addStrings({
   "st.unbound": ["此检查站账号未绑定检查站，请管理员绑定。", "This station account is bound to no station: ask an admin to bind it."],
   "st.updated": ["更新于 {time}", "Updated {time}"],
   "st.closed": ["（已关闭）", "(closed)"],
-  "station.DOC": ["医生诊室", "Doctor"],
-  "station.EXM": ["检查室", "Examination room"],
-  "station.LAB": ["抽血", "Blood draw"],
-  "station.NST": ["胎心监护", "Non-stress test"],
-  "station.NUT": ["营养门诊", "Nutrition clinic"],
-  "station.URI": ["留尿", "Urine sample"],
-  "station.US": ["超声", "Ultrasound"],
-  "station.VIT": ["体重血压", "Weight and blood pressure"],
 });
 
-// The exam catalogue's names are English; the station reads them in Chinese first.
-const EXAM_ZH = {
-  "Weight and blood pressure": "体重血压",
-  "Fasting plasma glucose": "空腹血糖",
-  "Liver and kidney function": "肝肾功能",
-  "Liver function and bile acids": "肝功能及胆汁酸",
-  "75 g oral glucose tolerance test": "75 g 糖耐量试验",
-  "Complete blood count": "血常规",
-  "Blood group ABO/Rh": "血型 ABO/Rh",
-  "Hepatitis B surface antigen": "乙肝表面抗原",
-  "Syphilis serology": "梅毒血清学",
-  "HIV screening": "HIV 筛查",
-  "Serum Down-syndrome screening": "唐氏血清学筛查",
-  "Non-invasive prenatal testing": "无创产前检测",
-  "Early pregnancy ultrasound": "早孕超声",
-  "Urinalysis": "尿常规",
-  "Nuchal translucency scan": "NT 超声",
-  "Fetal anatomy ultrasound": "胎儿系统超声",
-  "Obstetric ultrasound": "产科超声",
-  "Group B streptococcus screening": "B 族链球菌筛查",
-  "Non-stress test": "胎心监护 (NST)",
-  "Doctor's consultation": "医生问诊",
-  "Thalassaemia screening": "地中海贫血筛查",
-  "Anti-D antibody titre (Rh negative)": "抗 D 抗体效价",
-  "Serum ferritin": "血清铁蛋白",
-  "Chorionicity ultrasound (twins)": "绒毛膜性超声（双胎）",
-  "Prenatal diagnosis (amniocentesis)": "产前诊断（羊水穿刺）",
-  "Midstream urine culture (asymptomatic bacteriuria)": "中段尿培养",
-  "Nutrition assessment (营养评估)": "营养评估",
-  "1-hour draw": "服糖后 1 小时抽血",
-  "2-hour draw": "服糖后 2 小时抽血",
-};
-const examName = (name) => (lang() === "zh" ? EXAM_ZH[name] || name : name);
-const stationLabel = (s) => {
-  const key = `station.${s.code}`;
-  const name = t(key);
-  return name === key ? s.name : name;
-};
+// Exam names come from the API in both languages (exams / exams_zh); only the OGTT's timed
+// draws are steps with labels of their own, named here.
+const STEP_ZH = { "1-hour draw": "服糖后 1 小时抽血", "2-hour draw": "服糖后 2 小时抽血" };
+const stepName = (label) => (lang() === "zh" ? STEP_ZH[label] || label : label);
+const examName = (name, nameZh) => (lang() === "zh" ? nameZh || STEP_ZH[name] || name : name);
+const stationLabel = (s) => (lang() === "zh" ? s.name_zh || s.name : s.name);
 
 // What each station records at finish (POST /v1/mothers/{id}/measurements, or with the finish).
 const READINGS = {
@@ -293,7 +253,7 @@ function flagBadges(e) {
   ];
 }
 function exams(e) {
-  return (e.exams || []).map(examName).join(lang() === "zh" ? "、" : ", ");
+  return (e.exams || []).map((name, i) => examName(name, e.exams_zh?.[i])).join(lang() === "zh" ? "、" : ", ");
 }
 
 function render() {
@@ -375,7 +335,7 @@ function renderAwaiting(q) {
   list.hidden = !shown;
   $("awaiting-title").hidden = !shown;
   list.replaceChildren(...(items.length ? items.map((a) => el("li", { class: "row", "data-entry-id": a.entry_id },
-    el("span", {}, t("st.awaiting.item", { ticket: a.ticket, name: a.masked_name, exam: examName(a.exam) })),
+    el("span", {}, t("st.awaiting.item", { ticket: a.ticket, name: a.masked_name, exam: examName(a.exam, a.exam_zh) })),
     el("span", { class: "muted" }, clockTime(a.first_step_done_at)),
     el("span", { class: "spacer" }),
     el("button", { type: "button", "data-action": "glucose-drink", onclick: () => act("glucose-drink", { id: a.entry_id, ticket: a.ticket, masked_name: a.masked_name }) }, t("st.glucose")),
@@ -429,7 +389,7 @@ async function act(action, entry) {
   try {
     const { data } = await api(`/v1/queue-entries/${entry.id}/${action}`, { method: "POST", body });
     if (action === "glucose-drink") {
-      const draws = (data.draws || []).map((d) => `${examName(d.label || "")} ${clockTime(d.due_at)}`.trim()).join("，");
+      const draws = (data.draws || []).map((d) => `${stepName(d.label || "")} ${clockTime(d.due_at)}`.trim()).join("，");
       toast(t("st.glucose.done", { draws }), "ok");
     } else {
       toast(t(`st.done.${action.replace("-", "")}`, { ticket: entry.ticket }), "ok");
