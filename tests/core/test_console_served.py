@@ -55,7 +55,7 @@ async def test_every_console_file_is_served_with_the_policy(api: Api) -> None:
         assert response.headers["referrer-policy"] == "no-referrer"
     root = await api.client.get("/console/")
     assert root.status_code == 200
-    assert "<form id=\"login\"" in root.text
+    assert '<form id="login"' in root.text
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
