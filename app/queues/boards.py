@@ -181,6 +181,7 @@ async def board(session: AsyncSession, station: Station, ctx: Ctx) -> StationBoa
             for e in order.later[:BOARD_LATER]
         ],
         waiting=order.waiting,
+        busy_elsewhere=max(0, order.waiting - len(order.next) - len(order.later)),
         as_of=station.queue_changed_at,
     )
 

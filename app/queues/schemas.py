@@ -369,6 +369,11 @@ class StationBoard(BaseModel):
         "rejoin after a no-show); a mother already listed above is not listed again",
     )
     waiting: int = Field(default=0, description="Mothers waiting here")
+    busy_elsewhere: int = Field(
+        default=0,
+        description="Of those, mothers at another station now: in neither next nor later "
+        "(call-next passes over them until they are back), so a TV says how many",
+    )
     as_of: Instant | None
 
 

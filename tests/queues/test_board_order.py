@@ -88,6 +88,7 @@ async def test_next_is_the_order_call_next_takes(api: Api, clock: FrozenClock) -
     assert elsewhere["mother"]["id"] in {e["mother_id"] for e in lab.json()["waiting"]}
     first = (await _board(api)).json()
     assert "吴*六" not in _names(first["next"])  # busy at vitals: call-next passes her over
+    assert first["busy_elsewhere"] == 1  # … and the TV says one more is at another exam
     await _urgent(api, urgent)
     board = await _call_matches_board(api)
     assert board["next"][0]["masked_name"] == "李*四"  # urgent first

@@ -15,6 +15,7 @@ addStrings({
   "tv.later": ["稍后抽血", "Later draws"],
   "tv.none": ["暂无", "None"],
   "tv.waiting": ["候诊 {n} 人", "{n} waiting"],
+  "tv.elsewhere": ["另有 {n} 人在其他检查", "{n} more at another exam"],
   "tv.foot": ["请留意叫号，过号请到前台", "Please watch for your number; if you missed it, ask at the front desk"],
   "tv.go": ["请到 {station} {room}", "Please go to {station_en}, {room_en}"],
   "tv.after": ["{time} 后", "after {time}"],
@@ -81,10 +82,15 @@ function renderBoards(codes) {
         el("ol", { class: "plain next" }, next.length ? next.map((t) => line(code, t)) : el("li", { class: "none" }, both("tv.none"))),
         later.length ? el("h4", { class: "later-h" }, both("tv.later")) : "",
         later.length ? el("ul", { class: "plain later" }, later.map((t) => line(code, t, { later: true }))) : "",
+        // the count says everyone waiting here; those busy at another station are not called
+        // now (call-next skips them), so they are named by number, not listed as next
+        elsewhere(b) > 0 ? el("p", { class: "elsewhere", "data-testid": "elsewhere" }, both("tv.elsewhere", { n: elsewhere(b) })) : "",
       );
     }),
   );
 }
+
+const elsewhere = (b) => b?.busy_elsewhere || 0;
 
 function showCall(code, t) {
   const b = boards.get(code);
