@@ -14,9 +14,12 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 
-# 18-digit national ids (last char may be X) and 11-digit Chinese mobile numbers.
-_NATIONAL_ID = re.compile(r"(?<![0-9])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<![0-9])(?:\+?86)?(1[3-9]\d)\d{4}(\d{4})(?![0-9])")
+# 18-digit national ids (last char may be X) and 11-digit Chinese mobile numbers. A number
+# glued to Latin letters or digits is part of a token (a request id, a UUID's hex), not a
+# person's number: masking it there would corrupt the very id an operator searches the logs
+# for. A number after Chinese text, punctuation or a space is still masked.
+_NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86)?(1[3-9]\d)\d{4}(\d{4})(?![0-9A-Za-z])")
 
 # PostgreSQL's "DETAIL: Key (mrn)=(MRN0001) already exists." carries the value itself.
 _KEY_VALUES = re.compile(r"Key \(([^)]*)\)=\((?:[^()]|\([^()]*\))*\)")

@@ -56,6 +56,22 @@ def test_scrub_masks_numbers_that_slip_into_a_message() -> None:
     )
 
 
+def test_scrub_masks_numbers_in_chinese_text_and_after_punctuation() -> None:
+    assert scrub("电话13800138000，身份证" + national_id()) == (
+        "电话138****8000，身份证" + national_id()[:6] + "********" + national_id()[-4:]
+    )
+    assert scrub("tel:+8613800138000;") == "tel:138****8000;"
+
+
+def test_scrub_leaves_hex_ids_whole_even_when_they_hold_a_phone_shaped_run() -> None:
+    # A request id from a failed CI run: "14069840773" inside it looks like a mobile number.
+    request_id = "fcc276d0f4884feca2d7a14069840773"
+    assert scrub(f"request {request_id} failed") == f"request {request_id} failed"
+    uuid = "3f2b8c1e-9d4a-4e7b-8c2d-a14069840773"
+    assert scrub(uuid) == uuid
+    assert scrub("x" + national_id() + "y") == "x" + national_id() + "y"
+
+
 def test_scrub_hides_database_key_values() -> None:
     detail = "DETAIL:  Key (mrn)=(MRN0001) already exists."
     assert scrub(detail) == "DETAIL:  Key (mrn)=(…) already exists."
