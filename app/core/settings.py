@@ -107,6 +107,44 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies get 413."
     )
+    body_read_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="A request body not received whole within this long gets 408; on the "
+        "embedded database the body is read before the write lock is taken.",
+    )
+    cors_allow_origins: str = Field(
+        default="",
+        description="Comma-separated origins (scheme://host[:port]) allowed cross-origin "
+        "calls; empty (the default): CORS is off and no CORS header is sent.",
+    )
+    metrics_scrape_addresses: str = Field(
+        default="",
+        description="Comma-separated client addresses or networks (CIDR) that may read "
+        "/metrics without a token; anyone else needs an admin token.",
+    )
+    lab_max_reports_per_message: int = Field(
+        default=50, ge=1, le=10_000, description="More reports in one lab message: refused."
+    )
+    lab_max_observations_per_message: int = Field(
+        default=2_000,
+        ge=1,
+        le=100_000,
+        description="More observations in one lab message: refused.",
+    )
+    idempotency_purge_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=24 * 60,
+        description="How often the service deletes Idempotency-Key copies past their keep time.",
+    )
+    sms_report_ready_window_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Report-ready texts to one mother within this window are sent as one.",
+    )
     care_plan_guideline: str = Field(
         default="cn-2018", description="Code of the guideline table new pregnancies follow."
     )
