@@ -5,10 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 TOLERANCE = timedelta(minutes=5)
+# The scheme writes integer Unix seconds: ASCII digits and nothing else. Python's int() also
+# reads "+123", " 123 ", "1_700", fullwidth and Arabic-Indic digits; those are refused, so one
+# signed timestamp has exactly one spelling.
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureInvalid(Exception):
@@ -22,7 +27,8 @@ def _key(secret: str) -> bytes:
     return secret.encode()
 
 
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes) -> str:
+    """The signature over ``id.timestamp.body``, the timestamp as written on the wire."""
     mac = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
     return "v1," + base64.b64encode(mac.digest()).decode()
 
@@ -39,17 +45,17 @@ def verify(
     """Raise SignatureInvalid unless one signature matches one secret within the tolerance."""
     if not msg_id or not timestamp or not signatures:
         raise SignatureInvalid("webhook-id, webhook-timestamp and webhook-signature are required")
-    try:
-        sent = int(timestamp)
-    except ValueError as exc:
-        raise SignatureInvalid("webhook-timestamp must be Unix seconds") from exc
+    if TIMESTAMP.fullmatch(timestamp) is None:
+        raise SignatureInvalid("webhook-timestamp must be Unix seconds: ASCII digits only")
+    sent = int(timestamp)
     if abs(now.timestamp() - sent) > TOLERANCE.total_seconds():
         raise SignatureInvalid("webhook-timestamp is outside the 5-minute tolerance")
     if len(msg_id) > 200:
         raise SignatureInvalid("webhook-id is longer than 200 characters")
     offered = [s.encode() for s in signatures.split() if s.startswith("v1,")]
     for secret in secrets:
-        expected = sign(secret, msg_id, sent, body).encode()
+        # Signed over the timestamp as received, not as re-formatted: "0123" is not "123".
+        expected = sign(secret, msg_id, timestamp, body).encode()
         if any(hmac.compare_digest(expected, candidate) for candidate in offered):
             return
     raise SignatureInvalid("no webhook-signature matches a current secret")
