@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.main import api_routes
+from app.ops.router import is_scraper, scrape_networks
 from tests.helpers.api import Api
+from tests.helpers.factories import LAB_KEY
 from tests.helpers.problems import assert_problem
 
 
@@ -39,11 +43,60 @@ async def test_metrics_are_prometheus_text_with_route_templates(api: Api) -> Non
     await api.client.get(
         "/v1/mothers/01a221b4-0000-7000-8000-000000000000", headers=api.auth("frontdesk")
     )
-    response = await api.client.get("/metrics")
+    response = await api.client.get("/metrics", headers=api.auth("admin"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'route="/v1/mothers/{mother_id}"' in response.text
     assert "01a221b4-0000" not in response.text
+
+
+async def test_metrics_are_for_admins_only_without_a_scrape_address(api: Api) -> None:
+    assert_problem(await api.client.get("/metrics"), 401)
+    assert_problem(
+        await api.client.get("/metrics", headers={"Authorization": "Bearer nonsense"}), 401
+    )
+    for who in ("frontdesk", "doctor", "butler1"):
+        assert_problem(await api.client.get("/metrics", headers=api.auth(who)), 403)
+    assert_problem(await api.client.get("/metrics", headers={"X-API-Key": LAB_KEY}), 403)
+    assert (await api.client.get("/metrics", headers=api.auth("admin"))).status_code == 200
+
+
+def _from(app: FastAPI, host: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(host, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_the_configured_scraper_reads_metrics_without_a_token(api: Api, app: FastAPI) -> None:
+    app.state.settings = app.state.settings.model_copy(
+        update={"metrics_scrape_addresses": "10.0.0.0/24, 192.168.7.9"}
+    )
+    for host in ("10.0.0.7", "192.168.7.9", "::ffff:10.0.0.8"):
+        async with _from(app, host) as scraper:
+            response = await scraper.get("/metrics")
+        assert response.status_code == 200, host
+        assert response.headers["content-type"].startswith("text/plain")
+    async with _from(app, "10.0.1.7") as outsider:
+        assert_problem(await outsider.get("/metrics"), 401)
+        # The header is the caller's word, not its address: never read.
+        spoofed = await outsider.get("/metrics", headers={"X-Forwarded-For": "10.0.0.7"})
+        assert_problem(spoofed, 401)
+        assert (await outsider.get("/metrics", headers=api.auth("admin"))).status_code == 200
+
+
+def test_scrape_addresses_are_read_strictly() -> None:
+    assert scrape_networks("") == ()
+    assert [str(n) for n in scrape_networks("127.0.0.1, 10.1.0.0/16 ,::1")] == [
+        "127.0.0.1/32",
+        "10.1.0.0/16",
+        "::1/128",
+    ]
+    with pytest.raises(ValueError, match="nope"):
+        scrape_networks("10.0.0.1,nope")
+    assert is_scraper("10.1.2.3", "10.1.0.0/16")
+    assert not is_scraper("10.2.2.3", "10.1.0.0/16")
+    assert not is_scraper("testclient", "10.1.0.0/16")  # not an address at all
+    assert not is_scraper(None, "10.1.0.0/16")
+    assert not is_scraper("127.0.0.1", "")
 
 
 PUBLIC_V1 = {
