@@ -35,7 +35,8 @@ def _problems(response: httpx.Response, path: str) -> list[str]:
 
 def test_security_headers_are_the_outermost_middleware(app: FastAPI) -> None:
     """Outermost, so the 413/408 of the request guard and the feed's 304 fast path get them."""
-    assert app.user_middleware[0].cls is SecurityHeadersMiddleware
+    outermost: object = app.user_middleware[0].cls
+    assert outermost is SecurityHeadersMiddleware
 
 
 async def test_every_route_answers_with_the_security_headers(api: Api, app: FastAPI) -> None:
@@ -45,7 +46,7 @@ async def test_every_route_answers_with_the_security_headers(api: Api, app: Fast
     console = [r for r in console_router.routes if isinstance(r, APIRoute)]
     for route in [*api_routes(), *console]:
         url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path)
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             for headers in ({}, api.auth("admin"), api.auth("butler1")):
                 response = await api.client.request(method, url, headers=headers)
                 wrong += _problems(response, route.path)
