@@ -24,6 +24,7 @@ from app.charts.dependencies import ChartMother
 from app.charts.domain import ChartFormat, PressureChart, WeightChart
 from app.core.deps import SettingsDep
 from app.core.errors import NotFound, problem_responses
+from app.core.etag import none_match
 from app.core.routing import SessionDep, make_router
 from app.core.settings import Settings
 from app.mothers.models import Pregnancy
@@ -47,10 +48,7 @@ def _etag(chart: WeightChart | PressureChart, fmt: ChartFormat) -> str:
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    offered = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in offered or etag in offered
+    return none_match(if_none_match, etag)  # weak comparison, lists and "*"
 
 
 async def _chart(

@@ -38,6 +38,7 @@ from app.audit.service import audit_row
 from app.auth.cache import TokenCache
 from app.auth.models import Role
 from app.core.clock import Clock
+from app.core.etag import none_match
 from app.core.security import token_digest
 from app.core.settings import Settings
 from app.feed.notifier import Notifier
@@ -119,21 +120,21 @@ class IdlePollFastPath:
             return
         today = now.astimezone(settings.tz).date()
         etag = etag_for(version, today)
-        if seen == etag and woken is not None:
+        if woken is not None and none_match(seen, etag):
             # Held here, with no database connection, until a change or the end of the wait.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), timeout=hold_for(wait))
             if not woken.is_set():  # the wait ran out: is the answer still the same?
                 version = await _read_version(state, butler)
                 today = clock.now().astimezone(settings.tz).date()
-                if version is not None and etag_for(version, today) == seen:
+                if version is not None and none_match(seen, etag_for(version, today)):
                     _name(scope, principal)
-                    await _answer(send, 304, seen, None)
+                    await _answer(send, 304, etag_for(version, today), None)
                     return
             # A change (or doubt): the route reads the version afresh and answers at once.
             await self.app(_without_wait(scope), receive, send)
             return
-        if seen == etag:
+        if none_match(seen, etag):
             _name(scope, principal)
             await _answer(send, 304, etag, None)
             return

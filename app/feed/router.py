@@ -21,6 +21,7 @@ from app.auth.service import authenticate_bearer
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import AppError, NotAuthenticated, NotFound, problem_responses
+from app.core.etag import none_match
 from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
 from app.feed.changes import touch
@@ -132,13 +133,13 @@ async def my_assignments(
             generation = notifier.generation(butler_id)
             version = await repo.version(butler_id)
             notifier.remember_version(butler_id, version, generation)
-        if _etag(version, today) == if_none_match.strip():
+        if none_match(if_none_match, _etag(version, today)):
             if woken is None:
-                return _not_modified(if_none_match.strip())  # the cheap path: one query
+                return _not_modified(_etag(version, today))  # the cheap path: one query
             version = await _wait_for_change(request, session, butler_id, version, wait, woken)
             today = local_today(clock, settings.tz)
-            if _etag(version, today) == if_none_match.strip():
-                return _not_modified(if_none_match.strip())
+            if none_match(if_none_match, _etag(version, today)):
+                return _not_modified(_etag(version, today))
     notifier = request.app.state.notifier
     if version is None:
         generation = notifier.generation(butler_id)

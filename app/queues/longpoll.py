@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import Clock
+from app.core.etag import none_match
 from app.feed.fast_path import MAX_WAIT, hold_for
 from app.feed.notifier import Notifier
 from app.queues.changes import station_wake_key
@@ -47,7 +48,7 @@ def etag_of(body: bytes, prefix: str) -> str:
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
-    return if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]
+    return none_match(if_none_match, etag)  # weak comparison, lists and "*"
 
 
 async def _hold(events: Iterable[asyncio.Event], seconds: float) -> None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, PreconditionFailed, invalid_field
+from app.core.etag import if_match_matches
 from app.core.principal import Principal
 from app.feed.changes import touch_mother
 from app.feed.models import Task
@@ -177,8 +178,8 @@ def review_etag(review: ReportReview) -> str:
 
 
 def _matches(if_match: str, review: ReportReview) -> bool:
-    offered = [tag.strip() for tag in if_match.split(",")]
-    return review_etag(review) in offered or f"W/{review_etag(review)}" in offered
+    """Strong comparison (RFC 9110): a weak tag never matches; an unquoted one is a 400."""
+    return if_match_matches(if_match, review_etag(review))
 
 
 async def review(
