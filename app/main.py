@@ -17,6 +17,7 @@ from app.audit.group_commit import AuditGroupCommit
 from app.audit.router import router as audit_router
 from app.audit.service import replay_audit_event
 from app.auth.cache import TokenCache
+from app.auth.dependencies import pre_authenticate
 from app.auth.router import router as auth_router
 from app.butlers.router import router as butlers_router
 from app.careplan.router import router as careplan_router
@@ -168,10 +169,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit_writer = AuditGroupCommit(engine, write_lock=app.state.write_lock)
     app.state.secret_box = secret_box
     app.state.replay_audit = replay_audit_event  # core/routing records replays through this
+    app.state.pre_authenticate = pre_authenticate  # and finds the caller before the write lock
 
     install_error_handlers(app)
     app.add_middleware(IdlePollFastPath)
-    app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_bytes=settings.max_body_bytes,
+        body_timeout=settings.body_read_timeout_seconds,
+    )
     app.add_middleware(RequestContextMiddleware)
 
     for router in ROUTERS:

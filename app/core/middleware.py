@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -78,12 +79,16 @@ class RequestGuardMiddleware:
 
     A body larger than ``max_bytes`` (declared or streamed) gets 413. A NUL character in the
     query string or in a JSON body gets 422: PostgreSQL cannot store it in text, and nothing in
-    this domain needs one.
+    this domain needs one. A body not received whole within ``body_timeout`` seconds of the
+    request's start gets 408: a client that sends half a body and stalls (or trickles a byte at
+    a time) holds nothing of anyone else's for longer than that. Once the body is whole, the
+    wait for the client's disconnect (a long poll, a stream) has no deadline.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, body_timeout: float = 15.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,10 +120,25 @@ class RequestGuardMiddleware:
         tail = b""
         # Lab messages are stored verbatim, NULs and all, and answered with an ACK.
         check_nul = not str(scope.get("path", "")).startswith("/v1/integrations/lab/")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        body_done = False
 
         async def guarded_receive() -> Message:
-            nonlocal received, tail
-            message = await receive()
+            nonlocal received, tail, body_done
+            if body_done:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise HTTPException(
+                        408,
+                        f"The request body did not arrive whole within {self.body_timeout:g} "
+                        "seconds; send it again.",
+                    ) from None
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    body_done = True
             if message["type"] == "http.request":
                 chunk: bytes = message.get("body", b"")
                 received += len(chunk)
