@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request, Response, status
+from sqlalchemy import select
 
+from app.audit.models import AuditEvent
+from app.audit.service import AuditTrail, audit_row
 from app.auth import service
 from app.auth.dependencies import AdminOnly, AuditDep, AuthRepoDep, CurrentPrincipal, Idempotent
 from app.auth.models import Role
+from app.auth.repository import AuthRepository
 from app.auth.schemas import (
     ApiClientCreate,
     ApiClientCreated,
@@ -25,17 +30,87 @@ from app.auth.schemas import (
     UserUpdate,
 )
 from app.core import ratelimit
+from app.core.clock import Clock
 from app.core.deps import ClockDep, SecretBoxDep, SettingsDep
-from app.core.errors import TooManyRequests, problem_responses
+from app.core.errors import NotAuthenticated, TooManyRequests, problem_responses
 from app.core.etag import IfMatch, check_if_match, etag_for
 from app.core.pagination import PageDep, paginate
-from app.core.routing import make_router
+from app.core.principal import Principal, PrincipalKind
+from app.core.routing import make_router, takes_write_lock_late, write_lock
 
 router = make_router(prefix="/v1", responses=problem_responses(401, 422))
+logger = logging.getLogger("app.auth")
 
 
 def login_bucket(username: str) -> str:
     return f"login:{username.strip().lower()}"
+
+
+def client_bucket(username: str, client: str) -> str:
+    """Failed logins of one account from one client address."""
+    return f"{login_bucket(username)}@{client}"
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server saw it (behind a proxy, run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips=<the proxy>`` so that this is the client's)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def _known_client(
+    repo: AuthRepository, user_id: uuid.UUID, client: str, now: datetime
+) -> bool:
+    """Has this account logged in from this address lately? The audit trail says: every
+    login is written there with its client address, and it is never purged."""
+    since = now - timedelta(days=KNOWN_CLIENT_DAYS)
+    found = await repo.session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.actor_id == user_id,
+            AuditEvent.action == "auth.login",
+            AuditEvent.outcome == "success",
+            AuditEvent.occurred_at >= since,
+            AuditEvent.detail["client"].as_string() == client,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+# An address this account logged in from within this many days is its own "recent client":
+# with the right password it gets in even while the account as a whole is being guessed at.
+KNOWN_CLIENT_DAYS = 30
+
+
+def _refuse_login(
+    request: Request,
+    clock: Clock,
+    *,
+    username: str,
+    client: str,
+    reason: str,
+) -> None:
+    """A refused login: audited (after the rollback) and logged at warning level."""
+    pending: list[AuditEvent] = getattr(request.state, "audit_on_failure", [])
+    pending.append(
+        AuditEvent(
+            **audit_row(
+                None,
+                "auth.login",
+                "user",
+                None,
+                occurred_at=clock.now(),
+                request_id=getattr(request.state, "request_id", None),
+                outcome="denied",
+                detail={"reason": reason, "username": username, "client": client},
+            )
+        )
+    )
+    request.state.audit_on_failure = pending
+    logger.warning(
+        "login refused",
+        extra={"event": "login_refused", "username": username, "client": client, "reason": reason},
+    )
 
 
 @router.post(
@@ -43,8 +118,17 @@ def login_bucket(username: str) -> str:
     tags=["auth"],
     response_model=TokenResponse,
     summary="Log in with username and password",
+    description=(
+        "Failed logins are counted per account **and client address**: after "
+        "`LOGIN_MAX_FAILURES` in `LOGIN_WINDOW_MINUTES` that client gets 429 for that account "
+        "until the window ends; other clients are not affected, so nobody can lock a colleague "
+        "out from another desk. After `LOGIN_ACCOUNT_MAX_FAILURES` from all clients together, "
+        "the account lets in only the clients it logged in from in the last 30 days (with the "
+        "right password). Every login, refused or not, is audited with the client address."
+    ),
     responses=problem_responses(401, 429),
 )
+@takes_write_lock_late
 async def login(
     body: LoginRequest,
     request: Request,
@@ -53,28 +137,64 @@ async def login(
     settings: SettingsDep,
 ) -> TokenResponse:
     now = clock.now()
-    bucket = login_bucket(body.username)
+    username = body.username.strip().lower()
+    client = client_address(request)
     window = timedelta(minutes=settings.login_window_minutes)
+    held = write_lock(request)
     # Counted first, in a short transaction of its own, before this request touches the
     # database: attempts sent in parallel are all counted (none slips past the limit), and a
-    # burst holds one connection each, never two.
-    async with request.app.state.session_factory() as counter:
-        attempts = await ratelimit.hit(counter, bucket, window, now)
+    # burst holds one connection each, never two. On SQLite the write lock is held for this
+    # count only, never while the password is hashed.
+    async with held.briefly(), request.app.state.session_factory() as counter:
+        from_client = await ratelimit.hit(counter, client_bucket(username, client), window, now)
+        from_all = await ratelimit.hit(counter, login_bucket(username), window, now)
         await counter.commit()
-    if attempts > settings.login_max_failures:
+    if from_client > settings.login_max_failures:
+        _refuse_login(request, clock, username=username, client=client, reason="too many failures")
         raise TooManyRequests(
-            "Too many failed logins for this account. Try again later, or ask an admin to "
-            "reset the password.",
+            "Too many failed logins for this account from this device. Try again later, or "
+            "ask an admin to reset the password.",
             headers={"Retry-After": str(ratelimit.retry_after(now, window))},
         )
-    secret, token, user = await service.login(
+    user = await service.check_password(repo, username=username, password=body.password)
+    under_attack = from_all > settings.login_account_max_failures
+    if user is not None and under_attack and not await _known_client(repo, user.id, client, now):
+        _refuse_login(
+            request, clock, username=username, client=client, reason="account under attack"
+        )
+        raise TooManyRequests(
+            "This account has had too many failed logins from many places: for now it "
+            "opens only on a device it was used on lately. Ask an admin.",
+            headers={"Retry-After": str(ratelimit.retry_after(now, window))},
+        )
+    if user is None:
+        _refuse_login(request, clock, username=username, client=client, reason="invalid")
+        raise NotAuthenticated(service.INVALID_LOGIN)
+    # End the read before the writes: on SQLite a read that turns into a write can be refused.
+    user_id = user.id
+    await repo.session.rollback()
+    await held.acquire()
+    user = await service.get_user(repo, user_id=user_id)
+    secret, token = await service.issue_token(
         repo,
-        username=body.username,
+        user=user,
         password=body.password,
         now=now,
         ttl=timedelta(minutes=settings.token_ttl_minutes),
     )
-    await ratelimit.unhit(repo.session, bucket, window, now)  # a success is not a failure
+    # A success is not a failure.
+    await ratelimit.unhit(repo.session, client_bucket(username, client), window, now)
+    await ratelimit.unhit(repo.session, login_bucket(username), window, now)
+    principal = Principal(
+        kind=PrincipalKind.USER,
+        id=user.id,
+        name=user.username,
+        role=user.role.value,
+        token_id=token.id,
+    )
+    AuditTrail(session=repo.session, request=request, principal=principal, clock=clock).record(
+        "auth.login", "user", user.id, detail={"client": client}
+    )
     return TokenResponse(
         access_token=secret, expires_at=token.expires_at, user=UserPublic.model_validate(user)
     )
@@ -195,7 +315,7 @@ async def update_user(
         set_station="station_code" in body.model_fields_set,
     )
     if body.password is not None or body.is_active:  # a reset unlocks her at once
-        await ratelimit.clear(repo.session, login_bucket(user.username))
+        await ratelimit.clear_prefix(repo.session, login_bucket(user.username))
     audit.record("user.update", "user", user.id, detail={"fields": sorted(body.model_fields_set)})
     response.headers["ETag"] = etag_for(user.version)
     return UserPublic.model_validate(user)

@@ -27,23 +27,24 @@ from app.core.security import (
 INVALID_LOGIN = "Unknown username or wrong password."
 
 
-async def login(
-    repo: AuthRepository,
-    *,
-    username: str,
-    password: str,
-    now: datetime,
-    ttl: timedelta,
-) -> tuple[str, AuthToken, User]:
+async def check_password(repo: AuthRepository, *, username: str, password: str) -> User | None:
+    """The active account these credentials open, or None. Reads only, and hashes off the event
+    loop: the login runs this before it takes the embedded database's write lock."""
     user = await repo.user_by_username(username.strip().lower())
-    # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
+    # argon2 takes tens of milliseconds of CPU: keep it off the event loop. An unknown name is
+    # hashed too (against a dummy), so that its answer takes as long as a wrong password's.
     verified = await asyncio.to_thread(
         verify_password, user.password_hash if user else None, password
     )
-    if not verified or user is None:
-        raise NotAuthenticated(INVALID_LOGIN)
-    if not user.is_active:
-        raise NotAuthenticated(INVALID_LOGIN)
+    if not verified or user is None or not user.is_active:
+        return None
+    return user
+
+
+async def issue_token(
+    repo: AuthRepository, *, user: User, password: str, now: datetime, ttl: timedelta
+) -> tuple[str, AuthToken]:
+    """A new token for an account whose password was just checked (``check_password``)."""
     if needs_rehash(user.password_hash):
         user.password_hash = await asyncio.to_thread(hash_password, password)
     secret = new_token("pbt")
@@ -55,6 +56,23 @@ async def login(
     )
     repo.session.add(token)
     await repo.session.flush()
+    return secret, token
+
+
+async def login(
+    repo: AuthRepository,
+    *,
+    username: str,
+    password: str,
+    now: datetime,
+    ttl: timedelta,
+) -> tuple[str, AuthToken, User]:
+    """Check the password and issue a token in one go (the CLI and tests; the HTTP login
+    splits the two around the write lock)."""
+    user = await check_password(repo, username=username, password=password)
+    if user is None:
+        raise NotAuthenticated(INVALID_LOGIN)
+    secret, token = await issue_token(repo, user=user, password=password, now=now, ttl=ttl)
     return secret, token, user
 
 

@@ -89,6 +89,16 @@ async def clear(session: AsyncSession, bucket: str) -> None:
     await session.execute(delete(RateCounter).where(RateCounter.bucket == bucket))
 
 
+async def clear_prefix(session: AsyncSession, bucket: str) -> None:
+    """Forget every window of a bucket and of every bucket under it (``bucket@...``)."""
+    escaped = bucket.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    await session.execute(
+        delete(RateCounter).where(
+            (RateCounter.bucket == bucket) | RateCounter.bucket.like(f"{escaped}@%", escape="\\")
+        )
+    )
+
+
 async def spend(
     session: AsyncSession,
     bucket: str,

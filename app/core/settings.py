@@ -177,7 +177,15 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         le=1000,
-        description="Failed logins of one account per window before it answers 429.",
+        description="Failed logins of one account from one client address per window before "
+        "that client gets 429 for that account (other clients are not affected).",
+    )
+    login_account_max_failures: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Failed logins of one account from all clients per window before it opens "
+        "only on clients it logged in from in the last 30 days (NIST SP 800-63B: at most 100).",
     )
     login_window_minutes: int = Field(
         default=15, ge=1, le=24 * 60, description="The window failed logins are counted in."
