@@ -12,7 +12,7 @@ from datetime import datetime
 
 from app import all_models  # noqa: F401 - every mapper configured in a process of its own
 from app.core.clock import SystemClock
-from app.core.database import create_engine
+from app.core.database import create_engine, protect_sqlite_file
 from app.core.settings import Environment, Settings, get_settings
 from app.main import create_app
 from app.wiring import session_factory
@@ -23,7 +23,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if settings.is_sqlite:
-        os.makedirs(os.path.dirname(settings.database_url.split("///", 1)[1]) or ".", exist_ok=True)
+        protect_sqlite_file(settings.database_url)  # 0700 folder, 0600 file, before SQLite
     upgrade(settings.database_url)
     print("database schema is at the latest migration")
     return 0

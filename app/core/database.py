@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, Enum, MetaData, event
@@ -72,8 +76,59 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+logger = logging.getLogger("app.database")
+
+# The embedded database holds every mother's record: only the account that runs the service
+# may read it. SQLite gives its -wal and -shm files the database file's own mode.
+SQLITE_FILE_MODE = 0o600
+SQLITE_FOLDER_MODE = 0o700
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a ``sqlite...:///path`` URL; None for an in-memory database."""
+    _, sep, rest = database_url.partition(":///")
+    path = rest.split("?", 1)[0]
+    if not sep or not path or path == ":memory:" or path.startswith("file::memory:"):
+        return None
+    return Path(path)
+
+
+def protect_sqlite_file(database_url: str) -> Path | None:
+    """Create the database's folder (0700) and file (0600) before SQLite does, and tighten
+    them, with the -wal/-shm files, if an older start left them readable by others.
+
+    A folder that already existed is tightened only when this account owns it and it is not a
+    shared sticky folder such as /tmp (which is not ours to close); the file's own 0600 keeps
+    her data in either case. Called by create_engine and by ``cli migrate``."""
+    path = sqlite_path(database_url)
+    if path is None:
+        return None
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        folder.mkdir(mode=SQLITE_FOLDER_MODE, parents=True, exist_ok=True)
+        folder.chmod(SQLITE_FOLDER_MODE)  # mkdir's mode is cut by the umask: say it exactly
+    else:
+        info = folder.stat()
+        shared = info.st_mode & stat.S_ISVTX and info.st_mode & stat.S_IWOTH
+        if info.st_uid == os.geteuid() and not shared and stat.S_IMODE(info.st_mode) & 0o077:
+            logger.warning(
+                "database folder was readable by others; now owner only",
+                extra={"path": str(folder)},
+            )
+            folder.chmod(stat.S_IMODE(info.st_mode) & ~0o077 | 0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, SQLITE_FILE_MODE))  # empty: valid
+    for suffix in SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        if companion.exists() and stat.S_IMODE(companion.stat().st_mode) & 0o077:
+            companion.chmod(SQLITE_FILE_MODE)
+    return path
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
+        protect_sqlite_file(settings.database_url)
         engine = create_async_engine(
             settings.database_url, echo=settings.sql_echo, hide_parameters=True
         )
