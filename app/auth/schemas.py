@@ -8,12 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.models import Role
 from app.core.pagination import PageInfo
+from app.core.text import PersonName
 
 Username = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
 ]
 Password = Annotated[str, Field(min_length=12, max_length=256)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Shown on the console's top bar and the boards: NFC, no invisible characters (app.core.text).
+DisplayName = PersonName
 StationCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=10)
 ]

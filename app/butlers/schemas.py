@@ -9,10 +9,12 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.butlers.models import Skill
 from app.core.pagination import PageInfo
+from app.core.text import PersonName
 from app.core.types import LocalTime
 
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Shown on the boards and the butler's phone: NFC, no invisible characters (app.core.text).
+DisplayName = PersonName
 
 
 class Shift(BaseModel):
