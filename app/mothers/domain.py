@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -14,8 +15,12 @@ THIRD_TRIMESTER_DAY = 28 * 7
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
-_ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
-_MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+# ASCII digits only, spelt out: \d and str.isdigit() also take fullwidth (１２３) and
+# Arabic-Indic (٠١٢) digits, and one woman was enrolled three times past the duplicate check.
+_ID_PATTERN = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
+_MOBILE_PATTERN = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_PHONE_SEPARATORS = re.compile(r"[\s-]")
+MASK_VISIBLE = 4  # characters of a national id left visible where it is masked: the last four
 MIN_MOTHER_AGE = 12
 MAX_MOTHER_AGE = 65
 
@@ -109,11 +114,30 @@ def check_digit(first17: str) -> str:
     return _ID_CHECK_CHARS[total % 11]
 
 
+def _not_ascii_digit(value: str) -> str:
+    """' (found U+0661 ARABIC-INDIC DIGIT ONE at character 3)' for the first digit outside
+    0-9, else '': the message says which character was refused and where."""
+    for place, char in enumerate(value, start=1):
+        if char.isdigit() and not ("0" <= char <= "9"):
+            return f" (found U+{ord(char):04X} {unicodedata.name(char, '')} at character {place})"
+    return ""
+
+
+def ascii_form(raw: str) -> str:
+    """NFKC: a fullwidth １２３ or Ｘ typed on a Chinese keyboard becomes 123 or X, as on any
+    other; digits of other scripts (٠١٢) stay what they are, and the patterns refuse them."""
+    return unicodedata.normalize("NFKC", raw).strip()
+
+
 def parse_national_id(raw: str) -> NationalId:
-    """Validate an 18-character national id's form; raise ValueError saying what is wrong."""
-    value = raw.strip().upper()
+    """Validate an 18-character national id's form; raise ValueError saying what is wrong.
+    The value is NFKC-normalised first, so that the same number typed with fullwidth digits
+    is the same number (and meets the duplicate check); other digits are refused."""
+    value = ascii_form(raw).upper()
     if not _ID_PATTERN.fullmatch(value):
-        raise ValueError("must be 18 characters: 17 digits and a digit or X")
+        raise ValueError(
+            "must be 18 characters: 17 digits 0-9 and a digit or X" + _not_ascii_digit(value)
+        )
     if check_digit(value[:17]) != value[17]:
         raise ValueError("check digit does not match (ISO 7064 MOD 11-2)")
     try:
@@ -137,22 +161,32 @@ def age_on(born: date, day: date) -> int:
 
 
 def normalize_mobile(raw: str) -> str:
-    """A mainland mobile number as 11 digits; accepts +86/0086 and spaces or dashes."""
-    digits = re.sub(r"[\s-]", "", raw.strip())
+    """A mainland mobile number as 11 ASCII digits; accepts +86/0086 and spaces or dashes,
+    fullwidth ones too (NFKC: ＋８６ １３８…); digits of other scripts are refused."""
+    typed = ascii_form(raw)
+    digits = _PHONE_SEPARATORS.sub("", typed)
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == 11 + len(prefix):
             digits = digits[len(prefix) :]
             break
     if not _MOBILE_PATTERN.fullmatch(digits):
-        raise ValueError("must be a mainland China mobile number: 11 digits starting 13-19")
+        raise ValueError(
+            "must be a mainland China mobile number: 11 digits 0-9 starting 13-19"
+            + _not_ascii_digit(typed)
+        )
     return digits
 
 
 def mask_national_id(value: str) -> str:
-    """110105199001010123 -> 110105********0123."""
-    if len(value) < 10:
+    """110105199001010123 -> **************0123: the last four only (three serial digits and
+    the check digit), which is what the desk's screens show (ID …0123) and what she is asked
+    to confirm. Not the spec's 110105********0123: the eight hidden digits are her date of
+    birth, which her record shows beside it, so region + date + last four gave the number back
+    whole. Hidden here are the region and the date; with the date known from her record, six
+    region digits remain unknown (about 90,000 numbers pass the check digit)."""
+    if len(value) <= MASK_VISIBLE:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return "*" * (len(value) - MASK_VISIBLE) + value[-MASK_VISIBLE:]
 
 
 def mask_phone(value: str) -> str:

@@ -16,6 +16,7 @@ from pydantic.config import JsonDict
 
 from app.assignments.schemas import AccompanyingToday, AssignmentDecision
 from app.core.pagination import PageInfo
+from app.core.text import PersonName
 from app.mothers.dating import DatingOutcome, ScanMeasurement
 from app.mothers.domain import (
     DatingMethod,
@@ -33,12 +34,18 @@ def _national_id(value: str) -> str:
 
 NationalIdStr = Annotated[
     str,
-    Field(description="18-character resident identity number; the check digit is verified."),
+    Field(
+        description="18-character resident identity number; the check digit is verified. "
+        "Fullwidth digits are read as 0-9 (NFKC); other scripts' digits are refused."
+    ),
     AfterValidator(_national_id),
 ]
 MobileStr = Annotated[
     str,
-    Field(description="Mainland mobile number; +86 and separators are accepted and removed."),
+    Field(
+        description="Mainland mobile number; +86 and separators are accepted and removed, "
+        "fullwidth digits read as 0-9 (NFKC); other scripts' digits are refused."
+    ),
     AfterValidator(normalize_mobile),
 ]
 Mrn = Annotated[
@@ -46,7 +53,6 @@ Mrn = Annotated[
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{2,31}$"),
     Field(description="The hospital's medical record number."),
 ]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Language = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
@@ -333,7 +339,10 @@ class MotherRecord(BaseModel):
     id: uuid.UUID
     mrn: str
     name: str
-    national_id: str
+    national_id: str = Field(
+        description="Full for the roles that need it; otherwise masked to its last four "
+        "characters (**************002X), which date_of_birth beside it cannot complete."
+    )
     national_id_masked: bool
     phone: str
     phone_masked: bool
@@ -366,7 +375,11 @@ class MotherSummary(BaseModel):
     id: uuid.UUID
     mrn: str
     name: str
-    national_id: str = Field(examples=["110105********002X"])
+    national_id: str = Field(
+        examples=["**************002X"],
+        description="Masked: the last four characters only (her record shows her date of birth, "
+        "which the middle eight digits are).",
+    )
     phone: str = Field(examples=["138****8000"])
     risk_grade: RiskGrade | None
     purple: bool | None = None

@@ -116,8 +116,11 @@ _DROP = re.compile(r"[\s·•・.\-'’_]+")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _LATIN_WORD = re.compile(r"[a-z0-9]+")
 _MRN = re.compile(r"[^a-z0-9]+")
-_ID = re.compile(r"\d{17}[\dX]")
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+# ASCII digits spelt out: \d would take Arabic-Indic or other scripts' digits, which no stored
+# number holds (enrolment refuses them; fullwidth ones are NFKC-folded to 0-9 before this).
+_ID = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
+_MOBILE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_PHONE4 = re.compile(r"[0-9]{4}", re.ASCII)
 
 NAME_KEY_MAX = 100
 PINYIN_KEY_MAX = 200
@@ -220,8 +223,8 @@ def mrn_key(mrn: str) -> str:
 
 
 def phone_key(phone: str) -> str:
-    """The last four digits of her phone."""
-    digits = "".join(c for c in phone if c.isdigit())
+    """The last four digits of her phone (0-9 only: str.isdigit() takes other scripts' too)."""
+    digits = "".join(c for c in unicodedata.normalize("NFKC", phone) if "0" <= c <= "9")
     return digits[-4:]
 
 
@@ -248,7 +251,7 @@ def parse_query(raw: str) -> Query:
         name=folded if folded and not folded.isascii() else None,
         latin=latin if is_latin else None,
         mrn=mrn or None,
-        phone4=compact if len(compact) == 4 and compact.isdigit() else None,
+        phone4=compact if _PHONE4.fullmatch(compact) else None,
         mobile=digits if _MOBILE.fullmatch(digits) else None,
         national_id=compact if _ID.fullmatch(compact) else None,
     )

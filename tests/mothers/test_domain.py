@@ -58,11 +58,53 @@ class TestPhoneAndMasking:
         with pytest.raises(ValueError, match="mobile"):
             domain.normalize_mobile(raw)
 
-    def test_masks_follow_the_spec(self) -> None:
-        assert domain.mask_national_id("110105199001010123") == "110105********0123"
+    def test_masks_show_the_last_four_and_hide_region_and_birth_date(self) -> None:
+        # Not the spec's 110105********0123: the hidden eight are her date of birth, which
+        # her record shows beside the mask (issue 18).
+        assert domain.mask_national_id("110105199001010123") == "**************0123"
+        assert domain.mask_national_id("11010519491231002X") == "**************002X"
         assert domain.mask_phone("13800138000") == "138****8000"
         assert domain.mask_name("王小琪") == "王*琪"
         assert domain.mask_name("王琪") == "王*"
+
+
+class TestAsciiDigitsOnly:
+    """Fullwidth digits (NFKC) are the same number; other scripts' digits are refused, as
+    \\d and str.isdigit() would have taken them (issue 18)."""
+
+    FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+    def test_a_fullwidth_national_id_is_the_same_number(self) -> None:
+        good = national_id(serial="003")  # ends in X
+        assert domain.parse_national_id(good.translate(self.FULLWIDTH)).value == good
+        assert domain.parse_national_id(good.lower().translate(self.FULLWIDTH)).value == good
+
+    @pytest.mark.parametrize(
+        "digits",
+        [
+            str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"),  # Arabic-Indic
+            str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"),  # extended Arabic-Indic (Persian)
+            str.maketrans("0123456789", "०१२३४५६७८९"),  # Devanagari
+        ],
+    )
+    def test_other_scripts_digits_are_refused_naming_the_character(
+        self, digits: dict[int, int]
+    ) -> None:
+        good = national_id()
+        with pytest.raises(ValueError, match=r"0-9 .*U\+[0-9A-F]{4} .* at character 1\)"):
+            domain.parse_national_id(good.translate(digits))
+        one = good[:8] + good[8].translate(digits) + good[9:]  # a single foreign digit
+        with pytest.raises(ValueError, match="at character 9"):
+            domain.parse_national_id(one)
+        with pytest.raises(ValueError, match=r"mobile.*U\+"):
+            domain.normalize_mobile("13800138000".translate(digits))
+
+    @pytest.mark.parametrize(
+        "raw",
+        ["１３８００１３８０００", "＋８６ １３８－００１３－８０００", "138\u30000013\u30008000"],
+    )
+    def test_a_fullwidth_mobile_is_the_same_number(self, raw: str) -> None:
+        assert domain.normalize_mobile(raw) == "13800138000"
 
 
 class TestDating:
