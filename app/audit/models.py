@@ -24,6 +24,10 @@ class AuditEvent(UUIDPrimaryKey, Base):
     outcome: Mapped[str] = mapped_column(String(10))
     resource_type: Mapped[str] = mapped_column(String(40))
     resource_id: Mapped[str | None] = mapped_column(String(64))
+    # The mother the row concerns, whatever it is keyed by (her visit, report, queue place…):
+    # "everything done with her record" is one indexed query. None: no mother (a butler's
+    # roster, a station) or one not known (a lab report that matched nobody).
+    mother_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     request_id: Mapped[str | None] = mapped_column(String(64))
     # Identifiers and field names only: never personal data.
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

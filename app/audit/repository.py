@@ -16,6 +16,7 @@ from app.audit.models import AuditEvent
 class AuditFilter:
     resource_type: str | None = None
     resource_id: str | None = None
+    mother_id: uuid.UUID | None = None
     actor_id: uuid.UUID | None = None
     action: str | None = None
     outcome: str | None = None
@@ -36,6 +37,7 @@ class AuditRepository:
         for column, value in (
             (AuditEvent.resource_type, f.resource_type),
             (AuditEvent.resource_id, f.resource_id),
+            (AuditEvent.mother_id, f.mother_id),
             (AuditEvent.actor_id, f.actor_id),
             (AuditEvent.action, f.action),
             (AuditEvent.outcome, f.outcome),

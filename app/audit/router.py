@@ -25,6 +25,10 @@ async def list_audit_events(
     page: PageDep,
     resource_type: Annotated[str | None, Query(max_length=40)] = None,
     resource_id: Annotated[str | None, Query(max_length=64)] = None,
+    mother_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Every row that concerns her, whatever it is keyed by."),
+    ] = None,
     actor_id: Annotated[uuid.UUID | None, Query()] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|denied)$")] = None,
@@ -35,6 +39,7 @@ async def list_audit_events(
         AuditFilter(
             resource_type=resource_type or None,
             resource_id=resource_id or None,
+            mother_id=mother_id,
             actor_id=actor_id,
             action=action or None,
             outcome=outcome,

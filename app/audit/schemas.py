@@ -22,6 +22,7 @@ class AuditEventPublic(BaseModel):
     outcome: str
     resource_type: str
     resource_id: str | None
+    mother_id: uuid.UUID | None
     request_id: str | None
     detail: dict[str, Any] | None
 

@@ -76,6 +76,7 @@ async def _visible(
             resource[0],
             resource[1],
             reason="not assigned",
+            mother_id=mother.id,
         )
         raise NotFound(NOT_VISIBLE if resource[0] == "mother" else "No such measurement.")
     return mother

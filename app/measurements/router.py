@@ -194,6 +194,7 @@ async def correct_measurement(
         "measurement.correct",
         "measurement",
         original.id,
+        mother_id=mother.id,
         detail={"mother_id": str(mother.id), "replaced_by": str(row.id)},
     )
     return view(row)

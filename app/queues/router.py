@@ -80,11 +80,18 @@ NUTRITIONIST_STATION_TYPES = frozenset({"nutrition"})
 
 
 def _her_station(
-    principal: Principal, station_type: str, audit: AuditTrail, action: str, ref: uuid.UUID
+    principal: Principal,
+    station_type: str,
+    audit: AuditTrail,
+    action: str,
+    ref: uuid.UUID,
+    mother_id: uuid.UUID | None = None,
 ) -> None:
     """The nutritionist acts only at a nutrition station: elsewhere a 403, audited."""
     if principal.role == Role.NUTRITIONIST.value and station_type not in NUTRITIONIST_STATION_TYPES:
-        audit.record_denied(action, "station", ref, reason="not the nutrition station")
+        audit.record_denied(
+            action, "station", ref, reason="not the nutrition station", mother_id=mother_id
+        )
         raise Forbidden("The nutritionist works at the nutrition station only.")
 
 
@@ -147,6 +154,7 @@ async def update_station(
             "queue.transfer",
             "queue_entry",
             entry.id,
+            mother_id=entry.mother_id,
             detail={"mother_id": str(entry.mother_id), "reason": f"{station.code} closed"},
         )
     audit.record("station.update", "station", station.id, detail={"fields": fields})
@@ -256,7 +264,11 @@ async def call_next(
     entry = await operations.call_next(session, station, body.room, acting(ctx, principal))
     if entry is not None:
         audit.record(
-            "queue.call", "queue_entry", entry.id, detail={"mother_id": str(entry.mother_id)}
+            "queue.call",
+            "queue_entry",
+            entry.id,
+            mother_id=entry.mother_id,
+            detail={"mother_id": str(entry.mother_id)},
         )
     return await call_result(session, station, entry, catalogue)
 
@@ -269,7 +281,11 @@ async def _done(
     action: str,
 ) -> QueueEntryPublic:
     audit.record(
-        f"queue.{action}", "queue_entry", entry.id, detail={"mother_id": str(entry.mother_id)}
+        f"queue.{action}",
+        "queue_entry",
+        entry.id,
+        mother_id=entry.mother_id,
+        detail={"mother_id": str(entry.mother_id)},
     )
     return (await entry_views(session, [entry], catalogue))[0]
 
@@ -289,7 +305,9 @@ def _entry_move(action: str, move: Move, summary: str) -> None:
         ctx: CtxDep,
         catalogue: CatalogueDep,
     ) -> QueueEntryPublic:
-        _her_station(principal, entry.station_type, audit, f"queue.{action}", entry.id)
+        _her_station(
+            principal, entry.station_type, audit, f"queue.{action}", entry.id, entry.mother_id
+        )
         await move(session, entry, catalogue, acting(ctx, principal))
         return await _done(session, entry, catalogue, audit, action)
 
@@ -335,7 +353,7 @@ async def finish(
     catalogue: CatalogueDep,
     body: FinishExam | None = None,
 ) -> QueueEntryPublic:
-    _her_station(principal, entry.station_type, audit, "queue.finish", entry.id)
+    _her_station(principal, entry.station_type, audit, "queue.finish", entry.id, entry.mother_id)
     # None: no readings sent (finished as before); [] sent explicitly is refused downstream.
     readings = None
     if body is not None and "readings" in body.model_fields_set:
@@ -391,6 +409,7 @@ async def glucose_drink(
             "queue.glucose_drink",
             "queue_entry",
             entry.id,
+            mother_id=entry.mother_id,
             detail={
                 "mother_id": str(entry.mother_id),
                 "started_at": body.started_at.isoformat(),
@@ -493,6 +512,7 @@ async def cancel_order(
         "exam_order.cancel",
         "exam_order",
         order.id,
+        mother_id=mother_id,
         detail={"reason": body.reason, "mother_id": str(mother_id)},
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -523,6 +543,7 @@ async def flag_urgent(
         "visit.urgent",
         "visit",
         visit.id,
+        mother_id=visit.mother_id,
         detail={"urgent": body.urgent, "mother_id": str(visit.mother_id)},
     )
     return await visit_queue_view(session, visit, catalogue, ctx)

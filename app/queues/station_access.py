@@ -44,12 +44,19 @@ class WrongStation(Forbidden):
 
 
 def check_station(
-    principal: Principal, code: str, audit: AuditTrail, action: str, ref: uuid.UUID
+    principal: Principal,
+    code: str,
+    audit: AuditTrail,
+    action: str,
+    ref: uuid.UUID,
+    mother_id: uuid.UUID | None = None,
 ) -> None:
     """A station account acts at its own station only: elsewhere a 403, audited."""
     if principal.role != Role.STATION.value or principal.station_code == code:
         return
-    audit.record_denied(action, "station", ref, reason="not the account's station")
+    audit.record_denied(
+        action, "station", ref, reason="not the account's station", mother_id=mother_id
+    )
     bound = principal.station_code
     raise WrongStation(
         f"This account is bound to station {bound}; it cannot act at {code}."
@@ -74,7 +81,7 @@ async def _at_entry_station(
     """For /queue-entries/{entry_id}/...: the station the ticket waits or is served at."""
     if principal.role == Role.STATION.value:
         station = await operations.station_of(session, entry)
-        check_station(principal, station.code, audit, "queue.act", entry.id)
+        check_station(principal, station.code, audit, "queue.act", entry.id, entry.mother_id)
 
 
 async def _queue_reader(
@@ -156,10 +163,18 @@ async def _own_station(session: SessionDep, principal: Principal) -> Station | N
     return await QueueRepository(session).station_by_code(code) if code else None
 
 
-def _refuse(
-    principal: Principal, audit: AuditTrail, action: str, kind: str, ref: uuid.UUID, why: str
+async def _refuse(
+    session: SessionDep,
+    principal: Principal,
+    audit: AuditTrail,
+    action: str,
+    kind: str,
+    ref: uuid.UUID,
+    visit_id: uuid.UUID,
+    why: str,
 ) -> NoReturn:
-    audit.record_denied(action, kind, ref, reason="not the account's station")
+    mother = await QueueRepository(session).mother_of_visit(visit_id)
+    audit.record_denied(action, kind, ref, reason="not the account's station", mother_id=mother)
     bound = principal.station_code
     raise WrongStation(
         f"This account is bound to station {bound}; {why}",
@@ -181,12 +196,14 @@ async def check_order_station(
     station = await _own_station(session, principal)
     rule = catalogue.rule(order.exam_code)
     if station is None or rule is None or rule.station_type != station.station_type:
-        _refuse(
+        await _refuse(
+            session,
             principal,
             audit,
             "exam_order.cancel",
             "exam_order",
             order.id,
+            order.visit_id,
             f"the exam {order.exam_code} is not done there.",
         )
 
@@ -212,4 +229,5 @@ async def check_visit_station(
         found = await session.scalar(select(exists(placed) | exists(pending)))
         if found:
             return
-    _refuse(principal, audit, action, "visit", visit_id, "she has no place at it in this visit.")
+    why = "she has no place at it in this visit."
+    await _refuse(session, principal, audit, action, "visit", visit_id, visit_id, why)

@@ -391,7 +391,13 @@ async def _visible_report(
             AssignmentRepository(repo.session), principal, report.mother_id, today
         )
         if not allowed:
-            audit.record_denied("report.read", "report", report.id, reason="not assigned")
+            audit.record_denied(
+                "report.read",
+                "report",
+                report.id,
+                reason="not assigned",
+                mother_id=report.mother_id,
+            )
             raise NotFound("No report with that id is visible to you.")
     return report
 
@@ -451,7 +457,9 @@ async def list_reports(
         mother_ids = None
     rows = await repo.reports(mother_ids=mother_ids, after=page.after, limit=page.limit + 1)
     rows, info = paginate(rows, page, key=lambda r: r.id)
-    audit.record_many("report.list", "report", [r.id for r in rows])
+    audit.record_many(
+        "report.list", "report", [r.id for r in rows], mothers={r.id: r.mother_id for r in rows}
+    )
     return ReportPage(
         items=[ReportSummary.model_validate(r) for r in rows],
         page=info,
@@ -490,7 +498,12 @@ async def reconciliation(
                 candidates=[CandidateMother.model_validate(c) for c in found],
             )
         )
-    audit.record_many("report.reconciliation", "report", [r.id for r in rows])
+    audit.record_many(
+        "report.reconciliation",
+        "report",
+        [r.id for r in rows],
+        mothers={r.id: r.mother_id for r in rows},
+    )
     audit.record_many(
         "mother.candidate",
         "mother",
@@ -510,6 +523,7 @@ async def read_report(report: VisibleReport, repo: ReportRepoDep, audit: AuditDe
         "report.read",
         "report",
         report.id,
+        mother_id=report.mother_id,
         detail={"mother_id": str(report.mother_id) if report.mother_id else None},
     )
     return await _detail(repo, report)
@@ -538,7 +552,7 @@ async def pick_up(
         now=clock.now(),
         today=local_today(clock, settings.tz),
     )
-    audit.record("report.pick_up", "report", report.id)
+    audit.record("report.pick_up", "report", report.id, mother_id=report.mother_id)
     return await _detail(repo, report)
 
 
@@ -565,7 +579,7 @@ async def deliver(
         now=clock.now(),
         today=local_today(clock, settings.tz),
     )
-    audit.record("report.deliver", "report", report.id)
+    audit.record("report.deliver", "report", report.id, mother_id=report.mother_id)
     return await _detail(repo, report)
 
 
@@ -601,6 +615,7 @@ async def attach(
         "report.attach",
         "report",
         report.id,
+        mother_id=report.mother_id,
         detail={
             "mother_id": str(report.mother_id),
             "override": body.override,
@@ -640,6 +655,7 @@ async def detach(
         "report.detach",
         "report",
         report.id,
+        mother_id=mother_id,
         detail={"mother_id": str(mother_id), "reason": body.reason},
     )
     return await _detail(repo, report)
@@ -671,6 +687,7 @@ async def read_attachment(
         "report.attachment.read",
         "report",
         report.id,
+        mother_id=report.mother_id,
         detail={"attachment_id": str(attachment.id), "mother_id": str(report.mother_id)},
     )
     media = attachment.media_type if attachment.media_type in SERVED_AS_IS else None
@@ -854,7 +871,7 @@ async def acknowledge(
         now=clock.now(),
         today=today,
     )
-    audit.record("alert.acknowledge", "alert", alert.id)
+    audit.record("alert.acknowledge", "alert", alert.id, mother_id=alert.mother_id)
     return AlertPublic.of(alert)
 
 
@@ -884,7 +901,7 @@ async def mother_contacted(
     alert = await service.record_mother_contacted(
         repo, alert_id=alert_id, actor=principal, note=body.note, now=clock.now(), today=today
     )
-    audit.record("alert.mother_contacted", "alert", alert.id)
+    audit.record("alert.mother_contacted", "alert", alert.id, mother_id=alert.mother_id)
     return AlertPublic.of(alert)
 
 

@@ -45,7 +45,13 @@ async def visible_report(
             AssignmentRepository(session), principal, report.mother_id, today
         )
         if not allowed:
-            audit.record_denied("report.reviews", "report", report.id, reason="not assigned")
+            audit.record_denied(
+                "report.reviews",
+                "report",
+                report.id,
+                reason="not assigned",
+                mother_id=report.mother_id,
+            )
             raise NotFound("No report with that id is visible to you.")
     return report
 

@@ -95,7 +95,12 @@ async def reports_to_review(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AwaitingReviews:
     rows = await ReviewRepository(session).awaiting(limit=limit)
-    audit.record_many("report.review_list", "report", [r.id for r, _, _, _ in rows])
+    audit.record_many(
+        "report.review_list",
+        "report",
+        [r.id for r, _, _, _ in rows],
+        mothers={r.id: r.mother_id for r, _, _, _ in rows},
+    )
     return AwaitingReviews(
         items=[
             AwaitingReview(
@@ -175,6 +180,7 @@ async def review_report(
         "report.review",
         "report",
         report.id,
+        mother_id=review.mother_id,
         detail={
             "review_id": str(review.id),
             "mother_id": str(review.mother_id),
@@ -232,6 +238,7 @@ async def reviews_of_report(
         "report.reviews",
         "report",
         report.id,
+        mother_id=report.mother_id,
         detail={
             "mother_id": str(report.mother_id) if report.mother_id else None,
         },

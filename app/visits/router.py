@@ -106,7 +106,9 @@ async def visible_visit(
     if not await may_see_mother(
         AssignmentRepository(repo.session), principal, visit.mother_id, clinic.today
     ):
-        audit.record_denied("visit.read", "visit", visit.id, reason="not assigned")
+        audit.record_denied(
+            "visit.read", "visit", visit.id, reason="not assigned", mother_id=visit.mother_id
+        )
         raise NotFound("No visit with that id is visible to you.")
     return visit
 
@@ -227,7 +229,9 @@ async def book_visit(
         clinic=clinic,
         policy=policy,
     )
-    audit.record("visit.book", "visit", visit.id, detail={"mother_id": str(mother.id)})
+    audit.record(
+        "visit.book", "visit", visit.id, mother_id=mother.id, detail={"mother_id": str(mother.id)}
+    )
     response.headers["Location"] = f"/v1/visits/{visit.id}"
     return _view(visit, warnings=warnings)
 
@@ -333,7 +337,14 @@ async def no_show_sweep(
     day = body.day or clinic.today
     marked = await service.sweep_no_shows(repo, day=day, actor=principal, clinic=clinic)
     for visit_id in marked:
-        audit.record("visit.no_show", "visit", visit_id, detail={"sweep": day.isoformat()})
+        swept = await repo.session.get(Visit, visit_id)  # loaded by the sweep: no query
+        audit.record(
+            "visit.no_show",
+            "visit",
+            visit_id,
+            mother_id=swept.mother_id if swept is not None else None,
+            detail={"sweep": day.isoformat()},
+        )
     return SweepResult(day=day, marked_no_show=marked)
 
 
@@ -346,7 +357,13 @@ async def no_show_sweep(
 async def read_visit(visit: VisibleVisit, repo: VisitRepoDep, audit: AuditDep) -> VisitDetail:
     orders = (await repo.orders_of([visit.id]))[visit.id]
     history = await repo.status_changes(visit.id)
-    audit.record("visit.read", "visit", visit.id, detail={"mother_id": str(visit.mother_id)})
+    audit.record(
+        "visit.read",
+        "visit",
+        visit.id,
+        mother_id=visit.mother_id,
+        detail={"mother_id": str(visit.mother_id)},
+    )
     return VisitDetail(
         **_view(visit, orders).model_dump(),
         history=[VisitStatusChangePublic.model_validate(h) for h in history],
@@ -382,7 +399,7 @@ async def reschedule_visit(
         clinic=clinic,
         policy=policy,
     )
-    audit.record("visit.reschedule", "visit", visit.id)
+    audit.record("visit.reschedule", "visit", visit.id, mother_id=visit.mother_id)
     return _view(visit, warnings=warnings)
 
 
@@ -399,7 +416,7 @@ async def _transition(
     await service.change_status(
         repo, visit=visit, to=to, actor=principal, clinic=clinic, reason=reason
     )
-    audit.record(f"visit.{to.value}", "visit", visit.id)
+    audit.record(f"visit.{to.value}", "visit", visit.id, mother_id=visit.mother_id)
     return _view(visit, (await repo.orders_of([visit.id]))[visit.id])
 
 
@@ -507,7 +524,13 @@ async def add_exam_order(
     order = await service.add_exam_order(
         repo, mothers, visit=visit, exam_code=body.exam_code, actor=principal, clinic=clinic
     )
-    audit.record("visit.exam_order", "visit", visit.id, detail={"exam_code": order.exam_code})
+    audit.record(
+        "visit.exam_order",
+        "visit",
+        visit.id,
+        mother_id=visit.mother_id,
+        detail={"exam_code": order.exam_code},
+    )
     return ExamOrderPublic.model_validate(order)
 
 
@@ -573,7 +596,13 @@ async def check_in(
         policy=policy,
     )
     if not repeated:
-        audit.record("visit.check_in", "visit", visit.id, detail={"mother_id": str(mother.id)})
+        audit.record(
+            "visit.check_in",
+            "visit",
+            visit.id,
+            mother_id=mother.id,
+            detail={"mother_id": str(mother.id)},
+        )
     orders = (await repo.orders_of([visit.id]))[visit.id]
     return CheckInResult(**_view(visit, orders).model_dump(), already_checked_in=repeated)
 
@@ -619,12 +648,14 @@ async def create_her_link(
             "her_link.revoke",
             "visit",
             visit.id,
+            mother_id=visit.mother_id,
             detail={"link_id": str(old.id), "mother_id": mother, "reason": "replaced"},
         )
     audit.record(
         "her_link.create",
         "visit",
         visit.id,
+        mother_id=visit.mother_id,
         detail={"link_id": str(new.link.id), "mother_id": mother},
     )
     url = her_links.page_url(new.token)
@@ -659,6 +690,7 @@ async def revoke_her_link(
             "her_link.revoke",
             "visit",
             visit.id,
+            mother_id=visit.mother_id,
             detail={"link_id": str(old.id), "mother_id": str(visit.mother_id)},
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -736,6 +768,7 @@ async def read_her_visit(
             "her_link.read",
             "visit",
             visit_id,
+            mother_id=mother_id,
             detail={"link_id": str(link_id), "mother_id": str(mother_id)},
         )
     answer.headers["Referrer-Policy"] = "no-referrer"
