@@ -112,10 +112,20 @@ async def read_worklist(
         if if_none_match.strip() == etag:
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     items = await repo.items(audiences, open_only=open_only, limit=limit)
-    audit.record_many("worklist.read", "worklist_item", [i.id for i in items])
+    audit.record_many(
+        "worklist.read",
+        "worklist_item",
+        [i.id for i in items],
+        mothers={i.id: i.mother_id for i in items},
+    )
     reports = {i.report_id for i in items if i.report_id is not None}
     mothers = {i.mother_id for i in items if i.mother_id is not None}
-    audit.record_many("report.worklist", "report", sorted(reports))
+    audit.record_many(
+        "report.worklist",
+        "report",
+        sorted(reports),
+        mothers={i.report_id: i.mother_id for i in items if i.report_id is not None},
+    )
     audit.record_many("mother.worklist", "mother", sorted(mothers))
     body = Worklist(
         items=await _public(repo, items),
@@ -146,7 +156,13 @@ async def acknowledge_item(
     item = await repo.item(item_id, for_update=True)
     if item is None or item.audience not in audiences_of(principal):
         if item is not None:
-            audit.record_denied("worklist.acknowledge", "worklist_item", item_id, reason="audience")
+            audit.record_denied(
+                "worklist.acknowledge",
+                "worklist_item",
+                item_id,
+                reason="audience",
+                mother_id=item.mother_id,
+            )
         raise NotFound("No worklist item with that id is on your list.")
     if (
         item.kind in service.CLOSED_WITH_THEIR_ALERT
@@ -161,5 +177,5 @@ async def acknowledge_item(
     await service.acknowledge(
         session, item, by=f"{principal.role}:{principal.name}", note=body.note, now=clock.now()
     )
-    audit.record("worklist.acknowledge", "worklist_item", item.id)
+    audit.record("worklist.acknowledge", "worklist_item", item.id, mother_id=item.mother_id)
     return (await _public(WorklistRepository(session), [item]))[0]
