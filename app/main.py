@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.middleware.cors import CORSMiddleware
 
 from app import wiring
 from app.assignments.domain import parse_weights
@@ -28,6 +29,7 @@ from app.console import router as console
 from app.core.clock import Clock, SystemClock
 from app.core.database import create_engine
 from app.core.errors import Problem, install_error_handlers
+from app.core.http_methods import HttpMethodsMiddleware, cors_options, cors_origins
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
@@ -173,12 +175,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     install_error_handlers(app)
     app.add_middleware(IdlePollFastPath)
+    app.add_middleware(HttpMethodsMiddleware)  # OPTIONS, HEAD, every method in Allow, 304s
     app.add_middleware(
         RequestGuardMiddleware,
         max_bytes=settings.max_body_bytes,
         body_timeout=settings.body_read_timeout_seconds,
     )
     app.add_middleware(RequestContextMiddleware)
+    if origins := cors_origins(settings.cors_allow_origins):  # off unless origins are named
+        app.add_middleware(CORSMiddleware, **cors_options(origins))  # type: ignore[arg-type]
 
     for router in ROUTERS:
         app.include_router(router)
