@@ -193,6 +193,15 @@ async def release_butler(
                     mother.id,
                     detail={"released_from": str(butler_id)},
                 )
+    # What the answer shows of each mother (her MRN, where she would go) is a read of her
+    # record: every one of a dry run, and those a real run could not move (the moved ones
+    # have their write above).
+    audit.record_many(
+        "mother.release_plan",
+        "mother",
+        [m.mother_id for m in moves if body.dry_run or not m.moved],
+        detail={"butler_id": str(butler_id), "dry_run": body.dry_run},
+    )
     moved = sum(m.moved for m in moves)
     return ReleaseResult(
         butler_id=butler_id,
@@ -281,8 +290,10 @@ async def caseloads(
     summary="Mothers whose primary butler no longer fits the rules (e.g. after a risk change)",
     responses=problem_responses(403),
 )
-async def flagged(_who: DeskStaff, repo: AssignmentRepoDep) -> FlaggedList:
-    return FlaggedList(items=[CareAssignmentPublic.model_validate(a) for a in await repo.flagged()])
+async def flagged(_who: DeskStaff, repo: AssignmentRepoDep, audit: AuditDep) -> FlaggedList:
+    rows = await repo.flagged()
+    audit.record_many("mother.flagged", "mother", list(dict.fromkeys(a.mother_id for a in rows)))
+    return FlaggedList(items=[CareAssignmentPublic.model_validate(a) for a in rows])
 
 
 @router.get(

@@ -179,6 +179,7 @@ class AuditTrail:
         resource_ids: Iterable[uuid.UUID],
         *,
         mothers: Mapping[uuid.UUID, uuid.UUID | None] | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         """One row per record shown, so that "who saw mother X" finds list views too.
         ``mothers`` names the mother of each record (needed unless they are her records)."""
@@ -190,7 +191,7 @@ class AuditTrail:
                     resource_type,
                     rid,
                     "success",
-                    None,
+                    detail,
                     mothers.get(rid) if mothers is not None else DERIVE,
                 )
                 for rid in resource_ids

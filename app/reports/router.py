@@ -769,6 +769,7 @@ async def list_alerts(
     repo: ReportRepoDep,
     clock: ClockDep,
     settings: SettingsDep,
+    audit: AuditDep,
     open_only: Annotated[bool, Query(alias="open")] = True,
     raised_from: Annotated[datetime | None, Query()] = None,
     raised_before: Annotated[datetime | None, Query()] = None,
@@ -786,6 +787,9 @@ async def list_alerts(
         mother_ids=mother_ids,
         raised_from=raised_from,
         raised_before=raised_before,
+    )
+    audit.record_many(
+        "alert.list", "alert", [a.id for a in rows], mothers={a.id: a.mother_id for a in rows}
     )
     return AlertList(items=[AlertPublic.of(a) for a in rows])
 
@@ -913,9 +917,19 @@ async def mother_contacted(
     responses=problem_responses(403),
 )
 async def escalate(
-    _admin: AdminOnly, repo: ReportRepoDep, clock: ClockDep, settings: SettingsDep
+    _admin: AdminOnly,
+    repo: ReportRepoDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    audit: AuditDep,
 ) -> AlertList:
     escalated = await service.escalate_overdue(
         repo, now=clock.now(), plan=service.escalation_plan(settings)
+    )
+    audit.record_many(
+        "alert.escalate",
+        "alert",
+        [a.id for a in escalated],
+        mothers={a.id: a.mother_id for a in escalated},
     )
     return AlertList(items=[AlertPublic.of(a) for a in escalated])

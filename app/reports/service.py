@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from app.auth.models import Role
+from app.audit.models import AuditEvent
+from app.audit.service import audit_row
+from app.auth.models import ApiClient, Role
 from app.clinical import service as clinical
 from app.core.errors import Conflict, Forbidden, NotFound, invalid_field
-from app.core.principal import Principal
+from app.core.principal import Principal, PrincipalKind
 from app.core.settings import Settings
 from app.feed.changes import touch_mother
 from app.feed.models import Task
@@ -443,6 +445,7 @@ async def ingest(
 ) -> IntakeResult:
     """Store each report, attach it to its order's mother or send it to reconciliation."""
     result = IntakeResult()
+    left: dict[uuid.UUID, uuid.UUID] = {}  # report -> the mother a later message took it from
     for parsed in reports:
         if NO_ORDER_KEY in parsed.source_key:  # no lab key: this message's own report
             parsed = replace(
@@ -607,6 +610,7 @@ async def ingest(
                 )
             await _adopt_alert(repo, report, now=now, today=today, ack_within=ack_within)
         if previous_mother is not None and previous_mother != report.mother_id:
+            left[report.id] = previous_mother
             await touch_mother(
                 repo.session,
                 previous_mother,
@@ -675,7 +679,55 @@ async def ingest(
         if criticals and new_status not in domain.WITHDRAWN:
             await _raise_alert(repo, report, criticals, now=now, today=today, ack_within=ack_within)
     await repo.session.flush()
+    await _audit_intake(repo, sender_id, message_id, result, left, now=now)
     return result
+
+
+async def _audit_intake(
+    repo: ReportRepository,
+    sender_id: uuid.UUID,
+    message_id: uuid.UUID,
+    result: IntakeResult,
+    left: dict[uuid.UUID, uuid.UUID],
+    *,
+    now: datetime,
+) -> None:
+    """The lab's writes to her record are on her trail like anyone's: one row per report the
+    message brought (attached to her, or held for reconciliation: then no mother), and one for
+    the mother a later message took a report from. The lab system is the actor; HTTP, MLLP and
+    an admin's replay all come through here, in the transaction that stores the reports."""
+    client = await repo.session.get(ApiClient, sender_id)
+    lab = Principal(
+        kind=PrincipalKind.CLIENT,
+        id=sender_id,
+        name=client.name if client is not None else "lab",
+        role=Role.LAB_SYSTEM.value,
+    )
+    rows = []
+    for report_id in dict.fromkeys(result.reports):
+        report = await repo.session.get(LabReport, report_id)
+        her = report.mother_id if report is not None else None
+        detail = {"message_id": str(message_id), "attached": her is not None}
+        rows.append(("report.receive", report_id, her, detail))
+        if report_id in left:
+            rows.append(
+                ("report.withdraw", report_id, left[report_id], {"message_id": str(message_id)})
+            )
+    repo.session.add_all(
+        AuditEvent(
+            **audit_row(
+                lab,
+                action,
+                "report",
+                report_id,
+                occurred_at=now,
+                request_id=None,
+                detail=detail,
+                mother_id=her,
+            )
+        )
+        for action, report_id, her, detail in rows
+    )
 
 
 # The butler's part: pick up, deliver ------------------------------------------------------
