@@ -54,6 +54,7 @@ class NotificationPage(BaseModel):
 async def list_notifications(
     _admin: AdminOnly,
     session: SessionDep,
+    audit: AuditDep,
     page: PageDep,
     state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
     channel: Annotated[str | None, Query(max_length=20)] = None,
@@ -67,6 +68,12 @@ async def list_notifications(
         stmt = stmt.where(OutboxMessage.channel == channel)
     rows = list(await session.scalars(stmt))
     rows, info = paginate(rows, page, key=lambda r: r.id)
+    audit.record_many(
+        "notification.list",
+        "notification",
+        [r.id for r in rows],
+        mothers={r.id: r.mother_id for r in rows},
+    )
     return NotificationPage(
         items=[NotificationPublic.model_validate(r) for r in rows],
         page=info,
