@@ -13,6 +13,7 @@ from app.assignments.dependencies import PolicyDep
 from app.assignments.models import AssignmentRole
 from app.assignments.repository import AssignmentRepository
 from app.assignments.service import answer_cover
+from app.audit.service import AuditTrail
 from app.auth.cache import TokenCache
 from app.auth.dependencies import AuditDep, ButlerOnly, ClinicStaff, Idempotent
 from app.auth.models import Role
@@ -485,12 +486,14 @@ async def complete_task(
     body: TaskComplete,
     principal: ButlerOnly,
     session: SessionDep,
+    audit: AuditDep,
     clock: ClockDep,
 ) -> TaskPublic:
     butler_id = _butler(principal)
     task = await session.get(Task, task_id, with_for_update=True)
     if task is None or task.butler_id != butler_id:
         raise NotFound("No task of yours with that id.")
+    repeat = task.completed_at is not None
     if task.completed_at is None:
         task.completed_at, task.completion_note = clock.now(), body.note
         await touch(
@@ -501,6 +504,14 @@ async def complete_task(
             ref_type="task",
             ref_id=task.id,
         )
+    # That a note was given, never its text (what she said is hers: the task keeps it).
+    audit.record(
+        "task.complete",
+        "task",
+        task.id,
+        mother_id=task.mother_id,
+        detail={"note_given": bool(body.note), "repeat": repeat},
+    )
     return _task_view(task)
 
 
@@ -514,10 +525,13 @@ async def accept_cover(
     visit_id: uuid.UUID,
     principal: ButlerOnly,
     session: SessionDep,
+    audit: AuditDep,
     clock: ClockDep,
     policy: PolicyDep,
 ) -> Response:
-    await _answer_cover(visit_id, principal, session, clock, policy, accept=True, reason=None)
+    await _answer_cover(
+        visit_id, principal, session, audit, clock, policy, accept=True, reason=None
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -532,11 +546,12 @@ async def decline_cover(
     body: CoverDecline,
     principal: ButlerOnly,
     session: SessionDep,
+    audit: AuditDep,
     clock: ClockDep,
     policy: PolicyDep,
 ) -> Response:
     await _answer_cover(
-        visit_id, principal, session, clock, policy, accept=False, reason=body.reason
+        visit_id, principal, session, audit, clock, policy, accept=False, reason=body.reason
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -545,6 +560,7 @@ async def _answer_cover(
     visit_id: uuid.UUID,
     principal: Principal,
     session: SessionDep,
+    audit: AuditTrail,
     clock: ClockDep,
     policy: PolicyDep,
     *,
@@ -563,4 +579,12 @@ async def _answer_cover(
         actor=principal,
         now=clock.now(),
         policy=policy,
+    )
+    # A decline's reason is free text: that one was given, not what it says.
+    audit.record(
+        "visit.cover_accept" if accept else "visit.cover_decline",
+        "visit",
+        visit.id,
+        mother_id=visit.mother_id,
+        detail={"reason_given": reason is not None},
     )
