@@ -23,12 +23,13 @@ GOOD = json.dumps(mother_body())
 
 # (name, content-type, body bytes, expected status)
 REST: list[tuple[str, str, bytes, int]] = [
-    ("malformed JSON", "application/json", b'{"name": "x",', 422),
+    ("malformed JSON", "application/json", b'{"name": "x",', 400),
     ("JSON array, not an object", "application/json", b"[1, 2, 3]", 422),
     ("empty body", "application/json", b"", 422),
     ("null body", "application/json", b"null", 422),
-    ("wrong content type", "text/plain", GOOD.encode(), 422),
-    ("form instead of JSON", "application/x-www-form-urlencoded", b"name=x&mrn=y", 422),
+    ("wrong content type", "text/plain", GOOD.encode(), 415),
+    ("no content type", "", GOOD.encode(), 415),
+    ("form instead of JSON", "application/x-www-form-urlencoded", b"name=x&mrn=y", 415),
     ("invalid UTF-8", "application/json", b'{"name": "\xff\xfe"}', 400),
     ("deep nesting", "application/json", b'{"name": ' + b"[" * 3000 + b"]" * 3000 + b"}", 400),
     ("NUL in a string", "application/json", GOOD.replace("MRN", "MR\\u0000N").encode(), 422),
@@ -63,15 +64,54 @@ async def test_bad_rest_input_is_a_problem_and_writes_nothing(
     body: bytes,
     expect: int,
 ) -> None:
-    response = await api.client.post(
-        "/v1/mothers", headers={**api.auth("frontdesk"), "content-type": ctype}, content=body
-    )
+    headers = {**api.auth("frontdesk"), **({"content-type": ctype} if ctype else {})}
+    response = await api.client.post("/v1/mothers", headers=headers, content=body)
     assert response.status_code == expect, (name, response.text[:300])
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["status"] == expect
     async with session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(Mother)) == 0
     COUNTS["bad inputs tried"] += 1
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "column", "offset"),
+    [
+        (b'{"mrn": "x",', 1, 13, 12),
+        (b'{\n  "mrn": "x",\n  "name": \n}', 4, 1, 27),
+        ('{"name": "王芳", "mrn": }'.encode(), 1, 23, 26),  # the offset counts bytes
+    ],
+)
+async def test_malformed_json_says_where_it_breaks(
+    api: Api, body: bytes, line: int, column: int, offset: int
+) -> None:
+    response = await api.client.post(
+        "/v1/mothers",
+        headers={**api.auth("frontdesk"), "content-type": "application/json"},
+        content=body,
+    )
+    problem = response.json()
+    assert (response.status_code, problem["type"]) == (400, "/problems/malformed-json")
+    assert problem["json_error"] == {"line": line, "column": column, "offset": offset}
+    assert f"line {line}, column {column} (byte {offset})" in problem["detail"]
+    assert [e["field"] for e in problem["errors"]] == ["body"]  # not the offset as a "field"
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "", "application/x-www-form-urlencoded"])
+async def test_json_without_a_json_content_type_says_so(api: Api, ctype: str) -> None:
+    headers = {**api.auth("frontdesk"), **({"content-type": ctype} if ctype else {})}
+    response = await api.client.post("/v1/mothers", headers=headers, content=GOOD.encode())
+    problem = response.json()
+    assert (response.status_code, problem["type"]) == (415, "/problems/unsupported-media-type")
+    assert "Content-Type: application/json" in problem["detail"]
+    assert (ctype or "sent none") in problem["detail"]
+    # And with the right one, the same bytes enrol her.
+    ok = await api.client.post(
+        "/v1/mothers",
+        headers={**api.auth("frontdesk"), "content-type": "application/json; charset=utf-8"},
+        content=GOOD.encode(),
+    )
+    assert ok.status_code == 201, ok.text
 
 
 MSH = "MSH|^~\\&|LIS|HOSP|PB|VIP|20261128093000||ORU^R01|{id}|P|2.5\r"

@@ -222,8 +222,62 @@ async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
+def _body_problem(request: Request, exc: RequestValidationError) -> JSONResponse | None:
+    """A body that is not JSON at all: say that, and where, instead of naming a "field" by
+    the offset FastAPI puts in its location (``loc: ["body", 24]``)."""
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+            doc = exc.body if isinstance(exc.body, str) else ""
+            pos = min(loc[1], len(doc))
+            line = doc.count("\n", 0, pos) + 1
+            column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+            offset = len(doc[:pos].encode())
+            reason = str((err.get("ctx") or {}).get("error") or "not JSON")
+            where = f"line {line}, column {column} (byte {offset})"
+            return problem_response(
+                request,
+                status=400,
+                slug="malformed-json",
+                title="The body is not well-formed JSON",
+                detail=f"The body is not valid JSON: {reason} at {where}.",
+                extra={"json_error": {"line": line, "column": column, "offset": offset}},
+                errors=[FieldError(field="body", location="body", detail=f"{reason} at {where}")],
+            )
+        if loc == ("body",) and isinstance(err.get("input"), bytes | bytearray):
+            # FastAPI reads a body as JSON only when Content-Type says so; else it hands the
+            # model the raw bytes and the client hears "a valid dictionary" is missing.
+            sent = request.headers.get("content-type")
+            if sent is not None and _is_json(sent):
+                continue
+            said = (
+                f"this request said Content-Type: {sent[:100]}"
+                if sent
+                else "this request sent none"
+            )
+            return problem_response(
+                request,
+                status=415,
+                slug=UnsupportedMediaType.slug,
+                title=UnsupportedMediaType.title,
+                detail=f"The body must be JSON sent with Content-Type: application/json; {said}.",
+                headers={"Accept-Post": "application/json"},
+            )
+    return None
+
+
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    body_problem = _body_problem(request, exc)
+    if body_problem is not None:
+        return body_problem
     errors = _field_errors(exc)
     fields = ", ".join(sorted({e.field for e in errors}))
     return problem_response(
@@ -246,8 +300,34 @@ _HTTP_SLUGS = {
 }
 
 
+# FastAPI's answer when json.loads fails other than by a syntax error; what it was, said.
+_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _parse_error_detail(exc: StarletteHTTPException) -> str | None:
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"The body is not UTF-8: byte 0x{cause.object[cause.start]:02x} at byte "
+            f"{cause.start} cannot be decoded. Send JSON in UTF-8."
+        )
+    if isinstance(cause, RecursionError):
+        return "The body's JSON is nested too deeply to read."
+    return None
+
+
 async def _http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _PARSE_ERROR:
+        detail = _parse_error_detail(exc)
+        if detail is not None:
+            return problem_response(
+                request,
+                status=400,
+                slug="malformed-json",
+                title="The body is not well-formed JSON",
+                detail=detail,
+            )
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", ""))
     if not title:
         try:

@@ -50,7 +50,9 @@ async def test_malformed_json_is_a_problem(api: Api) -> None:
         headers={**api.auth("frontdesk"), "content-type": "application/json"},
         content=b'{"mrn": ',
     )
-    assert_problem(response, 422)
+    problem = assert_problem(response, 400)
+    assert problem["type"] == "/problems/malformed-json"
+    assert problem["json_error"] == {"line": 1, "column": 9, "offset": 8}
 
 
 async def test_a_too_large_body_is_refused_with_413(api: Api) -> None:
