@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date, datetime
 from typing import Annotated
@@ -172,7 +173,8 @@ async def list_mothers(
             max_length=100,
             description="The search box: her name (李小, as characters), its pinyin or initials "
             "as typed (lixiao, lxh; case ignored), her MRN (case and spaces ignored, whole or "
-            "its start), her phone's last four digits or whole mobile, her national id. Best "
+            "its start), her phone's last four digits or whole mobile, her national id (for the "
+            "roles that read it whole; a butler's search does not match it). Best "
             "matches first: an identifier typed whole, then her name, then an MRN's start.",
         ),
     ] = None,
@@ -192,6 +194,11 @@ async def list_mothers(
         if principal.butler_id is None:
             return MotherPage(items=[], page=page_info([], page, has_more=False))
         visible_to = principal.butler_id
+    query = search_keys.parse_query(q) if q is not None else None
+    if query is not None and principal.role not in service.REVEAL_NATIONAL_ID:
+        # A role that reads her id masked may not confirm a guess at it by searching: her
+        # date of birth and the last four leave only the region to guess (issue 18).
+        query = dataclasses.replace(query, national_id=None)
     try:
         normalized_phone = domain.normalize_mobile(phone) if phone else None
     except ValueError:
@@ -207,7 +214,7 @@ async def list_mothers(
             primary_butler_id=primary_butler_id,
             visible_to_butler=visible_to,
             visible_on=today,
-            query=search_keys.parse_query(q) if q is not None else None,
+            query=query,
         ),
         after=page.after,
         limit=page.limit + 1,
