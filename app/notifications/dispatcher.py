@@ -5,25 +5,38 @@ receives it as Idempotency-Key, so a dispatcher killed between sending and recor
 same key again and the gateway does not send the text twice. In-app channels (the butler's
 assignments, the front desk's lists) are read by the apps; delivering there means marking the
 row delivered. SMS texts never carry results or diagnoses.
+
+The automatic "report ready" texts (written by the lab intake, one per report) are sent as
+one per mother per ``sms_report_ready_window_minutes``: a 25-report bundle is one text, the
+other rows end ``coalesced``. The one that is sent counts in her daily limit
+(``sms_per_mother_per_day``, the same counter as the staff's texts); over it, the row ends
+``suppressed`` with the reason, and a warning is logged: never lost silently. Only the SMS to
+her is held back: the butler's and the doctors' notices, critical-value pages among them,
+are other rows and are never delayed by this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import Protocol
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.careplan.registry import load_guidelines
 from app.careplan.service import sweep_late_pregnancies
+from app.core import ratelimit
+from app.core.idempotency import purge_expired
 from app.core.logging import scrub
-from app.core.settings import Environment, Settings, SmsProvider
+from app.core.settings import Environment, Settings, SmsProvider, get_settings
 from app.feed.changes import purge_feed
 from app.mothers.domain import mask_phone
 from app.mothers.models import Mother
@@ -95,6 +108,86 @@ class PermanentFailure(Exception):
     pass
 
 
+REPORT_READY_TOPIC = "sms.report_ready"
+BUSY_RETRY = timedelta(seconds=2)  # another dispatcher is texting her right now
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class MotherTexts:
+    """How many texts she is sent: the report-ready window and her daily limit."""
+
+    report_ready_window: timedelta
+    per_day: int
+    tz: tzinfo  # her day is the clinic's calendar day, as for the staff's texts
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MotherTexts:
+        return cls(
+            report_ready_window=timedelta(minutes=settings.sms_report_ready_window_minutes),
+            per_day=settings.sms_per_mother_per_day,
+            tz=settings.tz,
+        )
+
+
+def is_automatic_report_ready(message: OutboxMessage) -> bool:
+    """Written by the lab intake, not sent by a person (a person's text has ``sent_by`` and
+    was counted when she asked for it)."""
+    return (
+        message.channel == "sms"
+        and message.topic == REPORT_READY_TOPIC
+        and message.mother_id is not None
+        and "sent_by" not in message.payload
+    )
+
+
+async def _hold_her_texts(
+    session: AsyncSession, mother_id: uuid.UUID, message_id: uuid.UUID
+) -> bool:
+    """One dispatcher at a time decides her texts, until its transaction ends. PostgreSQL:
+    a transaction advisory lock, tried, not waited for (a dispatcher never stalls: it comes
+    back to her text in a moment). SQLite: a write now takes the database's one write lock
+    before anything is read, so the decision reads what the last writer committed."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.blake2b(b"sms.report_ready:" + mother_id.bytes, digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(attempts=OutboxMessage.attempts)
+    )
+    return True
+
+
+async def _her_window_text(
+    session: AsyncSession, message: OutboxMessage, *, since: datetime
+) -> OutboxMessage | None:
+    """The report-ready text she was sent (or that her limit held back) within the window."""
+    result: OutboxMessage | None = await session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.mother_id == message.mother_id,
+            OutboxMessage.topic == REPORT_READY_TOPIC,
+            OutboxMessage.channel == "sms",
+            OutboxMessage.state.in_([OutboxState.DELIVERED, OutboxState.SUPPRESSED]),
+            OutboxMessage.dispatched_at > since,
+            OutboxMessage.id != message.id,
+        )
+        .order_by(OutboxMessage.dispatched_at.desc())
+        .limit(1)
+    )
+    return result
+
+
+def _settle(message: OutboxMessage, state: OutboxState, note: str, now: datetime) -> None:
+    """A row that ends without a text: when it was decided, and why (staff read it in
+    GET /v1/notifications)."""
+    message.state = state
+    message.dispatched_at = now
+    message.last_error = note[:500]
+
+
 async def _deliver(session: AsyncSession, message: OutboxMessage, sms: Sms) -> None:
     if message.channel in IN_APP:
         return
@@ -121,8 +214,10 @@ async def dispatch_one(
     sms: Sms,
     now: datetime,
     max_attempts: int,
+    texts: MotherTexts | None = None,
 ) -> bool:
     """Deliver the next due message; False when none is due. One message, one transaction."""
+    texts = texts or MotherTexts.from_settings(get_settings())
     async with factory() as session:
         message = await session.scalar(
             select(OutboxMessage)
@@ -133,9 +228,47 @@ async def dispatch_one(
         )
         if message is None:
             return False
+        counted = None  # the savepoint holding her daily count, for an automatic text
+        if is_automatic_report_ready(message):
+            assert message.mother_id is not None
+            if not await _hold_her_texts(session, message.mother_id, message.id):
+                message.next_attempt_at = now + BUSY_RETRY  # not an attempt: nothing was tried
+                await session.commit()
+                return True
+            window = texts.report_ready_window
+            earlier = await _her_window_text(session, message, since=now - window)
+            if earlier is not None:
+                minutes = int(window.total_seconds() // 60)
+                _settle(
+                    message,
+                    OutboxState.COALESCED,
+                    f"sent as one with {earlier.id}: one report-ready text per {minutes} min",
+                    now,
+                )
+                await session.commit()
+                return True
+            counted = await session.begin_nested()
+            bucket = f"sms:mother:{message.mother_id}"  # the staff's texts count here too
+            if await ratelimit.hit(session, bucket, DAY, now, texts.tz) > texts.per_day:
+                await counted.rollback()  # not sent, not counted
+                _settle(
+                    message,
+                    OutboxState.SUPPRESSED,
+                    f"not sent: she has had {texts.per_day} texts today "
+                    "(sms_per_mother_per_day); her butler still has the report-ready notice",
+                    now,
+                )
+                logger.warning(
+                    "report-ready text suppressed: daily limit",
+                    extra={"outbox_id": str(message.id), "limit": texts.per_day},
+                )
+                await session.commit()
+                return True
         try:
             await _deliver(session, message, sms)
         except Exception as exc:  # a failed delivery is recorded and retried, never raised
+            if counted is not None:
+                await counted.rollback()  # counted when it is sent, not when it is tried
             message.attempts += 1
             message.last_error = scrub(str(exc))[:500]
             if isinstance(exc, PermanentFailure) or message.attempts >= max_attempts:
@@ -144,6 +277,8 @@ async def dispatch_one(
             else:
                 message.next_attempt_at = now + backoff(message.attempts)
         else:
+            if counted is not None:
+                await counted.commit()
             message.attempts += 1
             message.state = OutboxState.DELIVERED
             message.dispatched_at = now
@@ -177,6 +312,17 @@ async def maintenance(
         await session.commit()
 
 
+async def purge_idempotency_copies(factory: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Delete the stored answers of Idempotency-Keys past their keep time: they are copies of
+    answers about her, kept only as long as a retry may come (idempotency_ttl_hours)."""
+    async with factory() as session:
+        purged = await purge_expired(session, now)
+        await session.commit()
+    if purged:
+        logger.info("idempotency copies purged", extra={"purged": purged})
+    return purged
+
+
 async def run(
     factory: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -188,11 +334,17 @@ async def run(
     """The dispatcher loop: drain what is due, run the time rules, sleep, repeat."""
     sms = sms or sms_from(settings)
     stop = stop or asyncio.Event()
+    texts = MotherTexts.from_settings(settings)
     prepare_at: datetime | None = None  # the day-before texts are looked for every few minutes
+    purge_at: datetime | None = None  # Idempotency-Key copies, every idempotency_purge_minutes
     while not stop.is_set():
         try:
             while await dispatch_one(
-                factory, sms=sms, now=now(), max_attempts=settings.outbox_max_attempts
+                factory,
+                sms=sms,
+                now=now(),
+                max_attempts=settings.outbox_max_attempts,
+                texts=texts,
             ):
                 if stop.is_set():
                     return
@@ -200,6 +352,9 @@ async def run(
             if prepare_at is None or now() >= prepare_at:
                 await preparation.send_due(factory, settings, now())
                 prepare_at = now() + preparation.EVERY
+            if purge_at is None or now() >= purge_at:
+                await purge_idempotency_copies(factory, now())
+                purge_at = now() + timedelta(minutes=settings.idempotency_purge_minutes)
         except Exception:  # the loop outlives a bad tick (database restart, etc.)
             logger.exception("dispatcher tick failed")
         with contextlib.suppress(TimeoutError):

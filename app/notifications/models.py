@@ -15,6 +15,10 @@ class OutboxState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    # Report-ready texts that end without being sent (dispatcher.py): another text of the
+    # same window told her already; her daily limit held it back.
+    COALESCED = "coalesced"
+    SUPPRESSED = "suppressed"
 
 
 class OutboxMessage(UUIDPrimaryKey, Base):

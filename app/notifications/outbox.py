@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.feed.changes import touch
+from app.feed.changes import payload_ref, touch
 from app.notifications.models import OutboxMessage, OutboxState
 
 
@@ -54,5 +54,6 @@ async def notify_butler(
         session, topic=topic, now=now, butler_id=butler_id, mother_id=mother_id, payload=payload
     )
     if butler_id is not None:
-        await touch(session, butler_id, kind=topic, now=now)
+        ref_type, ref_id = payload_ref(payload, mother_id)
+        await touch(session, butler_id, kind=topic, now=now, ref_type=ref_type, ref_id=ref_id)
     return message

@@ -24,7 +24,10 @@ router = make_router(
 
 
 class NotificationPublic(BaseModel):
-    """Delivery status only: ids, topic, channel, state. Never a text or a phone number."""
+    """Delivery status only: ids, topic, channel, state. Never a text or a phone number.
+
+    ``coalesced``: a report-ready text sent as one with another of the same window;
+    ``suppressed``: not sent, her daily text limit was reached (``last_error`` says so)."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -56,7 +59,9 @@ async def list_notifications(
     session: SessionDep,
     audit: AuditDep,
     page: PageDep,
-    state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+    state: Annotated[
+        str | None, Query(pattern="^(pending|delivered|failed|coalesced|suppressed)$")
+    ] = None,
     channel: Annotated[str | None, Query(max_length=20)] = None,
 ) -> NotificationPage:
     stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(page.limit + 1)

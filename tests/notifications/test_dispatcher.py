@@ -162,12 +162,12 @@ async def test_a_killed_worker_loses_nothing_and_texts_nobody_twice(
     mother = await enrol(api)
     async with session_factory() as session:
         for i in range(40):
-            await enqueue(
+            await enqueue(  # texts the desk sent (report-ready ones would be sent as one)
                 session,
-                topic="sms.report_ready",
+                topic="sms.call_back",
                 now=clock.now(),
                 mother_id=mother["id"],
-                payload={"channel": "sms", "template": "report_ready", "n": i},
+                payload={"channel": "sms", "template": "call_back", "sent_by": "desk", "n": i},
             )
         await session.commit()
     SmsGateway.requests, SmsGateway.effects = [], Counter()
