@@ -38,6 +38,7 @@ from app.core.routing import SessionDep, make_router
 from app.core.secretbox import SecretBox, SecretUnreadable
 from app.core.settings import Settings
 from app.reports import alerts, service
+from app.reports.domain import PickupState
 from app.reports.intake import (
     Answer,
     IntakeContext,
@@ -529,6 +530,34 @@ async def read_report(report: VisibleReport, repo: ReportRepoDep, audit: AuditDe
     return await _detail(repo, report)
 
 
+# The states in which a pick-up, and a delivery, has been done.
+_DONE = {
+    PickupState.PICKED_UP: (PickupState.PICKED_UP, PickupState.DELIVERED),
+    PickupState.DELIVERED: (PickupState.DELIVERED,),
+}
+
+
+def _repeated(report: LabReport, step: PickupState, *, recorded: str | None, sent: str) -> bool:
+    """True when this pick-up or delivery was done already with the same place or note: a
+    retry from the butler's phone, answered 200 with the report as it stands. Done already
+    with another place or note is a 409 that says so: a retry never overwrites what was
+    recorded (the first delivery note is what she was told)."""
+    if report.pickup_state not in _DONE[step]:
+        return False  # not done yet: the service checks the step (409 from the wrong state)
+    if recorded is not None and recorded != sent:
+        done, field = (
+            ("picked up", "pickup_place")
+            if step is PickupState.PICKED_UP
+            else ("delivered", "delivery_note")
+        )
+        raise service.IllegalPickup(
+            f"The report was {done} already, with another {field.replace('_', ' ')} "
+            f"(its {field}); a second call does not change it.",
+            extra={"current_state": report.pickup_state.value, "requested_state": step.value},
+        )
+    return True
+
+
 @router.post(
     "/reports/{report_id}/pick-up",
     response_model=ReportDetail,
@@ -544,6 +573,16 @@ async def pick_up(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> ReportDetail:
+    if _repeated(report, PickupState.PICKED_UP, recorded=report.pickup_place, sent=body.place):
+        # The phone's retry of a pick-up that went through: the same answer, nothing changed.
+        audit.record(
+            "report.pick_up",
+            "report",
+            report.id,
+            mother_id=report.mother_id,
+            detail={"repeated": True},
+        )
+        return await _detail(repo, report)
     await service.pick_up(
         repo,
         report=report,
@@ -571,6 +610,15 @@ async def deliver(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> ReportDetail:
+    if _repeated(report, PickupState.DELIVERED, recorded=report.delivery_note, sent=body.note):
+        audit.record(
+            "report.deliver",
+            "report",
+            report.id,
+            mother_id=report.mother_id,
+            detail={"repeated": True},
+        )
+        return await _detail(repo, report)
     await service.deliver(
         repo,
         report=report,
