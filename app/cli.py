@@ -232,13 +232,12 @@ async def _dispatch(once: bool) -> int:
 
 
 async def _mllp(host: str, port: int, client_name: str) -> int:
-    from datetime import timedelta
 
     from sqlalchemy import select
 
     from app.auth.models import ApiClient
     from app.reports import mllp
-    from app.reports.intake import IntakeContext, thresholds_from
+    from app.reports.intake import IntakeContext
 
     settings = get_settings()
     engine = create_engine(settings)
@@ -249,11 +248,7 @@ async def _mllp(host: str, port: int, client_name: str) -> int:
         print(f"no active API client named {client_name!r}", file=sys.stderr)
         await engine.dispose()
         return 2
-    context = IntakeContext(
-        tz=settings.tz,
-        thresholds=thresholds_from(settings.critical_values_file),
-        ack_within=timedelta(minutes=settings.critical_ack_minutes),
-    )
+    context = IntakeContext.from_settings(settings)  # the same caps as over HTTP
     server = await mllp.serve(
         host=host,
         port=port,

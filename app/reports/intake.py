@@ -18,7 +18,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.settings import Settings
 from app.reports import domain, fhir, hl7v2
+from app.reports.domain import ParsedReport
 from app.reports.models import InboundMessage
 from app.reports.repository import ReportRepository
 from app.reports.service import ingest
@@ -47,6 +49,37 @@ class IntakeContext:
     tz: ZoneInfo
     thresholds: list[domain.Threshold]
     ack_within: timedelta
+    # One message's size in reports and observations (lab_max_reports_per_message,
+    # lab_max_observations_per_message): past them it is refused, after it is stored.
+    max_reports: int = 50
+    max_observations: int = 2_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IntakeContext:
+        return cls(
+            tz=settings.tz,
+            thresholds=thresholds_from(settings.critical_values_file),
+            ack_within=timedelta(minutes=settings.critical_ack_minutes),
+            max_reports=settings.lab_max_reports_per_message,
+            max_observations=settings.lab_max_observations_per_message,
+        )
+
+
+def over_caps(reports: list[ParsedReport], context: IntakeContext) -> str | None:
+    """Why a message is too large to take in, or None. A whole message is refused (AR, or an
+    OperationOutcome), never a part of it: half a message would look like all of it."""
+    if len(reports) > context.max_reports:
+        return (
+            f"The message holds {len(reports)} reports; at most {context.max_reports} are "
+            "taken in one message: send them in several."
+        )
+    observations = sum(len(r.observations) for r in reports)
+    if observations > context.max_observations:
+        return (
+            f"The message holds {observations} observations; at most "
+            f"{context.max_observations} are taken in one message: send them in several."
+        )
+    return None
 
 
 @lru_cache(maxsize=4)
@@ -198,6 +231,9 @@ async def process(
             )
         try:
             _, reports = hl7v2.parse_oru(message, tz=context.tz)
+            too_large = over_caps(reports, context)
+            if too_large is not None:
+                return hl7_answer(message, "AR", too_large, now=now, state="rejected")
             for report in reports:
                 domain.check_sizes(report)
         except hl7v2.Hl7Rejected as exc:
@@ -219,6 +255,9 @@ async def process(
     try:
         payload = json.loads(_fhir_text(raw))
         _, reports = fhir.parse_reports(payload)
+        too_large = over_caps(reports, context)
+        if too_large is not None:
+            return fhir_answer(422, "error", "too-costly", too_large, state="rejected")
         for report in reports:
             domain.check_sizes(report)
     except UnicodeDecodeError:

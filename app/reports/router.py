@@ -46,7 +46,6 @@ from app.reports.intake import (
     content_hash,
     kept_headers,
     store,
-    thresholds_from,
 )
 from app.reports.models import CriticalAlert, InboundMessage, LabReport
 from app.reports.repository import ReportRepository
@@ -116,11 +115,7 @@ ReportRepoDep = Annotated[ReportRepository, Depends(get_report_repository)]
 
 
 def _context(settings: Settings) -> IntakeContext:
-    return IntakeContext(
-        tz=settings.tz,
-        thresholds=thresholds_from(settings.critical_values_file),
-        ack_within=timedelta(minutes=settings.critical_ack_minutes),
-    )
+    return IntakeContext.from_settings(settings)  # with the per-message caps
 
 
 def _respond(answer: Answer, *, replayed: bool = False) -> Response:
