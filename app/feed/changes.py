@@ -112,11 +112,31 @@ async def touch_mothers(
     kind: str,
     now: datetime,
     today: date,
+    ref_type: str | None = None,
+    ref_id: uuid.UUID | None = None,
 ) -> None:
     """Many mothers changed at once (a queue moved): each of their butlers hears once."""
     butlers = await butlers_who_see(session, mother_ids, today)
     for butler_id in sorted(butlers):
-        await touch(session, butler_id, kind=kind, now=now)
+        await touch(session, butler_id, kind=kind, now=now, ref_type=ref_type, ref_id=ref_id)
+
+
+# A butler's message names what it is about in its payload: the feed event says it too.
+_PAYLOAD_REFS = (("alert_id", "alert"), ("task_id", "task"), ("report_id", "report"))
+
+
+def payload_ref(
+    payload: dict[str, object] | None, mother_id: uuid.UUID | None
+) -> tuple[str | None, uuid.UUID | None]:
+    """(ref_type, ref_id) of a message to a butler: its alert, task or report, else her."""
+    for key, ref_type in _PAYLOAD_REFS:
+        value = (payload or {}).get(key)
+        if value is not None:
+            try:
+                return ref_type, value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+            except ValueError:
+                continue
+    return ("mother", mother_id) if mother_id is not None else (None, None)
 
 
 async def purge_feed(session: AsyncSession, *, before: datetime) -> int:

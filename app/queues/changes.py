@@ -78,4 +78,14 @@ async def queue_changed(
     mothers = set(mother_ids)
     if stations:
         mothers |= await QueueRepository(session).live_mother_ids_at([s.id for s in stations])
-    await touch_mothers(session, mothers, kind="queue.changed", now=ctx.now, today=ctx.today)
+    # About the station that moved (its board says where she stands), when it is one.
+    ref = stations[0].id if len(stations) == 1 else None
+    await touch_mothers(
+        session,
+        mothers,
+        kind="queue.changed",
+        now=ctx.now,
+        today=ctx.today,
+        ref_type="station" if ref is not None else None,
+        ref_id=ref,
+    )
