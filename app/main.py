@@ -29,6 +29,7 @@ from app.console import router as console
 from app.core.clock import Clock, SystemClock
 from app.core.database import create_engine
 from app.core.errors import Problem, install_error_handlers
+from app.core.headers import SecurityHeadersMiddleware
 from app.core.http_methods import HttpMethodsMiddleware, cors_options, cors_origins
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
@@ -184,6 +185,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(RequestContextMiddleware)
     if origins := cors_origins(settings.cors_allow_origins):  # off unless origins are named
         app.add_middleware(CORSMiddleware, **cors_options(origins))  # type: ignore[arg-type]
+    # Outermost: every answer, whoever wrote it (413, 408, 304 fast path), gets nosniff,
+    # no-store under /v1, and frame protection on HTML.
+    app.add_middleware(SecurityHeadersMiddleware)
 
     for router in ROUTERS:
         app.include_router(router)
