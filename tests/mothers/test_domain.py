@@ -78,6 +78,9 @@ class TestAsciiDigitsOnly:
         good = national_id(serial="003")  # ends in X
         assert domain.parse_national_id(good.translate(self.FULLWIDTH)).value == good
         assert domain.parse_national_id(good.lower().translate(self.FULLWIDTH)).value == good
+        # The form that got past the duplicate check: 17 fullwidth digits, an ASCII check.
+        mixed = good[:17].translate(self.FULLWIDTH) + good[17]
+        assert domain.parse_national_id(mixed).value == good
 
     @pytest.mark.parametrize(
         "digits",
