@@ -52,6 +52,24 @@ async def butlers_who_see(
     return set(rows)
 
 
+async def who_sees_whom(
+    session: AsyncSession, mother_ids: Iterable[uuid.UUID], today: date
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Of these mothers, the ones each butler has on their phone today (primary or cover)."""
+    ids = sorted(set(mother_ids))
+    out: dict[uuid.UUID, set[uuid.UUID]] = {}
+    if not ids:
+        return out
+    rows = await session.execute(
+        select(CareAssignment.butler_id, CareAssignment.mother_id).where(
+            CareAssignment.mother_id.in_(ids), _sees_on(today)
+        )
+    )
+    for butler_id, mother_id in rows:
+        out.setdefault(butler_id, set()).add(mother_id)
+    return out
+
+
 class AssignmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
-from app.assignments.repository import butlers_who_see
+from app.assignments.repository import butlers_who_see, who_sees_whom
 from app.core.ids import uuid7
 from app.core.session_state import FeedBump, session_state
 from app.feed.models import FeedEvent, FeedState
@@ -115,10 +115,20 @@ async def touch_mothers(
     ref_type: str | None = None,
     ref_id: uuid.UUID | None = None,
 ) -> None:
-    """Many mothers changed at once (a queue moved): each of their butlers hears once."""
-    butlers = await butlers_who_see(session, mother_ids, today)
-    for butler_id in sorted(butlers):
-        await touch(session, butler_id, kind=kind, now=now, ref_type=ref_type, ref_id=ref_id)
+    """Many mothers changed at once (a queue moved): each of their butlers hears once. The
+    event is about her, for a butler with one mother among them; else about what the caller
+    names (the station that moved); else about the butler's own list ("assignments", the
+    butler's id: read GET /v1/me/assignments)."""
+    seen = await who_sees_whom(session, mother_ids, today)
+    for butler_id in sorted(seen):
+        mothers = seen[butler_id]
+        if len(mothers) == 1:
+            ref: tuple[str | None, uuid.UUID | None] = ("mother", next(iter(mothers)))
+        elif ref_type is not None:
+            ref = (ref_type, ref_id)
+        else:
+            ref = ("assignments", butler_id)
+        await touch(session, butler_id, kind=kind, now=now, ref_type=ref[0], ref_id=ref[1])
 
 
 # A butler's message names what it is about in its payload: the feed event says it too.

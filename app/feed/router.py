@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Header, Query, Request, Response, status
+from fastapi import Body, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.assignments.dependencies import PolicyDep
@@ -62,6 +62,19 @@ Wait = Annotated[
     Query(ge=0, le=MAX_WAIT, description="Hold the request up to this many seconds for a change."),
 ]
 FEED_PAGE = 200
+# Every cursor of the feed (next_cursor, an event's cursor, the SSE id, Last-Event-ID, ?after=)
+# is one type: a string of decimal digits, the seq of the last event seen. A client that sends
+# ?after=12 as a number sends the same characters: the old form is the new one.
+CURSOR_PATTERN = r"^[0-9]{1,18}$"
+Cursor = Annotated[
+    str,
+    Query(
+        pattern=CURSOR_PATTERN,
+        description="A cursor: next_cursor of the last page, an event's cursor or the "
+        "assignments' cursor (0: from the start).",
+        examples=["0", "42"],
+    ),
+]
 
 
 class CursorExpired(AppError):
@@ -246,7 +259,9 @@ async def _build_assignments(
                 advice=_advice(advice_of.get(task.id)),
             )
         )
-    return Assignments(butler_id=butler_id, day=today, version=version, items=items)
+    return Assignments(
+        butler_id=butler_id, day=today, version=version, cursor=str(version), items=items
+    )
 
 
 def _advice(review: ReportReview | None) -> DoctorAdvice | None:
@@ -313,28 +328,27 @@ async def my_events(
     request: Request,
     principal: ButlerOnly,
     session: SessionDep,
-    after: Annotated[
-        int, Query(ge=0, description="next_cursor of the last page (0: from the start).")
-    ] = 0,
+    after: Cursor = "0",
     wait: Wait = 0,
 ) -> FeedPage:
     butler_id = _butler(principal)
+    after_seq = int(after)
     repo = FeedRepository(session)
-    current = await _check_cursor(repo, butler_id, after)
-    events = await repo.events_after(butler_id, after, FEED_PAGE)
-    if events and events[0].seq != after + 1:  # purged from under us: never a silent gap
+    current = await _check_cursor(repo, butler_id, after_seq)
+    events = await repo.events_after(butler_id, after_seq, FEED_PAGE)
+    if events and events[0].seq != after_seq + 1:  # purged from under us: never a silent gap
         raise CursorExpired(
             "Events after that cursor were discarded. Read /v1/me/assignments again.",
-            extra={"current_version": current},
+            extra={"current_version": current, "current_cursor": str(current)},
         )
     if not events and wait > 0:
         woken = request.app.state.notifier.subscribe(butler_id)
         if await repo.version(butler_id) == current:
             await _wait_for_change(request, session, butler_id, current, wait, woken)
-        events = await repo.events_after(butler_id, after, FEED_PAGE)
+        events = await repo.events_after(butler_id, after_seq, FEED_PAGE)
     return FeedPage(
         events=[public_event(e) for e in events],
-        next_cursor=str(events[-1].seq if events else after),
+        next_cursor=str(events[-1].seq if events else after_seq),
     )
 
 
@@ -346,7 +360,7 @@ async def _check_cursor(repo: FeedRepository, butler_id: uuid.UUID, after: int) 
         raise CursorExpired(
             "Events after that cursor were discarded. Read /v1/me/assignments, then follow "
             f"the feed from {current}.",
-            extra={"current_version": current},
+            extra={"current_version": current, "current_cursor": str(current)},
         )
     if after > current:
         raise NotFound("That cursor is ahead of the feed.")
@@ -375,20 +389,19 @@ async def my_event_stream(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    after: Annotated[
-        int, Query(ge=0, description="Where to start when no Last-Event-ID is sent (0: start).")
-    ] = 0,
+    after: Cursor = "0",
     last_event_id: Annotated[
         str | None,
         Header(
             alias="Last-Event-ID",
-            pattern=r"^[0-9]{1,18}$",
-            description="The id of the last event received; the stream goes on after it.",
+            pattern=CURSOR_PATTERN,
+            description="The id of the last event received (a cursor); the stream goes on "
+            "after it. Wins over ?after=.",
         ),
     ] = None,
 ) -> StreamingResponse:
     butler_id = _butler(principal)
-    cursor = int(last_event_id) if last_event_id is not None else after
+    cursor = int(last_event_id if last_event_id is not None else after)
     await _check_cursor(FeedRepository(session), butler_id, cursor)
     state = request.app.state
     secret = request.headers.get("authorization", "").partition(" ")[2].strip()
@@ -483,7 +496,7 @@ async def create_task(
 )
 async def complete_task(
     task_id: uuid.UUID,
-    body: TaskComplete,
+    body: Annotated[TaskComplete, Body(default_factory=TaskComplete)],  # no body: no note
     principal: ButlerOnly,
     session: SessionDep,
     audit: AuditDep,

@@ -65,20 +65,33 @@ class Assignments(BaseModel):
     butler_id: uuid.UUID
     day: date
     version: int = Field(description="Bumped by every change to this list (the ETag says it too).")
+    cursor: str = Field(
+        default="0",
+        description="The feed's cursor at this answer: follow GET /v1/me/events?after= from it.",
+    )
     items: list[AssignmentItem]
 
 
 class FeedEventPublic(BaseModel):
-    seq: int
+    seq: int = Field(description="The event's place in the feed (the same number as cursor).")
+    cursor: str = Field(
+        description="This event as a cursor: pass as ?after= or Last-Event-ID to read after it."
+    )
     kind: str
-    ref_type: str | None
+    ref_type: str | None = Field(
+        description="What the event is about (alert, assignment, mother, report, review, "
+        "station, task, visit): fetch it by ref_id."
+    )
     ref_id: uuid.UUID | None
     created_at: datetime
 
 
 class FeedPage(BaseModel):
     events: list[FeedEventPublic]
-    next_cursor: str = Field(description="Pass as ?after= to read on; unchanged when empty.")
+    next_cursor: str = Field(
+        description="Pass as ?after= (or Last-Event-ID) to read on; unchanged when empty. "
+        "Every cursor of the feed is this string of digits."
+    )
 
 
 class TaskCreate(BaseModel):

@@ -34,7 +34,12 @@ PAGE = 200
 
 def public_event(e: FeedEvent) -> FeedEventPublic:
     return FeedEventPublic(
-        seq=e.seq, kind=e.kind, ref_type=e.ref_type, ref_id=e.ref_id, created_at=e.created_at
+        seq=e.seq,
+        cursor=str(e.seq),
+        kind=e.kind,
+        ref_type=e.ref_type,
+        ref_id=e.ref_id,
+        created_at=e.created_at,
     )
 
 
