@@ -2,15 +2,17 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-HOST   ?= 0.0.0.0
+# make run serves this machine only; HOST=0.0.0.0 make run lets the clinic's network in.
+HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit migrate seed bench bench-search simulate load screens clean help
+.PHONY: run test lint typecheck unit migrate seed reset-demo bench bench-search simulate load screens clean help
 
 help:
-	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on :$(PORT)"
+	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on $(HOST):$(PORT) (HOST=0.0.0.0 for the network)"
+	@echo "make reset-demo - delete the demo database (var/) and seed it afresh (stop make run first)"
 	@echo "make test   - install dev tools, run ruff, the layering contract, mypy and the suite (SQLite + PostgreSQL)"
-	@echo "make simulate - replay the clinic-day scenarios and compare routing (table, JSON, chart)"
+	@echo "make simulate - replay the clinic-day scenarios and compare routing (into $(SIM_OUT); UPDATE_RESULTS=1 rewrites bench/)"
 	@echo "make load     - a minute of mixed load on PostgreSQL: 5xx, invariants, p95 per endpoint"
 	@echo "make bench-search - search as you type over 100,000 mothers, PostgreSQL and SQLite (bench/RESULTS.md)"
 	@echo "make screens  - screenshots of every console screen into docs/screens/ (needs chromium)"
@@ -34,8 +36,13 @@ SEED_ARGS ?=
 seed: migrate
 	$(PY) -m app.cli seed-demo --if-empty $(SEED_ARGS)
 
+# uvicorn through the CLI: its own log lines are JSON like the service's (app/ops/serving.py).
 run: seed
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-graceful-shutdown 35
+	$(PY) -m app.cli serve --host $(HOST) --port $(PORT)
+
+# Back to a freshly seeded demo clinic (the embedded SQLite database only; stop `make run`).
+reset-demo: $(VENV)/.installed
+	$(PY) -m app.cli reset-demo --yes $(SEED_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check app sim tools tests
@@ -63,8 +70,15 @@ bench-search: $(VENV)/.dev-installed
 load: $(VENV)/.dev-installed
 	$(PY) bench/load.py --seconds 60 --mothers 120
 
+# The tracked results (bench/out, bench/RESULTS.md) change only when asked: UPDATE_RESULTS=1.
+SIM_OUT ?= var/simulate
+UPDATE_RESULTS ?=
 simulate: $(VENV)/.dev-installed
+ifeq ($(UPDATE_RESULTS),1)
 	$(PY) -m sim simulate bench/scenarios/*.json --out bench/out --results bench/RESULTS.md
+else
+	$(PY) -m sim simulate bench/scenarios/*.json --out $(SIM_OUT)
+endif
 
 # A demo-seeded server, a little of a clinic day through the API, then every screen in Debian's
 # Chromium at the size it is judged at (desk 1366x768, phone 375x667, TV 1920x1080).

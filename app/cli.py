@@ -1,4 +1,5 @@
-"""Operator commands: python -m app.cli {migrate,create-admin,seed-demo,purge-expired}."""
+"""Operator commands of Pregnancy Butler. `python -m app.cli --help` lists them all;
+`python -m app.cli <command> --help` gives a command's options."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 import getpass
 import os
 import sys
+import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 from app import all_models  # noqa: F401 - every mapper configured in a process of its own
 from app.core.clock import SystemClock
@@ -193,7 +196,7 @@ async def _sweep(day: str | None) -> int:
     return 0
 
 
-async def _dispatch(once: bool) -> int:
+async def _dispatch(once: bool, heartbeat: str | None = None) -> int:
     import signal
 
     from app.notifications import dispatcher, preparation
@@ -225,7 +228,13 @@ async def _dispatch(once: bool) -> int:
             print(f"processed {sent} outbox messages; {prepared} preparation texts queued")
         else:
             print("dispatcher running; Ctrl-C to stop", flush=True)
-            await dispatcher.run(factory, settings, now=clock.now, stop=stop)
+            await dispatcher.run(
+                factory,
+                settings,
+                now=clock.now,
+                stop=stop,
+                heartbeat=Path(heartbeat) if heartbeat else None,
+            )
     finally:
         await engine.dispose()
     return 0
@@ -267,9 +276,76 @@ async def _mllp(host: str, port: int, client_name: str) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pregnancy-butler", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _dispatch_health(heartbeat: str, max_age: float) -> int:
+    """The worker's health check: its loop set the heartbeat file's time recently."""
+    try:
+        age = time.time() - os.stat(heartbeat).st_mtime
+    except FileNotFoundError:
+        print(f"unhealthy: no heartbeat at {heartbeat} (has the worker started?)", file=sys.stderr)
+        return 1
+    if age > max_age:
+        print(f"unhealthy: the last tick was {age:.0f} s ago (> {max_age:.0f} s)", file=sys.stderr)
+        return 1
+    print(f"healthy: the last tick was {age:.0f} s ago")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from app.ops.serving import serve
+
+    serve(
+        get_settings(),
+        host=args.host,
+        port=args.port,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
+    return 0
+
+
+def _reset_demo(args: argparse.Namespace) -> int:
+    """Back to the freshly seeded demo clinic: the embedded database's file is deleted, then
+    migrated and seeded again. Only SQLite, never in production, only when asked twice."""
+    from app.core.database import SQLITE_COMPANIONS, sqlite_path
+
+    settings = get_settings()
+    if settings.environment is Environment.PRODUCTION:
+        print("refusing to reset in production (ENVIRONMENT=production)", file=sys.stderr)
+        return 2
+    path = sqlite_path(settings.database_url) if settings.is_sqlite else None
+    if path is None:
+        print(
+            "reset-demo resets the embedded SQLite demo only; DATABASE_URL is not a SQLite "
+            "file: drop and re-create that database yourself",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.yes:
+        print(f"this deletes {path} and everything in it; add --yes", file=sys.stderr)
+        return 2
+    for suffix in SQLITE_COMPANIONS:
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    print(f"deleted {path}")
+    if _migrate(args) != 0:
+        return 1
+    args.if_empty = False
+    return _seed_cmd(args)
+
+
+class _OneLineHelp(argparse.RawDescriptionHelpFormatter):
+    """Each command's name and help on one line, whatever the terminal's width."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=24, width=120)
+        self._action_max_length = 22  # the longest name, indented, fits before the help
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command with a line of help (``--help`` lists them; tests/test_cli.py checks)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m app.cli", description=__doc__, formatter_class=_OneLineHelp
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
     sub.add_parser("migrate", help="upgrade the database to the latest migration").set_defaults(
         func=_migrate
@@ -306,15 +382,50 @@ def main(argv: list[str] | None = None) -> int:
 
     dispatch = sub.add_parser("dispatch", help="deliver the outbox (the production worker)")
     dispatch.add_argument("--once", action="store_true", help="drain what is due, then exit")
-    dispatch.set_defaults(func=lambda a: asyncio.run(_dispatch(a.once)))
+    dispatch.add_argument(
+        "--heartbeat", help="a file whose time is set after every tick (for dispatch-health)"
+    )
+    dispatch.set_defaults(func=lambda a: asyncio.run(_dispatch(a.once, a.heartbeat)))
+
+    health = sub.add_parser(
+        "dispatch-health", help="the worker's health check: exit 0 if its loop ticked lately"
+    )
+    health.add_argument("--heartbeat", required=True, help="the file given to dispatch")
+    health.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
+    health.set_defaults(func=lambda a: _dispatch_health(a.heartbeat, a.max_age))
+
+    serve = sub.add_parser(
+        "serve", help="serve the API and the console (uvicorn, its log lines as JSON)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine)"
+    )
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="take the client address from X-Forwarded-For, from FORWARDED_ALLOW_IPS only",
+    )
+    serve.add_argument("--forwarded-allow-ips", help="the proxies trusted (uvicorn's option)")
+    serve.set_defaults(func=_serve)
+
+    reset = sub.add_parser(
+        "reset-demo", help="delete the embedded demo database, migrate and seed it again"
+    )
+    reset.add_argument("--yes", action="store_true", help="yes, delete it")
+    reset.add_argument("--no-day", action="store_true", help="as seed-demo --no-day")
+    reset.set_defaults(func=_reset_demo)
 
     listener = sub.add_parser("mllp", help="listen for HL7 v2 over MLLP (trusted network only)")
     listener.add_argument("--host", default="127.0.0.1")
     listener.add_argument("--port", type=int, default=2575)
     listener.add_argument("--client", default="Hospital LIS", help="the sending API client's name")
     listener.set_defaults(func=lambda a: asyncio.run(_mllp(a.host, a.port, a.client)))
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result
 

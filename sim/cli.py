@@ -12,6 +12,8 @@ from pathlib import Path
 from sim import simulator
 from sim.results import write_section
 
+DEFAULT_OUT = "var/simulate"  # ignored by git: a run never changes tracked files unless asked
+
 
 def _simulate(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.scenarios]
@@ -76,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         "simulate", help="replay clinic days on a simulated clock and compare routing strategies"
     )
     simulate.add_argument("scenarios", nargs="+", help="scenario JSON files (bench/scenarios/)")
-    simulate.add_argument("--out", default="bench/out", help="where the JSON and PNG go")
+    simulate.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        help=f"where the JSON and PNG go (default {DEFAULT_OUT}, untracked; the tracked "
+        "results are bench/out, written only when named)",
+    )
     simulate.add_argument("--no-chart", action="store_true")
     simulate.add_argument("--quiet", action="store_true", help="no progress bars")
     simulate.add_argument(

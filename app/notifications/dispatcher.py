@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -330,8 +331,11 @@ async def run(
     now: Callable[[], datetime],
     sms: Sms | None = None,
     stop: asyncio.Event | None = None,
+    heartbeat: Path | None = None,
 ) -> None:
-    """The dispatcher loop: drain what is due, run the time rules, sleep, repeat."""
+    """The dispatcher loop: drain what is due, run the time rules, sleep, repeat. With
+    ``heartbeat``, the file's time is set after every tick that went through: the worker's
+    health check (``python -m app.cli dispatch-health``) reads it."""
     sms = sms or sms_from(settings)
     stop = stop or asyncio.Event()
     texts = MotherTexts.from_settings(settings)
@@ -355,6 +359,8 @@ async def run(
             if purge_at is None or now() >= purge_at:
                 await purge_idempotency_copies(factory, now())
                 purge_at = now() + timedelta(minutes=settings.idempotency_purge_minutes)
+            if heartbeat is not None:
+                await asyncio.to_thread(heartbeat.touch)
         except Exception:  # the loop outlives a bad tick (database restart, etc.)
             logger.exception("dispatcher tick failed")
         with contextlib.suppress(TimeoutError):
