@@ -3,8 +3,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import Request, Response, status
+from fastapi import Body, Request, Response, status
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
@@ -403,7 +404,7 @@ async def list_api_clients(_admin: AdminOnly, repo: AuthRepoDep) -> ApiClientLis
 )
 async def rotate_signing_secret(
     client_id: uuid.UUID,
-    body: SigningSecretRotate,
+    body: Annotated[SigningSecretRotate, Body(default_factory=SigningSecretRotate)],
     _admin: AdminOnly,
     repo: AuthRepoDep,
     audit: AuditDep,

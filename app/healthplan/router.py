@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import Response, status
+from typing import Annotated
+
+from fastapi import Body, Response, status
 
 from app.auth.dependencies import AuditDep, Clinician, Idempotent
 from app.core.clock import local_today
@@ -84,7 +86,7 @@ def _plan_public(view: service.PlanView, response: Response) -> PlanPublic:
     responses=problem_responses(404, 409, 412, 428),
 )
 async def generate_plan(
-    body: PlanGenerate,
+    body: Annotated[PlanGenerate, Body(default_factory=PlanGenerate)],  # no body: the defaults
     actor: Clinician,
     mother: PlanClinicianMother,
     session: SessionDep,

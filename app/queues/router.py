@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Header, Query, Request, Response, status
+from fastapi import Body, Header, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -252,7 +252,7 @@ async def station_queue(
 )
 async def call_next(
     code: str,
-    body: CallNext,
+    body: Annotated[CallNext, Body(default_factory=CallNext)],  # no body: the defaults
     principal: CallerHere,
     session: SessionDep,
     audit: AuditDep,

@@ -5,7 +5,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi import Body, Depends, Header, Query, Request, Response, status
 
 from app.assignments.dependencies import PolicyDep, may_see_mother
 from app.assignments.repository import AssignmentRepository, visible_mother_ids
@@ -332,7 +332,11 @@ async def board(
     responses=problem_responses(403),
 )
 async def no_show_sweep(
-    body: SweepRequest, principal: DeskStaff, repo: VisitRepoDep, audit: AuditDep, clinic: ClinicDep
+    body: Annotated[SweepRequest, Body(default_factory=SweepRequest)],  # no body: the defaults
+    principal: DeskStaff,
+    repo: VisitRepoDep,
+    audit: AuditDep,
+    clinic: ClinicDep,
 ) -> SweepResult:
     day = body.day or clinic.today
     marked = await service.sweep_no_shows(repo, day=day, actor=principal, clinic=clinic)
