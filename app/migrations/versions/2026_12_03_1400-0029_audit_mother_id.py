@@ -11,7 +11,8 @@ Existing rows are filled where the database can tell whose they were:
 2. a row whose detail recorded ``mother_id`` at the time (visits, queue places, reports,
    exam orders, corrections, her-visit links): that;
 3. the rest by joining the record it is keyed by: visits, queue entries, exam orders (through
-   their visit), lab reports, critical alerts, worklist items, measurements and rule firings.
+   their visit), lab reports, critical alerts, worklist items, measurements, rule firings,
+   butlers' tasks and notifications.
 
 What cannot be filled stays NULL: rows about no mother (users, butlers, stations, exam types,
 API clients, refused routes, lab messages), and rows keyed by a record that is gone or had no
@@ -49,6 +50,8 @@ KEYED_BY: dict[str, tuple[str, str]] = {
     "worklist_item": ("worklist_items", "t.mother_id"),
     "measurement": ("measurements", "t.mother_id"),
     "rule_firing": ("rule_firings", "t.mother_id"),
+    "task": ("butler_tasks", "t.mother_id"),
+    "notification": ("outbox_messages", "t.mother_id"),
     "exam_order": (
         "exam_orders",
         "(SELECT v.mother_id FROM visits v WHERE v.id = t.visit_id)",
