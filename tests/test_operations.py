@@ -200,6 +200,7 @@ def test_uvicorns_own_lines_are_json(tmp_path: Path) -> None:
         except json.JSONDecodeError:
             pytest.fail(f"not JSON: {line!r}")
     uvicorn = [r["msg"] for r in records if r["logger"].startswith("uvicorn")]
+    assert not any("color_message" in r for r in records)  # no terminal colour codes
     assert any("Uvicorn running on" in m for m in uvicorn), uvicorn
     assert any("Application startup complete" in m for m in uvicorn), uvicorn
     assert any("Invalid HTTP request" in m for m in uvicorn), uvicorn

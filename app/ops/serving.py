@@ -11,11 +11,21 @@ route templates, no query strings), so uvicorn's is off.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from app.core.settings import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 35  # long-polls end within 30 s; event streams are cut after 35
+
+
+class DropColourMessage(logging.Filter):
+    """uvicorn adds a copy of some messages with terminal colour codes (``color_message``):
+    noise in a JSON line, dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
 
 
 def uvicorn_log_config(*, json_logs: bool = True, level: str = "INFO") -> dict[str, Any]:
@@ -30,10 +40,12 @@ def uvicorn_log_config(*, json_logs: bool = True, level: str = "INFO") -> dict[s
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"service": formatter},
+        "filters": {"no_colour": {"()": "app.ops.serving.DropColourMessage"}},
         "handlers": {
             "service": {
                 "class": "logging.StreamHandler",
                 "formatter": "service",
+                "filters": ["no_colour"],
                 "stream": "ext://sys.stdout",
             }
         },
