@@ -31,6 +31,7 @@ from app.core.database import create_engine
 from app.core.errors import Problem, install_error_handlers
 from app.core.headers import SecurityHeadersMiddleware
 from app.core.http_methods import HttpMethodsMiddleware, cors_options, cors_origins
+from app.core.local_time import use_clinic_zone
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestGuardMiddleware
 from app.core.migrations import schema_head
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         redoc_url=None,
     )
     app.state.settings = settings
+    use_clinic_zone(settings.tz)  # the *_local times of boards and visits
     app.state.clock = clock or SystemClock()
     app.state.engine = engine
     app.state.notifier = Notifier(answers=settings.feed_answer_cache)

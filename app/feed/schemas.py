@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.core.local_time import local_of
 from app.core.types import Instant
 
 
@@ -18,6 +19,7 @@ class QueuePlace(BaseModel):
     position: int | None = Field(description="1 = next, among those waiting there")
     estimated_wait_minutes: int | None
     not_before: datetime | None = Field(description="A timed draw or a rejoin: not called before")
+    not_before_local = local_of("not_before")
 
 
 class QueueStatus(BaseModel):

@@ -296,6 +296,9 @@ async def board(
     sessions = await repo.clinic_sessions(start=day, end=day)
     visits = await repo.visits_on(day)
     counts = await repo.booked_counts([s.id for s in sessions])
+    escorts = await repo.butler_names(
+        {v.accompanying_butler_id for v, _ in visits if v.accompanying_butler_id is not None}
+    )
     out = []
     for session in sessions:
         rows = [(v, m) for v, m in visits if v.session_id == session.id]
@@ -316,6 +319,9 @@ async def board(
                         status=v.status,
                         walk_in=v.walk_in,
                         accompanying_butler_id=v.accompanying_butler_id,
+                        accompanying_butler_name=escorts.get(v.accompanying_butler_id)
+                        if v.accompanying_butler_id is not None
+                        else None,
                     )
                     for v, m in rows
                 ],
