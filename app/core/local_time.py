@@ -43,8 +43,9 @@ def clinic_hhmm(at: datetime | None) -> str | None:
 
 
 def local_of(field: str) -> Any:
-    """A read-only ``<field>_local`` for a response model: ``called_at_local = local_of(
-    "called_at")`` gives called_at on the clinic's wall clock (in the answer and in OpenAPI)."""
+    """A read-only ``<field>_local`` for a response model: ``called_at_local: ClassVar[Any] =
+    local_of("called_at")`` gives called_at on the clinic's wall clock, in the answer and in
+    OpenAPI (ClassVar: not a field the model is given, for pydantic and the type checkers)."""
 
     def value(self: object) -> str | None:
         at = getattr(self, field)

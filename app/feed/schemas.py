@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -19,7 +19,7 @@ class QueuePlace(BaseModel):
     position: int | None = Field(description="1 = next, among those waiting there")
     estimated_wait_minutes: int | None
     not_before: datetime | None = Field(description="A timed draw or a rejoin: not called before")
-    not_before_local = local_of("not_before")
+    not_before_local: ClassVar[Any] = local_of("not_before")
 
 
 class QueueStatus(BaseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, time
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -198,9 +198,9 @@ class QueueEntryPublic(BaseModel):
     recalls: int
     no_shows: int
     previous_id: uuid.UUID | None
-    called_at_local = local_of("called_at")
-    due_at_local = local_of("due_at")
-    available_at_local = local_of("available_at")
+    called_at_local: ClassVar[Any] = local_of("called_at")
+    due_at_local: ClassVar[Any] = local_of("due_at")
+    available_at_local: ClassVar[Any] = local_of("available_at")
 
 
 class CalledMother(BaseModel):
@@ -356,9 +356,9 @@ class BoardTicket(BaseModel):
         default=None, description="later: not called before this (a timed draw's window)"
     )
     due_at: datetime | None = Field(default=None, description="later: a timed draw's time")
-    called_at_local = local_of("called_at")
-    not_before_local = local_of("not_before")
-    due_at_local = local_of("due_at")
+    called_at_local: ClassVar[Any] = local_of("called_at")
+    not_before_local: ClassVar[Any] = local_of("not_before")
+    due_at_local: ClassVar[Any] = local_of("due_at")
 
 
 class StationBoard(BaseModel):
@@ -382,7 +382,7 @@ class StationBoard(BaseModel):
         "(call-next passes over them until they are back), so a TV says how many",
     )
     as_of: Instant | None
-    as_of_local = local_of("as_of")
+    as_of_local: ClassVar[Any] = local_of("as_of")
 
 
 class HerTicket(BaseModel):
@@ -410,9 +410,9 @@ class HerTicket(BaseModel):
     recalls: int = 0
     not_before: datetime | None = Field(description="Not called before this (a timed draw)")
     due_at: datetime | None = Field(description="A timed draw's time (the OGTT's 1 h, 2 h)")
-    called_at_local = local_of("called_at")
-    not_before_local = local_of("not_before")
-    due_at_local = local_of("due_at")
+    called_at_local: ClassVar[Any] = local_of("called_at")
+    not_before_local: ClassVar[Any] = local_of("not_before")
+    due_at_local: ClassVar[Any] = local_of("due_at")
 
 
 class HerCall(BaseModel):
@@ -424,7 +424,7 @@ class HerCall(BaseModel):
     room: int | None
     called_at: datetime | None
     recalls: int
-    called_at_local = local_of("called_at")
+    called_at_local: ClassVar[Any] = local_of("called_at")
 
 
 class HerNext(BaseModel):
@@ -442,8 +442,8 @@ class HerNext(BaseModel):
     not_before: datetime | None
     due_at: datetime | None
     waiting_for: list[str] = Field(default_factory=list)
-    not_before_local = local_of("not_before")
-    due_at_local = local_of("due_at")
+    not_before_local: ClassVar[Any] = local_of("not_before")
+    due_at_local: ClassVar[Any] = local_of("due_at")
 
 
 class HerVisit(BaseModel):
@@ -457,7 +457,7 @@ class HerVisit(BaseModel):
     expected_finish: datetime | None
     expires_at: datetime = Field(description="When this link stops working")
     as_of: datetime | None
-    expected_finish_local = local_of("expected_finish")
+    expected_finish_local: ClassVar[Any] = local_of("expected_finish")
 
 
 class BoardListing(BaseModel):

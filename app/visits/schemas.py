@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -181,9 +181,9 @@ class VisitPublic(BaseModel):
     cancel_reason: str | None
     version: int
     exam_orders: list[ExamOrderPublic] = Field(default_factory=list)
-    scheduled_at_local = local_of("scheduled_at")
-    arrived_at_local = local_of("arrived_at")
-    completed_at_local = local_of("completed_at")
+    scheduled_at_local: ClassVar[Any] = local_of("scheduled_at")
+    arrived_at_local: ClassVar[Any] = local_of("arrived_at")
+    completed_at_local: ClassVar[Any] = local_of("completed_at")
     warnings: list[str] = Field(
         default_factory=list, description="E.g. the date lies outside the care-plan window."
     )
@@ -209,7 +209,7 @@ class BoardVisit(BaseModel):
     accompanying_butler_name: str | None = Field(
         default=None, description="The butler escorting her today (beside the id)"
     )
-    scheduled_at_local = local_of("scheduled_at")
+    scheduled_at_local: ClassVar[Any] = local_of("scheduled_at")
 
 
 class BoardSession(BaseModel):
@@ -241,7 +241,7 @@ class VisitTicket(BaseModel):
     state: str = Field(examples=["waiting", "called", "in_service", "done"])
     room: int | None
     called_at: datetime | None
-    called_at_local = local_of("called_at")
+    called_at_local: ClassVar[Any] = local_of("called_at")
 
 
 class VisitListItem(BaseModel):
@@ -265,8 +265,8 @@ class VisitListItem(BaseModel):
     accompanying_butler_name: str | None
     butler_names: list[str] = Field(description="Her primary butler and her escort, if any.")
     tickets: list[VisitTicket]
-    checked_in_at_local = local_of("checked_in_at")
-    completed_at_local = local_of("completed_at")
+    checked_in_at_local: ClassVar[Any] = local_of("checked_in_at")
+    completed_at_local: ClassVar[Any] = local_of("completed_at")
 
 
 class VisitList(BaseModel):
