@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -53,9 +54,20 @@ def client_bucket(username: str, client: str) -> str:
 
 
 def client_address(request: Request) -> str:
-    """The caller's address as the server saw it (behind a proxy, run uvicorn with
-    ``--proxy-headers --forwarded-allow-ips=<the proxy>`` so that this is the client's)."""
-    return request.client.host if request.client is not None else "unknown"
+    """The caller's address as the server saw it, as failed logins are counted by: an IPv4
+    address, or an IPv6 address's /64 (one home or phone network holds 2^64 addresses, and
+    counting each apart would give a guesser as many tries). Behind a proxy, run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips=<the proxy>`` so that this is the client's."""
+    host = request.client.host if request.client is not None else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
 
 
 async def _known_client(
@@ -142,40 +154,58 @@ async def login(
     client = client_address(request)
     window = timedelta(minutes=settings.login_window_minutes)
     held = write_lock(request)
+    retry = {"Retry-After": str(ratelimit.retry_after(now, window))}
     # Counted first, in a short transaction of its own, before this request touches the
     # database: attempts sent in parallel are all counted (none slips past the limit), and a
     # burst holds one connection each, never two. On SQLite the write lock is held for this
-    # count only, never while the password is hashed.
+    # count only, never while the password is hashed. An attempt this client's own limit
+    # refuses is not counted against the account as a whole: one address cannot push the
+    # account over its account-wide limit.
     async with held.briefly(), request.app.state.session_factory() as counter:
         from_client = await ratelimit.hit(counter, client_bucket(username, client), window, now)
-        from_all = await ratelimit.hit(counter, login_bucket(username), window, now)
+        if from_client > settings.login_max_failures:
+            from_all = await ratelimit.hits(counter, login_bucket(username), window, now)
+        else:
+            from_all = await ratelimit.hit(counter, login_bucket(username), window, now)
         await counter.commit()
+    # A refusal names the account only when it is one: whatever else was typed as a user
+    # name (a password in the wrong box, somebody's name) is not kept.
+    account = await service.account_named(repo, username)
+    recorded = account.username if account is not None else "(unknown)"
     if from_client > settings.login_max_failures:
-        _refuse_login(request, clock, username=username, client=client, reason="too many failures")
+        _refuse_login(request, clock, username=recorded, client=client, reason="too many failures")
         raise TooManyRequests(
             "Too many failed logins for this account from this device. Try again later, or "
             "ask an admin to reset the password.",
-            headers={"Retry-After": str(ratelimit.retry_after(now, window))},
+            headers=retry,
         )
-    user = await service.check_password(repo, username=username, password=body.password)
-    under_attack = from_all > settings.login_account_max_failures
-    if user is not None and under_attack and not await _known_client(repo, user.id, client, now):
+    # Guessed at from many places: only a client it logged in from lately may try, and the
+    # answer is given before the password is looked at, so that it is the same whether the
+    # guess was right or wrong (and for an account that does not exist).
+    if from_all > settings.login_account_max_failures and not (
+        account is not None and await _known_client(repo, account.id, client, now)
+    ):
         _refuse_login(
-            request, clock, username=username, client=client, reason="account under attack"
+            request, clock, username=recorded, client=client, reason="account under attack"
         )
         raise TooManyRequests(
             "This account has had too many failed logins from many places: for now it "
             "opens only on a device it was used on lately. Ask an admin.",
-            headers={"Retry-After": str(ratelimit.retry_after(now, window))},
+            headers=retry,
         )
+    user = await service.check_password(repo, username=username, password=body.password)
     if user is None:
-        _refuse_login(request, clock, username=username, client=client, reason="invalid")
+        _refuse_login(request, clock, username=recorded, client=client, reason="invalid")
         raise NotAuthenticated(service.INVALID_LOGIN)
     # End the read before the writes: on SQLite a read that turns into a write can be refused.
-    user_id = user.id
+    user_id, checked_hash = user.id, user.password_hash
     await repo.session.rollback()
     await held.acquire()
     user = await service.get_user(repo, user_id=user_id)
+    # Disabled, or given a new password, while this one was being checked: not let in.
+    if not user.is_active or user.password_hash != checked_hash:
+        _refuse_login(request, clock, username=recorded, client=client, reason="changed")
+        raise NotAuthenticated(service.INVALID_LOGIN)
     secret, token = await service.issue_token(
         repo,
         user=user,

@@ -27,6 +27,11 @@ from app.core.security import (
 INVALID_LOGIN = "Unknown username or wrong password."
 
 
+async def account_named(repo: AuthRepository, username: str) -> User | None:
+    """The account a login names, if there is one (no password is looked at)."""
+    return await repo.user_by_username(username.strip().lower())
+
+
 async def check_password(repo: AuthRepository, *, username: str, password: str) -> User | None:
     """The active account these credentials open, or None. Reads only, and hashes off the event
     loop: the login runs this before it takes the embedded database's write lock."""
