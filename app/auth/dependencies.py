@@ -43,12 +43,12 @@ async def pre_authenticate(request: Request) -> bool:
     ``TransactionalRoute`` calls this (as ``app.state.pre_authenticate``) for a writing request
     on SQLite, in a short read-only session of its own; ``get_principal`` then uses the answer,
     a principal or the refusal, without looking again. A flood of bogus tokens is turned away
-    without ever waiting for, or holding up, anyone's write. False when credentials were sent
-    and refused."""
+    without ever waiting for, or holding up, anyone's write. False when no credentials were
+    sent or they were refused."""
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     api_key = request.headers.get("x-api-key")
     if not (scheme.lower() == "bearer" and secret.strip()) and not api_key:
-        return True  # nothing to check: the route's own dependencies say what it needs
+        return False  # no credentials: a route that needs a caller answers 401
     clock = request.app.state.clock
     async with request.app.state.session_factory() as session:
         repo = AuthRepository(session)
@@ -96,6 +96,9 @@ async def get_principal(
     request.state.principal = principal
     return principal
 
+
+# The transactional route looks for this mark to know a route needs a caller (core/routing).
+get_principal.identifies_caller = True  # type: ignore[attr-defined]
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 

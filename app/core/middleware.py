@@ -80,9 +80,9 @@ class RequestGuardMiddleware:
     A body larger than ``max_bytes`` (declared or streamed) gets 413. A NUL character in the
     query string or in a JSON body gets 422: PostgreSQL cannot store it in text, and nothing in
     this domain needs one. A body not received whole within ``body_timeout`` seconds of the
-    request's start gets 408: a client that sends half a body and stalls (or trickles a byte at
-    a time) holds nothing of anyone else's for longer than that. Once the body is whole, the
-    wait for the client's disconnect (a long poll, a stream) has no deadline.
+    app's first read of it gets 408: a client that sends half a body and stalls (or trickles a
+    byte at a time) holds nothing of anyone else's for longer than that. Once the body is
+    whole, the wait for the client's disconnect (a long poll, a stream) has no deadline.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, body_timeout: float = 15.0) -> None:
@@ -121,16 +121,22 @@ class RequestGuardMiddleware:
         # Lab messages are stored verbatim, NULs and all, and answered with an ACK.
         check_nul = not str(scope.get("path", "")).startswith("/v1/integrations/lab/")
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_timeout
+        deadline: float | None = None
         body_done = False
 
         async def guarded_receive() -> Message:
-            nonlocal received, tail, body_done
+            nonlocal received, tail, body_done, deadline
             if body_done:
                 message = await receive()
             else:
+                # Counted from the app's first read of the body (not from the request's start:
+                # a route may read it after slow dependencies); ``timeout_at`` returns a message
+                # already buffered even at the deadline, where ``wait_for(..., 0)`` would not.
+                if deadline is None:
+                    deadline = loop.time() + self.body_timeout
                 try:
-                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
                 except TimeoutError:
                     raise HTTPException(
                         408,

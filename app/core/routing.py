@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -83,6 +84,7 @@ class TransactionalRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
         late = bool(getattr(self.endpoint, "takes_write_lock_late", False))
+        needs_caller = _identifies_caller(self.dependant)
 
         async def handler(request: Request) -> Response:
             state = request.app.state
@@ -95,9 +97,13 @@ class TransactionalRoute(APIRoute):
                     # Body first (it has a deadline), then who is calling: neither under the lock.
                     await request.body()
                     pre_authenticate = getattr(state, "pre_authenticate", None)
-                    # False: the credentials were refused, and the handler will say 401
-                    # without writing; it takes no lock to say so.
-                    refused = pre_authenticate is not None and not await pre_authenticate(request)
+                    # False: no credentials, or refused ones; a route that needs a caller
+                    # will then say 401 without writing, and takes no lock to say so.
+                    refused = (
+                        needs_caller
+                        and pre_authenticate is not None
+                        and not await pre_authenticate(request)
+                    )
                     if not late and not refused:
                         await held.acquire()
                 session: AsyncSession = state.session_factory()
@@ -133,6 +139,14 @@ class TransactionalRoute(APIRoute):
 
         # An unknown query parameter is refused before a session is opened (strict_query).
         return refuse_unknown_query(self, handler)
+
+
+def _identifies_caller(dependant: Dependant) -> bool:
+    """Does the route depend (at any depth) on finding out who calls (``identifies_caller``)?"""
+    return any(
+        getattr(sub.call, "identifies_caller", False) or _identifies_caller(sub)
+        for sub in dependant.dependencies
+    )
 
 
 async def _after_failure(request: Request, session: AsyncSession, held: RequestWriteLock) -> None:

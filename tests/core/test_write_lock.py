@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from app.core import security
 from app.core.clock import FrozenClock
+from app.core.middleware import RequestGuardMiddleware
 from app.core.settings import Settings
 from app.main import create_app
 from tests.helpers.api import Api
@@ -26,12 +28,14 @@ from tests.helpers.factories import PASSWORD, make_staff
 from tests.helpers.mothers import enrol
 from tests.helpers.problems import assert_problem
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# The lock exists on the embedded database only.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 # Long enough to tell "went through" from "waited for the lock", short for a test.
 PROMPT = 5.0
 
 
+@sqlite_only
 async def test_a_half_sent_body_does_not_hold_up_another_write(api: Api) -> None:
     assert api.client._transport is not None
     stall = asyncio.Event()
@@ -73,6 +77,7 @@ async def impatient_app(settings: Settings, clock: FrozenClock) -> AsyncIterator
     await application.state.engine.dispose()
 
 
+@sqlite_only
 async def test_a_body_that_never_arrives_whole_gets_408(
     impatient_app: FastAPI, clock: FrozenClock
 ) -> None:
@@ -106,6 +111,7 @@ async def test_a_body_that_never_arrives_whole_gets_408(
         assert again.status_code == 200
 
 
+@sqlite_only
 async def test_a_bogus_token_is_refused_without_waiting_for_the_lock(
     api: Api, app: FastAPI
 ) -> None:
@@ -126,6 +132,44 @@ async def test_a_bogus_token_is_refused_without_waiting_for_the_lock(
     assert (await asyncio.wait_for(waiting, PROMPT))["id"]
 
 
+@sqlite_only
+async def test_a_request_without_credentials_is_refused_without_waiting_for_the_lock(
+    api: Api, app: FastAPI
+) -> None:
+    lock: asyncio.Lock = app.state.write_lock
+    await lock.acquire()
+    try:
+        for _ in range(3):
+            refused = await asyncio.wait_for(api.client.post("/v1/mothers", json={}), PROMPT)
+            assert_problem(refused, 401)
+    finally:
+        lock.release()
+
+
+async def test_a_body_read_late_but_whole_is_not_refused() -> None:
+    """The deadline runs from the app's first read of the body, not from the request's start:
+    an app that reads it after slow work (authentication, a busy pool) still gets it whole."""
+
+    async def slow_reader(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(0.6)  # longer than the deadline
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    guarded = RequestGuardMiddleware(slow_reader, max_bytes=1024, body_timeout=0.3)
+    transport = httpx.ASGITransport(app=guarded)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.post("/anything", content=b"whole")
+    assert answer.status_code == 200
+    assert answer.content == b"whole"
+
+
+@sqlite_only
 async def test_a_login_hashing_its_password_does_not_hold_up_writes(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
