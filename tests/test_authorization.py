@@ -31,7 +31,8 @@ STATION_OPS = {"admin", "station"}
 EXPECTED: dict[str, str | set[str]] = {
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,
-    "GET /metrics": PUBLIC,
+    # An admin's token, or a scrape address (METRICS_SCRAPE_ADDRESSES; none in tests).
+    "GET /metrics": ADMIN,
     "POST /v1/auth/login": PUBLIC,
     "POST /v1/auth/logout": ANY,
     "GET /v1/auth/me": ANY,
@@ -270,4 +271,59 @@ async def test_the_table_holds(api: Api, app: FastAPI) -> None:
             if not ok:
                 wrong.append(f"{caller}: {name} -> {response.status_code}")
             COUNTS["routes x roles checked"] += 1
+    assert wrong == []
+
+
+async def test_head_answers_as_get_does_for_every_caller(api: Api, app: FastAPI) -> None:
+    """HEAD works wherever GET does, behind the same role check: the same status and headers
+    for every caller, and no body."""
+    app.state.settings = app.state.settings.model_copy(update={"feed_stream_seconds": 1})
+    wrong: list[str] = []
+    for name in operations():
+        method, path = name.split(" ", 1)
+        if method != "GET":
+            continue
+        url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        for caller in CALLERS:
+            headers = (
+                {}
+                if caller == "anonymous"
+                else {"X-API-Key": LAB_KEY}
+                if caller == "lab"
+                else api.auth(caller)
+            )
+            got = await api.client.get(url, headers=headers)
+            head = await api.client.head(url, headers=headers)
+            if head.status_code != got.status_code or head.content:
+                wrong.append(f"{caller}: HEAD {path} -> {head.status_code}, GET {got.status_code}")
+            elif head.headers.get("content-type") != got.headers.get("content-type"):
+                wrong.append(f"{caller}: HEAD {path} content-type differs")
+            COUNTS["routes x roles checked"] += 1
+    assert wrong == []
+
+
+async def test_options_names_the_methods_of_every_path_and_reveals_nothing(api: Api) -> None:
+    """OPTIONS needs no token (it says nothing the OpenAPI document does not) and lists in
+    Allow the methods the path supports, HEAD with GET."""
+    methods: dict[str, set[str]] = {}
+    for name in operations():
+        method, path = name.split(" ", 1)
+        methods.setdefault(path, set()).add(method)
+    patterns = {
+        path: re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+        for path in methods
+    }
+    wrong: list[str] = []
+    for path in methods:
+        url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        answer = await api.client.options(url)
+        allow = {m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip()}
+        # A literal path (/v1/butlers/me) is also matched by a template (/v1/butlers/{id}).
+        declared = set().union(*(methods[p] for p, rx in patterns.items() if rx.match(url)))
+        expected = declared | {"OPTIONS"} | ({"HEAD"} if "GET" in declared else set())
+        if answer.status_code not in (200, 204) or allow != expected:
+            wrong.append(f"OPTIONS {path} -> {answer.status_code} Allow {sorted(allow)}")
+        if answer.content:
+            wrong.append(f"OPTIONS {path} has a body")
+        COUNTS["routes x roles checked"] += 1
     assert wrong == []
