@@ -513,7 +513,8 @@ async def cancel_order(
         "exam_order",
         order.id,
         mother_id=mother_id,
-        detail={"reason": body.reason, "mother_id": str(mother_id)},
+        # The reason is kept on the order; the trail holds no free text.
+        detail={"reason_given": bool(body.reason), "mother_id": str(mother_id)},
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -699,7 +699,8 @@ async def detach(
         "report",
         report.id,
         mother_id=mother_id,
-        detail={"mother_id": str(mother_id), "reason": body.reason},
+        # The reason is kept on the report's record; the trail holds no free text.
+        detail={"mother_id": str(mother_id), "reason_given": bool(body.reason)},
     )
     return await _detail(repo, report)
 
