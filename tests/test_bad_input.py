@@ -114,6 +114,55 @@ async def test_json_without_a_json_content_type_says_so(api: Api, ctype: str) ->
     assert ok.status_code == 201, ok.text
 
 
+# Conditional headers and methods, as a client gets them wrong: (name, method, header
+# value for If-Match / If-None-Match, expected status).
+CONDITIONAL: list[tuple[str, str, dict[str, str], int]] = [
+    ("unquoted If-Match", "PATCH", {"If-Match": "1"}, 400),
+    ("If-Match with a stray quote", "PATCH", {"If-Match": '"1'}, 400),
+    ("If-Match list with an unquoted member", "PATCH", {"If-Match": '"1", 2'}, 400),
+    ("weak If-Match (strong comparison)", "PATCH", {"If-Match": 'W/"1"'}, 412),
+    ("stale If-Match", "PATCH", {"If-Match": '"9"'}, 412),
+    ("empty If-Match", "PATCH", {"If-Match": ""}, 428),
+    ("garbage If-None-Match (ignored)", "GET", {"If-None-Match": "\x01,,,W/"}, 200),
+    ("weak If-None-Match", "GET", {"If-None-Match": 'W/"1"'}, 304),
+    ("If-None-Match *", "GET", {"If-None-Match": "*"}, 304),
+    ("HEAD with a weak If-None-Match", "HEAD", {"If-None-Match": 'W/"1"'}, 304),
+    ("HEAD", "HEAD", {}, 200),
+    ("OPTIONS with a body", "OPTIONS", {}, 204),
+    ("a method nobody serves", "PUT", {}, 405),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "headers", "expect"), CONDITIONAL, ids=[c[0] for c in CONDITIONAL]
+)
+async def test_bad_conditional_headers_and_methods_get_the_right_answer(
+    api: Api, name: str, method: str, headers: dict[str, str], expect: int
+) -> None:
+    created = await api.client.post(
+        "/v1/mothers", headers=api.auth("frontdesk"), json=mother_body()
+    )
+    path = f"/v1/mothers/{created.json()['id']}"
+    response = await api.client.request(
+        method,
+        path,
+        headers={**api.auth("frontdesk"), **headers},
+        json={"phone": "13900000009"} if method in ("PATCH", "OPTIONS", "PUT") else None,
+    )
+    assert response.status_code == expect, (name, response.text[:300])
+    if expect >= 400 and method != "HEAD":
+        assert response.headers["content-type"].startswith("application/problem+json")
+    if expect == 400:
+        assert "double quotes" in response.json()["detail"]
+    if method in ("HEAD", "OPTIONS") or expect == 304:
+        assert response.content == b""
+    if expect in (204, 405):
+        assert response.headers["allow"] == "GET, HEAD, PATCH, OPTIONS"
+    after = (await api.client.get(path, headers=api.auth("frontdesk"))).json()
+    assert after["phone"] != "13900000009" or (method, expect) == ("PATCH", 200)  # unchanged
+    COUNTS["bad inputs tried"] += 1
+
+
 MSH = "MSH|^~\\&|LIS|HOSP|PB|VIP|20261128093000||ORU^R01|{id}|P|2.5\r"
 # (name, body bytes, acceptable MSA-1 codes)
 HL7_CORPUS: list[tuple[str, bytes, set[str]]] = [
