@@ -15,6 +15,7 @@ from app.auth.dependencies import AuditDep, ClinicStaffOrNutritionist
 from app.auth.models import Role
 from app.core.deps import ClockDep
 from app.core.errors import Conflict, NotFound, problem_responses
+from app.core.etag import none_match
 from app.core.principal import Principal
 from app.core.routing import SessionDep, make_router
 from app.feed.fast_path import MAX_WAIT, hold_for
@@ -102,14 +103,14 @@ async def read_worklist(
     # Subscribe before reading the version, so that no change slips between the two.
     events = [notifier.subscribe(service.wake_key(a)) for a in audiences] if wait else []
     etag = _etag(audiences, await repo.version(audiences))
-    if if_none_match is not None and if_none_match.strip() == etag:
+    if none_match(if_none_match, etag):
         if not wait:
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         await session.rollback()  # hold no connection while waiting
         with contextlib.suppress(TimeoutError):
             await _wait(notifier, events, hold_for(wait))
         etag = _etag(audiences, await repo.version(audiences))
-        if if_none_match.strip() == etag:
+        if none_match(if_none_match, etag):
             return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     items = await repo.items(audiences, open_only=open_only, limit=limit)
     audit.record_many(

@@ -116,3 +116,14 @@ async def test_every_read_with_an_etag_answers_304_to_a_matching_if_none_match(a
     # Not a way around the role: the desk's 304 is the desk's; a butler not hers gets 404.
     other = await api.client.get(path, headers={**api.auth("butler2"), "If-None-Match": etag})
     assert other.status_code in (403, 404)
+
+
+async def test_the_worklist_compares_if_none_match_weakly(api: Api) -> None:
+    first = await api.client.get("/v1/worklist", headers=api.auth("doctor"))
+    etag = first.headers["etag"]
+    strong = etag.removeprefix("W/")
+    for header in (etag, strong, f'"nope", {strong}'):
+        again = await api.client.get(
+            "/v1/worklist", headers={**api.auth("doctor"), "If-None-Match": header}
+        )
+        assert again.status_code == 304, header
