@@ -172,7 +172,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 def make_router(**kwargs: Any) -> APIRouter:
-    """A router whose routes run in one transaction each. Every route documents 400: a body
-    that cannot be decoded at all (not UTF-8, nested too deep) is refused before validation."""
-    responses = {**problem_responses(400), **(kwargs.pop("responses", None) or {})}
+    """A router whose routes run in one transaction each. Every route documents 400 (a body
+    that cannot be decoded at all: malformed JSON, not UTF-8, nested too deep) and 415 (a
+    JSON body sent as another media type), both refused before validation."""
+    responses = {**problem_responses(400, 415), **(kwargs.pop("responses", None) or {})}
     return APIRouter(route_class=TransactionalRoute, responses=responses, **kwargs)
