@@ -895,7 +895,9 @@ async def alert_indicators(
     description=(
         "Only a doctor: a butler or the desk gets 403 (a butler records "
         "/mother-contacted instead). The closure stops the escalation and takes every "
-        "tier's page off the lists; a second one changes nothing; a voided alert is 409."
+        "tier's page off the lists. A retry (the same doctor, read-back and action) answers "
+        "the closure as it stands; another read-back or action on a closed alert is 409 (it "
+        "is not recorded, nor silently dropped); a voided alert is 409."
     ),
     responses=problem_responses(403, 404, 409),
 )

@@ -1170,7 +1170,21 @@ async def acknowledge(
     if alert.voided_at is not None:
         raise AlertVoided(f"This alert was voided: {alert.void_reason}.")
     if alert.acknowledged_at is not None:
-        return alert  # a second click changes nothing
+        # A retry (the same doctor, the same words) gets the closure as it stands. Another
+        # read-back or action is not dropped in silence: what was recorded stays, and she is
+        # told, so that what she did is written where it belongs (a review or note).
+        same = (
+            alert.acknowledged_by == f"{actor.role}:{actor.name}"
+            and alert.read_back == read_back
+            and alert.action_taken == action_taken
+        )
+        if not same:
+            raise Conflict(
+                f"This critical value was closed already, at {alert.acknowledged_at.isoformat()}"
+                " with its own read-back and action; yours was not recorded here. Write what "
+                "you did in a review of the report."
+            )
+        return alert
     alert.acknowledged_at, alert.acknowledged_by = now, f"{actor.role}:{actor.name}"
     alert.read_back, alert.action_taken = read_back, action_taken
     await worklist.close_about(
