@@ -356,6 +356,22 @@ class Settings(BaseSettings):
         ZoneInfo(value)
         return value
 
+    @field_validator("metrics_scrape_addresses")
+    @classmethod
+    def _scrape_addresses(cls, value: str) -> str:
+        """Every part an address or a network, read as app.ops.router.scrape_networks reads
+        them (host bits allowed): a typo stops start-up instead of opening /metrics to the
+        wrong network or closing it to the scraper at the first scrape."""
+        import ipaddress  # here: only this validator of settings.py is ours to edit
+
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{part!r} is no address or network (CIDR)") from exc
+        return value
+
     @field_validator("caseload_weights")
     @classmethod
     def _weights(cls, value: str) -> str:
