@@ -9,9 +9,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.audit.group_commit import AuditGroupCommit
+from app.audit.models import AuditEvent
 from app.auth.dependencies import pre_authenticate, require_roles
 from app.auth.models import Role
-from app.core.errors import NotAuthenticated, problem_response, problem_responses
+from app.core.errors import Forbidden, NotAuthenticated, problem_response, problem_responses
 from app.core.principal import Principal
 
 router = APIRouter(tags=["operations"])
@@ -115,7 +117,24 @@ async def _scraper_or_admin(request: Request) -> None:
             "Send an admin's 'Authorization: Bearer <token>', or scrape from an address in "
             "METRICS_SCRAPE_ADDRESSES."
         )
-    await _admin_only(request, known, request.app.state.clock)
+    try:
+        await _admin_only(request, known, request.app.state.clock)
+    except Forbidden:
+        await _write_refusals(request)
+        raise
+
+
+_AUDIT_COLUMNS = [c.name for c in AuditEvent.__table__.columns]
+
+
+async def _write_refusals(request: Request) -> None:
+    """The refusal the role check recorded (``audit_on_failure``), written now: this route is
+    not transactional, so nothing else would write it. Through the audit writer, which takes
+    the write lock on SQLite like any write; the 403 leaves once the row is committed."""
+    pending: list[AuditEvent] = getattr(request.state, "audit_on_failure", [])
+    request.state.audit_on_failure = []
+    writer: AuditGroupCommit = request.app.state.audit_writer
+    await writer.write([{c: getattr(event, c) for c in _AUDIT_COLUMNS} for event in pending])
 
 
 @router.get(

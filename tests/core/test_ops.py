@@ -5,9 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from pydantic import ValidationError
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.audit.models import AuditEvent
+from app.core.settings import Settings
 from app.main import api_routes
 from app.ops.router import is_scraper, scrape_networks
 from tests.helpers.api import Api
@@ -59,6 +62,32 @@ async def test_metrics_are_for_admins_only_without_a_scrape_address(api: Api) ->
         assert_problem(await api.client.get("/metrics", headers=api.auth(who)), 403)
     assert_problem(await api.client.get("/metrics", headers={"X-API-Key": LAB_KEY}), 403)
     assert (await api.client.get("/metrics", headers=api.auth("admin"))).status_code == 200
+
+
+async def test_a_refused_metrics_read_is_audited(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """/metrics is not a transactional route: its refusal is written by the route itself."""
+    assert_problem(await api.client.get("/metrics", headers=api.auth("doctor")), 403)
+    async with session_factory() as session:
+        rows = list(await session.scalars(select(AuditEvent).where(AuditEvent.outcome == "denied")))
+    [row] = rows
+    assert (row.action, row.actor_name, row.role) == ("GET /metrics", "doctor", "doctor")
+    assert row.detail == {"reason": "role not allowed"}
+    assert row.request_id  # the refusal is found from the request's log line
+    assert (await api.client.get("/metrics", headers=api.auth("admin"))).status_code == 200
+    async with session_factory() as session:  # an admin's read writes no refusal
+        denied = await session.scalars(select(AuditEvent).where(AuditEvent.outcome == "denied"))
+        assert len(list(denied)) == 1
+
+
+def test_a_scrape_address_typo_stops_start_up() -> None:
+    for typo in ("10.0.0.300", "10.0.0.0/33", "10.0.0.1,nope", "localhost"):
+        with pytest.raises(ValidationError, match="metrics_scrape_addresses"):
+            Settings(metrics_scrape_addresses=typo)
+    # What the settings accept, the route reads the same way (host bits allowed).
+    fine = Settings(metrics_scrape_addresses=" 10.0.0.7/24, ::1 ,").metrics_scrape_addresses
+    assert [str(n) for n in scrape_networks(fine)] == ["10.0.0.0/24", "::1/128"]
 
 
 def _from(app: FastAPI, host: str) -> httpx.AsyncClient:
