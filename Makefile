@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit migrate seed reset-demo bench bench-search simulate load screens clean help
+.PHONY: run test lint typecheck unit migrate seed reset-demo bench bench-search bench-lock simulate load screens clean help
 
 help:
 	@echo "make run    - install, migrate the SQLite file, seed a demo clinic, serve on $(HOST):$(PORT) (HOST=0.0.0.0 for the network)"
@@ -15,6 +15,7 @@ help:
 	@echo "make simulate - replay the clinic-day scenarios and compare routing (into $(SIM_OUT); UPDATE_RESULTS=1 rewrites bench/)"
 	@echo "make load     - a minute of mixed load on PostgreSQL: 5xx, invariants, p95 per endpoint"
 	@echo "make bench-search - search as you type over 100,000 mothers, PostgreSQL and SQLite (bench/RESULTS.md)"
+	@echo "make bench-lock - SQLite writes while a client holds half a body or floods bogus logins (bench/RESULTS.md)"
 	@echo "make screens  - screenshots of every console screen into docs/screens/ (needs chromium)"
 
 $(VENV)/.installed: pyproject.toml
@@ -66,6 +67,9 @@ bench: $(VENV)/.dev-installed
 
 bench-search: $(VENV)/.dev-installed
 	$(PY) bench/search_bench.py
+
+bench-lock: $(VENV)/.dev-installed
+	$(PY) bench/lock_bench.py
 
 load: $(VENV)/.dev-installed
 	$(PY) bench/load.py --seconds 60 --mothers 120
