@@ -27,7 +27,10 @@ class NotificationPublic(BaseModel):
     """Delivery status only: ids, topic, channel, state. Never a text or a phone number.
 
     ``coalesced``: a report-ready text sent as one with another of the same window;
-    ``suppressed``: not sent, her daily text limit was reached (``last_error`` says so)."""
+    ``suppressed``: not sent, her daily text limit was reached (``last_error`` says so; the
+    automatic texts leave the last of her day to the staff). ``dispatched_at`` on a text
+    still ``pending``: when the dispatcher decided and counted it (it is being sent, or
+    waits for a retry)."""
 
     model_config = ConfigDict(from_attributes=True)
 
