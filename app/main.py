@@ -128,7 +128,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             dispatcher.sms_from(settings)  # a misconfigured SMS gateway stops start-up
             worker = asyncio.create_task(
                 dispatcher.run(
-                    app.state.session_factory, settings, now=app.state.clock.now, stop=stop
+                    app.state.session_factory,
+                    settings,
+                    now=app.state.clock.now,
+                    stop=stop,
+                    # Its short writes queue on the process's write lock (SQLite), as requests do.
+                    write_lock=app.state.write_lock,
                 )
             )
         listener = None
