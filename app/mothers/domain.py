@@ -177,16 +177,18 @@ def normalize_mobile(raw: str) -> str:
     return digits
 
 
-def mask_national_id(value: str) -> str:
+def mask_national_id(value: str, visible: int = MASK_VISIBLE) -> str:
     """110105199001010123 -> **************0123: the last four only (three serial digits and
     the check digit), which is what the desk's screens show (ID …0123) and what she is asked
     to confirm. Not the spec's 110105********0123: the eight hidden digits are her date of
     birth, which her record shows beside it, so region + date + last four gave the number back
-    whole. Hidden here are the region and the date; with the date known from her record, six
-    region digits remain unknown (about 90,000 numbers pass the check digit)."""
-    if len(value) <= MASK_VISIBLE:
+    whole. And the region is no secret either: most of a clinic's mothers share its district's
+    code. So where her date of birth is shown to a role not entitled to the number (a butler,
+    the nutritionist), no character of it is shown (``visible=0``): region + date + last four
+    would again be the whole number."""
+    if len(value) <= visible:
         return "*" * len(value)
-    return "*" * (len(value) - MASK_VISIBLE) + value[-MASK_VISIBLE:]
+    return "*" * (len(value) - visible) + (value[-visible:] if visible else "")
 
 
 def mask_phone(value: str) -> str:

@@ -222,7 +222,7 @@ async def list_mothers(
     rows, info = paginate(rows, page, key=lambda r: r[0].id)
     audit.record_many("mother.list", "mother", [m.id for m, _ in rows])
     return MotherPage(
-        items=[service.summary_view(m, p, today=today) for m, p in rows],
+        items=[service.summary_view(m, p, today=today, role=principal.role) for m, p in rows],
         page=info,
     )
 

@@ -614,7 +614,7 @@ def record_view(
         name=mother.name,
         national_id=mother.national_id
         if reveal_id
-        else domain.mask_national_id(mother.national_id),
+        else domain.mask_national_id(mother.national_id, visible=0),
         national_id_masked=not reveal_id,
         phone=mother.phone if reveal_phone else domain.mask_phone(mother.phone),
         phone_masked=not reveal_phone,
@@ -629,12 +629,18 @@ def record_view(
     )
 
 
-def summary_view(mother: Mother, pregnancy: Pregnancy | None, *, today: date) -> MotherSummary:
+def summary_view(
+    mother: Mother, pregnancy: Pregnancy | None, *, today: date, role: str
+) -> MotherSummary:
+    """A list row: identifiers always masked; to a role not entitled to her national id, no
+    character of it (her record shows such a role her date of birth, and region + date + the
+    last four are the whole number)."""
+    visible = domain.MASK_VISIBLE if role in REVEAL_NATIONAL_ID else 0
     return MotherSummary(
         id=mother.id,
         mrn=mother.mrn,
         name=mother.name,
-        national_id=domain.mask_national_id(mother.national_id),
+        national_id=domain.mask_national_id(mother.national_id, visible=visible),
         phone=domain.mask_phone(mother.phone),
         risk_grade=pregnancy.risk_grade if pregnancy else None,
         purple=pregnancy.purple if pregnancy else None,

@@ -28,7 +28,6 @@ FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_DIGIT_RUN = re.compile(r"[0-9]+")
 
 
 # Masking ------------------------------------------------------------------------------------
@@ -72,8 +71,9 @@ def rebuild(answer: Any, masked: str, full: str) -> int:
     birth = full[6:14]
     if any("".join(m.groups()) == birth for t in texts for m in _DATE.finditer(t)):
         known.update((i, full[i]) for i in range(6, 14))
-    if any(full[:6] in run for t in texts for run in _DIGIT_RUN.findall(t)):
-        known.update((i, full[i]) for i in range(6))
+    # The region is taken as known, always: most of a clinic's mothers share its district's
+    # code (and there are only about 3,500 codes, not a million).
+    known.update((i, full[i]) for i in range(6))
     return candidates(known)
 
 
@@ -127,11 +127,14 @@ async def test_no_answer_gives_back_the_masked_national_id(api: Api) -> None:
     assert full.endswith("X")
     for label, whole, about_her in answers:
         masked = about_her["national_id"]
-        assert masked == "*" * 14 + full[-4:], label
+        entitled = not any(who in label for who in ("butler1", "nutritionist"))
+        # The desk, doctors and admin may read it whole: their lists show the last four. A
+        # role that may not (and whose record view shows her date of birth) sees none of it.
+        assert masked == ("*" * 14 + full[-4:] if entitled else "*" * 18), label
         assert about_her.get("national_id_masked", True), label
         assert full not in str(whole), label
-        # Her date of birth is on her record: the region's six digits must stay unknown.
-        assert rebuild(whole, masked, full) >= 90_000, label
+        # With the region known (her clinic's district), at least a thousand ids stay possible.
+        assert rebuild(whole, masked, full) >= 1_000, label
 
 
 async def test_no_answer_gives_back_the_masked_phone(api: Api) -> None:
