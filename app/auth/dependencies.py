@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated
@@ -106,6 +107,13 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 RoleCheck = Callable[..., Awaitable[Principal]]
 
 
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 def require_roles(*roles: Role) -> RoleCheck:
     allowed = frozenset(r.value for r in roles)
 
@@ -114,13 +122,16 @@ def require_roles(*roles: Role) -> RoleCheck:
     ) -> Principal:
         if principal.role not in allowed:
             route = request.scope.get("route")
+            # A refusal on her record's routes is on her trail: it names the mother tried.
+            mother_id = _uuid_or_none(request.path_params.get("mother_id"))
             AuditTrail(
                 session=None, request=request, principal=principal, clock=clock
             ).record_denied(
                 f"{request.method} {getattr(route, 'path', request.url.path)}",
                 "route",
-                None,
+                str(mother_id) if mother_id else None,
                 reason="role not allowed",
+                mother_id=mother_id,
             )
             raise Forbidden(
                 f"This needs one of the roles: {', '.join(sorted(allowed))}.",
