@@ -52,6 +52,32 @@ def test_real_names_pass_unchanged(name: str) -> None:
     assert clean_name(name) == name
 
 
+BLANKS = {
+    "\u3164": "U+3164 HANGUL FILLER",
+    "\u115f": "U+115F HANGUL CHOSEONG FILLER",
+    "\uffa0": "U+FFA0 HALFWIDTH HANGUL FILLER",
+    "\u2800": "U+2800 BRAILLE PATTERN BLANK",
+    "\u034f": "U+034F COMBINING GRAPHEME JOINER",
+    "\u180b": "U+180B MONGOLIAN FREE VARIATION SELECTOR ONE",
+    "\ufe0f": "U+FE0F VARIATION SELECTOR-16",
+}
+
+
+@pytest.mark.parametrize(("char", "named"), BLANKS.items(), ids=BLANKS.values())
+def test_characters_that_draw_nothing_are_refused(char: str, named: str) -> None:
+    """Found by the probe: these passed (201) though they show nothing on a screen."""
+    with pytest.raises(ValueError, match=f"contains {re.escape(named)} .*at character 2;"):
+        clean_name(f"a{char}琪")
+
+
+def test_a_name_of_marks_alone_is_refused_and_a_glyph_variant_after_han_is_kept() -> None:
+    with pytest.raises(ValueError, match="no letter"):
+        clean_name("\u0301\u0301")
+    assert clean_name("葛\ufe00") == "葛\ufe00"  # a variation selector after a Han character
+    with pytest.raises(ValueError, match="U\\+FE0F"):
+        clean_name("王\ufe0f")  # U+FE0F chooses emoji style: nothing for a Han character
+
+
 def test_names_are_stored_composed() -> None:
     assert clean_name(unicodedata.normalize("NFD", "Chloé")) == "Chloé"
     assert clean_name("\uf9d1") == "六"  # a compatibility ideograph is its unified character
