@@ -98,9 +98,10 @@ def protect_sqlite_file(database_url: str) -> Path | None:
     """Create the database's folder (0700) and file (0600) before SQLite does, and tighten
     them, with the -wal/-shm files, if an older start left them readable by others.
 
-    A folder that already existed is tightened only when this account owns it and it is not a
-    shared sticky folder such as /tmp (which is not ours to close); the file's own 0600 keeps
-    her data in either case. Called by create_engine and by ``cli migrate``."""
+    A folder that already existed is tightened only when this account owns it, it holds
+    nothing but the database's files, and it is not a shared sticky folder such as /tmp (none
+    of which is ours to close); the file's own 0600 keeps her data in every case. Called by
+    create_engine and by ``cli migrate``."""
     path = sqlite_path(database_url)
     if path is None:
         return None
@@ -111,12 +112,23 @@ def protect_sqlite_file(database_url: str) -> Path | None:
     else:
         info = folder.stat()
         shared = info.st_mode & stat.S_ISVTX and info.st_mode & stat.S_IWOTH
+        # Only a folder of the database's own (nothing else in it) is ours to close: a
+        # database kept in a project folder or a home folder must not lock others out of it.
+        own = {path.name, *(path.name + suffix for suffix in SQLITE_COMPANIONS)}
+        dedicated = all(entry.name in own for entry in folder.iterdir())
         if info.st_uid == os.geteuid() and not shared and stat.S_IMODE(info.st_mode) & 0o077:
-            logger.warning(
-                "database folder was readable by others; now owner only",
-                extra={"path": str(folder)},
-            )
-            folder.chmod(stat.S_IMODE(info.st_mode) & ~0o077 | 0o700)
+            if dedicated:
+                logger.warning(
+                    "database folder was readable by others; now owner only",
+                    extra={"path": str(folder)},
+                )
+                folder.chmod(stat.S_IMODE(info.st_mode) & ~0o077 | 0o700)
+            else:
+                logger.warning(
+                    "database folder is readable by others and holds other files: left as "
+                    "it is (the database file itself is owner only); give it a folder of its own",
+                    extra={"path": str(folder)},
+                )
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, SQLITE_FILE_MODE))  # empty: valid
     for suffix in SQLITE_COMPANIONS:

@@ -75,6 +75,20 @@ def test_an_older_install_readable_by_others_is_tightened(tmp_path: Path) -> Non
     ] * 3
 
 
+def test_a_folder_holding_other_files_is_left_alone_but_the_file_is_closed(
+    tmp_path: Path,
+) -> None:
+    """A database kept in a project or home folder: closing that folder would lock others out
+    of what else is in it (the probe's clone and logs were)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("x")
+    project.chmod(0o755)
+    protect_sqlite_file(f"sqlite+aiosqlite:///{project / 'demo.db'}")
+    assert mode(project) == 0o755
+    assert mode(project / "demo.db") == 0o600
+
+
 def test_a_shared_sticky_folder_is_left_alone_but_the_file_is_closed(tmp_path: Path) -> None:
     """A temp folder is everyone's: not ours to close; the file's own mode closes her data."""
     shared = tmp_path / "shared"
