@@ -42,3 +42,23 @@ async def may_see_mother(
     if principal.butler_id is None:
         return False
     return await repo.can_see(principal.butler_id, mother_id, today)
+
+
+async def may_read_her_data(
+    repo: AssignmentRepository, principal: Principal, mother_id: uuid.UUID, today: date
+) -> bool:
+    """Her readings, lab results and charts: as may_see_mother, and a station account only
+    while she is at its station today (a station works at its own station only: her visit of
+    today checked in or in progress, with a place or an exam there; not once it is over).
+    The routes answer 404 otherwise, as for another butler's mother. Her visits keep their
+    own station check (queues.station_access.check_visit_station, a 403)."""
+    if principal.role == Role.STATION:
+        if principal.station_code is None:
+            return False
+        return await repo.at_station_today(principal.station_code, mother_id, today)
+    return await may_see_mother(repo, principal, mother_id, today)
+
+
+def refusal_reason(principal: Principal) -> str:
+    """Why may_see_mother said no, for the audit row."""
+    return "not at the account's station" if principal.role == Role.STATION else "not assigned"

@@ -14,6 +14,7 @@ from app.assignments.models import AssignmentRole, ButlerLeave, CareAssignment
 from app.butlers.models import Butler, RosterShift
 from app.mothers.domain import RiskGrade
 from app.mothers.models import Mother, Pregnancy, PregnancyStatus
+from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
 from app.reports.domain import PickupState
 from app.reports.models import LabReport
 from app.visits.domain import ACTIVE, VisitStatus
@@ -76,6 +77,33 @@ class AssignmentRepository:
 
     async def can_see(self, butler_id: uuid.UUID, mother_id: uuid.UUID, today: date) -> bool:
         stmt = visible_mother_ids(butler_id, today).where(CareAssignment.mother_id == mother_id)
+        return await self.session.scalar(stmt.limit(1)) is not None
+
+    async def at_station_today(self, station_code: str, mother_id: uuid.UUID, today: date) -> bool:
+        """She is at this station today: her visit of today is checked in or in progress and
+        has a place in the station's queue (waiting, called, served, done or missed there: it
+        may correct what it recorded) or an exam still to do there. A place sent elsewhere
+        (transferred) or cancelled does not count, nor does a completed, cancelled or missed
+        visit: once her visit is over, her data is no longer the station's."""
+        station = await self.session.scalar(select(Station).where(Station.code == station_code))
+        if station is None:
+            return False
+        placed = select(QueueEntry.id).where(
+            QueueEntry.visit_id == Visit.id,
+            QueueEntry.station_id == station.id,
+            QueueEntry.state.not_in([EntryState.TRANSFERRED, EntryState.CANCELLED]),
+        )
+        pending = select(ExamStep.id).where(
+            ExamStep.visit_id == Visit.id,
+            ExamStep.station_type == station.station_type,
+            ExamStep.state == StepState.PENDING,
+        )
+        stmt = select(Visit.id).where(
+            Visit.mother_id == mother_id,
+            Visit.visit_date == today,
+            Visit.status.in_([VisitStatus.CHECKED_IN, VisitStatus.IN_PROGRESS]),
+            placed.exists() | pending.exists(),
+        )
         return await self.session.scalar(stmt.limit(1)) is not None
 
     async def lock_butlers(self) -> list[Butler]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from app.assignments.dependencies import may_see_mother
+from app.assignments.dependencies import may_read_her_data, refusal_reason
 from app.assignments.repository import AssignmentRepository
 from app.auth.dependencies import AnyStaff, AuditDep
 from app.core.clock import local_today
@@ -31,13 +31,20 @@ async def chart_mother(
     butler's); the nutritionist, who manages her weight, reads them as the doctors do, and so
     does a station (the vitals station records her weight and blood pressure and reads her
     measurements already: her charts draw those same values). Every staff role, then; a
-    butler only her own mothers (object level)."""
+    butler only her own mothers, a station only a mother at its station today (object
+    level)."""
     mother = await repo.get(mother_id)
     if mother is None:
         raise NotFound(NOT_VISIBLE)
     today = local_today(clock, settings.tz)
-    if not await may_see_mother(AssignmentRepository(repo.session), principal, mother.id, today):
-        audit.record_denied("mother.chart", "mother", mother.id, reason="not assigned")
+    if not await may_read_her_data(AssignmentRepository(repo.session), principal, mother.id, today):
+        audit.record_denied(
+            "mother.chart",
+            "mother",
+            mother.id,
+            reason=refusal_reason(principal),
+            mother_id=mother.id,
+        )
         raise NotFound(NOT_VISIBLE)
     return mother
 

@@ -1,5 +1,6 @@
 """Loading what a measurement request is about, with object-level access: a butler only her
-own mothers (an unseen mother or reading is a 404, as if it did not exist)."""
+own mothers, a station account only a mother at its station today (an unseen mother or
+reading is a 404, as if it did not exist)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.assignments.dependencies import may_see_mother
+from app.assignments.dependencies import may_read_her_data, may_see_mother, refusal_reason
 from app.assignments.repository import AssignmentRepository
 from app.auth.dependencies import AuditDep, require_roles
 from app.auth.models import Role
@@ -70,12 +71,16 @@ async def _visible(
     if mother is None:
         raise NotFound(NOT_VISIBLE)
     today = local_today(clock, settings.tz)
-    if not await may_see_mother(AssignmentRepository(mothers.session), principal, mother.id, today):
+    # A station reads her data only while she is at its station today; what it records (and
+    # corrects) is kept to its own station's readings by the station checks of those routes.
+    reading = request.method in ("GET", "HEAD")
+    allowed = may_read_her_data if reading else may_see_mother
+    if not await allowed(AssignmentRepository(mothers.session), principal, mother.id, today):
         audit.record_denied(
             f"{resource[0]}.{request.method.lower()}",
             resource[0],
             resource[1],
-            reason="not assigned",
+            reason=refusal_reason(principal),
             mother_id=mother.id,
         )
         raise NotFound(NOT_VISIBLE if resource[0] == "mother" else "No such measurement.")

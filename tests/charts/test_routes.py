@@ -203,16 +203,17 @@ async def test_a_butler_not_hers_gets_404_and_the_refusal_is_audited(
             assert response.headers["content-type"] == "application/problem+json"
     unknown = await api.client.get(WEIGHT.format(uuid.uuid4(), "svg"), headers=api.auth("doctor"))
     assert unknown.status_code == 404
-    # The vitals station records her weight and blood pressure and reads her measurements:
-    # it reads the charts of those same values too.
+    # A station reads her charts only while she is at its station today (she has no visit:
+    # 404, as for another butler; tests/auth/test_station_mother_access.py has the rest).
     for url in (WEIGHT, PRESSURE):
         station = await api.client.get(url.format(mother_id, "svg"), headers=api.auth("station"))
-        assert station.status_code == 200, station.text
+        assert station.status_code == 404, station.text
     async with session_factory() as session:
         denied = list(
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "mother.chart"))
         )
-    assert len(denied) == 4
+    assert len(denied) == 6
+    assert {str(e.mother_id) for e in denied} == {mother_id}
 
 
 async def test_twins_get_no_band_and_the_chart_says_why(
