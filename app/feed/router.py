@@ -21,7 +21,7 @@ from app.auth.repository import AuthRepository
 from app.auth.service import authenticate_bearer
 from app.core.clock import local_today
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import AppError, NotAuthenticated, NotFound, problem_responses
+from app.core.errors import AppError, Conflict, NotAuthenticated, NotFound, problem_responses
 from app.core.etag import none_match
 from app.core.principal import Principal, PrincipalKind
 from app.core.routing import SessionDep, make_router
@@ -492,7 +492,10 @@ async def create_task(
     "/me/tasks/{task_id}/complete",
     response_model=TaskPublic,
     summary="Mark one of my tasks done (a repeat changes nothing)",
-    responses=problem_responses(403, 404),
+    description="A repeat with the same note (or none, when none was given) answers 200 with "
+    "the task as it stands; with another note, or without the note given first, a 409: the "
+    "first completion's note is kept.",
+    responses=problem_responses(403, 404, 409),
 )
 async def complete_task(
     task_id: uuid.UUID,
@@ -505,10 +508,23 @@ async def complete_task(
     butler_id = _butler(principal)
     task = await session.get(Task, task_id, with_for_update=True)
     if task is None or task.butler_id != butler_id:
+        if task is not None:  # another butler's task: refused, and the refusal is kept
+            audit.record_denied(
+                "task.complete", "task", task.id, reason="not assigned", mother_id=task.mother_id
+            )
         raise NotFound("No task of yours with that id.")
+    note = body.note or None
     repeat = task.completed_at is not None
+    if repeat and note != task.completion_note:
+        # As a repeated pick-up or delivery (73ee594): a retry never changes, nor silently
+        # drops, what the first completion recorded.
+        had = "another note" if task.completion_note is not None else "no note"
+        raise Conflict(
+            f"The task was completed already, with {had}; a second call does not change it.",
+            extra={"completed_at": task.completed_at.isoformat()},
+        )
     if task.completed_at is None:
-        task.completed_at, task.completion_note = clock.now(), body.note
+        task.completed_at, task.completion_note = clock.now(), note
         await touch(
             session,
             butler_id,
@@ -523,7 +539,7 @@ async def complete_task(
         "task",
         task.id,
         mother_id=task.mother_id,
-        detail={"note_given": bool(body.note), "repeat": repeat},
+        detail={"note_given": note is not None, "repeat": repeat},
     )
     return _task_view(task)
 
