@@ -515,7 +515,7 @@ async def complete_task(
         raise NotFound("No task of yours with that id.")
     note = body.note or None
     repeat = task.completed_at is not None
-    if repeat and note != task.completion_note:
+    if task.completed_at is not None and note != task.completion_note:
         # As a repeated pick-up or delivery (73ee594): a retry never changes, nor silently
         # drops, what the first completion recorded.
         had = "another note" if task.completion_note is not None else "no note"
