@@ -2,10 +2,12 @@
 as SVG and PNG.
 
 Each answer carries a strong ETag (the fingerprint of the data drawn) and ``Cache-Control:
-private, no-cache``: a browser or the butler app may keep it, never a shared cache, and asks
-again with If-None-Match (304, nothing drawn) so that a new reading - a 160/110 above all - is
-never hidden behind a stale picture. Drawing runs in a worker thread, after the request's
-transaction has given its connection back.
+private, no-cache``, made ``private, no-store`` by the security headers as on every /v1
+answer (issue 18: her chart is her data, and no browser or shared desk PC may keep it on
+disk). The console and the butler app keep the ETag themselves and ask again with
+If-None-Match (304, nothing drawn), so a new reading - a 160/110 above all - is never hidden
+behind a stale picture. Drawing runs in a worker thread, after the request's transaction has
+given its connection back.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from app.mothers.repository import MotherRepository
 
 router = make_router(prefix="/v1", tags=["charts"], responses=problem_responses(401, 403, 422))
 
-CACHE_CONTROL = "private, no-cache"
+CACHE_CONTROL = "private, no-cache"  # made "private, no-store" by app.core.headers
 # One drawing at a time (the renderer holds a lock): waiting requests wait here, not in threads.
 _drawing = anyio.CapacityLimiter(1)
 

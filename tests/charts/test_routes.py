@@ -99,7 +99,8 @@ async def test_weight_svg_draws_her_readings_against_her_group_band(
     response = await api.client.get(WEIGHT.format(mother_id, "svg"), headers=api.auth("butler1"))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("image/svg+xml")
-    assert response.headers["cache-control"] == "private, no-cache"
+    # Her chart is her data: never kept on a disk (issue 18's no-store on every /v1 answer).
+    assert response.headers["cache-control"] == "private, no-store"
     assert response.headers["etag"].endswith('.svg"')
     root = parse(response.content)
     assert (uses(root, "readings-within"), uses(root, "readings-above")) == (1, 1)
