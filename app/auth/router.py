@@ -95,7 +95,7 @@ async def _known_client(
 KNOWN_CLIENT_DAYS = 30
 
 
-def _refuse_login(
+async def _refuse_login(
     request: Request,
     clock: Clock,
     *,
@@ -103,23 +103,29 @@ def _refuse_login(
     client: str,
     reason: str,
 ) -> None:
-    """A refused login: audited (after the rollback) and logged at warning level."""
-    pending: list[AuditEvent] = getattr(request.state, "audit_on_failure", [])
-    pending.append(
-        AuditEvent(
-            **audit_row(
-                None,
-                "auth.login",
-                "user",
-                None,
-                occurred_at=clock.now(),
-                request_id=getattr(request.state, "request_id", None),
-                outcome="denied",
-                detail={"reason": reason, "username": username, "client": client},
-            )
-        )
+    """A refused login: audited and logged at warning level. The row goes through the audit
+    group commit, so that a flood of refusals shares commits (on SQLite, one hold of the write
+    lock for many rows) instead of taking the lock once each; the refusal leaves once its row
+    is committed. A refusal made while this request holds the lock is written after the
+    rollback instead, as other refusals are."""
+    row = audit_row(
+        None,
+        "auth.login",
+        "user",
+        None,
+        occurred_at=clock.now(),
+        request_id=getattr(request.state, "request_id", None),
+        outcome="denied",
+        detail={"reason": reason, "username": username, "client": client},
     )
-    request.state.audit_on_failure = pending
+    if write_lock(request).held:  # the group commit would wait for this very lock
+        pending: list[AuditEvent] = getattr(request.state, "audit_on_failure", [])
+        request.state.audit_on_failure = [*pending, AuditEvent(**row)]
+    else:
+        # Give the request's connection back first: the writer needs one of its own, and a
+        # burst of refusals each holding one while waiting for it would empty the pool.
+        await request.state.db.rollback()
+        await request.app.state.audit_writer.write([row])
     logger.warning(
         "login refused",
         extra={"event": "login_refused", "username": username, "client": client, "reason": reason},
@@ -173,7 +179,9 @@ async def login(
     account = await service.account_named(repo, username)
     recorded = account.username if account is not None else "(unknown)"
     if from_client > settings.login_max_failures:
-        _refuse_login(request, clock, username=recorded, client=client, reason="too many failures")
+        await _refuse_login(
+            request, clock, username=recorded, client=client, reason="too many failures"
+        )
         raise TooManyRequests(
             "Too many failed logins for this account from this device. Try again later, or "
             "ask an admin to reset the password.",
@@ -185,7 +193,7 @@ async def login(
     if from_all > settings.login_account_max_failures and not (
         account is not None and await _known_client(repo, account.id, client, now)
     ):
-        _refuse_login(
+        await _refuse_login(
             request, clock, username=recorded, client=client, reason="account under attack"
         )
         raise TooManyRequests(
@@ -195,7 +203,7 @@ async def login(
         )
     user = await service.check_password(repo, username=username, password=body.password)
     if user is None:
-        _refuse_login(request, clock, username=recorded, client=client, reason="invalid")
+        await _refuse_login(request, clock, username=recorded, client=client, reason="invalid")
         raise NotAuthenticated(service.INVALID_LOGIN)
     # End the read before the writes: on SQLite a read that turns into a write can be refused.
     user_id, checked_hash = user.id, user.password_hash
@@ -204,7 +212,7 @@ async def login(
     user = await service.get_user(repo, user_id=user_id)
     # Disabled, or given a new password, while this one was being checked: not let in.
     if not user.is_active or user.password_hash != checked_hash:
-        _refuse_login(request, clock, username=recorded, client=client, reason="changed")
+        await _refuse_login(request, clock, username=recorded, client=client, reason="changed")
         raise NotAuthenticated(service.INVALID_LOGIN)
     secret, token = await service.issue_token(
         repo,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import uuid
+import weakref
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +27,20 @@ from app.core.security import (
 )
 
 INVALID_LOGIN = "Unknown username or wrong password."
+# Password checks running at once in one process: half the cores, at least one.
+HASHING_AT_ONCE = max(1, (os.cpu_count() or 2) // 2)
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hashing_gate() -> asyncio.Semaphore:
+    """The event loop's semaphore (one per loop: a semaphore is bound to the loop it waits in)."""
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(HASHING_AT_ONCE)
+    return gate
 
 
 async def account_named(repo: AuthRepository, username: str) -> User | None:
@@ -33,14 +49,23 @@ async def account_named(repo: AuthRepository, username: str) -> User | None:
 
 
 async def check_password(repo: AuthRepository, *, username: str, password: str) -> User | None:
-    """The active account these credentials open, or None. Reads only, and hashes off the event
-    loop: the login runs this before it takes the embedded database's write lock."""
+    """The active account these credentials open (detached from the session), or None. Reads
+    only, ends the session's transaction, and hashes off the event loop: the login runs this
+    before it takes the embedded database's write lock."""
     user = await repo.user_by_username(username.strip().lower())
+    # The read is over: give its connection back before queueing for the hashing gate, or a
+    # burst of guesses waiting there would hold the whole pool. The account stays readable.
+    if user is not None:
+        repo.session.expunge(user)
+    await repo.session.rollback()
     # argon2 takes tens of milliseconds of CPU: keep it off the event loop. An unknown name is
     # hashed too (against a dummy), so that its answer takes as long as a wrong password's.
-    verified = await asyncio.to_thread(
-        verify_password, user.password_hash if user else None, password
-    )
+    # At most HASHING_AT_ONCE hash at a time: a flood of guesses queues behind itself instead
+    # of taking every core from the clinic's other requests.
+    async with _hashing_gate():
+        verified = await asyncio.to_thread(
+            verify_password, user.password_hash if user else None, password
+        )
     if not verified or user is None or not user.is_active:
         return None
     return user
@@ -74,9 +99,10 @@ async def login(
 ) -> tuple[str, AuthToken, User]:
     """Check the password and issue a token in one go (the CLI and tests; the HTTP login
     splits the two around the write lock)."""
-    user = await check_password(repo, username=username, password=password)
-    if user is None:
+    checked = await check_password(repo, username=username, password=password)
+    if checked is None:
         raise NotAuthenticated(INVALID_LOGIN)
+    user = await get_user(repo, user_id=checked.id)
     secret, token = await issue_token(repo, user=user, password=password, now=now, ttl=ttl)
     return secret, token, user
 
