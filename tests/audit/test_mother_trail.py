@@ -211,9 +211,7 @@ async def test_migration_0029_fills_the_mother_of_rows_written_before_it(
 async def test_a_role_refused_on_her_records_route_is_on_her_trail(api: Api) -> None:
     """A butler is not allowed her flags: the refusal names the mother tried (probe, issue 18)."""
     mother = await enrol(api)
-    refused = await api.client.get(
-        f"/v1/mothers/{mother['id']}/flags", headers=api.auth("butler1")
-    )
+    refused = await api.client.get(f"/v1/mothers/{mother['id']}/flags", headers=api.auth("butler1"))
     assert_problem(refused, 403)
     denied = [e for e in await _trail(api, mother["id"]) if e["outcome"] == "denied"]
     assert [(e["action"], e["resource_id"]) for e in denied] == [
