@@ -26,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit.models import AuditEvent
 from app.core.clock import FrozenClock
 from app.main import api_routes
+from tests.helpers.access import EXPECTED
 from tests.helpers.api import Api
 from tests.helpers.factories import LAB_KEY, mother_body
 from tests.helpers.lab import Lab
 from tests.helpers.messages import fhir_bundle, oru
 from tests.helpers.mothers import enrol
 from tests.helpers.visits import TODAY, TUESDAY, book, open_session, order_number
-from tests.test_authorization import EXPECTED
 
 # Routes that touch no mother's data, each with why. Everything else must audit her.
 EXEMPT: dict[str, str] = {
