@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from tests.helpers.browser import (
     Console,
     Server,
     blood_count,
+    clinic_today,
 )
 
 pytestmark = BROWSER_TEST
@@ -49,7 +50,7 @@ def her_details() -> dict[str, str]:
         "bad_national_id": bad,
         "phone": f"137{(n >> 20) % 10**8:08d}",
         # 24+3 today: the blood count, the OGTT and an ultrasound are due.
-        "lmp": (date.today() - timedelta(days=171)).isoformat(),
+        "lmp": (clinic_today() - timedelta(days=171)).isoformat(),
     }
 
 
@@ -86,7 +87,7 @@ def enrol(desk: Any, her: dict[str, str]) -> None:
 
 def book_today(desk: Any) -> None:
     desk.click("#tab-book")
-    today = date.today().isoformat()
+    today = clinic_today().isoformat()
     session = desk.locator(f"button[data-testid=session][data-date='{today}']")
     if session.count() == 0:
         session = desk.locator("button[data-testid=session]")

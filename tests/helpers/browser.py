@@ -31,9 +31,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
+from app.core.settings import Settings
 from tests.helpers.servers import ROOT, free_port
 
 if TYPE_CHECKING:
@@ -382,8 +385,6 @@ def new_mother(server: Server, desk: str, *, butler: str | None = None, days: in
     """Enrol a mother no other test has (her MRN, national id and phone are new), ``days``
     since her LMP (171: 24+3, the OGTT and the blood count are due), with the demo butler
     ``butler`` (a username) as her primary butler when given."""
-    from datetime import date, timedelta
-
     from app.mothers.domain import check_digit
 
     n = uuid.uuid4().int
@@ -396,7 +397,7 @@ def new_mother(server: Server, desk: str, *, butler: str | None = None, days: in
         "phone": f"139{(n >> 20) % 10**8:08d}",
         "language": "zh-CN",
         "pregnancy": {
-            "lmp_date": (date.today() - timedelta(days=days)).isoformat(),
+            "lmp_date": (clinic_today() - timedelta(days=days)).isoformat(),
             "gravida": 1,
             "para": 0,
             "risk_grade": "green",
@@ -419,8 +420,15 @@ def butler_id(server: Server, token: str, username: str) -> str:
     raise LookupError(username)
 
 
+def clinic_today() -> date:
+    """The clinic's calendar day (its time zone, not this machine's): the day the seed opens
+    sessions for. Between midnight in Shanghai and midnight UTC the two differ."""
+    zone = ZoneInfo(str(Settings.model_fields["clinic_timezone"].default))
+    return datetime.now(zone).date()
+
+
 def today_session(server: Server, token: str) -> Any:
-    today = time.strftime("%Y-%m-%d")
+    today = clinic_today().isoformat()
     sessions = server.ok("GET", "/v1/clinic-sessions", token=token)["items"]
     return next(s for s in sessions if s["session_date"] == today)
 

@@ -2,7 +2,7 @@
 // the actions each item needs: record that the mother was reached about a critical value,
 // pick up and deliver a report, finish a task, accept or decline a cover.
 import {
-  addStrings, api, boot, clockTime, dateTime, el, lang, longPoll, requireRole, showProblem,
+  addStrings, api, boot, clinicDate, clockTime, dateTime, el, lang, longPoll, requireRole, showProblem,
   sleep, t, toast, topbar,
 } from "./core.js";
 
@@ -272,10 +272,9 @@ function card(item) {
 }
 
 function when(iso) {
-  // today: the time; another day: the date and time
-  const d = new Date(iso);
-  const today = new Date();
-  return d.toDateString() === today.toDateString() ? clockTime(iso) : dateTime(iso);
+  // today (the clinic's day, whatever zone the phone is set to): the time; another day: the
+  // date and time
+  return clinicDate(new Date(iso)) === clinicDate() ? clockTime(iso) : dateTime(iso);
 }
 
 function visitBody(item) {
