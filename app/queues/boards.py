@@ -16,7 +16,7 @@ from app.queues.domain import GLUCOSE_DRINK, TIMING_EVENTS, Catalogue
 from app.queues.longpoll import Built
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station
 from app.queues.policy import Ctx
-from app.queues.positions import callable_now, snapshot, waiting_in_call_order
+from app.queues.positions import callable_now, estimates_in_order, waiting_in_call_order
 from app.queues.repository import QueueRepository
 from app.queues.schemas import (
     AwaitingStart,
@@ -36,18 +36,29 @@ BOARD_LATER = 8  # draws not yet due shown apart
 async def station_queue(
     session: AsyncSession, station: Station, catalogue: Catalogue, ctx: Ctx
 ) -> tuple[StationQueue, list[uuid.UUID]]:
-    """The station's queue, and the mothers it shows (for the audit trail)."""
-    snap = await snapshot(session, station, ctx)
-    serving = await entry_views(session, snap.busy, catalogue)
-    waiting = await entry_views(session, snap.ordered, catalogue, estimates=snap.estimates)
+    """The station's queue in its true order, and the mothers it shows (for the audit trail).
+
+    ``waiting`` is the order call-next takes (``call_order``, read through ``callable_now``,
+    the rule call-next itself follows): first whom it calls now, then those it passes over now
+    (busy at another exam, or kept for a timed draw due soon), each saying why. A draw (or a
+    rejoin) not callable yet is apart in ``scheduled`` with its time. One line per mother."""
+    order = await call_order(session, station, ctx)
+    at = station.queue_changed_at or ctx.now
+    in_turn = [*order.next, *order.held]
+    estimates = estimates_in_order(station, order.busy, [*in_turn, *order.later], at)
+    serving = await entry_views(session, order.busy, catalogue)
+    waiting = await entry_views(session, in_turn, catalogue, estimates=estimates)
+    waiting = [w.model_copy(update={"held": order.held_because.get(w.id)}) for w in waiting]
+    scheduled = await entry_views(session, order.later, catalogue, estimates=estimates)
     awaiting = await awaiting_timing_start(session, station, ctx)
-    shown = [*snap.busy, *snap.ordered]
+    shown = [*order.busy, *in_turn, *order.later]
     queue = StationQueue(
         station=(await station_views(session, [station]))[0],
         serving=serving,
         waiting=waiting,
+        scheduled=scheduled,
         awaiting_start=await _awaiting_views(session, awaiting, catalogue),
-        next_to_call=[e.id for e in (await call_order(session, station, ctx)).next],
+        next_to_call=[e.id for e in order.next],
         as_of=station.queue_changed_at,
     )
     return queue, [e.mother_id for e in shown] + [a.mother_id for a, _ in awaiting]
@@ -99,6 +110,10 @@ async def call_result(
     )
 
 
+HELD_BUSY = "at another exam now"
+HELD_FOR_DRAW = "her timed draw is due first"
+
+
 @dataclass(frozen=True, slots=True)
 class CallOrder:
     """A station's queue as a waiting room sees it, at one moment."""
@@ -106,6 +121,8 @@ class CallOrder:
     calling: list[QueueEntry]  # called, not yet come in
     busy: list[QueueEntry]  # called or in service, by room
     next: list[QueueEntry]  # in the order call-next takes them, one per mother
+    held: list[QueueEntry]  # waiting now, passed over by call-next now, in call order
+    held_because: dict[uuid.UUID, str]  # why each held one (by id) is passed over
     later: list[QueueEntry]  # not callable yet (a timed draw, a rejoin), one per mother
     waiting: int  # mothers waiting here
 
@@ -115,9 +132,10 @@ async def call_order(
 ) -> CallOrder:
     """Who call-next calls, in turn, if the rooms called now: ``callable_now``, the rule
     ``operations.call_next`` itself follows, over the same call order; a mother once only
-    (called, she is busy: call-next passes over her other places). Then who waits for a time
-    still ahead, by that time. ``as_if_free``: that mother as if she were not busy elsewhere
-    (her own page: her place here once she is back)."""
+    (called, she is busy: call-next passes over her other places). Then who waits now but is
+    passed over now (busy elsewhere, kept for her timed draw), in call order; then who waits
+    for a time still ahead, by that time. ``as_if_free``: that mother as if she were not busy
+    elsewhere (her own page: her place here once she is back)."""
     repo = QueueRepository(session)
     waiting, timed = await waiting_in_call_order(session, station, ctx)
     busy_here = await repo.busy_entries(station.id)
@@ -128,6 +146,13 @@ async def call_order(
         if entry.mother_id not in listed:
             listed.add(entry.mother_id)
             nxt.append(entry)
+    held: list[QueueEntry] = []
+    why: dict[uuid.UUID, str] = {}
+    for entry in waiting:
+        if entry.available_at <= ctx.now and entry.mother_id not in listed:
+            listed.add(entry.mother_id)
+            held.append(entry)
+            why[entry.id] = HELD_BUSY if entry.mother_id in busy else HELD_FOR_DRAW
     later = []
     ahead = sorted(
         (e for e in waiting if e.available_at > ctx.now),
@@ -141,6 +166,8 @@ async def call_order(
         calling=[e for e in busy_here if e.state == EntryState.CALLED],
         busy=busy_here,
         next=nxt,
+        held=held,
+        held_because=why,
         later=later,
         waiting=len({e.mother_id for e in waiting}),
     )
@@ -204,5 +231,5 @@ async def station_queue_at(
     """The station's queue as of ``now``, for its long-poll (a timed draw falling due changes
     who may be called next, so the clock changes it too), with the mothers it shows."""
     queue, shown = await station_queue(session, station, catalogue, replace(ctx, now=now))
-    opens = [e.available_at for e in queue.waiting if e.available_at > now]
+    opens = [e.available_at for e in queue.scheduled]
     return Built(queue, frozenset({station.id}), min(opens) if opens else None), shown

@@ -4,6 +4,7 @@ queue's last change (so that they move only with it)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -98,6 +99,14 @@ async def snapshot(session: AsyncSession, station: Station, ctx: Ctx) -> Snapsho
     as_of = replace(ctx, now=at)
     ordered = await ordered_waiting(session, station, as_of)
     busy = await QueueRepository(session).busy_entries(station.id)
+    return Snapshot(station, ordered, list(busy), estimates_in_order(station, busy, ordered, at))
+
+
+def estimates_in_order(
+    station: Station, busy: Sequence[QueueEntry], ordered: Sequence[QueueEntry], at: datetime
+) -> dict[uuid.UUID, Estimate]:
+    """Each entry's position and estimated wait, ``ordered`` taken in that order, as of
+    ``at`` (the rooms in service count their expected remaining minutes)."""
     busy_minutes = [
         Busy(
             max(
@@ -108,7 +117,7 @@ async def snapshot(session: AsyncSession, station: Station, ctx: Ctx) -> Snapsho
         )
         for e in busy
     ]
-    waits = estimate_waits(
+    return estimate_waits(
         station.servers,
         busy_minutes,
         [
@@ -116,4 +125,3 @@ async def snapshot(session: AsyncSession, station: Station, ctx: Ctx) -> Snapsho
             for e in ordered
         ],
     )
-    return Snapshot(station, ordered, list(busy), waits)

@@ -198,6 +198,11 @@ class QueueEntryPublic(BaseModel):
     recalls: int
     no_shows: int
     previous_id: uuid.UUID | None
+    held: str | None = Field(
+        default=None,
+        description="A station's waiting list: why call-next passes her over now (at another "
+        "exam now, her timed draw is due first); null: she is called in her turn",
+    )
     called_at_local: ClassVar[Any] = local_of("called_at")
     due_at_local: ClassVar[Any] = local_of("due_at")
     available_at_local: ClassVar[Any] = local_of("available_at")
@@ -227,6 +232,15 @@ class Transfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     station: str = Field(description="Code of the station to move her place to")
+
+
+class Undo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["call", "start", "finish"] = Field(
+        description="What the room did last and takes back: its call (she waits again, where "
+        "she was), its start (she is called again) or its finish (she is in service again)"
+    )
 
 
 class CancelOrder(BaseModel):
@@ -264,7 +278,16 @@ class AwaitingStart(BaseModel):
 class StationQueue(BaseModel):
     station: StationPublic
     serving: list[QueueEntryPublic]
-    waiting: list[QueueEntryPublic]
+    waiting: list[QueueEntryPublic] = Field(
+        description="Who waits now, one line per mother, in the order call-next takes them: "
+        "first whom it calls now (the first is called next), then those it passes over now "
+        "(`held` says why). Nobody here is being served here or listed in `scheduled`",
+    )
+    scheduled: list[QueueEntryPublic] = Field(
+        default_factory=list,
+        description="Not callable yet, by the time she may be called (`available_at`): a timed "
+        "draw not yet due (its `due_at`), or a rejoin after a no-show; one line per mother",
+    )
     awaiting_start: list[AwaitingStart] = Field(
         default_factory=list,
         description="OGTTs whose fasting draw was done here today and whose glucose drink is "

@@ -19,6 +19,7 @@ addStrings({
   "tv.foot": ["请留意叫号，过号请到前台", "Please watch for your number; if you missed it, ask at the front desk"],
   "tv.go": ["请到 {station} {room}", "Please go to {station_en}, {room_en}"],
   "tv.after": ["{time} 后", "after {time}"],
+  "tv.due": ["{time} 抽血", "draw at {time}"],
   "tv.unknown": ["未找到诊区 {code}", "No station {code}"],
   "tv.recalled": ["再次呼叫", "Called again"],
 });
@@ -55,7 +56,9 @@ function line(code, t, { later = false } = {}) {
     { "data-ticket": t.ticket },
     el("span", { class: "t" }, t.ticket),
     el("span", { class: "n" }, t.masked_name),
-    later && t.not_before ? el("span", { class: "w" }, both("tv.after", { time: clockTime(t.not_before) })) : "",
+    // a draw not yet due says its time (its window opens a few minutes before); a rejoin when
+    later && t.due_at ? el("span", { class: "w" }, both("tv.due", { time: clockTime(t.due_at) })) : "",
+    later && !t.due_at && t.not_before ? el("span", { class: "w" }, both("tv.after", { time: clockTime(t.not_before) })) : "",
     !later && t.room != null ? el("span", { class: "r" }, roomText(code, t.room, "zh")) : "",
   );
 }
