@@ -40,21 +40,31 @@ def _simulate(args: argparse.Namespace) -> int:
                         progress=not args.quiet,
                         between=between,
                         label=label,
+                        optimum_seconds=args.optimum_seconds,
+                        optimum_workers=args.optimum_workers,
                     )
                 )
             except simulator.ScenarioError as exc:
                 print(f"scenario error: {exc}", file=sys.stderr)
                 return 2
-            timings.append(time.monotonic() - started)
+            best = comparisons[-1].optimum
+            solving = best.seconds if best is not None else 0.0
+            timings.append(time.monotonic() - started - solving)
             print(
-                f"{comparisons[-1].name}: both strategies in {timings[-1]:.1f} s", file=sys.stderr
+                f"{comparisons[-1].name}: both strategies in {timings[-1]:.1f} s"
+                + (f", the optimum {best.status} in {solving:.1f} s" if best is not None else ""),
+                file=sys.stderr,
             )
     shutil.rmtree(scratch, ignore_errors=True)
     print(simulator.table(comparisons))
     simulator.write_json(comparisons, out / "simulation.json")
     if args.results:
         write_section(
-            Path(args.results), "simulation", simulator.report(comparisons, timings, paths)
+            Path(args.results),
+            "simulation",
+            simulator.report(
+                comparisons, timings, paths, {s.name: s.overloaded for s in scenarios}
+            ),
         )
     if not args.no_chart:
         simulator.chart(comparisons, out / "simulation.png")
@@ -88,6 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--quiet", action="store_true", help="no progress bars")
     simulate.add_argument(
         "--results", help="also record the table in this file's simulation section"
+    )
+    simulate.add_argument(
+        "--optimum-seconds",
+        type=float,
+        default=20.0,
+        help="the CP-SAT time limit for each day's best possible schedule (0: not computed; "
+        "default 20)",
+    )
+    simulate.add_argument(
+        "--optimum-workers", type=int, default=2, help="CP-SAT search workers (default 2)"
     )
     simulate.set_defaults(func=_simulate)
 

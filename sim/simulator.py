@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.core.principal import Principal, PrincipalKind
 from app.core.settings import OgttBetweenDraws, Routing
 from app.mothers.domain import gestational_age_days
-from app.mothers.models import Pregnancy
+from app.mothers.models import Mother, Pregnancy
 from app.queues.catalogue import load_catalogue
 from app.queues.domain import GLUCOSE_DRINK, REST, BetweenDraws, Catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
@@ -61,6 +61,7 @@ from app.queues.routing import route
 from app.queues.timing import record_timing_start
 from app.visits.models import Visit
 from app.wiring import session_factory
+from sim import optimum
 from sim.population import checked_in_visit, clinic_session
 
 DAY = date(2026, 12, 1)
@@ -118,6 +119,11 @@ class Scenario(BaseModel):
         min_length=1,
         description="the OGTT_BETWEEN_DRAWS settings to compare (rest, any, listed:<codes>); "
         "a day without a timed exam runs under the first only",
+    )
+    overloaded: bool = Field(
+        default=False,
+        description="booked past a station type's capacity on purpose: judged on fairness "
+        "(the routing's p90 wait no worse than fixed order's), not on the optimum's 1.5x",
     )
     glucose_drink_minutes: float = Field(
         default=2,
@@ -190,6 +196,9 @@ class StrategyResult:
     violations: list[str]
     steps_total: int
     steps_done: int
+    # When each service began, minutes after opening, by "number:station type:offset": the
+    # optimum's search starts from the routing's own day (not written to the JSON).
+    schedule: dict[str, float] = field(repr=False, default_factory=dict)
 
 
 @dataclass
@@ -231,6 +240,20 @@ def arrivals_of(scenario: Scenario) -> list[Arrival]:
             Arrival(booked + j + 1, at, at, True, rng.choices(scenario.visit_mix, weights)[0])
         )
     return sorted(out, key=lambda a: (a.at, a.number))
+
+
+def service_minutes(
+    scenario: Scenario, number: int, exams: tuple[str, ...], station_type: str, k: int
+) -> float:
+    """The minutes mother ``number``'s ``k``-th service of these exams takes: drawn from the
+    scenario's seed, her number and the exams (common random numbers), so that every strategy
+    and the optimum see the same minutes for the same service. Several exams served together
+    take the longest one's."""
+    key = "+".join(sorted(exams)) or station_type
+    rng = random.Random(f"{scenario.seed}:{number}:{key}:{k}")  # noqa: S311 - a simulation
+    dists = [scenario.service_minutes[c] for c in exams if c in scenario.service_minutes]
+    dist = max(dists, key=lambda d: d.mean) if dists else scenario.service_minutes[station_type]
+    return max(1.0, rng.gauss(dist.mean, dist.sd))
 
 
 def scratch_engine(database_url: str) -> AsyncEngine:
@@ -326,22 +349,13 @@ class Clinic:
             self.push(arrival.at, "arrive", arrival)
 
     def duration(self, steps: list[ExamStep], station_type: str) -> float:
-        key = "+".join(sorted(s.exam_code for s in steps)) or station_type
+        exams = tuple(sorted(s.exam_code for s in steps))
+        key = "+".join(exams) or station_type
         number = self.number_of.get(steps[0].visit_id, 0) if steps else 0
         self.draws[(number, key)] += 1  # a second service of the same kind draws anew
-        draw = f"{self.scenario.seed}:{number}:{key}:{self.draws[(number, key)]}"
-        rng = random.Random(draw)  # noqa: S311 - a reproducible simulation, not secrets
-        dists = [
-            self.scenario.service_minutes[s.exam_code]
-            for s in steps
-            if s.exam_code in self.scenario.service_minutes
-        ]
-        dist = (
-            max(dists, key=lambda d: d.mean)
-            if dists
-            else self.scenario.service_minutes[station_type]
+        return service_minutes(
+            self.scenario, number, exams, station_type, self.draws[(number, key)]
         )
-        return max(1.0, rng.gauss(dist.mean, dist.sd))
 
     async def run(self) -> None:
         await self.setup()
@@ -469,6 +483,13 @@ async def measure(
             ).all()
         )
         stations = {s.id: s for s in (await session.scalars(select(Station))).all()}
+        mrns = dict(
+            (
+                await session.execute(
+                    select(Visit.id, Mother.mrn).join(Mother, Mother.id == Visit.mother_id)
+                )
+            ).all()
+        )
     await engine.dispose()
 
     opens, closes = _local(scenario.opens_at), _local(scenario.closes_at)
@@ -555,6 +576,14 @@ async def measure(
         violations=violations,
         steps_total=len(steps),
         steps_done=sum(1 for s in steps if s.state == StepState.DONE),
+        schedule={
+            f"{int(mrns[e.visit_id][3:])}:{e.station_type}:{e.step_offset}": (
+                e.started_at - opens
+            ).total_seconds()
+            / 60
+            for e in entries
+            if e.state == EntryState.DONE and e.started_at is not None
+        },
     )
 
 
@@ -734,6 +763,7 @@ class Comparison:
     scenario: str
     results: list[StrategyResult]
     between_draws: str = "rest"  # OGTT_BETWEEN_DRAWS of the run; "-" on a day without an OGTT
+    optimum: optimum.OptimumResult | None = None  # the best possible day, when computed
 
     @property
     def name(self) -> str:
@@ -754,6 +784,25 @@ class Comparison:
         """The issue's target: waiting cut by 40 %, and the project's routing broke no rule."""
         _, ours = self._pair()
         return self.wait_cut >= 0.40 and not ours.violations
+
+    @property
+    def to_optimum(self) -> float | None:
+        """The routing's mean waiting over the best schedule found (1.0: as good)."""
+        _, ours = self._pair()
+        best = self.optimum.wait_mean if self.optimum else None
+        if best is None:
+            return None
+        return (
+            round(ours.wait_mean / best, 2) if best > 0 else (1.0 if ours.wait_mean == 0 else None)
+        )
+
+    @property
+    def to_bound(self) -> float | None:
+        """The routing's mean waiting over the proven bound (no schedule waits less)."""
+        _, ours = self._pair()
+        if self.optimum is None or self.optimum.wait_bound <= 0:
+            return None
+        return round(ours.wait_mean / self.optimum.wait_bound, 2)
 
     @property
     def idle_cut(self) -> float:
@@ -798,6 +847,90 @@ def settings_to_compare(scenario: Scenario, template: Path) -> list[tuple[Betwee
     return [(b, between_label(b)) for b in settings]
 
 
+def optimum_instance(
+    scenario: Scenario, catalogue: Catalogue, between: BetweenDraws = REST
+) -> optimum.Instance:
+    """The scenario's day as the optimum sees it: the arrivals and the minutes every service
+    will take (the strategies' own draws), seconds counted from its origin (the earlier of the
+    opening and the first arrival, to the minute)."""
+    arrivals = arrivals_of(scenario)
+    closes = _local(scenario.closes_at)
+    origin = optimum_origin(scenario)
+    jobs = []
+    for a in arrivals:
+        ga_day = a.mix.gestational_week * 7 + 1  # what sim.population gives her
+
+        def minutes(
+            exams: tuple[str, ...], station_type: str, k: int, number: int = a.number
+        ) -> float:
+            return service_minutes(scenario, number, exams, station_type, k)
+
+        services, order = optimum.service_list(a.mix.exams, catalogue, ga_day, minutes)
+        jobs.append(optimum.Job(a.number, optimum.seconds_between(origin, a.at), services, order))
+    rooms = tuple(
+        optimum.Room(
+            s.code,
+            s.type,
+            s.servers,
+            optimum.seconds_between(origin, _local(s.closes_at)) if s.closes_at else None,
+        )
+        for s in scenario.stations
+    )
+    return optimum.Instance(
+        jobs=tuple(jobs),
+        stations=rooms,
+        horizon=optimum.seconds_between(origin, closes + OVERTIME),
+        drink_seconds=round(scenario.glucose_drink_minutes * 60),
+        between=between,
+        closes=optimum.seconds_between(origin, closes),
+    )
+
+
+def optimum_origin(scenario: Scenario) -> datetime:
+    opens = _local(scenario.opens_at)
+    first = min([opens, *(a.at for a in arrivals_of(scenario))])
+    return first.replace(second=0, microsecond=0)
+
+
+def run_optimum(
+    scenario: Scenario,
+    template: Path,
+    *,
+    between: BetweenDraws = REST,
+    time_limit: float = 20.0,
+    workers: int = 2,
+    hint: StrategyResult | None = None,
+    progress: bool = True,
+    label: str | None = None,
+) -> optimum.OptimumResult:
+    """The best possible day of the scenario (sim/optimum.py), started from ``hint``'s day."""
+    import asyncio
+
+    async def catalogue_of() -> Catalogue:
+        engine = scratch_engine(f"sqlite+aiosqlite:///{template}")
+        try:
+            async with session_factory(engine)() as session:
+                return await load_catalogue(session)
+        finally:
+            await engine.dispose()
+
+    instance = optimum_instance(scenario, asyncio.run(catalogue_of()), between)
+    starts: dict[optimum.Key, int] = {}
+    if hint is not None:
+        shift = (_local(scenario.opens_at) - optimum_origin(scenario)).total_seconds()
+        for key, minute in hint.schedule.items():
+            number, station_type, offset = key.split(":")
+            starts[(int(number), station_type, int(offset))] = round(minute * 60 + shift)
+    bar = _bar(f"{scenario.name} ({label or between_label(between)}) optimum") if progress else None
+    result = optimum.solve(
+        instance, time_limit=time_limit, workers=workers, hint=starts, progress=bar
+    )
+    if bar:
+        bar(1.0)
+        print(file=sys.stderr)
+    return result
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -806,6 +939,8 @@ def run_scenario(
     progress: bool = True,
     between: BetweenDraws = REST,
     label: str | None = None,
+    optimum_seconds: float = 0.0,
+    optimum_workers: int = 2,
 ) -> Comparison:
     """Both strategies on the same arrivals, each in its own copy of a freshly migrated
     database and its own process (they share nothing, and the machine has cores to spare)."""
@@ -868,10 +1003,23 @@ def run_scenario(
         if bar:
             bar(1.0)
             print(file=sys.stderr)
+        best = None
+        if optimum_seconds > 0:  # the clairvoyant day, from the routing's own day
+            best = run_optimum(
+                scenario,
+                template,
+                between=between,
+                time_limit=optimum_seconds,
+                workers=optimum_workers,
+                hint=got[Routing.PARALLEL.value],
+                progress=progress,
+                label=label,
+            )
         return Comparison(
             scenario.name,
             [got[r.value] for r in (Routing.FIXED, Routing.PARALLEL)],
             label or between_label(between),
+            best,
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -943,7 +1091,35 @@ def table(comparisons: list[Comparison]) -> str:
                 f"{r.finished_by_closing}/{r.mothers} | "
                 f"{len(r.violations)} | {top[0]} ({top[1]:.0%}) |"
             )
+        o = c.optimum
+        if o is not None:
+            found = o.found
+            lines.append(
+                f"| {c.scenario} | optimum ({o.status.lower()}) | {c.between_draws} | "
+                f"{o.mothers} | "
+                f"{o.wait_mean if found else '-'} | {o.wait_p50 if found else '-'} | "
+                f"{o.wait_p90 if found else '-'} | - | - | - | "
+                f"{o.finished_by_closing if found else '-'}/{o.mothers} | 0 | - |"
+            )
     lines.append("")
+    if any(c.optimum is not None for c in comparisons):
+        lines += [
+            "| scenario | between OGTT draws | fixed | routing (parallel) | optimum found | "
+            "optimum's proven bound | solver | routing / optimum | routing / bound |",
+            "| --- | --- | --: | --: | --: | --: | --- | --: | --: |",
+        ]
+        for c in comparisons:
+            if c.optimum is None:
+                continue
+            fixed, ours = c._pair()
+            o = c.optimum
+            lines.append(
+                f"| {c.scenario} | {c.between_draws} | {fixed.wait_mean} | {ours.wait_mean} | "
+                f"{o.wait_mean if o.found else '-'} | {o.wait_bound} | "
+                f"{o.status}, {o.seconds:.0f} s of {o.time_limit:.0f} s | "
+                f"{_ratio(c.to_optimum)} | {_ratio(c.to_bound)} |"
+            )
+        lines.append("")
     lines += [
         f"- {c.name}: parallel routing cuts mean waiting by {c.wait_cut:.0%} against fixed;"
         f" her idle time in the clinic, the OGTT's hours included, by {c.idle_cut:.0%}, and the"
@@ -951,6 +1127,10 @@ def table(comparisons: list[Comparison]) -> str:
         for c in comparisons
     ]
     return "\n".join(lines)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}×"
 
 
 def write_json(comparisons: list[Comparison], path: Path) -> None:
@@ -961,7 +1141,12 @@ def write_json(comparisons: list[Comparison], path: Path) -> None:
             "wait_cut": c.wait_cut,
             "idle_cut": c.idle_cut,
             "avoidable_idle_cut": c.avoidable_cut,
-            "results": [asdict(r) for r in c.results],
+            "results": [{k: v for k, v in asdict(r).items() if k != "schedule"} for r in c.results],
+            "optimum": None
+            if c.optimum is None
+            else {k: v for k, v in asdict(c.optimum).items() if k != "starts"},
+            "routing_to_optimum": c.to_optimum,
+            "routing_to_bound": c.to_bound,
         }
         for c in comparisons
     ]
@@ -982,7 +1167,12 @@ def chart(comparisons: list[Comparison], path: Path) -> None:
     fig, axes = plt.subplots(n, 2, figsize=(13, 3.8 * n), squeeze=False)
     for row, c in enumerate(comparisons):
         left, right = axes[row]
-        left.boxplot([r.waits for r in c.results], tick_labels=[r.strategy for r in c.results])
+        boxes = [r.waits for r in c.results]
+        names = [r.strategy for r in c.results]
+        if c.optimum is not None and c.optimum.found:
+            boxes.append(c.optimum.waits)
+            names.append("optimum")
+        left.boxplot(boxes, tick_labels=names)
         left.set_title(f"{c.name}: waiting minutes per mother")
         left.set_ylabel("minutes")
         ours = next(r for r in c.results if r.strategy == "parallel")
@@ -999,7 +1189,22 @@ def chart(comparisons: list[Comparison], path: Path) -> None:
     plt.close(fig)
 
 
-def report(comparisons: list[Comparison], seconds: list[float], paths: list[Path]) -> str:
+def _within(c: Comparison) -> str:
+    """Met when the routing is within 1.5x of the best schedule found; proven only when it is
+    within 1.5x of the bound too (the true optimum lies between the two)."""
+    if c.to_optimum is None:
+        return "unknown (no schedule found)"
+    if c.to_optimum > 1.5:
+        return "NO"
+    return "yes (proven)" if c.to_bound is not None and c.to_bound <= 1.5 else "yes"
+
+
+def report(
+    comparisons: list[Comparison],
+    seconds: list[float],
+    paths: list[Path],
+    overloaded: dict[str, bool] | None = None,
+) -> str:
     """The simulation section of bench/RESULTS.md: machine, date, the table, the targets."""
     import os
     import platform
@@ -1017,6 +1222,7 @@ def report(comparisons: list[Comparison], seconds: list[float], paths: list[Path
         if Path("/proc/cpuinfo").exists()
         else platform.processor()
     )
+    overloaded = overloaded or {}
     lines = [
         "## Clinic-day simulator (`make simulate`)",
         "",
@@ -1041,6 +1247,20 @@ def report(comparisons: list[Comparison], seconds: list[float], paths: list[Path
             for c in comparisons
             if c.scenario.startswith("busy")
         ],
+        *[
+            f"| {c.name} | routing's mean waiting over the optimum found (over its bound) | "
+            f"{_ratio(c.to_optimum)} ({_ratio(c.to_bound)}) | ≤ 1.5× | "
+            f"{_within(c)} |"
+            for c in comparisons
+            if c.optimum is not None and not overloaded.get(c.scenario, False)
+        ],
+        *[
+            f"| {c.name} | p90 wait, routing against fixed | "
+            f"{c._pair()[1].wait_p90} vs {c._pair()[0].wait_p90} | no worse than fixed | "
+            f"{'yes' if c._pair()[1].wait_p90 <= c._pair()[0].wait_p90 else 'NO'} |"
+            for c in comparisons
+            if overloaded.get(c.scenario, False)
+        ],
         "",
         "Waiting is her time in the clinic less every minute she was in an exam or under a timed"
         " test (an OGTT, first draw to last), each minute counted once. Idle is the same with"
@@ -1048,6 +1268,10 @@ def report(comparisons: list[Comparison], seconds: list[float], paths: list[Path
         " the routing. Minutes per mother. Between OGTT draws: the clinic's OGTT_BETWEEN_DRAWS"
         " (rest: she sits still from the glucose drink to the last draw, the guideline's;"
         " any: any exam her other rules allow); a day without an OGTT runs once (-)."
-        " Chart: `bench/out/simulation.png` (waits per strategy, station use over the day).",
+        " Chart: `bench/out/simulation.png` (waits per strategy, station use over the day)."
+        " Optimum: the clairvoyant day (sim/optimum.py), every arrival and service minute known"
+        " in advance, the same rules, solved by OR-Tools CP-SAT within a time limit from the"
+        " routing's own day; the true best day waits between the proven bound and the schedule"
+        " found, so the routing's true ratio lies between its two ratios.",
     ]
     return "\n".join(lines)
