@@ -28,7 +28,7 @@ from app.core.routing import SessionDep, make_router
 from app.measurements.domain import Entered
 from app.measurements.service import NewReading
 from app.queues import catalogue as exam_catalogue
-from app.queues import operations, routing, stations, timing
+from app.queues import operations, routing, stations, timing, undo
 from app.queues.boards import board_at, call_result, station_queue_at
 from app.queues.dependencies import CatalogueDep, CtxDep, EntryDep, acting
 from app.queues.domain import GLUCOSE_DRINK, Catalogue
@@ -56,6 +56,7 @@ from app.queues.schemas import (
     TimedDrawPublic,
     TimedTestPublic,
     Transfer,
+    Undo,
     UrgentFlag,
     VisitQueuePublic,
 )
@@ -374,6 +375,50 @@ async def finish(
             detail={"queue_entry_id": str(entry.id), "count": len(readings)},
         )
     return await _done(session, entry, catalogue, audit, "finish")
+
+
+@router.post(
+    "/queue-entries/{entry_id}/undo",
+    response_model=QueueEntryPublic,
+    summary="Undo a mis-tap: the room takes back its last call, start or finish (2 minutes)",
+    description="Within two minutes of it, and only the room's last action (it called nobody "
+    "since). A call undone: she waits again where she was; a start: she is called again; a "
+    "finish: she is in service again, the exam's steps and orders open again and the places "
+    "it opened for her are given back. Refused (409 `undo-refused`, with `reason`: "
+    "`too-late`, `not-last-action` or `depends`) when something since depends on it: she was "
+    "called again, or called anywhere since the finish, her glucose drink was recorded on it, "
+    "a lab report or readings came with it, or her visit ended. Two undos at once undo one "
+    "thing: the second is refused.",
+    dependencies=[Idempotent],
+    responses=problem_responses(403, 404, 409),
+)
+async def undo_last(
+    body: Undo,
+    principal: ServerHere,
+    entry: EntryDep,
+    session: SessionDep,
+    audit: AuditDep,
+    ctx: CtxDep,
+    catalogue: CatalogueDep,
+) -> QueueEntryPublic:
+    _her_station(principal, entry.station_type, audit, "queue.undo", entry.id, entry.mother_id)
+    done = await undo.undo(
+        session, entry, undo.UndoAction(body.action), catalogue, acting(ctx, principal)
+    )
+    audit.record(
+        "queue.undo",
+        "queue_entry",
+        entry.id,
+        mother_id=entry.mother_id,
+        detail={
+            "mother_id": str(entry.mother_id),
+            "undone": done.action.value,
+            "undone_at": done.at.isoformat(),
+            "room": done.room,
+            "given_back": [str(e.id) for e in done.given_back],
+        },
+    )
+    return (await entry_views(session, [entry], catalogue))[0]
 
 
 @router.post(

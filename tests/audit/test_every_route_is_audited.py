@@ -180,6 +180,14 @@ async def _called_elsewhere(api: Api, lab: Lab, ids: Ids) -> None:
     ids["second_entry_id"] = called.json()["called"]["entry"]["id"]
 
 
+async def _started_again(api: Api, lab: Lab, ids: Ids) -> None:
+    """Her exam began again (the undo before took its start back), so it can be finished."""
+    started = await api.client.post(
+        f"/v1/queue-entries/{ids['entry_id']}/start", headers=api.auth("admin")
+    )
+    assert started.status_code == 200, started.text
+
+
 async def _newest_plan(api: Api, lab: Lab, ids: Ids) -> None:
     path = f"/v1/mothers/{ids['mother_id']}/health-plan"
     ids["n"] = (await api.client.get(path, headers=api.auth("doctor"))).json()["latest_version"]
@@ -337,7 +345,8 @@ CASES: dict[str, Case] = {
     "POST /v1/stations/{code}/call-next": Case(who="admin", body=lambda _: {"room": 1}),
     "POST /v1/queue-entries/{entry_id}/recall": Case(who="admin"),
     "POST /v1/queue-entries/{entry_id}/start": Case(who="admin"),
-    "POST /v1/queue-entries/{entry_id}/finish": Case(who="admin"),
+    "POST /v1/queue-entries/{entry_id}/undo": Case(who="admin", body=lambda _: {"action": "start"}),
+    "POST /v1/queue-entries/{entry_id}/finish": Case(who="admin", prepare=_started_again),
     "POST /v1/queue-entries/{entry_id}/glucose-drink": Case(
         who="admin", body=lambda ids: {"started_at": ids["now"]}
     ),
@@ -436,6 +445,7 @@ LAST = [
     "POST /v1/stations/{code}/call-next",
     "POST /v1/queue-entries/{entry_id}/recall",
     "POST /v1/queue-entries/{entry_id}/start",
+    "POST /v1/queue-entries/{entry_id}/undo",
     "POST /v1/queue-entries/{entry_id}/finish",
     "POST /v1/queue-entries/{entry_id}/glucose-drink",
     "POST /v1/exam-orders/{order_id}/cancel",

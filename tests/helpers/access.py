@@ -198,6 +198,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/queue-entries/{entry_id}/recall": STATION_OPS | {"nutritionist"},
     "POST /v1/queue-entries/{entry_id}/start": STATION_OPS | {"nutritionist"},
     "POST /v1/queue-entries/{entry_id}/finish": STATION_OPS | {"nutritionist"},
+    "POST /v1/queue-entries/{entry_id}/undo": STATION_OPS | {"nutritionist"},
     "POST /v1/queue-entries/{entry_id}/no-show": STATION_OPS,
     "POST /v1/queue-entries/{entry_id}/glucose-drink": STATION_OPS,
     "POST /v1/queue-entries/{entry_id}/transfer": {"admin", "frontdesk", "station"},

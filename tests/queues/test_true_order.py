@@ -91,9 +91,7 @@ async def test_the_queue_lists_draws_not_yet_due_apart_in_call_order_and_nobody_
     assert len(mothers) == len(set(mothers)), queue  # nobody twice
     # Her two draws not yet due: apart, once, with the 1-hour draw's due time.
     [draw] = [e for e in queue["scheduled"] if e["mother_id"] == ogtt["mother"]["id"]]
-    assert draw["due_at"] == (drink_at + timedelta(minutes=60)).isoformat().replace(
-        "+00:00", "Z"
-    )
+    assert draw["due_at"] == (drink_at + timedelta(minutes=60)).isoformat().replace("+00:00", "Z")
     assert draw["step_offset"] == 60
     assert ogtt["mother"]["id"] not in {e["mother_id"] for e in queue["waiting"]}
     # In the order call-next takes them: urgent, then fasting, then the rest; the mother at

@@ -71,6 +71,18 @@ addStrings({
   "flag.fasting": ["空腹", "Fasting"],
   "flag.urgent": ["加急", "Urgent"],
   "flag.infection": ["感染防控", "Infection control"],
+  "st.held.busy": ["正在其他检查", "at another exam now"],
+  "st.held.draw": ["先做定时抽血", "her timed draw comes first"],
+  "st.scheduled": ["稍后可叫（定时抽血未到时间）", "Not yet due (timed draws)"],
+  "st.scheduled.none": ["无", "None"],
+  "st.scheduled.item": ["{ticket} {name} · {exams}", "{ticket} {name} · {exams}"],
+  "st.scheduled.due": ["{time} 抽血", "due {time}"],
+  "st.scheduled.from": ["{time} 起可叫", "callable from {time}"],
+  "st.undo": ["撤销：{what}", "Undo: {what}"],
+  "st.undo.call": ["叫号 {ticket}", "call of {ticket}"],
+  "st.undo.start": ["开始检查 {ticket}", "start of {ticket}"],
+  "st.undo.finish": ["完成 {ticket}", "finish of {ticket}"],
+  "st.undone": ["已撤销：{what}", "Undone: {what}"],
   "st.unbound": ["此检查站账号未绑定检查站，请管理员绑定。", "This station account is bound to no station: ask an admin to bind it."],
   "st.updated": ["更新于 {time}", "Updated {time}"],
   "st.closed": ["（已关闭）", "(closed)"],
@@ -114,6 +126,7 @@ const state = {
   controller: null,
   measureEntry: null,
   confirm: null,
+  last: null, // this room's last call, start or finish: { entry, action, room, at }
 };
 
 // ---- which station ------------------------------------------------------------------------
@@ -175,6 +188,7 @@ function renderHead() {
 $("room").addEventListener("change", () => {
   localStorage.setItem(`${ROOM_KEY}.${state.code}`, $("room").value);
   render();
+  renderUndo();
 });
 const myRoom = () => Number($("room").value) || 1;
 
@@ -324,8 +338,33 @@ function renderWaiting(q) {
       el("td", { class: "name" }, e.masked_name),
       el("td", { class: "flags" }, ...flagBadges(e)),
       el("td", { class: "exams", title: exams(e) }, el("span", { class: "clamp" }, exams(e))),
-      el("td", { class: "wait" }, wait));
+      el("td", { class: "wait" }, e.held ? el("span", { class: "muted held" }, heldText(e.held)) : wait));
   }) : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, t("st.waiting.none")))]));
+  renderScheduled(q);
+}
+
+// Why call-next passes over a waiting mother now (the API says it in English).
+const HELD = { "at another exam now": "st.held.busy", "her timed draw is due first": "st.held.draw" };
+const heldText = (why) => (HELD[why] ? t(HELD[why]) : why);
+
+/** Timed draws (and rejoins) not yet callable: apart from the waiting list, with their time. */
+function renderScheduled(q) {
+  let list = $("scheduled");
+  if (!list) {
+    const panel = document.querySelector(".waiting-panel");
+    const title = el("h3", { id: "scheduled-title" }, t("st.scheduled"));
+    list = el("ul", { id: "scheduled", class: "plain scheduled", "aria-labelledby": "scheduled-title" });
+    panel.append(title, list);
+  }
+  $("scheduled-title").textContent = t("st.scheduled");
+  const items = q.scheduled || [];
+  list.replaceChildren(...(items.length ? items.map((e) => el("li", {
+    class: "row", "data-testid": "scheduled-entry", "data-entry-id": e.id, "data-ticket": e.ticket,
+  },
+  el("span", {}, t("st.scheduled.item", { ticket: e.ticket, name: e.masked_name, exams: exams(e) })),
+  el("span", { class: "spacer" }),
+  el("span", { class: "due" }, e.due_at ? t("st.scheduled.due", { time: clockTime(e.due_at) }) : t("st.scheduled.from", { time: clockTime(e.available_at) })),
+  )) : [el("li", { class: "muted" }, t("st.scheduled.none"))]));
 }
 
 function renderAwaiting(q) {
@@ -350,8 +389,60 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     callNext();
   }
+  if (event.key === "F4" && state.last) {
+    event.preventDefault();
+    undoLast();
+  }
   if (event.key === "Escape" && !$("confirm-dialog").hidden) closeConfirm(false);
 });
+
+// ---- undo a mis-tap: the room's last call, start or finish, for two minutes --------------
+
+const UNDO_MS = 2 * 60 * 1000;
+let undoTimer = null;
+function undoButton() {
+  let b = $("undo");
+  if (!b) {
+    b = el("button", { type: "button", id: "undo", class: "undo", "aria-keyshortcuts": "F4", hidden: true, onclick: () => undoLast() });
+    $("call-next").after(b);
+  }
+  return b;
+}
+function remember(action, entry) {
+  state.last = { action, entry: { id: entry.id, ticket: entry.ticket }, room: myRoom(), code: state.code, at: Date.now() };
+  clearTimeout(undoTimer);
+  undoTimer = setTimeout(forget, UNDO_MS);
+  renderUndo();
+}
+function forget() {
+  state.last = null;
+  clearTimeout(undoTimer);
+  renderUndo();
+}
+const undoWhat = (last) => t(`st.undo.${last.action}`, { ticket: last.entry.ticket });
+function renderUndo() {
+  const b = undoButton();
+  const last = state.last;
+  const shown = Boolean(last && last.code === state.code && last.room === myRoom() && Date.now() - last.at < UNDO_MS);
+  b.hidden = !shown;
+  if (shown) b.replaceChildren(t("st.undo", { what: undoWhat(last) }), " ", el("kbd", {}, "F4"));
+}
+async function undoLast() {
+  const last = state.last;
+  if (!last || Date.now() - last.at >= UNDO_MS) return forget();
+  const b = undoButton();
+  b.disabled = true;
+  try {
+    await api(`/v1/queue-entries/${last.entry.id}/undo`, { method: "POST", body: { action: last.action } });
+    toast(t("st.undone", { what: undoWhat(last) }), "ok");
+  } catch (err) {
+    toast(err.message, "error");
+  } finally {
+    b.disabled = false;
+    forget(); // one step back only: the next undo is for the next action
+    kick();
+  }
+}
 
 async function callNext() {
   const b = $("call-next");
@@ -364,6 +455,7 @@ async function callNext() {
       result.textContent = t("st.called", { ticket: e.ticket, name: e.masked_name, room: e.room ?? myRoom() });
       result.className = "call-result called";
       result.dataset.ticket = e.ticket;
+      remember("call", e);
     } else {
       result.textContent = data.reason || t("st.nobody");
       result.className = "call-result none";
@@ -394,6 +486,7 @@ async function act(action, entry) {
     } else {
       toast(t(`st.done.${action.replace("-", "")}`, { ticket: entry.ticket }), "ok");
     }
+    if (action === "start" || action === "finish") remember(action, entry);
     if (action === "finish" && state.measureEntry?.id === entry.id) state.measureEntry = null;
   } catch (err) {
     toast(err.message, "error");
@@ -509,6 +602,7 @@ async function saveReadings(finish) {
     if (finish) {
       await api(`/v1/queue-entries/${entry.id}/finish`, { method: "POST", body: readings.length ? { readings } : undefined });
       toast(t("st.done.finish", { ticket: entry.ticket }), "ok");
+      remember("finish", entry);
       state.measureEntry = null;
       measureFor = null;
     } else {
@@ -537,6 +631,7 @@ document.addEventListener("pb:lang", () => {
   renderHead();
   measureFor = null;
   render();
+  renderUndo();
 });
 
 const code = await chooseStation();
