@@ -319,3 +319,31 @@ async def test_two_undos_at_once_undo_one_thing(
         assert (await _entry(session_factory, entry["id"])).state == "waiting"
         assert len(await _undo_events(session_factory, entry["id"])) == before + 3
         clock.advance(timedelta(seconds=10))
+
+
+async def test_an_undone_fasting_draw_gives_her_places_back_where_she_was(
+    api: Api, clock: FrozenClock
+) -> None:
+    """Her fasting draw finished, the glucose drink not yet recorded: she goes nowhere, her
+    other places are held back. The finish undone: she holds them again, by her booked time."""
+    await open_session(api, day=TODAY)
+    her = await arrive(api, serial="101")
+    vid = her["visit"]["id"]
+    before = {
+        p["station"] for p in (await visit_queue(api, vid))["places"] if p["state"] == "waiting"
+    }
+    assert "VIT" in before
+    fasting = await serve(api, "LAB")
+    held = {
+        p["station"] for p in (await visit_queue(api, vid))["places"] if p["state"] == "waiting"
+    }
+    assert "VIT" not in held  # she sits for her drink
+    clock.advance(timedelta(seconds=30))
+    undone = await _undo(api, fasting["id"], "finish")
+    assert undone.status_code == 200, undone.text
+    places = (await visit_queue(api, vid))["places"]
+    assert {p["station"] for p in places if p["state"] == "waiting"} >= before - {"LAB"}
+    assert any(p["id"] == fasting["id"] and p["state"] == "in_service" for p in places)
+    lab = await _queue(api, "LAB")
+    assert [e["id"] for e in lab["serving"]] == [fasting["id"]]
+    assert lab["awaiting_start"] == []  # no drink to record: the draw is not over
