@@ -177,6 +177,7 @@ async def route_visit(
             close_entry(entry, EntryState.CANCELLED, ctx, reason=f"held back: {why[held[0].id][0]}")
         touched.add(entry.station_id)
     live = [e for e in live if e.state in EntryState.LIVE]
+    touched |= restart_after_test(live, steps)
     live_ids = {e.id for e in live}
     doable = [
         d
@@ -228,6 +229,33 @@ async def route_visit(
         touched.add(station.id)
     await session.flush()
     return Routed(created, touched)
+
+
+def restart_after_test(live: Sequence[QueueEntry], steps: Sequence[ExamStep]) -> set[uuid.UUID]:
+    """A place she kept while a timed test ran (OGTT_BETWEEN_DRAWS lets her) waits from the end
+    of her last draw: her hours under the test were not waiting, so they do not age her place
+    (else she would pass, the moment her test ends, everyone who came while it ran: issue 19).
+    Its ``available_at`` moves to that moment; the stations whose queue this changed."""
+    by_order: dict[uuid.UUID, list[ExamStep]] = defaultdict(list)
+    for step in steps:
+        by_order[step.order_id].append(step)
+    ended = [
+        max(s.done_at for s in timed if s.done_at is not None)
+        for order in by_order.values()
+        if (timed := [s for s in order if s.offset_minutes > 0])
+        and all(s.state == StepState.DONE and s.done_at is not None for s in timed)
+    ]
+    if not ended:
+        return set()
+    end = max(ended)
+    changed = set()
+    for entry in live:
+        if entry.state != EntryState.WAITING or entry.due_at is not None:
+            continue
+        if max(entry.entered_at, entry.available_at) < end:
+            entry.available_at = end
+            changed.add(entry.station_id)
+    return changed
 
 
 async def close_stale(
