@@ -4,6 +4,7 @@ import uuid
 from datetime import date, datetime, time
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -55,6 +56,13 @@ class Visit(UUIDPrimaryKey, Base):
     visit_date: Mapped[date] = mapped_column(index=True)
     scheduled_at: Mapped[datetime]
     slot_start: Mapped[time]
+    # When she is asked to come, inside her booked hour, so that the session's bottleneck
+    # station is not met by everyone at once (app/visits/capacity.py). None: a walk-in, or
+    # booked before arrival times were given.
+    arrival_at: Mapped[datetime | None]
+    # The exam codes her care plan was expected to order on the visit's day, as known when
+    # it was booked (the session's forecast reads them; None: booked before forecasts).
+    forecast_exams: Mapped[list[str] | None] = mapped_column(JSON)
     window_code: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[VisitStatus] = mapped_column(str_enum(VisitStatus, "status"))
     walk_in: Mapped[bool] = mapped_column(default=False)

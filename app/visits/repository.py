@@ -14,6 +14,8 @@ from app.queues.models import QueueEntry, Station
 from app.visits.domain import ACTIVE, VisitStatus
 from app.visits.models import ClinicSession, ExamOrder, ExamOrderStatus, Visit, VisitStatusChange
 
+FORECAST_STATUSES = ACTIVE | {VisitStatus.COMPLETED}
+
 
 class VisitRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -72,6 +74,26 @@ class VisitRepository:
         for sid, slot, count in rows.all():
             out[sid][slot] = int(count)
         return out
+
+    async def stations(self) -> list[Station]:
+        """Every station (its rooms count towards a session's capacity), by code."""
+        return list(await self.session.scalars(select(Station).order_by(Station.code)))
+
+    async def visits_of_sessions(self, session_ids: list[uuid.UUID]) -> list[Visit]:
+        """The visits a session's stations serve: booked, here, or done (not cancelled or
+        missed), by booked time."""
+        if not session_ids:
+            return []
+        return list(
+            await self.session.scalars(
+                select(Visit)
+                .where(
+                    Visit.session_id.in_(session_ids),
+                    Visit.status.in_(sorted(FORECAST_STATUSES)),
+                )
+                .order_by(Visit.scheduled_at, Visit.id)
+            )
+        )
 
     # Visits ---------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from app.core import ratelimit
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     TooManyRequests,
     ValidationFailed,
@@ -58,6 +59,7 @@ from app.visits.schemas import (
     ExamOrderPublic,
     HerLinkPublic,
     ReasonBody,
+    SessionForecast,
     SweepRequest,
     SweepResult,
     VisitBook,
@@ -126,6 +128,8 @@ def _view(
         session_id=visit.session_id,
         visit_date=visit.visit_date,
         scheduled_at=visit.scheduled_at,
+        arrival_at=visit.arrival_at,
+        forecast_exams=visit.forecast_exams,
         window_code=visit.window_code,
         status=visit.status,
         walk_in=visit.walk_in,
@@ -181,12 +185,45 @@ async def list_clinic_sessions(
     sessions = await repo.clinic_sessions(start=start, end=end)
     counts = await repo.booked_counts([s.id for s in sessions])
     slots = await repo.slot_counts_of([s.id for s in sessions])
+    forecasts = await service.forecasts(repo, clinic, sessions)
+    stations = await repo.stations()
     return ClinicSessionList(
         items=[
-            service.session_view(s, counts.get(s.id, 0), slots=slots[s.id], clinic=clinic)
+            service.session_view(
+                s,
+                counts.get(s.id, 0),
+                slots=slots[s.id],
+                clinic=clinic,
+                stations=service.station_loads(forecasts[s.id][1], stations),
+            )
             for s in sessions
         ]
     )
+
+
+@router.get(
+    "/clinic-sessions/{session_id}/forecast",
+    tags=["clinic sessions"],
+    response_model=SessionForecast,
+    summary="A session's forecast work per station type against its rooms' minutes",
+    description="Each booked (or checked-in, or done) visit's exams - those her care plan "
+    "orders on the session's day - times each exam's learned service minutes, per station "
+    "type, against its rooms times the minutes they are open within the session's hours. A "
+    "booking that would take a station type past 100 % is refused (409 "
+    "`station-over-capacity`) unless an admin overrides it. Counts only: no mother's data.",
+    responses=problem_responses(403, 404),
+)
+async def clinic_session_forecast(
+    session_id: uuid.UUID,
+    _who: ClinicStaffOrButler,
+    repo: VisitRepoDep,
+    clinic: ClinicDep,
+) -> SessionForecast:
+    # A session is the clinic's timetable, open to every caller of the session list.
+    session = await repo.clinic_session(session_id)
+    if session is None:
+        raise NotFound("No clinic session with that id.")
+    return await service.session_forecast(repo, clinic, session)
 
 
 # Booking ------------------------------------------------------------------------------------
@@ -214,10 +251,19 @@ async def book_visit(
     policy: PolicyDep,
     response: Response,
 ) -> VisitPublic:
+    if body.override_capacity and principal.role != Role.ADMIN:
+        audit.record_denied(
+            "visit.capacity_override",
+            "mother",
+            body.mother_id,
+            reason="only an admin overrides capacity",
+            mother_id=body.mother_id,
+        )
+        raise Forbidden("Only an admin may book past a station's capacity.")
     mother = await mothers.get(body.mother_id, for_update=True)
     if mother is None:
         raise NotFound("No mother with that id.")
-    visit, warnings = await service.book_visit(
+    visit, warnings, overridden = await service.book_visit(
         repo,
         mothers,
         mother=mother,
@@ -228,10 +274,31 @@ async def book_visit(
         actor=principal,
         clinic=clinic,
         policy=policy,
+        override=body.override_reason if body.override_capacity else None,
     )
     audit.record(
         "visit.book", "visit", visit.id, mother_id=mother.id, detail={"mother_id": str(mother.id)}
     )
+    if overridden:  # who decided is the event's actor
+        audit.record(
+            "visit.capacity_override",
+            "visit",
+            visit.id,
+            mother_id=mother.id,
+            detail={
+                "mother_id": str(mother.id),
+                "session_id": str(visit.session_id),
+                "reason": body.override_reason,
+                "station_types": [
+                    {
+                        "station_type": s.station_type,
+                        "demand_minutes": round(s.demand_minutes, 1),
+                        "capacity_minutes": round(s.capacity_minutes, 1),
+                    }
+                    for s in overridden
+                ],
+            },
+        )
     response.headers["Location"] = f"/v1/visits/{visit.id}"
     return _view(visit, warnings=warnings)
 

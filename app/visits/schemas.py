@@ -54,6 +54,43 @@ class SessionHour(BaseModel):
     places_left: int
 
 
+class StationLoadPublic(BaseModel):
+    """A station type's forecast work in a session against its rooms' minutes."""
+
+    station_type: str
+    name: str | None = Field(description="A station of this type (English).")
+    name_zh: str | None = Field(description="A station of this type (Chinese).")
+    rooms: int = Field(description="Rooms of this type open during the session's hours.")
+    demand_minutes: float = Field(description="Forecast service minutes of its bookings.")
+    capacity_minutes: float = Field(description="Its rooms' minutes within the session.")
+    load_percent: float | None = Field(
+        description="Demand over capacity, in percent (null: no room of this type then)."
+    )
+    over: bool = Field(description="Past capacity (only an admin's override books so).")
+
+
+class SessionForecast(BaseModel):
+    session_id: uuid.UUID
+    session_date: date
+    starts_at: LocalTime
+    ends_at: LocalTime
+    booked: int = Field(description="Visits counted (booked, here or done today).")
+    bottleneck: str | None = Field(description="The station type with the highest load.")
+    stations: list[StationLoadPublic]
+
+
+class SessionAlternative(BaseModel):
+    """Another session with room for her (the first of her hours free, her exams fitting)."""
+
+    session_id: uuid.UUID
+    name: str
+    session_date: date
+    starts_at: LocalTime
+    ends_at: LocalTime
+    places_left: int
+    bottleneck_load_percent: float | None
+
+
 class ClinicSessionPublic(BaseModel):
     id: uuid.UUID
     name: str
@@ -70,6 +107,10 @@ class ClinicSessionPublic(BaseModel):
     is_open: bool
     hours: list[SessionHour] = Field(
         default_factory=list, description="Each hour-long slot with its places left."
+    )
+    stations: list[StationLoadPublic] = Field(
+        default_factory=list,
+        description="The forecast load per station type (in the session list).",
     )
 
 
@@ -88,6 +129,20 @@ class VisitBook(BaseModel):
         max_length=20,
         description="The care-plan window this visit serves; found from the date when left out.",
     )
+    override_capacity: bool = Field(
+        default=False,
+        description="An admin books past a station type's capacity (with override_reason); "
+        "anyone else is refused (403).",
+    )
+    override_reason: Reason | None = Field(
+        default=None, description="Why the capacity is overridden (required with it)."
+    )
+
+    @model_validator(mode="after")
+    def _reason_with_override(self) -> Self:
+        if self.override_capacity and not self.override_reason:
+            raise ValueError("override_reason is required with override_capacity")
+        return self
 
 
 class VisitReschedule(BaseModel):
@@ -170,6 +225,15 @@ class VisitPublic(BaseModel):
     session_id: uuid.UUID
     visit_date: date
     scheduled_at: datetime
+    arrival_at: datetime | None = Field(
+        default=None,
+        description="When she is asked to come, inside her booked hour (spread over the "
+        "session's busiest station; fasting mothers first). null: a walk-in, or booked before.",
+    )
+    forecast_exams: list[str] | None = Field(
+        default=None,
+        description="The exams her care plan was expected to order that day when booked.",
+    )
     window_code: str | None
     status: VisitStatus
     walk_in: bool
@@ -182,6 +246,7 @@ class VisitPublic(BaseModel):
     version: int
     exam_orders: list[ExamOrderPublic] = Field(default_factory=list)
     scheduled_at_local: ClassVar[Any] = local_of("scheduled_at")
+    arrival_at_local: ClassVar[Any] = local_of("arrival_at")
     arrived_at_local: ClassVar[Any] = local_of("arrived_at")
     completed_at_local: ClassVar[Any] = local_of("completed_at")
     warnings: list[str] = Field(
@@ -255,6 +320,9 @@ class VisitListItem(BaseModel):
     session_name: str
     scheduled_at: datetime = Field(description="The booked time (a walk-in: her arrival).")
     local_time: str = Field(description="The booked time in the clinic's zone, HH:MM.")
+    arrival_at: datetime | None = Field(
+        default=None, description="When she is asked to come (null: a walk-in, or older)."
+    )
     walk_in: bool
     urgent: bool
     checked_in_at: datetime | None
@@ -267,6 +335,7 @@ class VisitListItem(BaseModel):
     tickets: list[VisitTicket]
     checked_in_at_local: ClassVar[Any] = local_of("checked_in_at")
     completed_at_local: ClassVar[Any] = local_of("completed_at")
+    arrival_at_local: ClassVar[Any] = local_of("arrival_at")
 
 
 class VisitList(BaseModel):

@@ -31,8 +31,12 @@ from app.mothers.models import Mother, Pregnancy
 from app.mothers.repository import MotherRepository
 from app.mothers.risk import prompt_reassessment, trace_missed_visit
 from app.notifications.outbox import notify_butler
+from app.queues.catalogue import load_catalogue
+from app.queues.domain import Catalogue
+from app.queues.models import Station
 from app.queues.policy import Ctx, QueuePolicy
 from app.queues.routing import close_visit_entries, route
+from app.visits import capacity
 from app.visits.domain import (
     SessionShape,
     VisitStatus,
@@ -44,7 +48,10 @@ from app.visits.repository import VisitRepository
 from app.visits.schemas import (
     ClinicSessionCreate,
     ClinicSessionPublic,
+    SessionAlternative,
+    SessionForecast,
     SessionHour,
+    StationLoadPublic,
     VisitList,
     VisitListItem,
     VisitTicket,
@@ -70,6 +77,11 @@ class BookedAnotherDay(Conflict):
 class OutsideWindow(Conflict):
     slug = "outside-care-plan-window"
     title = "The date is outside the care-plan window"
+
+
+class OverCapacity(Conflict):
+    slug = "station-over-capacity"
+    title = "The session's stations have no room for her exams"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +140,7 @@ def session_view(
     *,
     slots: dict[time, int] | None = None,
     clinic: ClinicTime | None = None,
+    stations: list[StationLoadPublic] | None = None,
 ) -> ClinicSessionPublic:
     """The session with its places: ``places_left`` counts only what can still be booked
     (none when it is closed; on its day, none in the hours already begun or past)."""
@@ -158,6 +171,7 @@ def session_view(
         places_left=places_left,
         is_open=session.is_open,
         hours=hours if slots is not None else [],
+        stations=stations or [],
     )
 
 
@@ -170,6 +184,223 @@ def _hour_gone(session: ClinicSession, start: time, clinic: ClinicTime) -> bool:
         return True
     current = _shape(session).slot_of(clinic.local_time)
     return current is not None and start < current
+
+
+# Capacity: the work per station type a session's bookings bring -----------------------------
+
+
+def session_hours(session: ClinicSession) -> capacity.SessionHours:
+    return capacity.SessionHours(
+        session.id, session.session_date, session.starts_at, session.ends_at
+    )
+
+
+def rooms_of(stations: list[Station]) -> list[capacity.Rooms]:
+    return [capacity.Rooms(s.station_type, s.servers, s.opens_at, s.closes_at) for s in stations]
+
+
+async def expected_exams(
+    repo: VisitRepository, pregnancy: Pregnancy, clinic: Clinic, day: date
+) -> list[str]:
+    """The exams her plan will order if she checks in on ``day``: what check-in orders."""
+    return await care_plan.exams_to_order(
+        repo.session,
+        pregnancy=pregnancy,
+        guideline=clinic.guideline(pregnancy),
+        today=day,
+        enrolled_on=pregnancy.created_at.astimezone(clinic.tz).date(),
+        region_flags=clinic.region_flags,
+    )
+
+
+async def _booked_in(
+    repo: VisitRepository,
+    clinic: Clinic,
+    catalogue: Catalogue,
+    session_ids: list[uuid.UUID],
+    *,
+    ignore: uuid.UUID | None = None,
+) -> dict[uuid.UUID, list[capacity.Booked]]:
+    """Each session's bookings as the rules count them: a visit checked in by its orders,
+    one booked by the exams forecast when it was booked (or, booked before forecasts, by
+    asking her plan now)."""
+    out: dict[uuid.UUID, list[capacity.Booked]] = {s: [] for s in session_ids}
+    visits = [v for v in await repo.visits_of_sessions(session_ids) if v.id != ignore]
+    orders = await repo.orders_of([v.id for v in visits])
+    for visit in visits:
+        codes = [o.exam_code for o in orders[visit.id] if o.status != ExamOrderStatus.CANCELLED]
+        if not codes and visit.forecast_exams is not None:
+            codes = list(visit.forecast_exams)
+        elif not codes:
+            pregnancy = await repo.session.get(Pregnancy, visit.pregnancy_id)
+            assert pregnancy is not None
+            codes = await expected_exams(repo, pregnancy, clinic, visit.visit_date)
+        arrival = visit.arrival_at.astimezone(clinic.tz).time() if visit.arrival_at else None
+        out[visit.session_id].append(
+            capacity.Booked(capacity.need_of(codes, catalogue), visit.slot_start, arrival)
+        )
+    return out
+
+
+def station_loads(
+    loads: list[capacity.StationLoad], stations: list[Station]
+) -> list[StationLoadPublic]:
+    first: dict[str, Station] = {}
+    for station in stations:
+        first.setdefault(station.station_type, station)
+    return [
+        StationLoadPublic(
+            station_type=s.station_type,
+            name=first[s.station_type].name if s.station_type in first else None,
+            name_zh=first[s.station_type].name_zh if s.station_type in first else None,
+            rooms=s.servers,
+            demand_minutes=round(s.demand_minutes, 1),
+            capacity_minutes=round(s.capacity_minutes, 1),
+            load_percent=round(s.load * 100, 1) if s.load is not None else None,
+            over=s.over,
+        )
+        for s in loads
+    ]
+
+
+async def forecasts(
+    repo: VisitRepository, clinic: Clinic, sessions: list[ClinicSession]
+) -> dict[uuid.UUID, tuple[int, list[capacity.StationLoad]]]:
+    """Per session: the visits counted and the forecast load per station type."""
+    catalogue = await load_catalogue(repo.session)
+    rooms = rooms_of(await repo.stations())
+    booked = await _booked_in(repo, clinic, catalogue, [s.id for s in sessions])
+    return {
+        s.id: (
+            len(booked[s.id]),
+            capacity.loads(session_hours(s), rooms, [b.need for b in booked[s.id]]),
+        )
+        for s in sessions
+    }
+
+
+async def session_forecast(
+    repo: VisitRepository, clinic: Clinic, session: ClinicSession
+) -> SessionForecast:
+    count, loads = (await forecasts(repo, clinic, [session]))[session.id]
+    stations = await repo.stations()
+    known = [s for s in loads if s.load is not None]
+    neck = min(known, key=lambda s: (-(s.load or 0.0), s.station_type)) if known else None
+    return SessionForecast(
+        session_id=session.id,
+        session_date=session.session_date,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        booked=count,
+        bottleneck=neck.station_type if neck is not None and neck.demand_minutes > 0 else None,
+        stations=station_loads(loads, stations),
+    )
+
+
+ALTERNATIVES = 3  # sessions offered when one is refused
+ALTERNATIVE_DAYS = 28  # looked for within this many days after it
+
+
+async def _alternatives(
+    repo: VisitRepository,
+    clinic: Clinic,
+    pregnancy: Pregnancy,
+    refused: ClinicSession,
+    catalogue: Catalogue,
+    rooms: list[capacity.Rooms],
+) -> list[SessionAlternative]:
+    """The next sessions after ``refused`` with a free hour and room for her exams there."""
+    later = [
+        s
+        for s in await repo.clinic_sessions(
+            start=refused.session_date,
+            end=refused.session_date + timedelta(days=ALTERNATIVE_DAYS),
+        )
+        if s.id != refused.id
+        and s.is_open
+        and (s.session_date, s.starts_at, s.id)
+        > (refused.session_date, refused.starts_at, refused.id)
+    ]
+    slots = await repo.slot_counts_of([s.id for s in later])
+    booked = await _booked_in(repo, clinic, catalogue, [s.id for s in later])
+    out: list[SessionAlternative] = []
+    for s in later:
+        if len(out) == ALTERNATIVES:
+            break
+        shape = _shape(s)
+        earliest = shape.slot_of(clinic.local_time) if s.session_date == clinic.today else None
+        if s.session_date == clinic.today and s.ends_at <= clinic.local_time:
+            continue
+        slot = first_free_slot(shape, slots[s.id], earliest=earliest)
+        if slot is None:
+            continue
+        need = capacity.need_of(
+            await expected_exams(repo, pregnancy, clinic, s.session_date), catalogue
+        )
+        decision = capacity.decide(session_hours(s), rooms, booked[s.id], need, slot)
+        if not decision.accepted:
+            continue
+        neck = capacity.bottleneck(decision.loads, need)
+        out.append(
+            SessionAlternative(
+                session_id=s.id,
+                name=s.name,
+                session_date=s.session_date,
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                places_left=session_view(s, 0, slots=slots[s.id], clinic=clinic).places_left,
+                bottleneck_load_percent=round(neck.load * 100, 1)
+                if neck is not None and neck.load is not None
+                else None,
+            )
+        )
+    return out
+
+
+def _over_text(over: list[capacity.StationLoad]) -> str:
+    return "; ".join(
+        f"{s.station_type} would need {s.demand_minutes:.0f} of its {s.capacity_minutes:.0f}"
+        f" minutes ({s.servers} room{'s' if s.servers != 1 else ''})"
+        if s.servers
+        else f"{s.station_type} has no room open in the session's hours"
+        for s in over
+    )
+
+
+async def _capacity_check(
+    repo: VisitRepository,
+    *,
+    pregnancy: Pregnancy,
+    session: ClinicSession,
+    slot: time,
+    clinic: Clinic,
+    override: str | None,
+    ignore: uuid.UUID | None = None,
+) -> tuple[list[str], capacity.Decision]:
+    """Her exams on the session's day against its stations' rooms (the session row is locked:
+    bookings into it are decided one at a time). Past capacity: 409 with the next sessions
+    with room, unless ``override`` (an admin's reason) books her anyway."""
+    catalogue = await load_catalogue(repo.session)
+    rooms = rooms_of(await repo.stations())
+    exams = await expected_exams(repo, pregnancy, clinic, session.session_date)
+    need = capacity.need_of(exams, catalogue)
+    booked = (await _booked_in(repo, clinic, catalogue, [session.id], ignore=ignore))[session.id]
+    decision = capacity.decide(session_hours(session), rooms, booked, need, slot)
+    if decision.over and override is None:
+        alternatives = await _alternatives(repo, clinic, pregnancy, session, catalogue, rooms)
+        raise OverCapacity(
+            f"This session cannot take her exams: {_over_text(decision.over)}."
+            + (" Another session has room." if alternatives else " No session soon has room."),
+            extra={
+                "session_id": str(session.id),
+                "station_types": [
+                    s.model_dump(mode="json")
+                    for s in station_loads(decision.over, await repo.stations())
+                ],
+                "alternatives": [a.model_dump(mode="json") for a in alternatives],
+            },
+        )
+    return exams, decision
 
 
 # The visit list ----------------------------------------------------------------------------
@@ -214,6 +445,7 @@ async def visit_list(
                 session_name=session.name,
                 scheduled_at=visit.scheduled_at,
                 local_time=f"{visit.scheduled_at.astimezone(tz):%H:%M}",
+                arrival_at=visit.arrival_at,
                 walk_in=visit.walk_in,
                 urgent=visit.urgent,
                 checked_in_at=visit.arrived_at,
@@ -346,7 +578,10 @@ async def book_visit(
     actor: Principal,
     clinic: Clinic,
     policy: Policy,
-) -> tuple[Visit, list[str]]:
+    override: str | None = None,
+) -> tuple[Visit, list[str], list[capacity.StationLoad]]:
+    """Book her; past a station type's capacity only with ``override`` (an admin's reason:
+    the types overridden are returned, for the audit)."""
     pregnancy = await _pregnancy(mothers, mother)
     session, slot = await _bookable_slot(
         repo, session_id=session_id, preferred=preferred, clinic=clinic
@@ -364,6 +599,9 @@ async def book_visit(
     if warning and refuse_outside_window:
         raise OutsideWindow(warning)
     late = await _after_the_proposal(repo, pregnancy, clinic, session.session_date)
+    exams, decision = await _capacity_check(
+        repo, pregnancy=pregnancy, session=session, slot=slot, clinic=clinic, override=override
+    )
     now = clinic.now
     visit = Visit(
         mother_id=mother.id,
@@ -372,6 +610,8 @@ async def book_visit(
         visit_date=session.session_date,
         scheduled_at=local_datetime(session.session_date, slot, clinic.tz),
         slot_start=slot,
+        arrival_at=local_datetime(session.session_date, decision.arrival or slot, clinic.tz),
+        forecast_exams=exams,
         window_code=window.code if window else None,
         status=VisitStatus.BOOKED,
         walk_in=False,
@@ -385,7 +625,18 @@ async def book_visit(
         await repo.session.flush()
     except IntegrityError as exc:  # a concurrent booking for the same day won
         raise AlreadyBooked(f"She already has a visit on {session.session_date}.") from exc
-    record_status(repo, visit, to=VisitStatus.BOOKED, actor=actor, now=now)
+    overridden = decision.over if override is not None else []
+    note = None
+    if overridden:
+        note = f"Booked past capacity by {actor.name}: {_over_text(overridden)}."
+    record_status(
+        repo,
+        visit,
+        to=VisitStatus.BOOKED,
+        actor=actor,
+        now=now,
+        reason=f"capacity override: {override}"[:500] if overridden else None,
+    )
     await repo.session.flush()
     await arrange_escort(
         AssignmentRepository(repo.session),
@@ -396,7 +647,7 @@ async def book_visit(
         now=now,
         policy=policy,
     )
-    return visit, [w for w in (warning, late) if w]
+    return visit, [w for w in (warning, late, note) if w], overridden
 
 
 async def _after_the_proposal(
@@ -459,11 +710,22 @@ async def reschedule_visit(
     warning = _window_warning(window, ga_day)
     if warning and refuse_outside_window:
         raise OutsideWindow(warning)
+    exams, decision = await _capacity_check(
+        repo,
+        pregnancy=pregnancy,
+        session=session,
+        slot=slot,
+        clinic=clinic,
+        override=None,
+        ignore=visit.id,
+    )
     before = visit.scheduled_at
     visit.session_id = session.id
     visit.visit_date = session.session_date
     visit.slot_start = slot
     visit.scheduled_at = local_datetime(session.session_date, slot, clinic.tz)
+    visit.arrival_at = local_datetime(session.session_date, decision.arrival or slot, clinic.tz)
+    visit.forecast_exams = exams
     visit.version += 1
     visit.updated_at = clinic.now
     record_status(

@@ -68,6 +68,7 @@ EXEMPT: dict[str, str] = {
     "GET /v1/care-plan-guidelines": "the clinic's guidelines: no mother",
     "POST /v1/clinic-sessions": "the clinic's timetable",
     "GET /v1/clinic-sessions": "the clinic's timetable (booked counts only)",
+    "GET /v1/clinic-sessions/{session_id}/forecast": "a session's minutes per station type",
     "GET /v1/stations": "the stations",
     "POST /v1/stations": "a station (audited as station.create)",
     "PATCH /v1/stations/{code}": "a station's settings (audited); closing one moves the "

@@ -106,6 +106,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "POST /v1/mothers/{mother_id}/care-plan/indications": {"doctor"},
     "POST /v1/clinic-sessions": DESK,
     "GET /v1/clinic-sessions": READ_MOTHERS,
+    "GET /v1/clinic-sessions/{session_id}/forecast": READ_MOTHERS,
     "POST /v1/visits": DESK,
     "GET /v1/visits/board": CLINICIANS,
     "POST /v1/visits/no-show-sweep": DESK,
