@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.assignments.dependencies import may_read_her_data, may_see_mother, refusal_reason
+from app.assignments.dependencies import may_read_her_data, refusal_reason
 from app.assignments.repository import AssignmentRepository
 from app.auth.dependencies import AuditDep, require_roles
 from app.auth.models import Role
@@ -71,11 +71,11 @@ async def _visible(
     if mother is None:
         raise NotFound(NOT_VISIBLE)
     today = local_today(clock, settings.tz)
-    # A station reads her data only while she is at its station today; what it records (and
-    # corrects) is kept to its own station's readings by the station checks of those routes.
-    reading = request.method in ("GET", "HEAD")
-    allowed = may_read_her_data if reading else may_see_mother
-    if not await allowed(AssignmentRepository(mothers.session), principal, mother.id, today):
+    # A station reads and records her data only while she is at its station today (what it
+    # corrects is further kept to its own station's readings by the checks of those routes).
+    if not await may_read_her_data(
+        AssignmentRepository(mothers.session), principal, mother.id, today
+    ):
         audit.record_denied(
             f"{resource[0]}.{request.method.lower()}",
             resource[0],

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.helpers.api import Api
-from tests.helpers.mothers import mother_with_butler
 from tests.helpers.problems import assert_problem
 from tests.helpers.queues import arrive, visit_queue
 from tests.helpers.visits import TODAY, open_session
@@ -155,7 +154,8 @@ async def test_the_admin_binds_a_station_account_to_a_known_station(api: Api) ->
 
 
 async def test_a_station_records_readings_only_where_they_are_taken(api: Api) -> None:
-    mother = await mother_with_butler(api)
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    mother = (await arrive(api))["mother"]  # at the vitals station today
     reading = {"readings": [{"kind": "weight", "value": 62.5, "unit": "kg"}]}
     url = f"/v1/mothers/{mother['id']}/measurements"
     refused = await api.client.post(url, headers=api.auth(US), json=reading)

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.measurements.models import Measurement
 from tests.helpers.api import Api
-from tests.helpers.mothers import mother_with_butler
 from tests.helpers.problems import assert_problem
 from tests.helpers.queues import arrive
 from tests.helpers.visits import TODAY, open_session
@@ -26,7 +25,10 @@ FIX = {"value": 110, "value2": 70, "unit": "mmHg", "reason": "cuff too small"}
 
 
 async def _vitals_bp(api: Api) -> dict[str, Any]:
-    mother = await mother_with_butler(api)
+    """A blood pressure the vitals room took of a mother at both it and the ultrasound today
+    (a station reads and records only for a mother at its station)."""
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    mother = (await arrive(api, extra_exams=["us_obstetric"]))["mother"]
     taken = await api.client.post(
         f"/v1/mothers/{mother['id']}/measurements", headers=api.auth(VIT), json={"readings": [BP]}
     )

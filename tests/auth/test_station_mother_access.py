@@ -117,3 +117,29 @@ async def test_after_her_visit_is_completed_the_station_no_longer_reads_her(
     assert done.status_code == 200, done.text
     _refused(await _answers(api, mother_id))
     assert len(await _denied(session_factory, mother_id)) == len(READS)
+
+
+async def test_a_station_records_readings_only_for_a_mother_at_it_today(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    her = await _her_at_vitals(api)
+    elsewhere = await mother_with_butler(api, serial="003", phone="13800000003")
+    body = {"readings": [{"kind": "weight", "value": 61}]}
+
+    def record(mother_id: str) -> Any:
+        return api.client.post(
+            f"/v1/mothers/{mother_id}/measurements", headers=api.auth("station"), json=body
+        )
+
+    taken = await record(her["mother"]["id"])
+    assert taken.status_code == 201, taken.text
+    refused = assert_problem(await record(elsewhere["id"]), 404)
+    assert "visible" in str(refused["detail"])
+    denied = await _denied(session_factory, elsewhere["id"])
+    assert [e.action for e in denied] == ["mother.post"]
+    # Her butler still records for her, and nothing was written for her by the station.
+    listed = await api.client.get(
+        f"/v1/mothers/{elsewhere['id']}/measurements", headers=api.auth("doctor")
+    )
+    assert listed.status_code == 200, listed.text
+    assert [m for m in listed.json()["items"] if m["kind"] == "weight"] == []

@@ -20,6 +20,8 @@ from app.measurements.repository import MeasurementRepository
 from tests.helpers.api import Api
 from tests.helpers.mothers import enrol, mother_with_butler
 from tests.helpers.problems import assert_problem
+from tests.helpers.queues import arrive
+from tests.helpers.visits import TODAY, open_session
 
 K = MeasurementKind
 
@@ -113,7 +115,9 @@ async def test_one_height_recorded_by_a_doctor_when_enrolment_had_none(api: Api)
 async def test_a_butler_or_a_station_neither_enters_nor_corrects_her_baseline(
     api: Api, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    mother = await mother_with_butler(api, height_cm=160)  # butler1's
+    # butler1's, checked in at the vitals station (a station records only while she is there)
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    mother = (await arrive(api, height_cm=160))["mother"]
     for who in ("butler1", "station"):
         for kind in ("height", "pre_pregnancy_weight"):
             value = 160 if kind == "height" else 60

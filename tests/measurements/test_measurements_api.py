@@ -187,7 +187,9 @@ async def test_her_butler_records_what_she_reports_and_another_butler_gets_404(
 async def test_a_correction_keeps_the_earlier_value_and_who_changed_it(
     api: Api, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    mother = await mother_with_butler(api)
+    # butler1's, at the vitals station today (where the station takes her pulse below)
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    mother = (await arrive(api))["mother"]
     response = await _record(api, mother["id"], "butler1", {"kind": "weight", "value": 65.2})
     original = response.json()["items"][0]
     path = f"/v1/measurements/{original['id']}/corrections"

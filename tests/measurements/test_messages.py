@@ -59,7 +59,7 @@ async def test_every_bad_reading_of_a_request_is_in_one_422(api: Api) -> None:
     mother = await mother_with_butler(api)
     response = await api.client.post(
         f"/v1/mothers/{mother['id']}/measurements",
-        headers=api.auth("station"),
+        headers=api.auth("doctor"),
         json={
             "readings": [
                 {"kind": "weight", "value": 605},
