@@ -87,6 +87,12 @@ addStrings({
   "desk.book.closed": ["停诊", "Closed"],
   "desk.book.nosession": ["无门诊", "No session"],
   "desk.book.done": ["已预约：{day} {time}，{session}", "Booked: {day} {time}, {session}"],
+  "desk.book.arrival": ["请她 {time} 到达", "Ask her to arrive at {time}"],
+  "desk.book.load": ["{station} {pct}%（{used}/{cap} 分钟）", "{station} {pct}% ({used}/{cap} min)"],
+  "desk.book.loadover": ["{station} 超出容量 {pct}%（{used}/{cap} 分钟）", "{station} over capacity {pct}% ({used}/{cap} min)"],
+  "desk.book.overcap": ["该门诊时段的检查站已排满。可预约：", "This session's stations are full. Sessions with room:"],
+  "desk.book.noalt": ["近期没有有空位的门诊时段", "No session soon has room"],
+  "desk.book.alt": ["{day} {name} {from}–{to}（余 {n} 位）", "{day} {name} {from}–{to} ({n} left)"],
   "desk.checkin.label": ["扫描就诊卡或输入病历号、预约码，回车签到", "Scan her card or type the MRN or booking code, then Enter"],
   "desk.checkin.submit": ["签到", "Check in"],
   "desk.checkin.done": ["已签到", "Checked in"],
@@ -652,6 +658,7 @@ async function loadCalendar() {
         el("span", { class: "s-name" }, s.name),
         el("span", { class: "s-time" }, `${hhmm(s.starts_at)}–${hhmm(s.ends_at)}`),
         el("span", { class: "places-left" }, !s.is_open ? t("desk.book.closed") : full ? t("desk.book.full") : t("desk.book.left", { n: s.places_left })),
+        loadBars(s),
         );
       }) : [el("p", { class: "muted none" }, t("desk.book.nosession"))]),
     );
@@ -661,6 +668,45 @@ async function loadCalendar() {
     if (again) chooseSession(again, { focus: false });
   }
   updateBookButton();
+}
+
+// The session's forecast work per station type against its rooms (only the types it needs):
+// a bar each, the text beside it, so that the desk sees which station a booking would fill.
+function stationLabel(load) {
+  return (lang() === "zh" ? load.name_zh || load.name : load.name) || load.station_type;
+}
+function loadBars(s) {
+  const loads = (s.stations || []).filter((st) => st.demand_minutes > 0 && (st.load_percent !== null || st.over));
+  // One line each (the session button lays its children out in a column): bar, station, %;
+  // the minutes in the tooltip and in what a screen reader says.
+  return loads.map((st) => {
+    const pct = st.load_percent === null ? 100 : Math.round(st.load_percent);
+    const full = t(st.over ? "desk.book.loadover" : "desk.book.load", {
+      station: stationLabel(st), pct, used: Math.round(st.demand_minutes), cap: Math.round(st.capacity_minutes),
+    });
+    return el("span", { class: `s-load${st.over ? " over" : ""}`, "data-testid": "station-load", "data-station-type": st.station_type, title: full, "aria-label": full },
+      el("meter", { min: 0, max: 100, low: 80, high: 95, optimum: 0, value: Math.min(pct, 100), "aria-hidden": "true" }),
+      ` ${stationLabel(st)} ${pct}%${st.over ? " !" : ""}`);
+  });
+}
+
+// Refused for capacity: the next sessions with room, each a button that chooses it.
+async function chooseAlternative(alt) {
+  let found = state.sessions.find((x) => x.id === alt.session_id);
+  if (!found) {
+    state.bookFrom = alt.session_date;
+    $("book-from").value = state.bookFrom;
+    await loadCalendar();
+    found = state.sessions.find((x) => x.id === alt.session_id);
+  }
+  if (found) chooseSession(found);
+}
+function showAlternatives(problem) {
+  const alts = problem.alternatives || [];
+  $("book-result").replaceChildren(
+    el("p", { class: "warn-note", role: "status" }, alts.length ? t("desk.book.overcap") : t("desk.book.noalt")),
+    ...alts.map((a) => el("button", { type: "button", class: "alt-session", "data-testid": "alternative", "data-session-id": a.session_id, onclick: () => chooseAlternative(a) },
+      t("desk.book.alt", { day: dayLabel(a.session_date), name: a.name, from: hhmm(a.starts_at), to: hhmm(a.ends_at), n: a.places_left }))));
 }
 
 function chooseSession(s, { focus = true } = {}) {
@@ -693,7 +739,9 @@ $("book-form").addEventListener("submit", async (event) => {
   try {
     const { data } = await api("/v1/visits", { method: "POST", body });
     const text = t("desk.book.done", { day: dayLabel(data.visit_date), time: clockTime(data.scheduled_at), session: state.chosen.name });
+    const arrival = data.arrival_at_local ? t("desk.book.arrival", { time: data.arrival_at_local }) : null;
     $("book-result").replaceChildren(el("p", { class: "ok-note", role: "status" }, text),
+      ...(arrival ? [el("p", { class: "ok-note", "data-testid": "arrival" }, arrival)] : []),
       ...(data.warnings || []).map((w) => el("p", { class: "warn-note" }, w)));
     toast(text, "ok");
     state.chosen = null;
@@ -703,7 +751,9 @@ $("book-form").addEventListener("submit", async (event) => {
     await loadCalendar();
   } catch (err) {
     showProblem(form, err);
-    $("book-result").replaceChildren();
+    const problem = err instanceof ApiError ? err.problem : null;
+    if (problem && String(problem.type || "").endsWith("/station-over-capacity")) showAlternatives(problem);
+    else $("book-result").replaceChildren();
   } finally {
     updateBookButton();
   }
