@@ -417,13 +417,12 @@ def sort_key(
     """The documented call order at a station (SPEC "Queue order at a station").
 
     parallel: tier 0 — urgent (red risk with symptoms, a doctor's flag) or a timed draw now
-    due; tier 1 — anyone whose place here has waited longer than the ageing limit, the longest
-    waiting first (so nobody waits forever, and nobody waits long behind those who came after
-    her: once aged she is passed only by tier 0 and by those aged before her); tier 2 — fasting
-    mothers at the blood draw; tier 3 — everyone else; tier 4 — a mother who must stay anyway
-    for a later timed draw (between OGTT draws): she is called when nobody else is, so that her
-    wait fills the gap instead of someone else's day. Her ageing starts when the gap ends. In
-    tiers 2-4: the booked time (walk-ins by their arrival, so they interleave), then the ticket.
+    due; tier 1 — fasting mothers at the blood draw, and anyone who has waited longer than
+    the ageing limit (so nobody waits forever); tier 2 — everyone else; tier 3 — a mother who
+    must stay anyway for a later timed draw (between OGTT draws): she is called when nobody
+    else is, so that her wait fills the gap instead of someone else's day. Her ageing starts
+    when the gap ends. Within a tier: the booked time (walk-ins by their arrival, so they
+    interleave), then the ticket.
     fixed: first come, first served (a due timed draw still first).
     """
     waiting_since = max(c.entered_at, c.available_at)
@@ -434,16 +433,17 @@ def sort_key(
     if c.gap_until is not None and not in_gap:
         waiting_since = max(waiting_since, c.gap_until)
     if c.urgent or timed_due:
-        return (0, c.due_at or c.ref_time, c.ticket_number)
-    if not in_gap and now - waiting_since >= ageing:
-        return (1, waiting_since, c.ticket_number)
-    if c.fasting and c.station_type == BLOOD_DRAW:
-        tier = 2
+        tier = 0
+    elif c.fasting and c.station_type == BLOOD_DRAW:
+        tier = 1
     elif in_gap:
-        tier = 4
-    else:
         tier = 3
-    return (tier, c.ref_time, c.ticket_number)
+    elif now - waiting_since >= ageing:
+        tier = 1
+    else:
+        tier = 2
+    due = c.due_at or c.ref_time
+    return (tier, due if tier == 0 else c.ref_time, c.ticket_number)
 
 
 @dataclass(slots=True)

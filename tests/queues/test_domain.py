@@ -147,8 +147,8 @@ def test_ageing_means_nobody_waits_forever() -> None:
     old = cand(60, entered=T0)  # booked late, waiting since T0
     fasting = cand(0, fasting=True, entered=T0 + timedelta(minutes=25))
     assert order([old, fasting], T0 + timedelta(minutes=29)) == [1, 0]
-    # After 30 minutes she goes ahead even of the fasting mothers not aged yet (issue 19).
-    assert order([old, fasting], T0 + timedelta(minutes=31)) == [0, 1]
+    # After 30 minutes she joins the fasting tier, where the booked time decides.
+    assert order([old, fasting], T0 + timedelta(minutes=31)) == [1, 0]
     late_fasting = cand(90, fasting=True, entered=T0 + timedelta(minutes=25))
     assert order([old, late_fasting], T0 + timedelta(minutes=31)) == [0, 1]
 
@@ -195,10 +195,9 @@ def test_a_mother_between_timed_draws_yields_to_others() -> None:
     later = cand(20, station="ultrasound", ticket=2, entered=T0 + timedelta(minutes=25))
     assert order([in_gap, later], now) == [1, 0]  # she must stay anyway; the other need not
     # After her last draw she is ordinary again, and her ageing counts from then: the other
-    # mother, aged already, goes first, and stays first once both are aged, having waited
-    # longer (issue 19: among the aged, the longest waiting first).
+    # mother, aged already, goes first until she is aged too; then the booked time decides.
     assert order([in_gap, later], T0 + timedelta(minutes=125)) == [1, 0]
-    assert order([in_gap, later], T0 + timedelta(minutes=151)) == [1, 0]
+    assert order([in_gap, later], T0 + timedelta(minutes=151)) == [0, 1]
 
 
 # The OGTT timed from the glucose drink, and what she may do between its draws (issue 20) ----
