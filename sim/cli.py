@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         "default 20)",
     )
     simulate.add_argument(
-        "--optimum-workers", type=int, default=2, help="CP-SAT search workers (default 2)"
+        "--optimum-workers",
+        type=int,
+        default=8,
+        help="CP-SAT search workers (default 8: its portfolio finds better days, even on 2 cores)",
     )
     simulate.set_defaults(func=_simulate)
 

@@ -26,7 +26,8 @@ arrival to the end of her last service, less every minute in a service or under 
 (its first draw begun to its last draw done), each minute once. A service either lies wholly
 inside the test's window (from the drink to the last draw; only where the setting allows it) or
 wholly outside it, so the union of those minutes is linear in the model: the test's window plus
-every service outside it. Times are whole seconds (durations rounded to the second).
+every service outside it. Times are whole seconds, rounded down (a service is up to a second
+shorter than drawn), so that the routing's own day, rounded alike, is a schedule of the model.
 
 CP-SAT runs for a time limit; the answer is the best schedule it found and the bound it proved
 (no schedule of this day waits less on average). ``OPTIMAL`` means the two met. The project's
@@ -36,6 +37,7 @@ good as the routing's.
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time as _time
@@ -145,7 +147,9 @@ def service_list(
                 station_type=station_type,
                 offset=offset,
                 exams=names,
-                seconds=max(1, round(duration(names, station_type, seen["+".join(names)]) * 60)),
+                seconds=max(
+                    1, math.floor(duration(names, station_type, seen["+".join(names)]) * 60)
+                ),
                 fasting=any(r.fasting for r in rules),
                 after_meal=any(r.after_meal for r in rules) and offset == 0,
                 last=any(r.last for r in rules),
@@ -187,6 +191,7 @@ def solve(
     time_limit: float = 20.0,
     workers: int = 2,
     hint: Mapping[Key, int] | None = None,
+    hint_rooms: Mapping[Key, str] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> OptimumResult:
     """The schedule of least total waiting CP-SAT finds within the time limit, and its bound."""
@@ -227,6 +232,9 @@ def solve(
             for room in rooms:
                 here = model.new_bool_var(f"at_{name}_{room.code}")
                 present.append(here)
+                chosen = (hint_rooms or {}).get((job.number, service.station_type, service.offset))
+                if chosen is not None:
+                    model.add_hint(here, chosen == room.code)
                 per_station[room.code].append(
                     model.new_optional_interval_var(
                         start, service.seconds, end, here, f"o_{name}_{room.code}"
@@ -350,4 +358,6 @@ def solve(
 
 
 def seconds_between(origin: datetime, at: datetime) -> int:
-    return round((at - origin) / timedelta(seconds=1))
+    """Whole seconds, rounded down like the durations: a schedule the simulator ran, its
+    starts and durations rounded down, keeps every constraint (floor a + floor b <= floor a+b)."""
+    return math.floor((at - origin) / timedelta(seconds=1))

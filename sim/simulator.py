@@ -196,9 +196,10 @@ class StrategyResult:
     violations: list[str]
     steps_total: int
     steps_done: int
-    # When each service began, minutes after opening, by "number:station type:offset": the
+    # When each service began, seconds after opening, by "number:station type:offset": the
     # optimum's search starts from the routing's own day (not written to the JSON).
     schedule: dict[str, float] = field(repr=False, default_factory=dict)
+    rooms: dict[str, str] = field(repr=False, default_factory=dict)  # the same keys: station
 
 
 @dataclass
@@ -580,7 +581,13 @@ async def measure(
             f"{int(mrns[e.visit_id][3:])}:{e.station_type}:{e.step_offset}": (
                 e.started_at - opens
             ).total_seconds()
-            / 60
+            for e in entries
+            if e.state == EntryState.DONE and e.started_at is not None
+        },
+        rooms={
+            f"{int(mrns[e.visit_id][3:])}:{e.station_type}:{e.step_offset}": stations[
+                e.station_id
+            ].code
             for e in entries
             if e.state == EntryState.DONE and e.started_at is not None
         },
@@ -916,14 +923,24 @@ def run_optimum(
 
     instance = optimum_instance(scenario, asyncio.run(catalogue_of()), between)
     starts: dict[optimum.Key, int] = {}
+    rooms: dict[optimum.Key, str] = {}
     if hint is not None:
-        shift = (_local(scenario.opens_at) - optimum_origin(scenario)).total_seconds()
-        for key, minute in hint.schedule.items():
+        opens = _local(scenario.opens_at)
+        origin = optimum_origin(scenario)
+        for key, second in hint.schedule.items():
             number, station_type, offset = key.split(":")
-            starts[(int(number), station_type, int(offset))] = round(minute * 60 + shift)
+            at = opens + timedelta(seconds=second)
+            starts[(int(number), station_type, int(offset))] = optimum.seconds_between(origin, at)
+            if key in hint.rooms:
+                rooms[(int(number), station_type, int(offset))] = hint.rooms[key]
     bar = _bar(f"{scenario.name} ({label or between_label(between)}) optimum") if progress else None
     result = optimum.solve(
-        instance, time_limit=time_limit, workers=workers, hint=starts, progress=bar
+        instance,
+        time_limit=time_limit,
+        workers=workers,
+        hint=starts,
+        hint_rooms=rooms,
+        progress=bar,
     )
     if bar:
         bar(1.0)
@@ -940,7 +957,7 @@ def run_scenario(
     between: BetweenDraws = REST,
     label: str | None = None,
     optimum_seconds: float = 0.0,
-    optimum_workers: int = 2,
+    optimum_workers: int = 8,
 ) -> Comparison:
     """Both strategies on the same arrivals, each in its own copy of a freshly migrated
     database and its own process (they share nothing, and the machine has cores to spare)."""
@@ -1141,7 +1158,10 @@ def write_json(comparisons: list[Comparison], path: Path) -> None:
             "wait_cut": c.wait_cut,
             "idle_cut": c.idle_cut,
             "avoidable_idle_cut": c.avoidable_cut,
-            "results": [{k: v for k, v in asdict(r).items() if k != "schedule"} for r in c.results],
+            "results": [
+                {k: v for k, v in asdict(r).items() if k not in ("schedule", "rooms")}
+                for r in c.results
+            ],
             "optimum": None
             if c.optimum is None
             else {k: v for k, v in asdict(c.optimum).items() if k != "starts"},
