@@ -333,3 +333,32 @@ async def test_desks_racing_for_the_last_scan_book_one_and_refuse_the_others(
         f"/v1/clinic-sessions/{session['id']}/forecast", headers=api.auth("frontdesk")
     )
     assert _by_type(forecast.json())["ultrasound"]["demand_minutes"] == 120.0
+
+
+async def test_a_reschedule_into_a_full_session_is_refused_the_same_way(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    full = await _full_ultrasound(api, session_factory, booked=3)
+    other = await open_session(api, day="2026-12-08")
+    mother = await _mother(api, 7)
+    booked = await book(api, mother["id"], other["id"])
+    assert booked.status_code == 201, booked.text
+    moved = await api.client.post(
+        f"/v1/visits/{booked.json()['id']}/reschedule",
+        headers=api.auth("frontdesk"),
+        json={"session_id": full["id"], "reason": "she asked for the earlier week"},
+    )
+    body = assert_problem(moved, 409)
+    assert body["type"] == "/problems/station-over-capacity"
+    # Moving within the full session itself counts her once, not twice.
+    inside = await api.client.get(
+        "/v1/visits", headers=api.auth("frontdesk"), params={"date": TUESDAY}
+    )
+    first = inside.json()["items"][0]
+    again = await api.client.post(
+        f"/v1/visits/{first['id']}/reschedule",
+        headers=api.auth("frontdesk"),
+        json={"session_id": full["id"], "preferred_time": "10:00", "reason": "later that morning"},
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["arrival_at_local"] >= "10:00"
