@@ -111,6 +111,7 @@ def test_the_cli_writes_a_table_json_and_a_chart(
     results = tmp_path / "RESULTS.md"
     results.write_text("# Benchmark results\n\n<!-- other -->\nkept\n<!-- /other -->\n")
     args = ["simulate", str(scenario), "--out", str(tmp_path / "out"), "--quiet"]
+    args += ["--optimum-seconds", "1", "--optimum-workers", "2"]  # the best day, briefly
     assert main([*args, "--results", str(results)]) == 0
     recorded = results.read_text()
     assert "<!-- other -->\nkept\n<!-- /other -->" in recorded  # other sections are kept
@@ -120,6 +121,10 @@ def test_the_cli_writes_a_table_json_and_a_chart(
     assert "| short-morning | parallel | rest |" in recorded
     assert "| short-morning | parallel | any |" in recorded
     assert "< 30 s | yes |" in recorded
+    # The best possible day beside them (issue 19), with the routing's ratio to it.
+    assert "| short-morning | optimum (" in recorded
+    assert "| routing / optimum | routing / bound |" in recorded
+    assert "routing's mean waiting over the optimum found" in recorded
     assert main([*args, "--results", str(results)]) == 0
     assert results.read_text().count("<!-- simulation -->") == 1  # rewritten, not appended
     printed = capsys.readouterr().out
@@ -127,6 +132,10 @@ def test_the_cli_writes_a_table_json_and_a_chart(
     data = json.loads((tmp_path / "out" / "simulation.json").read_text(encoding="utf-8"))
     assert {r["strategy"] for r in data[0]["results"]} == {"fixed", "parallel"}
     assert [c["between_draws"] for c in data] == ["rest", "any"]
+    best = data[0]["optimum"]
+    assert best["status"] in ("OPTIMAL", "FEASIBLE")
+    assert best["wait_bound"] <= best["wait_mean"]
+    assert "schedule" not in data[0]["results"][0]
     png = (tmp_path / "out" / "simulation.png").read_bytes()
     assert png.startswith(b"\x89PNG")
 
@@ -243,3 +252,10 @@ def test_the_rules_check_times_the_draws_from_the_drink_and_the_exams_between_th
     assert check("08:05", "09:05", scan_allowed) == [
         f"visit {visit}: us_obstetric before the glucose drink"
     ]
+
+
+def test_a_day_of_booking_requests_is_refused_until_booking_through_the_service_is_built() -> None:
+    day = {**SHORT, "booking_requests": [{"wished_at": "08:30", "gestational_week": 26}]}
+    with pytest.raises(ValueError, match="booking_requests: booking a day through the service"):
+        Scenario.model_validate(day)
+    assert Scenario.model_validate(SHORT).booking_requests is None
