@@ -42,7 +42,7 @@ from app.queues.domain import Catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
 from app.queues.policy import Ctx
 from app.queues.repository import QueueRepository
-from app.queues.routing import close_entry, route_visit
+from app.queues.routing import route_visit
 from app.reports.models import LabReport
 from app.visits.domain import VisitStatus
 from app.visits.models import ExamOrder, ExamOrderStatus
@@ -267,22 +267,11 @@ async def _unfinish(
             "Readings were recorded with this exam: correct them instead, then it can be"
             " finished again.",
         )
-    # The places this finish opened for her (waiting since): given back. Her steps there are
-    # placed again by routing once this exam is over again.
-    opened = list(
-        (
-            await session.scalars(
-                select(QueueEntry).where(
-                    QueueEntry.visit_id == entry.visit_id,
-                    QueueEntry.state == EntryState.WAITING,
-                    QueueEntry.entered_at >= at,
-                )
-            )
-        ).all()
-    )
-    reason = f"the finish of {entry.ticket} was undone"
-    for other in opened:
-        close_entry(other, EntryState.CANCELLED, ctx, reason=reason)
+    # The places this finish opened for her (waiting since): given back, each only if she
+    # still waits there. A station that called her at one meanwhile (between this read and
+    # the write) made her next exam begin: the undo is refused, not her call cancelled.
+    opened = await _opened_by(session, entry, at)
+    await _give_back(session, entry, opened, ctx)
     if opened:
         for step in (
             await session.scalars(
@@ -328,3 +317,52 @@ async def _unfinish(
             .execution_options(populate_existing=True)
         )
     return opened
+
+
+async def _opened_by(session: AsyncSession, entry: QueueEntry, at: datetime) -> list[QueueEntry]:
+    """Her places that opened with the finish (waiting since it)."""
+    return list(
+        (
+            await session.scalars(
+                select(QueueEntry).where(
+                    QueueEntry.visit_id == entry.visit_id,
+                    QueueEntry.state == EntryState.WAITING,
+                    QueueEntry.entered_at >= at,
+                )
+            )
+        ).all()
+    )
+
+
+async def _give_back(
+    session: AsyncSession, entry: QueueEntry, opened: list[QueueEntry], ctx: Ctx
+) -> None:
+    """Cancel the opened places with one conditional ``UPDATE … WHERE state = 'waiting'`` in a
+    savepoint: unless every one of them still waits, nothing is written and the undo is
+    refused (on PostgreSQL a call that took one first, committed or not, is seen by the
+    UPDATE: it waits for the caller's lock and re-reads the row)."""
+    if not opened:
+        return
+    reason = f"the finish of {entry.ticket} was undone"
+    close = (
+        update(QueueEntry)
+        .where(
+            QueueEntry.id.in_([o.id for o in opened]),
+            QueueEntry.state == EntryState.WAITING,
+        )
+        .values(state=EntryState.CANCELLED, closed_at=ctx.now, close_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    async with session.begin_nested():
+        written = getattr(await session.execute(close), "rowcount", len(opened))
+        if written != len(opened):  # raised inside: the savepoint is rolled back
+            _refuse(
+                entry,
+                "depends",
+                "She was called since at one of the places this finish opened for her: her"
+                " next exam began.",
+            )
+    for other in opened:
+        set_committed_value(other, "state", EntryState.CANCELLED)
+        set_committed_value(other, "closed_at", ctx.now)
+        set_committed_value(other, "close_reason", reason)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
@@ -23,6 +23,7 @@ from tests.helpers.queues import (
     entry_station_auth,
     op,
     record_drink,
+    seen,
     serve,
     station_auth,
     visit_queue,
@@ -347,3 +348,106 @@ async def test_an_undone_fasting_draw_gives_her_places_back_where_she_was(
     lab = await _queue(api, "LAB")
     assert [e["id"] for e in lab["serving"]] == [fasting["id"]]
     assert lab["awaiting_start"] == []  # no drink to record: the draw is not over
+
+
+@pytest.mark.postgres_only
+async def test_an_undone_finish_never_cancels_a_call_made_between_its_read_and_its_write(
+    api: Api,
+    clock: FrozenClock,
+    session_factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race made deterministic: the undo reads the doctor's place her finish opened
+    (waiting); the doctor's call takes it and commits; then the undo writes. The undo is
+    refused and her call stands (it was cancelled under her, the undo a 200, before)."""
+    from app.queues import undo as undo_module
+
+    await open_session(api, day=TODAY)
+    her = await arrive(api, serial="101")
+    await _only(api, her, {"vitals", "consultation"})
+    finished = await serve(api, "VIT")
+    clock.advance(timedelta(seconds=20))
+    read = undo_module._opened_by
+    taken: list[uuid.UUID] = []
+
+    async def read_then_doctor_calls(*args: Any) -> list[QueueEntry]:
+        opened = await read(*args)
+        [place] = opened
+        assert place.state == "waiting"
+        async with session_factory() as other, other.begin():  # the doctor's call, committed
+            moved = await other.execute(
+                update(QueueEntry)
+                .where(QueueEntry.id == place.id, QueueEntry.state == "waiting")
+                .values(state="called", room=1, called_at=clock.now())
+            )
+            assert getattr(moved, "rowcount", 0) == 1
+        taken.append(place.id)
+        return opened
+
+    monkeypatch.setattr(undo_module, "_opened_by", read_then_doctor_calls)
+    body = _refused(await _undo(api, finished["id"], "finish"), "depends")
+    assert "called since" in body["detail"]
+    [place_id] = taken
+    async with session_factory() as session:
+        place = await session.get(QueueEntry, place_id)
+        assert place is not None
+        assert (place.state, place.close_reason) == ("called", None)
+        vitals = await session.get(QueueEntry, _uuid(finished["id"]))
+        assert vitals is not None
+        assert vitals.state == "done"
+    assert not await _undo_events(session_factory, finished["id"])
+
+
+@pytest.mark.postgres_only
+async def test_an_undone_finish_and_the_next_exams_call_at_once_never_both(
+    api: Api, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Real concurrency: her vitals' finish undone while the doctor calls the place it opened.
+    Either the undo wins (the place given back, the doctor calls nobody) or the call does (the
+    undo refused): never the undo done and her call cancelled under the doctor."""
+    outcomes: set[str] = set()
+    await open_session(api, day=TODAY)
+    for round_ in range(6):
+        her = await arrive(api, serial=f"{110 + round_}", butler=f"butler{round_ % 2 + 1}")
+        await _only(api, her, {"vitals", "consultation"})
+        finished = await serve(api, "VIT")
+        assert finished["mother_id"] == her["mother"]["id"]
+        [place] = [
+            p
+            for p in (await visit_queue(api, her["visit"]["id"]))["places"]
+            if p["station"] == "DOC" and p["state"] == "waiting"
+        ]
+        clock.advance(timedelta(seconds=10))
+        undone, doctor = await asyncio.gather(
+            _undo(api, finished["id"], "finish"),
+            api.client.post(
+                "/v1/stations/DOC/call-next", headers=station_auth(api, "DOC"), json={"room": 1}
+            ),
+        )
+        assert doctor.status_code == 200, doctor.text
+        called = doctor.json()["called"]
+        async with session_factory() as session:
+            vitals = await session.get(QueueEntry, _uuid(finished["id"]))
+            at_doctor = await session.get(QueueEntry, _uuid(place["id"]))
+            assert vitals is not None
+            assert at_doctor is not None
+            states = (vitals.state, at_doctor.state)
+        if undone.status_code == 200:
+            assert called is None, called
+            assert states == ("in_service", "cancelled")
+            outcomes.add("undo")
+            assert (await op(api, finished["id"], "finish")).status_code == 200
+            doc = await serve(api, "DOC")
+        else:
+            _refused(undone, "depends")
+            assert called is not None
+            assert called["entry"]["id"] == place["id"]
+            assert states == ("done", "called")
+            outcomes.add("call")
+            seen_entry = called["entry"]
+            seen(seen_entry)
+            assert (await op(api, seen_entry["id"], "start")).status_code == 200
+            doc = (await op(api, seen_entry["id"], "finish")).json()
+        assert doc["mother_id"] == her["mother"]["id"]
+        clock.advance(timedelta(seconds=10))
+    assert outcomes  # which wins each round is the race's
