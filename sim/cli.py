@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim import simulator
+from sim import booking, simulator
 from sim.results import write_section
 
 DEFAULT_OUT = "var/simulate"  # ignored by git: a run never changes tracked files unless asked
@@ -29,32 +29,42 @@ def _simulate(args: argparse.Namespace) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="clinic-sim-"))
     template = simulator.prepare_template(scratch)  # migrated once, copied for every run
     for scenario in scenarios:
+        # A day of booking requests: as requested, and as booked by the service's rules.
+        days: list[booking.BookedDay | None] = [None]
+        if scenario.booking_requests is not None:
+            days = list(booking.days_of(scenario, template))
         # Each OGTT day under each OGTT_BETWEEN_DRAWS setting it names (rest and any by default).
         for between, label in simulator.settings_to_compare(scenario, template):
-            started = time.monotonic()
-            try:
-                comparisons.append(
-                    simulator.run_scenario(
-                        scenario,
-                        template=template,
-                        progress=not args.quiet,
-                        between=between,
-                        label=label,
-                        optimum_seconds=args.optimum_seconds,
-                        optimum_workers=args.optimum_workers,
+            for day in days:
+                started = time.monotonic()
+                try:
+                    comparisons.append(
+                        simulator.run_scenario(
+                            scenario,
+                            template=template,
+                            progress=not args.quiet,
+                            between=between,
+                            label=label,
+                            optimum_seconds=args.optimum_seconds,
+                            optimum_workers=args.optimum_workers,
+                            day=day,
+                        )
                     )
+                except simulator.ScenarioError as exc:
+                    print(f"scenario error: {exc}", file=sys.stderr)
+                    return 2
+                best = comparisons[-1].optimum
+                solving = best.seconds if best is not None else 0.0
+                timings.append(time.monotonic() - started - solving)
+                print(
+                    f"{comparisons[-1].name}: both strategies in {timings[-1]:.1f} s"
+                    + (
+                        f", the optimum {best.status} in {solving:.1f} s"
+                        if best is not None
+                        else ""
+                    ),
+                    file=sys.stderr,
                 )
-            except simulator.ScenarioError as exc:
-                print(f"scenario error: {exc}", file=sys.stderr)
-                return 2
-            best = comparisons[-1].optimum
-            solving = best.seconds if best is not None else 0.0
-            timings.append(time.monotonic() - started - solving)
-            print(
-                f"{comparisons[-1].name}: both strategies in {timings[-1]:.1f} s"
-                + (f", the optimum {best.status} in {solving:.1f} s" if best is not None else ""),
-                file=sys.stderr,
-            )
     shutil.rmtree(scratch, ignore_errors=True)
     print(simulator.table(comparisons))
     simulator.write_json(comparisons, out / "simulation.json")

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -63,6 +63,9 @@ from app.visits.models import Visit
 from app.wiring import session_factory
 from sim import optimum
 from sim.population import checked_in_visit, clinic_session
+
+if TYPE_CHECKING:
+    from sim.booking import BookedDay
 
 DAY = date(2026, 12, 1)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -103,23 +106,32 @@ class VisitMix(BaseModel):
 
 
 class BookingRequest(BaseModel):
-    """One mother asking for a visit on the scenario's day (issue 19, point 3; a design: the
-    simulator refuses a scenario that gives them until booking through the service is built).
-
-    Booked through the service's own rules, she gets a session and an arrival time, or a refusal
-    with the sessions that have room; the day is then replayed from the accepted bookings and
-    compared with the day "as requested" (every request arriving at its wished time)."""
+    """One mother asking for a visit on the scenario's day (issue 19, point 3): booked through
+    the service's own rules (sim/booking.py) she gets the day and an arrival time, or a refusal
+    with another session; the day booked so is compared with the day "as requested" (every
+    request coming at her wished time)."""
 
     model_config = ConfigDict(extra="forbid")
     wished_at: time = Field(description="the time she asks for (her arrival if taken as asked)")
     gestational_week: int = Field(ge=4, le=42)
     exams: list[str] = Field(
-        default_factory=list,
-        description="empty: what her care plan's window orders at this week (the service's own "
-        "forecast); else these exam codes",
+        min_length=1,
+        description="the exam codes her visit needs (the care plan's, which needs her record, "
+        "is not derived here)",
     )
     walk_in: bool = Field(default=False, description="turns up unbooked at wished_at")
     count: int = Field(default=1, ge=1, le=200, description="this many identical requests")
+
+
+class BookingRules(BaseModel):
+    """How a day of booking requests is booked and kept."""
+
+    model_config = ConfigDict(extra="forbid")
+    per_hour: int = Field(default=12, ge=1, le=200, description="the session's places per hour")
+    alternatives: int = Field(
+        default=3, ge=0, le=10, description="following days' sessions (the same hours) offered"
+    )
+    punctuality_sd_minutes: float = Field(default=0, ge=0, le=120)
 
 
 class Scenario(BaseModel):
@@ -132,8 +144,8 @@ class Scenario(BaseModel):
     service_minutes: dict[str, Dist] = Field(
         description="per station type, or per exam code (an exam's own overrides its station's)"
     )
-    arrivals: Arrivals
-    visit_mix: list[VisitMix] = Field(min_length=1)
+    arrivals: Arrivals | None = Field(default=None, description="none: booking_requests")
+    visit_mix: list[VisitMix] | None = Field(default=None, min_length=1)
     between_draws: list[str] = Field(
         default=["rest", "any"],
         min_length=1,
@@ -147,9 +159,11 @@ class Scenario(BaseModel):
     )
     booking_requests: list[BookingRequest] | None = Field(
         default=None,
-        description="the day's booking requests, to book through the service's rules instead "
-        "of taking the arrivals as given (not run yet: a design, issue 19 point 3)",
+        min_length=1,
+        description="the day's booking requests, in booking order, instead of arrivals and "
+        "visit_mix: replayed as requested and as booked through the service's rules",
     )
+    booking: BookingRules = Field(default_factory=BookingRules)
     glucose_drink_minutes: float = Field(
         default=2,
         ge=0,
@@ -171,12 +185,19 @@ class Scenario(BaseModel):
         missing = sorted(types - set(self.service_minutes))
         if missing:
             raise ValueError(f"service_minutes has no entry for station types {missing}")
-        if self.booking_requests is not None:
-            raise ValueError(
-                "booking_requests: booking a day through the service is not built yet "
-                "(issue 19, point 3); give arrivals"
-            )
+        given = (self.arrivals is not None, self.visit_mix is not None)
+        if given != ((False, False) if self.booking_requests is not None else (True, True)):
+            raise ValueError("give arrivals and visit_mix, or booking_requests (not both)")
+        for r in self.booking_requests or []:
+            if not r.walk_in and not self.opens_at <= r.wished_at < self.closes_at:
+                raise ValueError(f"booking_requests: {r.wished_at} is outside the session")
         return self
+
+    def exam_lists(self) -> list[list[str]]:
+        """Every visit's exams: the visit mix's, or the booking requests'."""
+        return [m.exams for m in self.visit_mix or []] + [
+            r.exams for r in self.booking_requests or []
+        ]
 
 
 def between_setting(value: str) -> BetweenDraws:
@@ -246,7 +267,14 @@ def _local(t: time) -> datetime:
 
 
 def arrivals_of(scenario: Scenario) -> list[Arrival]:
-    """The day's mothers: booked ones spread over the hours (early or late), then walk-ins."""
+    """The day's mothers: booked ones spread over the hours (early or late), then walk-ins;
+    a day of booking requests: every request at her wished time (sim/booking.py)."""
+    if scenario.booking_requests is not None:
+        from sim.booking import as_requested
+
+        return as_requested(scenario).arrivals
+    assert scenario.arrivals is not None  # the validator's
+    assert scenario.visit_mix is not None
     rng = random.Random(scenario.seed)  # noqa: S311 - a reproducible simulation, not secrets
     opens, closes = _local(scenario.opens_at), _local(scenario.closes_at)
     minutes = (closes - opens).total_seconds() / 60
@@ -312,8 +340,10 @@ class Clinic:
         database_url: str,
         progress: Callable[[float], None] | None = None,
         between: BetweenDraws = REST,
+        arrivals: list[Arrival] | None = None,
     ) -> None:
         self.scenario = scenario
+        self.arrivals = arrivals  # None: the scenario's own (arrivals_of)
         self.routing = routing
         self.between = between
         self.engine = scratch_engine(database_url)
@@ -358,15 +388,16 @@ class Clinic:
                 if spec.closes_at is not None:
                     self.push(_local(spec.closes_at), "close", spec.code)
             catalogue = await load_catalogue(session)
-            unknown = sorted({e for m in s.visit_mix for e in m.exams if catalogue.rule(e) is None})
+            exams = {e for m in s.exam_lists() for e in m}
+            unknown = sorted(e for e in exams if catalogue.rule(e) is None)
             if unknown:
-                raise ScenarioError(f"visit_mix names exams not in the catalogue: {unknown}")
+                where = "visit_mix" if s.visit_mix else "booking_requests"
+                raise ScenarioError(f"{where} names exams not in the catalogue: {unknown}")
             kinds = {spec.type for spec in s.stations}
             unserved = sorted(
                 {
                     catalogue.rules[e].station_type
-                    for m in s.visit_mix
-                    for e in m.exams
+                    for e in exams
                     if catalogue.rules[e].station_type not in kinds
                 }
             )
@@ -376,7 +407,7 @@ class Clinic:
                 session, DAY, s.opens_at, s.closes_at, now=_local(s.opens_at)
             )
             await session.commit()
-        for arrival in arrivals_of(s):
+        for arrival in arrivals_of(s) if self.arrivals is None else self.arrivals:
             self.push(arrival.at, "arrive", arrival)
 
     def duration(self, steps: list[ExamStep], station_type: str) -> float:
@@ -801,10 +832,16 @@ class Comparison:
     results: list[StrategyResult]
     between_draws: str = "rest"  # OGTT_BETWEEN_DRAWS of the run; "-" on a day without an OGTT
     optimum: optimum.OptimumResult | None = None  # the best possible day, when computed
+    booking: BookedDay | None = None  # a day of booking requests: which replay, and its counts
+
+    @property
+    def title(self) -> str:
+        """The scenario, with which replay of a day of booking requests this is."""
+        return self.scenario if self.booking is None else f"{self.scenario}, {self.booking.variant}"
 
     @property
     def name(self) -> str:
-        return f"{self.scenario} ({self.between_draws})"
+        return f"{self.title} ({self.between_draws})"
 
     def _pair(self) -> tuple[StrategyResult, StrategyResult]:
         fixed = next(r for r in self.results if r.strategy == "fixed")
@@ -879,20 +916,23 @@ def settings_to_compare(scenario: Scenario, template: Path) -> list[tuple[Betwee
         return {code for code, rule in catalogue.rules.items() if rule.sequence}
 
     settings = [between_setting(v) for v in scenario.between_draws]
-    if not {e for m in scenario.visit_mix for e in m.exams} & asyncio.run(timed_exams()):
+    if not {e for m in scenario.exam_lists() for e in m} & asyncio.run(timed_exams()):
         return [(settings[0], "-")]
     return [(b, between_label(b)) for b in settings]
 
 
 def optimum_instance(
-    scenario: Scenario, catalogue: Catalogue, between: BetweenDraws = REST
+    scenario: Scenario,
+    catalogue: Catalogue,
+    between: BetweenDraws = REST,
+    arrivals: list[Arrival] | None = None,
 ) -> optimum.Instance:
     """The scenario's day as the optimum sees it: the arrivals and the minutes every service
     will take (the strategies' own draws), seconds counted from its origin (the earlier of the
     opening and the first arrival, to the minute)."""
-    arrivals = arrivals_of(scenario)
+    arrivals = arrivals_of(scenario) if arrivals is None else arrivals
     closes = _local(scenario.closes_at)
-    origin = optimum_origin(scenario)
+    origin = optimum_origin(scenario, arrivals)
     jobs = []
     for a in arrivals:
         ga_day = a.mix.gestational_week * 7 + 1  # what sim.population gives her
@@ -923,9 +963,10 @@ def optimum_instance(
     )
 
 
-def optimum_origin(scenario: Scenario) -> datetime:
+def optimum_origin(scenario: Scenario, arrivals: list[Arrival] | None = None) -> datetime:
     opens = _local(scenario.opens_at)
-    first = min([opens, *(a.at for a in arrivals_of(scenario))])
+    given = arrivals_of(scenario) if arrivals is None else arrivals
+    first = min([opens, *(a.at for a in given)])
     return first.replace(second=0, microsecond=0)
 
 
@@ -939,6 +980,7 @@ def run_optimum(
     hint: StrategyResult | None = None,
     progress: bool = True,
     label: str | None = None,
+    arrivals: list[Arrival] | None = None,
 ) -> optimum.OptimumResult:
     """The best possible day of the scenario (sim/optimum.py), started from ``hint``'s day."""
     import asyncio
@@ -951,12 +993,12 @@ def run_optimum(
         finally:
             await engine.dispose()
 
-    instance = optimum_instance(scenario, asyncio.run(catalogue_of()), between)
+    instance = optimum_instance(scenario, asyncio.run(catalogue_of()), between, arrivals)
     starts: dict[optimum.Key, int] = {}
     rooms: dict[optimum.Key, str] = {}
     if hint is not None:
         opens = _local(scenario.opens_at)
-        origin = optimum_origin(scenario)
+        origin = optimum_origin(scenario, arrivals)
         for key, second in hint.schedule.items():
             number, station_type, offset = key.split(":")
             at = opens + timedelta(seconds=second)
@@ -988,9 +1030,11 @@ def run_scenario(
     label: str | None = None,
     optimum_seconds: float = 0.0,
     optimum_workers: int = 8,
+    day: BookedDay | None = None,
 ) -> Comparison:
     """Both strategies on the same arrivals, each in its own copy of a freshly migrated
-    database and its own process (they share nothing, and the machine has cores to spare)."""
+    database and its own process (they share nothing, and the machine has cores to spare).
+    ``day``: one replay of a day of booking requests (sim/booking.py), its arrivals."""
     import multiprocessing
     import time as _time
 
@@ -1015,6 +1059,7 @@ def run_scenario(
                     outcomes,
                     between.mode.value,
                     ",".join(sorted(between.exams)),
+                    None if day is None else day.arrivals,
                 ),
                 daemon=True,
             )
@@ -1061,12 +1106,14 @@ def run_scenario(
                 hint=got[Routing.PARALLEL.value],
                 progress=progress,
                 label=label,
+                arrivals=None if day is None else day.arrivals,
             )
         return Comparison(
             scenario.name,
             [got[r.value] for r in (Routing.FIXED, Routing.PARALLEL)],
             label or between_label(between),
             best,
+            day,
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1080,6 +1127,7 @@ def _run_strategy(
     outcomes: Any,
     between_mode: str = "rest",
     between_exams: str = "",
+    arrivals: list[Arrival] | None = None,
 ) -> None:
     """One strategy's day, in its own process; the result (or the failure) goes to the queue."""
     import asyncio
@@ -1095,7 +1143,7 @@ def _run_strategy(
         share.value = fraction
 
     try:
-        asyncio.run(Clinic(scenario, routing, url, progress, between).run())
+        asyncio.run(Clinic(scenario, routing, url, progress, between, arrivals).run())
         result = asyncio.run(measure(scenario, routing, url, between))
         outcomes.put((routing_value, "ok", result))
     except ScenarioError as exc:
@@ -1132,7 +1180,7 @@ def table(comparisons: list[Comparison]) -> str:
         for r in c.results:
             top = max(r.utilisation.items(), key=lambda kv: kv[1], default=("-", 0.0))
             lines.append(
-                f"| {c.scenario} | {r.strategy} | {c.between_draws} | {r.mothers} | "
+                f"| {c.title} | {r.strategy} | {c.between_draws} | {r.mothers} | "
                 f"{r.wait_mean} | {r.wait_p50} | {r.wait_p90} | {r.idle_mean} | "
                 f"{r.idle_floor_mean} | {r.visit_mean} | "
                 f"{r.finished_by_closing}/{r.mothers} | "
@@ -1142,7 +1190,7 @@ def table(comparisons: list[Comparison]) -> str:
         if o is not None:
             found = o.found
             lines.append(
-                f"| {c.scenario} | optimum ({o.status.lower()}) | {c.between_draws} | "
+                f"| {c.title} | optimum ({o.status.lower()}) | {c.between_draws} | "
                 f"{o.mothers} | "
                 f"{o.wait_mean if found else '-'} | {o.wait_p50 if found else '-'} | "
                 f"{o.wait_p90 if found else '-'} | - | - | - | "
@@ -1161,10 +1209,30 @@ def table(comparisons: list[Comparison]) -> str:
             fixed, ours = c._pair()
             o = c.optimum
             lines.append(
-                f"| {c.scenario} | {c.between_draws} | {fixed.wait_mean} | {ours.wait_mean} | "
+                f"| {c.title} | {c.between_draws} | {fixed.wait_mean} | {ours.wait_mean} | "
                 f"{o.wait_mean if o.found else '-'} | {o.wait_bound} | "
                 f"{o.status}, {o.seconds:.0f} s of {o.time_limit:.0f} s | "
                 f"{_ratio(c.to_optimum)} | {_ratio(c.to_bound)} |"
+            )
+        lines.append("")
+    days = [c for c in comparisons if c.booking is not None]
+    if days:
+        lines += [
+            "| scenario | day | between OGTT draws | requests | accepted | refused | "
+            "refused, offered another session | walk-ins | fixed wait mean / p90 | "
+            "routing wait mean / p90 | optimum wait mean |",
+            "| --- | --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |",
+        ]
+        for c in days:
+            b = c.booking
+            assert b is not None
+            fixed, ours = c._pair()
+            o = c.optimum
+            lines.append(
+                f"| {c.scenario} | {b.variant} | {c.between_draws} | {b.requests} | "
+                f"{b.accepted} | {b.refused} | {b.offered} | {b.walk_ins} | "
+                f"{fixed.wait_mean} / {fixed.wait_p90} | {ours.wait_mean} / {ours.wait_p90} | "
+                f"{o.wait_mean if o is not None and o.found else '-'} |"
             )
         lines.append("")
     lines += [
@@ -1185,6 +1253,9 @@ def write_json(comparisons: list[Comparison], path: Path) -> None:
         {
             "scenario": c.scenario,
             "between_draws": c.between_draws,
+            "booking": None
+            if c.booking is None
+            else {k: v for k, v in asdict(c.booking).items() if k != "arrivals"},
             "wait_cut": c.wait_cut,
             "idle_cut": c.idle_cut,
             "avoidable_idle_cut": c.avoidable_cut,
@@ -1304,7 +1375,7 @@ def report(
             f"{_ratio(c.to_optimum)} ({_ratio(c.to_bound)}) | ≤ 1.5× | "
             f"{_within(c)} |"
             for c in comparisons
-            if c.optimum is not None and not overloaded.get(c.scenario, False)
+            if c.optimum is not None and not overloaded.get(c.scenario, False) and c.booking is None
         ],
         *[
             f"| {c.name} | p90 wait, routing against fixed | "
@@ -1312,6 +1383,20 @@ def report(
             f"{'yes' if c._pair()[1].wait_p90 <= c._pair()[0].wait_p90 else 'NO'} |"
             for c in comparisons
             if overloaded.get(c.scenario, False)
+        ],
+        *[
+            f"| {c.name} | p90 wait of those the service accepted (routing) | "
+            f"{c._pair()[1].wait_p90} min | < 30 min | "
+            f"{'yes' if c._pair()[1].wait_p90 < 30 else 'NO'} |"
+            for c in comparisons
+            if c.booking is not None and c.booking.variant == "booked by the service"
+        ],
+        *[
+            f"| {c.name} | refused requests offered another session | "
+            f"{c.booking.offered} of {c.booking.refused} | every one | "
+            f"{'yes' if c.booking.offered == c.booking.refused else 'NO'} |"
+            for c in comparisons
+            if c.booking is not None and c.booking.variant == "booked by the service"
         ],
         "",
         "Waiting is her time in the clinic less every minute she was in an exam or under a timed"
@@ -1324,6 +1409,11 @@ def report(
         " Optimum: the clairvoyant day (sim/optimum.py), every arrival and service minute known"
         " in advance, the same rules, solved by OR-Tools CP-SAT within a time limit from the"
         " routing's own day; the true best day waits between the proven bound and the schedule"
-        " found, so the routing's true ratio lies between its two ratios.",
+        " found, so the routing's true ratio lies between its two ratios."
+        " A day of booking requests (sim/booking.py) is replayed twice on the same mothers:"
+        " as requested (each at her wished time) and booked by the service (the requests"
+        " booked in order by the service's own rules, app/visits/capacity.py; those its day"
+        " accepts come at the arrival times it gave, the refused do not come, and each refused"
+        " one counts as offered another session when one of the following days had room).",
     ]
     return "\n".join(lines)

@@ -254,8 +254,7 @@ def test_the_rules_check_times_the_draws_from_the_drink_and_the_exams_between_th
     ]
 
 
-def test_a_day_of_booking_requests_is_refused_until_booking_through_the_service_is_built() -> None:
-    day = {**SHORT, "booking_requests": [{"wished_at": "08:30", "gestational_week": 26}]}
-    with pytest.raises(ValueError, match="booking_requests: booking a day through the service"):
-        Scenario.model_validate(day)
-    assert Scenario.model_validate(SHORT).booking_requests is None
+def test_a_day_without_booking_requests_has_none() -> None:
+    assert (
+        Scenario.model_validate(SHORT).booking_requests is None
+    )  # tests/queues/test_booked_day.py
