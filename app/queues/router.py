@@ -403,7 +403,12 @@ async def undo_last(
 ) -> QueueEntryPublic:
     _her_station(principal, entry.station_type, audit, "queue.undo", entry.id, entry.mother_id)
     done = await undo.undo(
-        session, entry, undo.UndoAction(body.action), catalogue, acting(ctx, principal)
+        session,
+        entry,
+        undo.UndoAction(body.action),
+        catalogue,
+        acting(ctx, principal),
+        room=body.room,
     )
     audit.record(
         "queue.undo",

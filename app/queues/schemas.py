@@ -241,6 +241,13 @@ class Undo(BaseModel):
         description="What the room did last and takes back: its call (she waits again, where "
         "she was), its start (she is called again) or its finish (she is in service again)"
     )
+    room: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="The room that undoes it; when given, only that room's own action is "
+        "undone (409 `not-last-action` if another room of the station did it)",
+    )
 
 
 class CancelOrder(BaseModel):

@@ -100,8 +100,11 @@ async def undo(
     action: UndoAction,
     catalogue: Catalogue,
     ctx: Ctx,
+    *,
+    room: int | None = None,
 ) -> Undone:
-    """Take back the room's last ``action`` on ``entry`` (locked by the caller)."""
+    """Take back the room's last ``action`` on ``entry`` (locked by the caller); ``room``, when
+    given, is the room asking: another room's action is not its to undo."""
     at = _when(entry, action)
     if entry.state != _LEFT[action] or at is None or entry.room is None:
         _refuse(
@@ -110,6 +113,13 @@ async def undo(
             f"Ticket {entry.ticket} is {entry.state.replace('_', ' ')}: there is no {action} of"
             " it to undo (already undone, or it moved on).",
             current_state=entry.state,
+        )
+    if room is not None and room != entry.room:
+        _refuse(
+            entry,
+            "not-last-action",
+            f"Ticket {entry.ticket} was seen in room {entry.room}, not room {room}: only the"
+            " room that did it can undo it.",
         )
     room = entry.room
     repo = QueueRepository(session)

@@ -451,3 +451,26 @@ async def test_an_undone_finish_and_the_next_exams_call_at_once_never_both(
         assert doc["mother_id"] == her["mother"]["id"]
         clock.advance(timedelta(seconds=10))
     assert outcomes  # which wins each round is the race's
+
+
+async def test_a_room_undoes_only_its_own_action(api: Api, clock: FrozenClock) -> None:
+    """The screen names its room: another room cannot take back room 1's call (nor does a
+    retry from a screen since moved to another room)."""
+    await open_session(api, day=TODAY)
+    await arrive(api, serial="101")
+    entry = (await call(api, "VIT"))["called"]["entry"]
+    assert entry["room"] == 1
+    clock.advance(timedelta(seconds=5))
+    asked = await api.client.post(
+        f"/v1/queue-entries/{entry['id']}/undo",
+        headers=entry_station_auth(api, entry["id"]),
+        json={"action": "call", "room": 2},
+    )
+    assert "room 1, not room 2" in _refused(asked, "not-last-action")["detail"]
+    asked = await api.client.post(
+        f"/v1/queue-entries/{entry['id']}/undo",
+        headers=entry_station_auth(api, entry["id"]),
+        json={"action": "call", "room": 1},
+    )
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["state"] == "waiting"

@@ -83,6 +83,7 @@ addStrings({
   "st.undo.start": ["开始检查 {ticket}", "start of {ticket}"],
   "st.undo.finish": ["完成 {ticket}", "finish of {ticket}"],
   "st.undone": ["已撤销：{what}", "Undone: {what}"],
+  "st.undo.readings": ["{ticket} 已完成并有测量：不能撤销，如有错请更正测量", "{ticket} finished with readings: it cannot be undone; correct the readings instead"],
   "st.unbound": ["此检查站账号未绑定检查站，请管理员绑定。", "This station account is bound to no station: ask an admin to bind it."],
   "st.updated": ["更新于 {time}", "Updated {time}"],
   "st.closed": ["（已关闭）", "(closed)"],
@@ -419,6 +420,14 @@ function forget() {
   clearTimeout(undoTimer);
   renderUndo();
 }
+/** Entries with readings recorded here: the server refuses to undo their finish (the readings
+ * depend on it), so it is not offered; the room corrects the readings instead. */
+const measured = new Set();
+function finished(entry) {
+  if (!measured.has(entry.id)) return remember("finish", entry);
+  forget(); // the room's last action is this finish, and it cannot be undone
+  toast(t("st.undo.readings", { ticket: entry.ticket }), "info");
+}
 const undoWhat = (last) => t(`st.undo.${last.action}`, { ticket: last.entry.ticket });
 function renderUndo() {
   const b = undoButton();
@@ -432,14 +441,20 @@ async function undoLast() {
   if (!last || Date.now() - last.at >= UNDO_MS) return forget();
   const b = undoButton();
   b.disabled = true;
+  let answered = false; // the server took it, or refused it for good: one step back only
   try {
-    await api(`/v1/queue-entries/${last.entry.id}/undo`, { method: "POST", body: { action: last.action } });
+    await api(`/v1/queue-entries/${last.entry.id}/undo`, { method: "POST", body: { action: last.action, room: last.room } });
+    answered = true;
     toast(t("st.undone", { what: undoWhat(last) }), "ok");
   } catch (err) {
+    // A 4xx (409 refused, 403, 404) is an answer; a network error or a 5xx is not: the undo
+    // stays offered, for its two minutes, to try again.
+    answered = err instanceof ApiError && err.status >= 400 && err.status < 500;
     toast(err.message, "error");
   } finally {
     b.disabled = false;
-    forget(); // one step back only: the next undo is for the next action
+    if (answered) forget();
+    else renderUndo();
     kick();
   }
 }
@@ -486,7 +501,8 @@ async function act(action, entry) {
     } else {
       toast(t(`st.done.${action.replace("-", "")}`, { ticket: entry.ticket }), "ok");
     }
-    if (action === "start" || action === "finish") remember(action, entry);
+    if (action === "start") remember(action, entry);
+    if (action === "finish") finished(entry);
     if (action === "finish" && state.measureEntry?.id === entry.id) state.measureEntry = null;
   } catch (err) {
     toast(err.message, "error");
@@ -602,12 +618,14 @@ async function saveReadings(finish) {
     if (finish) {
       await api(`/v1/queue-entries/${entry.id}/finish`, { method: "POST", body: readings.length ? { readings } : undefined });
       toast(t("st.done.finish", { ticket: entry.ticket }), "ok");
-      remember("finish", entry);
+      if (readings.length) measured.add(entry.id);
+      finished(entry);
       state.measureEntry = null;
       measureFor = null;
     } else {
       await api(`/v1/mothers/${entry.mother_id}/measurements`, { method: "POST", body: { readings } });
       toast(t("st.measure.saved"), "ok");
+      measured.add(entry.id);
       measureForm.reset();
     }
   } catch (err) {
