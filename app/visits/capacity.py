@@ -15,13 +15,19 @@ rules as one booked at the desk.
   none open in those hours has no capacity: her exam there cannot be done in that session. An
   exam type whose station type has no station at all is not counted (nothing to check).
 - **The rule.** A booking is refused when, with her, the work at a station type she needs would
-  exceed its capacity (exactly at capacity is accepted). An admin may override, with a reason.
-- **Her arrival time**, inside her booked hour: the session's bottleneck is the station type
-  she needs with the highest load. Mothers who come fasting (a fasting exam, or a timed test
-  such as the OGTT) are given the hour's earliest free time at the bottleneck, the others the
-  latest that still leaves the fasting ones theirs; so fasting mothers come first whatever
-  order they were booked in, and each arrives about when the bottleneck's rooms are free of
-  those booked before her in that hour (her work over its rooms after theirs).
+  exceed its capacity (exactly at capacity is accepted), and when in her hour no room of a type
+  she needs is open from her arrival time on, or the longest time one stays open after her
+  arrival is shorter than her work there. An admin may override, with a reason.
+- **Her arrival time**, inside her booked hour: the hour's bottleneck is the station type she
+  needs with the highest load, counted in the rooms open in that hour. Each booking arranges
+  the hour again (the service writes the others' new times in the same transaction, under the
+  session's row lock): the mothers who come fasting (a fasting exam, or a timed test such as
+  the OGTT) take the hour's first times at the bottleneck, in booking order, each when the
+  bottleneck's rooms are free of the fasting ones before her; the others, from the hour's end
+  backwards in booking order, so that each is through by its end, and never before every
+  fasting one is through. So no mother who does not come fasting is asked before a fasting
+  one of her hour, whatever order they were booked in (an overfull hour gives its last
+  arrival time to all it cannot place, fasting or not).
 
 Sessions that overlap on the same day share their stations' rooms; each session's forecast
 counts only its own bookings against the rooms in its hours (a known simplification).
@@ -33,7 +39,7 @@ import math
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from app.queues.domain import Catalogue
@@ -70,6 +76,7 @@ class Booked:
     need: Need
     slot: time
     arrival: time | None = None
+    ref: uuid.UUID | None = None  # the caller's key for it (the service: the visit's id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,10 @@ class StationLoad:
     demand_minutes: float
     capacity_minutes: float
     installed: bool = True  # the clinic has stations of this type (open then or not)
+    hour: time | None = (
+        None  # the hour it is for (her arrival to the rooms' closing); None: the session
+    )
+    arrival: time | None = None  # with ``hour``: her arrival time
 
     @property
     def load(self) -> float | None:
@@ -107,6 +118,9 @@ class Decision:
     loads: list[StationLoad]  # the session's loads with her
     over: list[StationLoad] = field(default_factory=list)  # the types she pushes past capacity
     arrival: time | None = None
+    # The hour arranged again with her: the new arrival of each booking of the hour (by its
+    # index in ``booked``) whose arrival changes.
+    rearranged: dict[int, time] = field(default_factory=dict)
 
     @property
     def accepted(self) -> bool:
@@ -180,34 +194,80 @@ def bottleneck(with_her: Sequence[StationLoad], need: Need) -> StationLoad | Non
     return min(mine, key=lambda s: (-(s.load or 0.0), s.station_type))
 
 
-def arrival_in_hour(
-    *,
-    hour_minutes: float,
-    servers: int,
-    early_work: float,
-    late_work: float,
-    her_work: float,
-    early: bool,
-) -> int:
-    """Minutes after her hour's start she is asked to come (on the five-minute grid).
-
-    ``early_work``/``late_work``: the bottleneck minutes of the mothers already booked in the
-    hour who come fasting / do not. A fasting mother comes when the fasting ones before her
-    are through the bottleneck's rooms; another comes as late as lets her be through by the
-    hour's end, never before the fasting ones are nor at the hour's start."""
-    last = max(int(hour_minutes) - ARRIVAL_STEP, 0)
-    if servers <= 0 or her_work <= 0:
-        return 0
-    early_end = early_work / servers
-    latest = hour_minutes - (late_work + her_work) / servers
-    # Never at the hour's start: a fasting mother booked after her still comes before her.
-    at = early_end if early else max(latest, early_end, ARRIVAL_STEP)
-    at = min(max(at, 0.0), float(last))  # an overfull hour: its last arrival time
-    return int(math.floor(at / ARRIVAL_STEP) * ARRIVAL_STEP)
-
-
 def _hour_end(hours: SessionHours, slot: time) -> float:
     return min(_minutes(hours.day, slot) + HOUR, _minutes(hours.day, hours.ends_at))
+
+
+def rooms_in_hour(hours: SessionHours, rooms: Iterable[Rooms], slot: time) -> dict[str, int]:
+    """Per station type: the rooms open at some time in the hour ``slot`` (of the session)."""
+    start, end = _minutes(hours.day, slot), _hour_end(hours, slot)
+    out: dict[str, int] = defaultdict(int)
+    for r in rooms:
+        if min(end, _minutes(hours.day, r.closes_at)) > max(start, _minutes(hours.day, r.opens_at)):
+            out[r.station_type] += r.servers
+    return dict(out)
+
+
+def hour_arrivals(
+    *, hour_minutes: float, servers: int, works: Sequence[tuple[float, bool]]
+) -> list[int]:
+    """Minutes after the hour's start each mother of the hour is asked to come (five-minute
+    grid), for ``works``: her bottleneck minutes and whether she comes fasting, in booking
+    order. The fasting ones from the hour's start, each when those before her are through the
+    rooms; the others from the hour's end backwards (the first booked the latest), never
+    before every fasting one is through; an overfull hour: its last arrival time."""
+    last = float(max(int(hour_minutes) - ARRIVAL_STEP, 0))
+    if servers <= 0:
+        return [0 for _ in works]
+    out: list[float] = []
+    early_end = 0.0
+    for work, early in works:
+        out.append(early_end if early else 0.0)
+        if early:
+            early_end += work / servers
+    late_work = 0.0
+    for i, (work, early) in enumerate(works):
+        if early:
+            continue
+        late_work += work
+        out[i] = max(hour_minutes - late_work / servers, early_end)
+    return [int(math.floor(min(max(at, 0.0), last) / ARRIVAL_STEP) * ARRIVAL_STEP) for at in out]
+
+
+def _open_until(
+    hours: SessionHours, rooms: Iterable[Rooms], station_type: str, slot: time
+) -> float:
+    """When the last room of ``station_type`` open in the hour ``slot`` closes (minutes)."""
+    start, end = _minutes(hours.day, slot), _hour_end(hours, slot)
+    return max(
+        (
+            _minutes(hours.day, r.closes_at)
+            for r in rooms
+            if r.station_type == station_type
+            and min(end, _minutes(hours.day, r.closes_at))
+            > max(start, _minutes(hours.day, r.opens_at))
+        ),
+        default=start,
+    )
+
+
+def open_after(
+    hours: SessionHours, rooms: Iterable[Rooms], station_type: str, arrival: time, slot: time
+) -> tuple[int, float]:
+    """The rooms of ``station_type`` open in her hour from her arrival on, and the longest time
+    one of them stays open after her arrival (within the session)."""
+    at, hour_end = _minutes(hours.day, arrival), _hour_end(hours, slot)
+    session_end = _minutes(hours.day, hours.ends_at)
+    servers, longest = 0, 0.0
+    for r in rooms:
+        if r.station_type != station_type:
+            continue
+        opens, closes = _minutes(hours.day, r.opens_at), _minutes(hours.day, r.closes_at)
+        if min(hour_end, closes) <= max(at, opens):
+            continue  # not open in her hour after she comes
+        servers += r.servers
+        longest = max(longest, min(closes, session_end) - max(at, opens))
+    return servers, longest
 
 
 def decide(
@@ -218,27 +278,61 @@ def decide(
     slot: time,
 ) -> Decision:
     """The rules for one request into one session, at the hour ``slot``: her loads, the types
-    she would push past capacity (refused unless overridden) and her arrival time."""
+    she would push past capacity or that are not open long enough in her hour after she comes
+    (refused unless overridden), her arrival time and the hour's other arrivals arranged
+    again with her."""
     with_her = loads(hours, rooms, [b.need for b in booked] + [need])
     over = [s for s in with_her if need.minutes.get(s.station_type, 0) > 0 and s.over]
-    neck = bottleneck(with_her, need)
+    in_hour = rooms_in_hour(hours, rooms, slot)
+    hour_minutes = _hour_end(hours, slot) - _minutes(hours.day, slot)
+    mine = [s for s in with_her if need.minutes.get(s.station_type, 0) > 0 and s.load is not None]
+    # The hour's bottleneck: her type with the highest load, among those with rooms in the hour.
+    neck = min(
+        (s for s in mine if in_hour.get(s.station_type, 0) > 0),
+        key=lambda s: (-(s.load or 0.0), s.station_type),
+        default=None,
+    )
     arrival = slot
+    rearranged: dict[int, time] = {}
+    start = datetime.combine(hours.day, slot)
     if neck is not None:
-        same_hour = [b for b in booked if b.slot == slot]
-        offset = arrival_in_hour(
-            hour_minutes=_hour_end(hours, slot) - _minutes(hours.day, slot),
-            servers=neck.servers,
-            early_work=sum(
-                b.need.minutes.get(neck.station_type, 0) for b in same_hour if b.need.early
+        same_hour = [i for i, b in enumerate(booked) if b.slot == slot]
+        offsets = hour_arrivals(
+            # Her hour ends for her bottleneck when its last room of the hour closes.
+            hour_minutes=min(
+                hour_minutes,
+                _open_until(hours, rooms, neck.station_type, slot) - _minutes(hours.day, slot),
             ),
-            late_work=sum(
-                b.need.minutes.get(neck.station_type, 0) for b in same_hour if not b.need.early
-            ),
-            her_work=need.minutes[neck.station_type],
-            early=need.early,
+            servers=in_hour[neck.station_type],
+            works=[
+                (booked[i].need.minutes.get(neck.station_type, 0.0), booked[i].need.early)
+                for i in same_hour
+            ]
+            + [(need.minutes[neck.station_type], need.early)],
         )
-        arrival = (datetime.combine(hours.day, slot) + timedelta(minutes=offset)).time()
-    return Decision(loads=with_her, over=over, arrival=arrival)
+        arrival = (start + timedelta(minutes=offsets[-1])).time()
+        for i, offset in zip(same_hour, offsets, strict=False):
+            at = (start + timedelta(minutes=offset)).time()
+            if booked[i].arrival != at:
+                rearranged[i] = at
+    over_types = {s.station_type for s in over}
+    for s in with_her:  # her hour: a room open after she comes, long enough for her work
+        work = need.minutes.get(s.station_type, 0.0)
+        if work <= 0 or not s.installed or s.station_type in over_types:
+            continue
+        servers, longest = open_after(hours, rooms, s.station_type, arrival, slot)
+        if longest + EPSILON < work:
+            over.append(
+                StationLoad(
+                    station_type=s.station_type,
+                    servers=servers,
+                    demand_minutes=work,
+                    capacity_minutes=longest,
+                    hour=slot,
+                    arrival=arrival,
+                )
+            )
+    return Decision(loads=with_her, over=over, arrival=arrival, rearranged=rearranged)
 
 
 # A day of booking requests, booked by these rules without the service (the simulator) ------
@@ -283,7 +377,8 @@ def book_requests(
     next ``alternatives`` sessions with a place and room (what the desk is offered)."""
     ordered = sorted(sessions, key=lambda s: (s.hours.day, s.hours.starts_at, s.hours.session_id))
     booked = {s.hours.session_id: list(s.booked) for s in ordered}
-    out = []
+    out: list[Placement] = []
+    where: dict[int, tuple[uuid.UUID, int]] = {}  # a placement's booking in ``booked``
     for request in requests:
         at = next(i for i, s in enumerate(ordered) if s.hours.session_id == request.session_id)
         refused: list[StationLoad] = []
@@ -298,13 +393,23 @@ def book_requests(
                 if first:
                     refused = decision.over
                 continue
-            booked[s.hours.session_id].append(Booked(request.need, slot, decision.arrival))
+            in_session = booked[s.hours.session_id]
+            for i, new_at in decision.rearranged.items():
+                in_session[i] = Booked(
+                    in_session[i].need, in_session[i].slot, new_at, in_session[i].ref
+                )
+            where[len(out)] = (s.hours.session_id, len(in_session))
+            in_session.append(Booked(request.need, slot, decision.arrival))
             placed = Placement(
                 request, s.hours.session_id, slot, decision.arrival, not first, refused
             )
             break
         out.append(placed or Placement(request, None, None, None, False, refused))
-    return out
+    # Later bookings arrange their hours again: each placement with its hour's final arrival.
+    return [
+        replace(p, arrival=booked[where[n][0]][where[n][1]].arrival) if n in where else p
+        for n, p in enumerate(out)
+    ]
 
 
 def _free_hour(

@@ -299,6 +299,8 @@ async def book_visit(
                 ],
             },
         )
+    if body.override_reason and not body.override_capacity:  # a reason alone overrides nothing
+        warnings = [*warnings, "An override reason without override_capacity was ignored."]
     response.headers["Location"] = f"/v1/visits/{visit.id}"
     return _view(visit, warnings=warnings)
 

@@ -237,7 +237,9 @@ async def _booked_in(
             codes = await expected_exams(repo, pregnancy, clinic, visit.visit_date)
         arrival = visit.arrival_at.astimezone(clinic.tz).time() if visit.arrival_at else None
         out[visit.session_id].append(
-            capacity.Booked(capacity.need_of(codes, catalogue), visit.slot_start, arrival)
+            capacity.Booked(
+                capacity.need_of(codes, catalogue), visit.slot_start, arrival, ref=visit.id
+            )
         )
     return out
 
@@ -301,15 +303,29 @@ ALTERNATIVES = 3  # sessions offered when one is refused
 ALTERNATIVE_DAYS = 28  # looked for within this many days after it
 
 
+@dataclass(frozen=True, slots=True)
+class Her:
+    """Who is booked, as the checks of a booking need her (for the sessions offered too)."""
+
+    pregnancy: Pregnancy
+    window_code: str | None
+    taken: set[str]  # the care-plan windows her other visits serve
+    refuse_outside_window: bool
+    moving: Visit | None = None  # a reschedule: her visit, not counted against her
+
+
 async def _alternatives(
     repo: VisitRepository,
     clinic: Clinic,
-    pregnancy: Pregnancy,
+    her: Her,
     refused: ClinicSession,
     catalogue: Catalogue,
     rooms: list[capacity.Rooms],
 ) -> list[SessionAlternative]:
-    """The next sessions after ``refused`` with a free hour and room for her exams there."""
+    """The next sessions after ``refused`` that would book her as it would have: a free
+    hour (the one a booking without a time takes), her care-plan window when dates outside it
+    are refused, no other visit of hers that day, and room for her exams there."""
+    ignore = her.moving.id if her.moving is not None else None
     later = [
         s
         for s in await repo.clinic_sessions(
@@ -322,7 +338,11 @@ async def _alternatives(
         > (refused.session_date, refused.starts_at, refused.id)
     ]
     slots = await repo.slot_counts_of([s.id for s in later])
-    booked = await _booked_in(repo, clinic, catalogue, [s.id for s in later])
+    if her.moving is not None and her.moving.session_id in slots:
+        counts = slots[her.moving.session_id]
+        counts[her.moving.slot_start] = counts.get(her.moving.slot_start, 1) - 1
+    booked = await _booked_in(repo, clinic, catalogue, [s.id for s in later], ignore=ignore)
+    guideline = clinic.guideline(her.pregnancy)
     out: list[SessionAlternative] = []
     for s in later:
         if len(out) == ALTERNATIVES:
@@ -334,8 +354,21 @@ async def _alternatives(
         slot = first_free_slot(shape, slots[s.id], earliest=earliest)
         if slot is None:
             continue
+        if her.refuse_outside_window:
+            window, ga_day = _choose_window(
+                guideline,
+                her.pregnancy,
+                day=s.session_date,
+                window_code=her.window_code,
+                taken=her.taken,
+            )
+            if _window_warning(window, ga_day):
+                continue
+        other = await repo.active_visit_on(her.pregnancy.mother_id, s.session_date)
+        if other is not None and other.id != ignore:
+            continue
         need = capacity.need_of(
-            await expected_exams(repo, pregnancy, clinic, s.session_date), catalogue
+            await expected_exams(repo, her.pregnancy, clinic, s.session_date), catalogue
         )
         decision = capacity.decide(session_hours(s), rooms, booked[s.id], need, slot)
         if not decision.accepted:
@@ -359,7 +392,16 @@ async def _alternatives(
 
 def _over_text(over: list[capacity.StationLoad]) -> str:
     return "; ".join(
-        f"{s.station_type} would need {s.demand_minutes:.0f} of its {s.capacity_minutes:.0f}"
+        (
+            f"{s.station_type} has no room open in the {s.hour:%H:%M} hour after her arrival"
+            f" at {s.arrival:%H:%M}"
+            if not s.capacity_minutes
+            else f"{s.station_type} stays open only {s.capacity_minutes:.0f} minutes after her"
+            f" arrival at {s.arrival:%H:%M} in the {s.hour:%H:%M} hour; her exams there take"
+            f" {s.demand_minutes:.0f}"
+        )
+        if s.hour is not None and s.arrival is not None
+        else f"{s.station_type} would need {s.demand_minutes:.0f} of its {s.capacity_minutes:.0f}"
         f" minutes ({s.servers} room{'s' if s.servers != 1 else ''})"
         if s.servers
         else f"{s.station_type} has no room open in the session's hours"
@@ -370,24 +412,26 @@ def _over_text(over: list[capacity.StationLoad]) -> str:
 async def _capacity_check(
     repo: VisitRepository,
     *,
-    pregnancy: Pregnancy,
+    her: Her,
     session: ClinicSession,
     slot: time,
     clinic: Clinic,
     override: str | None,
-    ignore: uuid.UUID | None = None,
 ) -> tuple[list[str], capacity.Decision]:
     """Her exams on the session's day against its stations' rooms (the session row is locked:
-    bookings into it are decided one at a time). Past capacity: 409 with the next sessions
-    with room, unless ``override`` (an admin's reason) books her anyway."""
+    bookings into it are decided one at a time). Past capacity, or a station type of hers not
+    open long enough in her hour: 409 with the next sessions that would book her, unless
+    ``override`` (an admin's reason) books her anyway. The hour's other bookings whose arrival
+    time the decision arranges again are given it (in this transaction)."""
     catalogue = await load_catalogue(repo.session)
     rooms = rooms_of(await repo.stations())
-    exams = await expected_exams(repo, pregnancy, clinic, session.session_date)
+    exams = await expected_exams(repo, her.pregnancy, clinic, session.session_date)
     need = capacity.need_of(exams, catalogue)
+    ignore = her.moving.id if her.moving is not None else None
     booked = (await _booked_in(repo, clinic, catalogue, [session.id], ignore=ignore))[session.id]
     decision = capacity.decide(session_hours(session), rooms, booked, need, slot)
     if decision.over and override is None:
-        alternatives = await _alternatives(repo, clinic, pregnancy, session, catalogue, rooms)
+        alternatives = await _alternatives(repo, clinic, her, session, catalogue, rooms)
         raise OverCapacity(
             f"This session cannot take her exams: {_over_text(decision.over)}."
             + (" Another session has room." if alternatives else " No session soon has room."),
@@ -400,7 +444,36 @@ async def _capacity_check(
                 "alternatives": [a.model_dump(mode="json") for a in alternatives],
             },
         )
+    await _rearrange(repo, session, booked, decision, clinic)
     return exams, decision
+
+
+async def _rearrange(
+    repo: VisitRepository,
+    session: ClinicSession,
+    booked: list[capacity.Booked],
+    decision: capacity.Decision,
+    clinic: Clinic,
+) -> None:
+    """The new arrival times the booking gives the others of her hour (only visits still
+    booked: one checked in is here already); each one's butler's feed hears of it."""
+    for index, at in decision.rearranged.items():
+        ref = booked[index].ref
+        visit = await repo.visit(ref) if ref is not None else None
+        if visit is None or visit.status is not VisitStatus.BOOKED:
+            continue
+        visit.arrival_at = local_datetime(session.session_date, at, clinic.tz)
+        visit.updated_at = clinic.now
+        visit.version += 1
+        if visit.accompanying_butler_id is not None:
+            await touch(
+                repo.session,
+                visit.accompanying_butler_id,
+                kind="visit.rescheduled",
+                now=clinic.now,
+                ref_type="visit",
+                ref_id=visit.id,
+            )
 
 
 # The visit list ----------------------------------------------------------------------------
@@ -599,8 +672,14 @@ async def book_visit(
     if warning and refuse_outside_window:
         raise OutsideWindow(warning)
     late = await _after_the_proposal(repo, pregnancy, clinic, session.session_date)
+    her = Her(
+        pregnancy,
+        window_code=window_code,
+        taken=await _taken_windows(repo, pregnancy),
+        refuse_outside_window=refuse_outside_window,
+    )
     exams, decision = await _capacity_check(
-        repo, pregnancy=pregnancy, session=session, slot=slot, clinic=clinic, override=override
+        repo, her=her, session=session, slot=slot, clinic=clinic, override=override
     )
     now = clinic.now
     visit = Visit(
@@ -629,6 +708,8 @@ async def book_visit(
     note = None
     if overridden:
         note = f"Booked past capacity by {actor.name}: {_over_text(overridden)}."
+    elif override is not None:  # nothing to override: booked as anyone would be, not audited
+        note = "No station was over capacity: the capacity override was not used."
     record_status(
         repo,
         visit,
@@ -710,14 +791,15 @@ async def reschedule_visit(
     warning = _window_warning(window, ga_day)
     if warning and refuse_outside_window:
         raise OutsideWindow(warning)
+    her = Her(
+        pregnancy,
+        window_code=visit.window_code,
+        taken=set(),
+        refuse_outside_window=refuse_outside_window,
+        moving=visit,
+    )
     exams, decision = await _capacity_check(
-        repo,
-        pregnancy=pregnancy,
-        session=session,
-        slot=slot,
-        clinic=clinic,
-        override=None,
-        ignore=visit.id,
+        repo, her=her, session=session, slot=slot, clinic=clinic, override=None
     )
     before = visit.scheduled_at
     visit.session_id = session.id

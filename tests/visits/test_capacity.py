@@ -107,10 +107,19 @@ async def test_the_forecast_is_her_plan_s_exams_times_the_learned_minutes_agains
     assert forecast["booked"] == 1
     # The blood draws: the OGTT's three (0, 60, 120 minutes), the first one with the panel's
     # tubes in the same service (as long as its longest exam, 6): 3 x 6 = 18 of 2 rooms x 240.
-    assert stations["blood_draw"] | {"name": None, "name_zh": None} == {
+    async with session_factory() as db:
+        lab = (
+            await db.scalars(
+                select(Station).where(Station.station_type == "blood_draw").order_by(Station.code)
+            )
+        ).first()
+    assert lab is not None
+    assert lab.name
+    assert lab.name_zh
+    assert stations["blood_draw"] == {
         "station_type": "blood_draw",
-        "name": None,
-        "name_zh": None,
+        "name": lab.name,
+        "name_zh": lab.name_zh,
         "rooms": 2,
         "demand_minutes": 18.0,
         "capacity_minutes": 480.0,
@@ -358,7 +367,106 @@ async def test_a_reschedule_into_a_full_session_is_refused_the_same_way(
     again = await api.client.post(
         f"/v1/visits/{first['id']}/reschedule",
         headers=api.auth("frontdesk"),
-        json={"session_id": full["id"], "preferred_time": "10:00", "reason": "later that morning"},
+        json={"session_id": full["id"], "preferred_time": "09:00", "reason": "later that morning"},
     )
     assert again.status_code == 200, again.text
-    assert again.json()["arrival_at_local"] >= "10:00"
+    assert "09:00" <= again.json()["arrival_at_local"] < "10:00"
+    # The 10:00 hour has no ultrasound open (08:00-10:00): refused there, whatever the minutes.
+    closed = await api.client.post(
+        f"/v1/visits/{first['id']}/reschedule",
+        headers=api.auth("frontdesk"),
+        json={"session_id": full["id"], "preferred_time": "10:00", "reason": "later still"},
+    )
+    assert assert_problem(closed, 409)["type"] == "/problems/station-over-capacity"
+
+
+async def test_an_hour_when_her_station_is_closed_is_refused_with_sessions_that_would_book_her(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # Ultrasound 08:00-10:00 in an 08:00-12:00 session: 120 minutes, room for her 40-minute
+    # scan in the session's sums, but none open in the 11:00 hour.
+    await _stations(
+        session_factory, us_rooms=1, us_hours=(time(8), time(10)), learned={"us_obstetric": 40}
+    )
+    session = await open_session(api)
+    weeks = await open_session(api, day="2026-12-08", repeat_weeks=3)  # 8, 15, 22, 29 Dec
+    mother = await _mother(api, 1)
+    body = assert_problem(await book(api, mother["id"], session["id"], preferred_time="11:00"), 409)
+    assert body["type"] == "/problems/station-over-capacity"
+    assert "ultrasound has no room open in the 11:00 hour" in body["detail"]
+    assert [s["station_type"] for s in body["station_types"]] == ["ultrasound"]
+    days = [a["session_date"] for a in body["alternatives"]]
+    assert days == ["2026-12-08", "2026-12-15", "2026-12-22"]
+    assert body["alternatives"][0]["session_id"] == weeks["id"]
+    # An hour when it is open books her.
+    nine = await book(api, mother["id"], session["id"], preferred_time="09:00")
+    assert nine.status_code == 201, nine.text
+
+    # Offered only what would book her: not a day she already has a visit.
+    other = await _mother(api, 2)
+    on_the_8th = await book(api, other["id"], weeks["id"])
+    assert on_the_8th.status_code == 201, on_the_8th.text
+    body = assert_problem(await book(api, other["id"], session["id"], preferred_time="11:00"), 409)
+    assert [a["session_date"] for a in body["alternatives"]] == [
+        "2026-12-15",
+        "2026-12-22",
+        "2026-12-29",
+    ]
+
+
+async def test_a_later_fasting_booking_moves_the_others_of_her_hour_after_her(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # One ultrasound room, 15-minute scans: five later-visit mothers (75 minutes) overfill the
+    # 08:00 hour; a fasting one booked after them comes first, the others after her.
+    await _stations(session_factory, us_rooms=1)
+    session = await open_session(api)
+    others = [await _mother(api, n, lmp=LATER_VISIT_LMP, later=True) for n in range(1, 6)]
+    for mother in others:
+        response = await book(api, mother["id"], session["id"], preferred_time="08:00")
+        assert response.status_code == 201, response.text
+    fasting = await book(api, (await _mother(api, 6))["id"], session["id"], preferred_time="08:00")
+    assert fasting.status_code == 201, fasting.text
+    assert fasting.json()["arrival_at_local"] == "08:00"
+    read = await api.client.get(
+        "/v1/visits", headers=api.auth("frontdesk"), params={"date": TUESDAY}
+    )
+    arrivals = {i["mother_id"]: i["arrival_at_local"] for i in read.json()["items"]}
+    assert all(arrivals[m["id"]] >= "08:15" for m in others), arrivals
+
+
+async def test_an_override_with_nothing_over_capacity_is_not_used_and_says_so(
+    api: Api, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    session = await _full_ultrasound(api, session_factory, booked=0)
+    mother = await _mother(api, 9)
+    admin = await api.client.post(
+        "/v1/visits",
+        headers=api.auth("admin"),
+        json={
+            "mother_id": mother["id"],
+            "session_id": session["id"],
+            "override_capacity": True,
+            "override_reason": "just in case",
+        },
+    )
+    assert admin.status_code == 201, admin.text
+    assert any("override was not used" in w for w in admin.json()["warnings"])
+    async with session_factory() as db:
+        events = (
+            await db.scalars(
+                select(AuditEvent).where(AuditEvent.action == "visit.capacity_override")
+            )
+        ).all()
+    assert events == []
+    reason_only = await api.client.post(
+        "/v1/visits",
+        headers=api.auth("frontdesk"),
+        json={
+            "mother_id": (await _mother(api, 8))["id"],
+            "session_id": session["id"],
+            "override_reason": "no flag",
+        },
+    )
+    assert reason_only.status_code == 201, reason_only.text
+    assert any("was ignored" in w for w in reason_only.json()["warnings"])

@@ -85,33 +85,79 @@ def test_a_station_closed_all_session_refuses_her_exam_there() -> None:
     assert decision.over[0].load is None
 
 
-def test_fasting_mothers_take_the_hour_s_start_the_others_its_end() -> None:
-    scan = capacity.need_of(["scan"], CATALOGUE)  # us is her bottleneck: 20 min, 2 rooms
-    fasting = capacity.need_of(["scan", "glucose"], CATALOGUE)
+def _book_hour(
+    needs: list[capacity.Need], slot: time, rooms: list[capacity.Rooms] = ROOMS
+) -> list[str]:
+    """Book ``needs`` in order into the hour, each booking arranging the hour again; the final
+    arrival times, in booking order."""
     booked: list[capacity.Booked] = []
-    arrivals = []
-    for need in (scan, scan, fasting, fasting, scan):
-        decision = capacity.decide(HOURS, ROOMS, booked, need, time(8))
+    for need in needs:
+        decision = capacity.decide(HOURS, rooms, booked, need, slot)
+        assert decision.accepted
         assert decision.arrival is not None
-        arrivals.append(f"{decision.arrival:%H:%M}")
-        booked.append(capacity.Booked(need, time(8), decision.arrival))
-    # Others: 60 - 20/2 = 50, 60 - 40/2 = 40, 60 - 60/2 = 30; fasting: 0, then 20/2 = 10.
-    assert arrivals == ["08:50", "08:40", "08:00", "08:10", "08:30"]
+        for i, at in decision.rearranged.items():
+            booked[i] = capacity.Booked(booked[i].need, booked[i].slot, at)
+        booked.append(capacity.Booked(need, slot, decision.arrival))
+    return [f"{b.arrival:%H:%M}" for b in booked]
 
 
-def test_an_overfull_hour_keeps_the_others_off_its_first_minutes() -> None:
-    assert (
-        capacity.arrival_in_hour(
-            hour_minutes=60, servers=1, early_work=0, late_work=90, her_work=30, early=False
-        )
-        == capacity.ARRIVAL_STEP
+def test_arrivals_count_only_the_rooms_open_in_her_hour() -> None:
+    scan = capacity.need_of(["scan"], CATALOGUE)
+    # 08:00: one ultrasound room open (the other opens at 11:00): through by 09:00 on it.
+    assert _book_hour([scan], time(8)) == ["08:40"]
+    # 11:00: the other room alone, too.
+    assert _book_hour([scan], time(11)) == ["11:40"]
+    both = [*ROOMS, capacity.Rooms("us", 1, time(8), time(12))]
+    assert _book_hour([scan], time(8), both) == ["08:50"]  # two rooms: 20 / 2 minutes
+
+
+def test_fasting_mothers_take_the_hour_s_start_the_others_its_end() -> None:
+    scan = capacity.need_of(["scan"], CATALOGUE)  # us is her bottleneck: 20 min, 1 room
+    fasting = capacity.need_of(["scan", "glucose"], CATALOGUE)
+    # An hour that fits: the others from its end backwards, the fasting one first.
+    assert _book_hour([scan, scan, fasting], time(8)) == ["08:40", "08:20", "08:00"]
+
+
+def test_an_overfull_hour_asks_no_one_else_before_a_fasting_mother_booked_after_her() -> None:
+    scan = capacity.need_of(["scan"], CATALOGUE)
+    fasting = capacity.need_of(["scan", "glucose"], CATALOGUE)
+    # 120 scan minutes in a 60-minute hour of one room (the session's 180 take them): the two
+    # fasting ones, booked last, come first, and nobody else before they are through.
+    arrivals = _book_hour([scan, scan, scan, scan, fasting, fasting], time(8))
+    assert arrivals == ["08:40", "08:40", "08:40", "08:40", "08:00", "08:20"]
+    assert capacity.hour_arrivals(
+        hour_minutes=60, servers=1, works=[(30, False), (120, True), (30, True)]
+    ) == [55, 0, 55]  # past the hour: its last arrival time
+
+
+def test_her_hour_must_have_a_room_of_her_types_open_long_enough_after_she_comes() -> None:
+    scan = capacity.need_of(["scan"], CATALOGUE)
+    # 10:00: no ultrasound room open in the hour (one closes at 10:00, one opens at 11:00),
+    # though the session's ultrasound minutes have room.
+    closed = capacity.decide(HOURS, ROOMS, [], scan, time(10))
+    assert not closed.accepted
+    (over,) = closed.over
+    assert (over.station_type, over.hour, over.capacity_minutes, over.demand_minutes) == (
+        "us",
+        time(10),
+        0.0,
+        20.0,
     )
-    assert (
-        capacity.arrival_in_hour(
-            hour_minutes=60, servers=1, early_work=120, late_work=0, her_work=30, early=True
-        )
-        == 55
-    )
+    assert capacity.decide(HOURS, ROOMS, [], scan, time(11)).accepted
+    # A room closing in her hour: she is asked early enough to be through (09:10 for 09:30).
+    short = [capacity.Rooms("blood", 2, time(7, 30), time(17, 30))]
+    until = [*short, capacity.Rooms("us", 1, time(8), time(9, 30))]
+    assert capacity.decide(HOURS, until, [], scan, time(9)).arrival == time(9, 10)
+    # Fasting ones one after the other: the second comes at 09:20 and 10 minutes are left
+    # for her 20; with the room open to 09:40, exactly 20 are, and she is booked.
+    fasting = capacity.need_of(["scan", "glucose"], CATALOGUE)
+    first = [capacity.Booked(fasting, time(9), time(9))]
+    refused = capacity.decide(HOURS, until, first, fasting, time(9))
+    assert [(s.station_type, s.capacity_minutes, s.arrival) for s in refused.over] == [
+        ("us", 10.0, time(9, 20))
+    ]
+    forty = [*short, capacity.Rooms("us", 1, time(8), time(9, 40))]
+    assert capacity.decide(HOURS, forty, first, fasting, time(9)).accepted
 
 
 def test_a_day_of_requests_is_booked_by_the_same_rules_refused_ones_offered_the_next() -> None:
