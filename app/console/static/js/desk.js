@@ -92,6 +92,7 @@ addStrings({
   "desk.book.loadover": ["{station} 超出容量 {pct}%（{used}/{cap} 分钟）", "{station} over capacity {pct}% ({used}/{cap} min)"],
   "desk.book.overcap": ["该门诊时段的检查站已排满。可预约：", "This session's stations are full. Sessions with room:"],
   "desk.book.noalt": ["近期没有有空位的门诊时段", "No session soon has room"],
+  "desk.problem.station-over-capacity": ["该时段的检查站容纳不下她的检查（已满，或她所需的检查室在她到达后未开放足够时间）", "This session's stations cannot take her exams (full, or a room she needs is not open long enough after her arrival)"],
   "desk.book.alt": ["{day} {name} {from}–{to}（余 {n} 位）", "{day} {name} {from}–{to} ({n} left)"],
   "desk.checkin.label": ["扫描就诊卡或输入病历号、预约码，回车签到", "Scan her card or type the MRN or booking code, then Enter"],
   "desk.checkin.submit": ["签到", "Check in"],
@@ -750,9 +751,11 @@ $("book-form").addEventListener("submit", async (event) => {
     $("book-chosen").textContent = t("desk.book.choose");
     await loadCalendar();
   } catch (err) {
-    showProblem(form, err);
     const problem = err instanceof ApiError ? err.problem : null;
-    if (problem && String(problem.type || "").endsWith("/station-over-capacity")) showAlternatives(problem);
+    const overCapacity = problem && String(problem.type || "").endsWith("/station-over-capacity");
+    // Chinese first with English, from the problem's type (the server's detail is English).
+    showProblem(form, overCapacity ? new ApiError(err.status, { ...problem, detail: t("desk.problem.station-over-capacity") }) : err);
+    if (overCapacity) showAlternatives(problem);
     else $("book-result").replaceChildren();
   } finally {
     updateBookButton();
