@@ -132,7 +132,9 @@ class VisitBook(BaseModel):
     override_capacity: bool = Field(
         default=False,
         description="An admin books past a station type's capacity (with override_reason); "
-        "anyone else is refused (403).",
+        "anyone else is refused (403). With nothing over capacity it is not used: she is "
+        "booked as without it, not audited as an override, and a warning says so (as it does "
+        "for an override_reason sent without override_capacity).",
     )
     override_reason: Reason | None = Field(
         default=None, description="Why the capacity is overridden (required with it)."
