@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -208,7 +208,8 @@ async def board(session: AsyncSession, station: Station, ctx: Ctx) -> StationBoa
             for e in order.later[:BOARD_LATER]
         ],
         waiting=order.waiting,
-        busy_elsewhere=max(0, order.waiting - len(order.next) - len(order.later)),
+        busy_elsewhere=sum(why == HELD_BUSY for why in order.held_because.values()),
+        held=sum(why == HELD_FOR_DRAW for why in order.held_because.values()),
         as_of=station.queue_changed_at,
     )
 
@@ -222,7 +223,9 @@ async def board_at(session: AsyncSession, code: str, ctx: Ctx, now: datetime) ->
     at = replace(ctx, now=now)
     shown = await board(session, station, at)
     opens = [t.not_before for t in shown.later if t.not_before is not None]
-    return Built(shown, frozenset({station.id}), min(opens) if opens else None)
+    return Built(
+        shown, frozenset({station.id}), _first(*opens, await _turns_held_at(session, station, at))
+    )
 
 
 async def station_queue_at(
@@ -232,4 +235,25 @@ async def station_queue_at(
     who may be called next, so the clock changes it too), with the mothers it shows."""
     queue, shown = await station_queue(session, station, catalogue, replace(ctx, now=now))
     opens = [e.available_at for e in queue.scheduled]
-    return Built(queue, frozenset({station.id}), min(opens) if opens else None), shown
+    at = replace(ctx, now=now)
+    changes_at = _first(*opens, await _turns_held_at(session, station, at))
+    return Built(queue, frozenset({station.id}), changes_at), shown
+
+
+def _first(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
+async def _turns_held_at(session: AsyncSession, station: Station, ctx: Ctx) -> datetime | None:
+    """When the clock alone next holds a callable mother back for her timed draw (this exam
+    would keep her past it): her draw's due time less this exam's minutes, as
+    ``callable_now`` reads it. A queue's move wakes the long-poll anyway; this does not."""
+    waiting, timed = await waiting_in_call_order(session, station, ctx)
+    turns = [
+        timed[e.mother_id] - timedelta(minutes=e.expected_minutes)
+        for e in waiting
+        if e.due_at is None and e.mother_id in timed
+    ]
+    ahead = [t for t in turns if t > ctx.now]
+    return min(ahead) if ahead else None

@@ -411,6 +411,11 @@ class StationBoard(BaseModel):
         description="Of those, mothers at another station now: in neither next nor later "
         "(call-next passes over them until they are back), so a TV says how many",
     )
+    held: int = Field(
+        default=0,
+        description="Of those, mothers kept here for their timed draw (this exam would keep "
+        "them past it): in neither next nor later, not at another exam either",
+    )
     as_of: Instant | None
     as_of_local: ClassVar[Any] = local_of("as_of")
 

@@ -5,10 +5,21 @@ mother is listed twice. Checked against call-next itself, call after call."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import FrozenClock
+from app.core.principal import Principal, PrincipalKind
+from app.queues.boards import board_at, station_queue_at
+from app.queues.catalogue import load_catalogue
+from app.queues.models import Station
+from app.queues.policy import Ctx, QueuePolicy
 from tests.helpers.api import Api
 from tests.helpers.queues import arrive, call, op, record_drink, serve
 from tests.helpers.visits import TODAY, open_session
@@ -119,3 +130,35 @@ async def test_the_queue_lists_draws_not_yet_due_apart_in_call_order_and_nobody_
     mothers = _mothers(due)
     assert len(mothers) == len(set(mothers)), due
     await _first_waiting_is_called(api)
+
+
+@pytest.mark.parametrize("between_draws", ["any"])  # a clinic that allows exams between draws
+async def test_kept_for_her_timed_draw_is_counted_apart_and_wakes_the_long_poll(
+    api: Api, clock: FrozenClock, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A 15-minute scan would keep her past her 11:00 draw from 10:45: the ultrasound's queue
+    changes then by the clock alone (its long-poll wakes), and the TV counts her as kept for
+    her draw, not as at another exam."""
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    await arrive(api, extra_exams=["us_obstetric"])
+    fasting = await serve(api, "LAB")  # the drink at 10:00: +60 is due at 11:00
+    assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
+    clock.advance(timedelta(minutes=40))
+    actor = Principal(kind=PrincipalKind.USER, id=uuid.uuid4(), name="test", role="admin")
+    ctx = Ctx(now=clock.now(), tz=ZoneInfo("Asia/Shanghai"), actor=actor, policy=QueuePolicy())
+    async with session_factory() as session:
+        station = await session.scalar(select(Station).where(Station.code == "US"))
+        assert station is not None
+        built, _ = await station_queue_at(
+            session, station, await load_catalogue(session), ctx, clock.now()
+        )
+        [place] = built.body.waiting  # type: ignore[attr-defined]
+        assert place.held is None  # callable at 10:40
+        assert built.changes_at is not None
+        assert clock.now() < built.changes_at <= clock.now() + timedelta(minutes=10)
+        board = await board_at(session, "US", ctx, clock.now())
+        assert board.changes_at == built.changes_at
+    clock.advance(timedelta(minutes=10))
+    shown = (await api.client.get("/v1/stations/US/board")).json()
+    assert (shown["held"], shown["busy_elsewhere"]) == (1, 0)
+    assert shown["next"] == []

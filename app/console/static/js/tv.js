@@ -16,6 +16,7 @@ addStrings({
   "tv.none": ["暂无", "None"],
   "tv.waiting": ["候诊 {n} 人", "{n} waiting"],
   "tv.elsewhere": ["另有 {n} 人在其他检查", "{n} more at another exam"],
+  "tv.held": ["另有 {n} 人先等定时抽血", "{n} more wait for a timed draw first"],
   "tv.foot": ["请留意叫号，过号请到前台", "Please watch for your number; if you missed it, ask at the front desk"],
   "tv.go": ["请到 {station} {room}", "Please go to {station_en}, {room_en}"],
   "tv.after": ["{time} 后", "after {time}"],
@@ -88,6 +89,8 @@ function renderBoards(codes) {
         // the count says everyone waiting here; those busy at another station are not called
         // now (call-next skips them), so they are named by number, not listed as next
         elsewhere(b) > 0 ? el("p", { class: "elsewhere", "data-testid": "elsewhere" }, both("tv.elsewhere", { n: elsewhere(b) })) : "",
+        // kept for a timed draw due soon: here, not at another exam, and not called now
+        b?.held > 0 ? el("p", { class: "elsewhere", "data-testid": "held" }, both("tv.held", { n: b.held })) : "",
       );
     }),
   );
