@@ -4,7 +4,14 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from app.core.local_time import local_of
 from app.core.types import LocalTime
@@ -16,6 +23,7 @@ ExamCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{2,40}$")]
 
 class ClinicSessionCreate(BaseModel):
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -27,7 +35,7 @@ class ClinicSessionCreate(BaseModel):
                     "repeat_weeks": 4,
                 }
             ]
-        }
+        },
     )
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = (
@@ -119,6 +127,8 @@ class ClinicSessionList(BaseModel):
 
 
 class VisitBook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     mother_id: uuid.UUID
     session_id: uuid.UUID
     preferred_time: LocalTime | None = Field(
@@ -129,7 +139,7 @@ class VisitBook(BaseModel):
         max_length=20,
         description="The care-plan window this visit serves; found from the date when left out.",
     )
-    override_capacity: bool = Field(
+    override_capacity: StrictBool = Field(
         default=False,
         description="An admin books past a station type's capacity (with override_reason); "
         "anyone else is refused (403). With nothing over capacity it is not used: she is "
@@ -148,17 +158,23 @@ class VisitBook(BaseModel):
 
 
 class VisitReschedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     session_id: uuid.UUID
     preferred_time: LocalTime | None = Field(default=None, description="Local time wanted.")
     reason: Reason
 
 
 class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: Reason
 
 
 class CheckIn(BaseModel):
     """Scan her card (MRN) or the visit's code; a second scan returns the same visit."""
+
+    model_config = ConfigDict(extra="forbid")
 
     mrn: str | None = Field(
         default=None,
@@ -172,7 +188,7 @@ class CheckIn(BaseModel):
         description="What the scanner read: her MRN or the visit's code (its id), spaces and "
         "case ignored.",
     )
-    walk_in: bool = Field(
+    walk_in: StrictBool = Field(
         default=False,
         description="The desk confirms a walk-in today although she is booked on another day "
         "(without it that is a 409 naming the day).",
@@ -193,6 +209,8 @@ class CheckIn(BaseModel):
 
 
 class ExamOrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     exam_code: ExamCode
 
 

@@ -55,6 +55,28 @@ async def test_booking_places_her_in_the_first_free_hour_and_window(api: Api) ->
     assert response.headers["location"] == f"/v1/visits/{visit['id']}"
 
 
+async def test_a_misspelt_field_is_a_422_naming_it_and_books_nothing(api: Api) -> None:
+    """A desk integration that sends `prefered_time` must hear of it, not get her booked at
+    the session's first free hour (issue 19 probe); a flag given as a string is refused too."""
+    session = await open_session(api)
+    mother = await mother_with_butler(api)
+    desk = api.auth("frontdesk")
+    for extra, field in (
+        ({"prefered_time": "15:30"}, "prefered_time"),
+        ({"override_capacity": "yes", "override_reason": "full"}, "override_capacity"),
+    ):
+        body = {"mother_id": mother["id"], "session_id": session["id"], **extra}
+        problem = assert_problem(await api.client.post("/v1/visits", headers=desk, json=body), 422)
+        assert field in str(problem["errors"]), problem
+    listed = await api.client.get("/v1/visits", headers=desk, params={"mother_id": mother["id"]})
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["items"] == []
+    # Spelt right, she is booked.
+    assert (await book(api, mother["id"], session["id"])).status_code == 201
+    listed = await api.client.get("/v1/visits", headers=desk, params={"mother_id": mother["id"]})
+    assert len(listed.json()["items"]) == 1
+
+
 async def test_a_full_session_is_409(api: Api) -> None:
     session = await open_session(api, starts="08:00", ends="09:00", per_hour=1)
     first = await mother_with_butler(api, serial="101", phone="13800000101")
