@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from sim import booking
 from sim.simulator import Scenario, _local, prepare_template, report, run_scenario, table
-from tests.queues.test_simulator import SHORT
+from tests.helpers.scenarios import SHORT
 
 W26 = ["ogtt", "urine", "us_obstetric", "vitals", "consultation"]
 W12 = ["fasting_glucose", "cbc", "us_early", "urine", "vitals", "consultation"]
