@@ -27,6 +27,7 @@ from tests.helpers.browser import (
     PHONE,
     TV,
     Server,
+    clinic_today,
     launch_chromium,
     missing_browser,
     open_console,
@@ -65,7 +66,7 @@ def prepare_day(server: Server) -> Day:
     day = Day()
     desk = server.login("frontdesk")
     admin = server.login("admin")
-    today = time.strftime("%Y-%m-%d")
+    today = clinic_today().isoformat()  # the clinic's day, not this machine's
     sessions = server.ok("GET", "/v1/clinic-sessions", token=desk)["items"]
     session = next(s for s in sessions if s["session_date"] == today) if sessions else None
     mothers = {m["mrn"]: m for m in server.ok("GET", "/v1/mothers?limit=50", token=desk)["items"]}
