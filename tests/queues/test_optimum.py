@@ -9,6 +9,7 @@ from app.core.settings import OgttBetweenDraws
 from app.queues.domain import BetweenDraws
 from sim.optimum import Instance, Job, Room, Service, solve
 from sim.simulator import Scenario, run_scenario
+from tests.helpers.scenarios import SHORT as SHORT_MORNING
 
 M = 60  # seconds in a minute: the model counts seconds
 
@@ -116,32 +117,13 @@ def test_a_station_that_closes_starts_nobody_after_it() -> None:
     assert sorted(late.waits) == [0.0, 15.0]
 
 
+# The simulator tests' short morning, an hour long, busier, with a 30-week mix (no OGTT).
 SHORT = {
-    "name": "short-morning",
-    "seed": 5,
-    "opens_at": "08:00",
+    **SHORT_MORNING,
     "closes_at": "09:00",
-    "stations": [
-        {"code": "VIT", "type": "vitals", "servers": 1},
-        {"code": "LAB", "type": "blood_draw", "servers": 1},
-        {"code": "URI", "type": "urine", "servers": 1},
-        {"code": "US", "type": "ultrasound", "servers": 1},
-        {"code": "DOC", "type": "doctor", "servers": 1},
-    ],
-    "service_minutes": {
-        "vitals": {"mean": 3, "sd": 1},
-        "blood_draw": {"mean": 4, "sd": 1},
-        "urine": {"mean": 3, "sd": 1},
-        "ultrasound": {"mean": 12, "sd": 3},
-        "doctor": {"mean": 8, "sd": 2},
-    },
     "arrivals": {"booked_per_hour": 8, "punctuality_sd_minutes": 5, "walk_ins": 1},
     "visit_mix": [
-        {
-            "weight": 1,
-            "gestational_week": 12,
-            "exams": ["fasting_glucose", "cbc", "us_early", "urine", "vitals", "consultation"],
-        },
+        SHORT_MORNING["visit_mix"][0],
         {
             "weight": 1,
             "gestational_week": 30,
