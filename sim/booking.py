@@ -32,6 +32,7 @@ from app.visits.capacity import (
     Request,
     Rooms,
     SessionHours,
+    asked_hour,
     book_requests,
     need_of,
 )
@@ -60,6 +61,9 @@ class BookedDay:
     refused: int
     offered: int  # refused requests booked into another session the desk offered
     arrivals: list[Arrival] = field(repr=False, default_factory=list)
+    # accepted into the day, but at another hour than the one asked (the nearest the desk
+    # offered: the hour asked was full, or would have kept a mother waiting too long)
+    other_hour: int = 0
 
     @property
     def refused_unoffered(self) -> int:
@@ -171,6 +175,14 @@ def booked_by_the_service(scenario: Scenario, catalogue: Catalogue) -> BookedDay
         _arrival(scenario, n, r, _local(final[n]), False) for n, r in numbered if n in final
     ] + [_arrival(scenario, n, r, _local(r.wished_at), True) for n, r in numbered if r.walk_in]
     refused = [p for p in placements if p.session_id != today]
+    asked = sessions_of(scenario)[0]
+    other_hour = sum(
+        1
+        for p in placements
+        if p.session_id == today
+        and p.request.preferred is not None
+        and p.slot != asked_hour(asked, p.request.preferred)
+    )
     return BookedDay(
         BOOKED,
         len(placements),
@@ -179,6 +191,7 @@ def booked_by_the_service(scenario: Scenario, catalogue: Catalogue) -> BookedDay
         len(refused),
         sum(1 for p in refused if p.session_id is not None),
         sorted(arrivals, key=lambda a: (a.at, a.number)),
+        other_hour,
     )
 
 

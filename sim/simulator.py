@@ -1218,10 +1218,10 @@ def table(comparisons: list[Comparison]) -> str:
     days = [c for c in comparisons if c.booking is not None]
     if days:
         lines += [
-            "| scenario | day | between OGTT draws | requests | accepted | refused | "
-            "refused, offered another session | walk-ins | fixed wait mean / p90 | "
-            "routing wait mean / p90 | optimum wait mean |",
-            "| --- | --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |",
+            "| scenario | day | between OGTT draws | requests | accepted | of them, at another "
+            "hour | refused | refused, offered another session | walk-ins | fixed wait mean / p90 "
+            "| routing wait mean / p90 | optimum wait mean |",
+            "| --- | --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
         ]
         for c in days:
             b = c.booking
@@ -1230,7 +1230,7 @@ def table(comparisons: list[Comparison]) -> str:
             o = c.optimum
             lines.append(
                 f"| {c.scenario} | {b.variant} | {c.between_draws} | {b.requests} | "
-                f"{b.accepted} | {b.refused} | {b.offered} | {b.walk_ins} | "
+                f"{b.accepted} | {b.other_hour} | {b.refused} | {b.offered} | {b.walk_ins} | "
                 f"{fixed.wait_mean} / {fixed.wait_p90} | {ours.wait_mean} / {ours.wait_p90} | "
                 f"{o.wait_mean if o is not None and o.found else '-'} |"
             )

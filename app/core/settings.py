@@ -212,6 +212,14 @@ class Settings(BaseSettings):
         le=240,
         description="A mother who missed her call rejoins the queue after this delay.",
     )
+    booking_max_wait_minutes: float = Field(
+        default=15.0,
+        ge=1,
+        le=240,
+        description="A booking is refused (the desk offered other hours and sessions) when, with "
+        "her, the forecast wait at a station type she needs would pass this many minutes for "
+        "her or a mother booked after her arrival (an admin may override).",
+    )
     ogtt_between_draws: OgttBetweenDraws = Field(
         default=OgttBetweenDraws.REST,
         description="rest: no other exam between the glucose drink and the OGTT's last draw (the "

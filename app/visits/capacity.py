@@ -18,6 +18,16 @@ rules as one booked at the desk.
   exceed its capacity (exactly at capacity is accepted), and when in her hour no room of a type
   she needs is open from her arrival time on, or the longest time one stays open after her
   arrival is shorter than her work there. An admin may override, with a reason.
+- **Her hour's wait** (BOOKING_MAX_WAIT_MINUTES, 15 by default). The session's sums let an
+  early hour hold more work than its rooms do in it. So the booking also forecasts, at each
+  station type she needs, the wait of every mother of the session at the arrival times
+  given (``station_waits``: first come, first served, one mother to a room, each room within
+  its hours). It is refused when, with her, she or a mother coming at or after her arrival
+  would wait longer than the limit, and longer than without her. A booking without a time
+  takes the first hour that accepts her; a refused hour is offered the session's nearest
+  hours that would take her, then the next sessions. The 15 minutes were chosen on the
+  booking-requests day of the simulator (bench/RESULTS.md): 10, 15 and 20 gave a p90 wait of
+  14.6, 11.5 and 33.1 minutes with 36, 37 and 36 of 56 requests accepted that morning.
 - **Her arrival time**, inside her booked hour: the hour's bottleneck is the station type she
   needs with the highest load, counted in the rooms open in that hour. Each booking arranges
   the hour again (the service writes the others' new times in the same transaction, under the
@@ -43,9 +53,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from app.queues.domain import Catalogue
-from app.visits.domain import SessionShape, first_free_slot
+from app.visits.domain import SessionShape, free_slots, nearest_first
 
 EPSILON = 1e-6  # float sums of learned minutes: "exactly at capacity" stays accepted
+# A room that closes at 11:59:59 closes at noon: the time of day has no 24:00, and clinics
+# write the end of a day or session so; times here are on a five-minute grid.
+CLOSING_SLACK = 1 / 60
+MAX_WAIT_MINUTES = 15.0  # the default of BOOKING_MAX_WAIT_MINUTES
 ARRIVAL_STEP = 5  # minutes: arrival times are given on a five-minute grid
 HOUR = 60
 
@@ -98,6 +112,10 @@ class StationLoad:
         None  # the hour it is for (her arrival to the rooms' closing); None: the session
     )
     arrival: time | None = None  # with ``hour``: her arrival time
+    # A refusal for her hour's queue: the longest forecast wait there with her, and the most
+    # a booking may make (the session's demand and capacity stay as they are).
+    wait_minutes: float | None = None
+    max_wait_minutes: float | None = None
 
     @property
     def load(self) -> float | None:
@@ -108,6 +126,8 @@ class StationLoad:
 
     @property
     def over(self) -> bool:
+        if self.wait_minutes is not None:
+            return True
         return self.installed and self.demand_minutes > self.capacity_minutes + EPSILON
 
 
@@ -230,7 +250,9 @@ def hour_arrivals(
         if early:
             continue
         late_work += work
-        out[i] = max(hour_minutes - late_work / servers, early_end)
+        # Each through by the hour's end: the rooms' share of the work from her on, and her
+        # own exam in one room (a scan is not shared between two rooms).
+        out[i] = max(min(hour_minutes - late_work / servers, hour_minutes - work), early_end)
     return [int(math.floor(min(max(at, 0.0), last) / ARRIVAL_STEP) * ARRIVAL_STEP) for at in out]
 
 
@@ -270,12 +292,90 @@ def open_after(
     return servers, longest
 
 
+def station_waits(
+    hours: SessionHours, rooms: Sequence[Rooms], items: Sequence[tuple[time, float]]
+) -> list[float]:
+    """The forecast wait of each booking at one station type (``rooms``: its stations), for
+    ``items`` (her arrival time, her minutes there) in booking order. The mothers are taken
+    in the order they come (at the same time, in booking order), each into the room that can
+    start her first and finish her before it closes, as one room takes one mother at a time:
+    her wait is from her arrival to that start (inf: no room can see her before it closes).
+    A forecast at the learned minutes: it does not know the order the routing will call them
+    in, nor what else each mother does first."""
+    day = hours.day
+    free = [
+        [_minutes(day, r.opens_at), _minutes(day, r.closes_at)]
+        for r in rooms
+        for _ in range(r.servers)
+    ]
+    order = sorted(range(len(items)), key=lambda i: (items[i][0], i))
+    waits = [0.0] * len(items)
+    for i in order:
+        at, work = _minutes(day, items[i][0]), items[i][1]
+        if work <= 0:
+            continue
+        starts = [
+            (max(at, room[0]), n)
+            for n, room in enumerate(free)
+            if max(at, room[0]) + work <= room[1] + CLOSING_SLACK + EPSILON
+        ]
+        if not starts:
+            waits[i] = math.inf
+            continue
+        start, n = min(starts)
+        waits[i] = start - at
+        free[n][0] = start + work
+    return waits
+
+
+def _wait_refusals(
+    hours: SessionHours,
+    rooms: Sequence[Rooms],
+    booked: Sequence[Booked],
+    rearranged: Mapping[int, time],
+    need: Need,
+    slot: time,
+    arrival: time,
+    types: Iterable[StationLoad],
+    max_wait: float,
+) -> list[StationLoad]:
+    """Her station types where, with her, a mother booked at or after her arrival would wait
+    longer than ``max_wait`` minutes, and longer than without her."""
+    out: list[StationLoad] = []
+    arrivals = [rearranged.get(i, b.arrival or b.slot) for i, b in enumerate(booked)]
+    for load in types:
+        station_type = load.station_type
+        mine = [r for r in rooms if r.station_type == station_type]
+        others = [
+            (at, b.need.minutes.get(station_type, 0.0))
+            for at, b in zip(arrivals, booked, strict=True)
+        ]
+        with_her = station_waits(hours, mine, [*others, (arrival, need.minutes[station_type])])
+        without = station_waits(hours, mine, others)
+        after = [i for i, (at, work) in enumerate(others) if at >= arrival and work > 0]
+        worst = max([with_her[-1], *(with_her[i] for i in after)])
+        before = max([0.0, *(without[i] for i in after)])
+        if worst > max_wait + EPSILON and worst > before + EPSILON:
+            out.append(
+                replace(
+                    load,
+                    hour=slot,
+                    arrival=arrival,
+                    wait_minutes=worst,
+                    max_wait_minutes=max_wait,
+                )
+            )
+    return out
+
+
 def decide(
     hours: SessionHours,
     rooms: Sequence[Rooms],
     booked: Sequence[Booked],
     need: Need,
     slot: time,
+    *,
+    max_wait: float | None = MAX_WAIT_MINUTES,
 ) -> Decision:
     """The rules for one request into one session, at the hour ``slot``: her loads, the types
     she would push past capacity or that are not open long enough in her hour after she comes
@@ -321,7 +421,7 @@ def decide(
         if work <= 0 or not s.installed or s.station_type in over_types:
             continue
         servers, longest = open_after(hours, rooms, s.station_type, arrival, slot)
-        if longest + EPSILON < work:
+        if longest + CLOSING_SLACK + EPSILON < work:
             over.append(
                 StationLoad(
                     station_type=s.station_type,
@@ -332,6 +432,25 @@ def decide(
                     arrival=arrival,
                 )
             )
+    if max_wait is not None:  # her hour's queue: nobody kept waiting past the limit by her
+        over_types = {s.station_type for s in over}
+        over += _wait_refusals(
+            hours,
+            rooms,
+            booked,
+            rearranged,
+            need,
+            slot,
+            arrival,
+            [
+                s
+                for s in with_her
+                if need.minutes.get(s.station_type, 0.0) > 0
+                and s.installed
+                and s.station_type not in over_types
+            ],
+            max_wait,
+        )
     return Decision(loads=with_her, over=over, arrival=arrival, rearranged=rearranged)
 
 
@@ -365,46 +484,78 @@ class Placement:
     refused: list[StationLoad]  # why the session asked for said no (empty: it said yes)
 
 
+SAME_DAY_HOURS = 2  # of the alternatives offered, at most this many other hours of the session
+
+
 def book_requests(
     sessions: Sequence[OpenSession],
     rooms: Sequence[Rooms],
     requests: Iterable[Request],
     *,
     alternatives: int = 3,
+    max_wait: float | None = MAX_WAIT_MINUTES,
 ) -> list[Placement]:
-    """Book requests in order as the service does: the hour asked for (or the first with a
-    place), refused past a station type's capacity; a refused request takes the first of the
-    next ``alternatives`` sessions with a place and room (what the desk is offered)."""
+    """Book requests in order as the service does: the hour asked for (none asked: the first
+    hour with a place whose rules accept her), refused past a station type's capacity or its
+    hour's wait; a refused request takes the first of the ``alternatives`` the desk is offered
+    (other hours of the same session, the nearest first, then the next sessions)."""
     ordered = sorted(sessions, key=lambda s: (s.hours.day, s.hours.starts_at, s.hours.session_id))
     booked = {s.hours.session_id: list(s.booked) for s in ordered}
     out: list[Placement] = []
     where: dict[int, tuple[uuid.UUID, int]] = {}  # a placement's booking in ``booked``
     for request in requests:
         at = next(i for i, s in enumerate(ordered) if s.hours.session_id == request.session_id)
+        asked = ordered[at]
+
+        def attempt(s: OpenSession, slot: time, need: Need = request.need) -> Decision:
+            return decide(s.hours, rooms, booked[s.hours.session_id], need, slot, max_wait=max_wait)
+
         refused: list[StationLoad] = []
-        placed: Placement | None = None
-        for s in ordered[at : at + 1 + alternatives]:
-            first = s.hours.session_id == request.session_id
-            slot = _free_hour(s, booked[s.hours.session_id], request.preferred if first else None)
-            if slot is None:
-                continue
-            decision = decide(s.hours, rooms, booked[s.hours.session_id], request.need, slot)
-            if not decision.accepted:
-                if first:
+        choice: tuple[OpenSession, time, Decision] | None = None
+        hours = _free_hours(asked, booked[asked.hours.session_id])
+        if request.preferred is not None:
+            slot = asked_hour(asked, request.preferred)
+            if slot is not None and slot in hours:
+                decision = attempt(asked, slot)
+                if decision.accepted:
+                    choice = (asked, slot, decision)
+                else:
                     refused = decision.over
-                continue
-            in_session = booked[s.hours.session_id]
-            for i, new_at in decision.rearranged.items():
-                in_session[i] = Booked(
-                    in_session[i].need, in_session[i].slot, new_at, in_session[i].ref
-                )
-            where[len(out)] = (s.hours.session_id, len(in_session))
-            in_session.append(Booked(request.need, slot, decision.arrival))
-            placed = Placement(
-                request, s.hours.session_id, slot, decision.arrival, not first, refused
+            # The desk is offered the nearest hours that accept her: the first is taken.
+            hours = nearest_first(hours, slot) if slot is not None else hours
+            for other in hours if choice is None else []:
+                decision = attempt(asked, other)
+                if decision.accepted:
+                    choice = (asked, other, decision)
+                    break
+        else:
+            for slot in hours:
+                decision = attempt(asked, slot)
+                if decision.accepted:
+                    choice = (asked, slot, decision)
+                    break
+                refused = refused or decision.over
+        for s in ordered[at + 1 : at + 1 + alternatives] if choice is None else []:
+            for slot in _free_hours(s, booked[s.hours.session_id]):
+                decision = attempt(s, slot)
+                if decision.accepted:
+                    choice = (s, slot, decision)
+                    break
+            if choice is not None:
+                break
+        if choice is None:
+            out.append(Placement(request, None, None, None, False, refused))
+            continue
+        s, slot, decision = choice
+        in_session = booked[s.hours.session_id]
+        for i, new_at in decision.rearranged.items():
+            in_session[i] = Booked(
+                in_session[i].need, in_session[i].slot, new_at, in_session[i].ref
             )
-            break
-        out.append(placed or Placement(request, None, None, None, False, refused))
+        where[len(out)] = (s.hours.session_id, len(in_session))
+        in_session.append(Booked(request.need, slot, decision.arrival))
+        moved = s is not asked
+        out.append(Placement(request, s.hours.session_id, slot, decision.arrival, moved, refused))
     # Later bookings arrange their hours again: each placement with its hour's final arrival.
     return [
         replace(p, arrival=booked[where[n][0]][where[n][1]].arrival) if n in where else p
@@ -412,15 +563,15 @@ def book_requests(
     ]
 
 
-def _free_hour(
-    session: OpenSession, booked: Sequence[Booked], preferred: time | None
-) -> time | None:
-    """The hour asked for if it has a place, else (none asked) the first hour with one."""
+def asked_hour(session: OpenSession, preferred: time) -> time | None:
+    return SessionShape(
+        session.hours.day, session.hours.starts_at, session.hours.ends_at, session.per_hour
+    ).slot_of(preferred)
+
+
+def _free_hours(session: OpenSession, booked: Sequence[Booked]) -> list[time]:
+    """The session's hours with a place, in order."""
     shape = SessionShape(
         session.hours.day, session.hours.starts_at, session.hours.ends_at, session.per_hour
     )
-    counts = Counter(b.slot for b in booked)
-    if preferred is not None:
-        slot = shape.slot_of(preferred)
-        return slot if slot is not None and counts[slot] < shape.per_hour else None
-    return first_free_slot(shape, dict(counts))
+    return free_slots(shape, dict(Counter(b.slot for b in booked)))

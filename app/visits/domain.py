@@ -93,3 +93,24 @@ def first_free_slot(
         if booked_per_slot.get(slot, 0) < shape.per_hour:
             return slot
     return None
+
+
+def free_slots(
+    shape: SessionShape, booked_per_slot: dict[time, int], *, earliest: time | None = None
+) -> list[time]:
+    """Every hour with room, in order, not before ``earliest``."""
+    return [
+        slot
+        for slot in shape.slots()
+        if (earliest is None or slot >= earliest) and booked_per_slot.get(slot, 0) < shape.per_hour
+    ]
+
+
+def nearest_first(slots: list[time], asked: time) -> list[time]:
+    """``slots`` other than ``asked``, the nearest to it first (a later hour before an earlier
+    one as near)."""
+    base = datetime.combine(date.min, asked)
+    return sorted(
+        (s for s in slots if s != asked),
+        key=lambda s: (abs(datetime.combine(date.min, s) - base), s < asked),
+    )

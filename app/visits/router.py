@@ -87,6 +87,7 @@ async def get_clinic(clock: ClockDep, settings: SettingsDep) -> service.Clinic:
         guidelines=load_guidelines(settings.care_plan_dir),
         queue_policy=QueuePolicy.from_settings(settings),
         region_flags=settings.care_plan_region_flags,
+        max_wait_minutes=settings.booking_max_wait_minutes,
     )
 
 

@@ -75,6 +75,16 @@ class StationLoadPublic(BaseModel):
         description="Demand over capacity, in percent (null: no room of this type then)."
     )
     over: bool = Field(description="Past capacity (only an admin's override books so).")
+    wait_minutes: float | None = Field(
+        default=None,
+        description="A refusal for her hour's queue: the longest forecast wait at this station "
+        "type with her (a mother booked at or after her arrival); null otherwise, and null with "
+        "max_wait_minutes set when a mother would not be seen before the rooms close.",
+    )
+    max_wait_minutes: float | None = Field(
+        default=None,
+        description="With wait_minutes: the most a booking may make (BOOKING_MAX_WAIT_MINUTES).",
+    )
 
 
 class SessionForecast(BaseModel):
@@ -95,6 +105,12 @@ class SessionAlternative(BaseModel):
     session_date: date
     starts_at: LocalTime
     ends_at: LocalTime
+    hour: LocalTime = Field(
+        description="The hour it would book her into: give it as preferred_time to take it."
+    )
+    arrival_at_local: LocalTime = Field(
+        description="The arrival time that hour would give her (clinic time)."
+    )
     places_left: int
     bottleneck_load_percent: float | None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -41,7 +42,9 @@ from app.visits.domain import (
     SessionShape,
     VisitStatus,
     first_free_slot,
+    free_slots,
     local_datetime,
+    nearest_first,
 )
 from app.visits.models import ClinicSession, ExamOrder, ExamOrderStatus, Visit
 from app.visits.repository import VisitRepository
@@ -93,6 +96,8 @@ class Clinic(ClinicTime):
     guidelines: dict[str, Guideline]
     queue_policy: QueuePolicy = field(default_factory=QueuePolicy)
     region_flags: frozenset[str] = frozenset()
+    # BOOKING_MAX_WAIT_MINUTES: the longest forecast wait at a station a booking may make
+    max_wait_minutes: float = capacity.MAX_WAIT_MINUTES
 
     def queue_ctx(self, actor: Principal) -> Ctx:
         return Ctx(now=self.now, tz=self.tz, actor=actor, policy=self.queue_policy)
@@ -260,6 +265,10 @@ def station_loads(
             capacity_minutes=round(s.capacity_minutes, 1),
             load_percent=round(s.load * 100, 1) if s.load is not None else None,
             over=s.over,
+            wait_minutes=round(s.wait_minutes, 1)
+            if s.wait_minutes is not None and math.isfinite(s.wait_minutes)
+            else None,
+            max_wait_minutes=s.max_wait_minutes,
         )
         for s in loads
     ]
@@ -321,10 +330,38 @@ async def _alternatives(
     refused: ClinicSession,
     catalogue: Catalogue,
     rooms: list[capacity.Rooms],
+    *,
+    booked_here: list[capacity.Booked],
+    need: capacity.Need,
+    asked: time | None,
 ) -> list[SessionAlternative]:
-    """The next sessions after ``refused`` that would book her as it would have: a free
-    hour (the one a booking without a time takes), her care-plan window when dates outside it
-    are refused, no other visit of hers that day, and room for her exams there."""
+    """What the desk is offered, each a booking that would succeed as this one would have:
+    when she asked for an hour, up to two other hours of the same session (the nearest
+    first), then the next sessions after ``refused``, each at its first hour that takes her
+    (a free hour, her care-plan window when dates outside it are refused, no other visit of
+    hers that day, room for her exams there and no wait past the limit)."""
+    out: list[SessionAlternative] = []
+    if asked is not None:
+        counts = await repo.slot_counts(refused.id)
+        if her.moving is not None and her.moving.session_id == refused.id:
+            counts[her.moving.slot_start] = counts.get(her.moving.slot_start, 1) - 1
+        shape = _shape(refused)
+        earliest = (
+            shape.slot_of(clinic.local_time) if refused.session_date == clinic.today else None
+        )
+        for slot in nearest_first(free_slots(shape, counts, earliest=earliest), asked):
+            if len(out) == min(capacity.SAME_DAY_HOURS, ALTERNATIVES):
+                break
+            decision = capacity.decide(
+                session_hours(refused),
+                rooms,
+                booked_here,
+                need,
+                slot,
+                max_wait=clinic.max_wait_minutes,
+            )
+            if decision.accepted:
+                out.append(_alternative(refused, slot, decision, need, counts, clinic))
     ignore = her.moving.id if her.moving is not None else None
     later = [
         s
@@ -343,7 +380,6 @@ async def _alternatives(
         counts[her.moving.slot_start] = counts.get(her.moving.slot_start, 1) - 1
     booked = await _booked_in(repo, clinic, catalogue, [s.id for s in later], ignore=ignore)
     guideline = clinic.guideline(her.pregnancy)
-    out: list[SessionAlternative] = []
     for s in later:
         if len(out) == ALTERNATIVES:
             break
@@ -351,8 +387,8 @@ async def _alternatives(
         earliest = shape.slot_of(clinic.local_time) if s.session_date == clinic.today else None
         if s.session_date == clinic.today and s.ends_at <= clinic.local_time:
             continue
-        slot = first_free_slot(shape, slots[s.id], earliest=earliest)
-        if slot is None:
+        hours = free_slots(shape, slots[s.id], earliest=earliest)
+        if not hours:
             continue
         if her.refuse_outside_window:
             window, ga_day = _choose_window(
@@ -367,32 +403,65 @@ async def _alternatives(
         other = await repo.active_visit_on(her.pregnancy.mother_id, s.session_date)
         if other is not None and other.id != ignore:
             continue
-        need = capacity.need_of(
+        theirs = capacity.need_of(
             await expected_exams(repo, her.pregnancy, clinic, s.session_date), catalogue
         )
-        decision = capacity.decide(session_hours(s), rooms, booked[s.id], need, slot)
-        if not decision.accepted:
-            continue
-        neck = capacity.bottleneck(decision.loads, need)
-        out.append(
-            SessionAlternative(
-                session_id=s.id,
-                name=s.name,
-                session_date=s.session_date,
-                starts_at=s.starts_at,
-                ends_at=s.ends_at,
-                places_left=session_view(s, 0, slots=slots[s.id], clinic=clinic).places_left,
-                bottleneck_load_percent=round(neck.load * 100, 1)
-                if neck is not None and neck.load is not None
-                else None,
+        for slot in hours:
+            decision = capacity.decide(
+                session_hours(s),
+                rooms,
+                booked[s.id],
+                theirs,
+                slot,
+                max_wait=clinic.max_wait_minutes,
             )
-        )
+            if decision.accepted:
+                out.append(_alternative(s, slot, decision, theirs, slots[s.id], clinic))
+                break
     return out
+
+
+def _alternative(
+    session: ClinicSession,
+    slot: time,
+    decision: capacity.Decision,
+    need: capacity.Need,
+    counts: dict[time, int],
+    clinic: Clinic,
+) -> SessionAlternative:
+    neck = capacity.bottleneck(decision.loads, need)
+    return SessionAlternative(
+        session_id=session.id,
+        name=session.name,
+        session_date=session.session_date,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        hour=slot,
+        arrival_at_local=decision.arrival or slot,
+        places_left=session_view(session, 0, slots=counts, clinic=clinic).places_left,
+        bottleneck_load_percent=round(neck.load * 100, 1)
+        if neck is not None and neck.load is not None
+        else None,
+    )
 
 
 def _over_text(over: list[capacity.StationLoad]) -> str:
     return "; ".join(
         (
+            f"at {s.station_type} a mother of the {s.hour:%H:%M} hour would not be seen before"
+            f" its rooms close if she came too (arriving {s.arrival:%H:%M})"
+        )
+        if s.wait_minutes is not None
+        and not math.isfinite(s.wait_minutes)
+        and s.hour is not None
+        and s.arrival is not None
+        else (
+            f"at {s.station_type} a mother of the {s.hour:%H:%M} hour would wait about"
+            f" {s.wait_minutes:.0f} minutes with her (arriving {s.arrival:%H:%M}); a booking may"
+            f" make at most {s.max_wait_minutes:.0f}"
+        )
+        if s.wait_minutes is not None and s.hour is not None and s.arrival is not None
+        else (
             f"{s.station_type} has no room open in the {s.hour:%H:%M} hour after her arrival"
             f" at {s.arrival:%H:%M}"
             if not s.capacity_minutes
@@ -414,24 +483,51 @@ async def _capacity_check(
     *,
     her: Her,
     session: ClinicSession,
-    slot: time,
+    slots: list[time],
+    asked: bool,
     clinic: Clinic,
     override: str | None,
-) -> tuple[list[str], capacity.Decision]:
+) -> tuple[list[str], time, capacity.Decision]:
     """Her exams on the session's day against its stations' rooms (the session row is locked:
     bookings into it are decided one at a time). Past capacity, or a station type of hers not
     open long enough in her hour: 409 with the next sessions that would book her, unless
     ``override`` (an admin's reason) books her anyway. The hour's other bookings whose arrival
-    time the decision arranges again are given it (in this transaction)."""
+    time the decision arranges again are given it (in this transaction). ``slots``: the hours
+    she may take, tried in order (the first whose rules accept her is hers; none: the first's
+    refusal); ``asked``: the one hour she asked for (the others of the session are offered)."""
     catalogue = await load_catalogue(repo.session)
     rooms = rooms_of(await repo.stations())
     exams = await expected_exams(repo, her.pregnancy, clinic, session.session_date)
     need = capacity.need_of(exams, catalogue)
     ignore = her.moving.id if her.moving is not None else None
     booked = (await _booked_in(repo, clinic, catalogue, [session.id], ignore=ignore))[session.id]
-    decision = capacity.decide(session_hours(session), rooms, booked, need, slot)
+    slot, decision = slots[0], None
+    for candidate in slots:
+        tried = capacity.decide(
+            session_hours(session),
+            rooms,
+            booked,
+            need,
+            candidate,
+            max_wait=clinic.max_wait_minutes,
+        )
+        if tried.accepted:
+            slot, decision = candidate, tried
+            break
+        decision = decision or tried
+    assert decision is not None
     if decision.over and override is None:
-        alternatives = await _alternatives(repo, clinic, her, session, catalogue, rooms)
+        alternatives = await _alternatives(
+            repo,
+            clinic,
+            her,
+            session,
+            catalogue,
+            rooms,
+            booked_here=booked,
+            need=need,
+            asked=slot if asked else None,
+        )
         raise OverCapacity(
             f"This session cannot take her exams: {_over_text(decision.over)}."
             + (" Another session has room." if alternatives else " No session soon has room."),
@@ -445,7 +541,7 @@ async def _capacity_check(
             },
         )
     await _rearrange(repo, session, booked, decision, clinic)
-    return exams, decision
+    return exams, slot, decision
 
 
 async def _rearrange(
@@ -562,7 +658,9 @@ async def _bookable_slot(
     preferred: time | None,
     clinic: Clinic,
     ignore_visit: Visit | None = None,
-) -> tuple[ClinicSession, time]:
+) -> tuple[ClinicSession, list[time], bool]:
+    """The session (its row locked) and the hours a booking may take, in the order tried: the
+    hour asked for (and True), or every hour with a place from now on (False)."""
     session = await repo.clinic_session(session_id, for_update=True)  # serialises its bookings
     if session is None:
         raise invalid_field("session_id", "no clinic session with that id")
@@ -591,14 +689,14 @@ async def _bookable_slot(
                 f"The {slot:%H:%M} hour already has {shape.per_hour} mothers booked.",
                 extra={"session_id": str(session.id), "slot": f"{slot:%H:%M}"},
             )
-        return session, slot
-    free = first_free_slot(shape, counts, earliest=earliest)
-    if free is None:
+        return session, [slot], True
+    free = free_slots(shape, counts, earliest=earliest)
+    if not free:
         raise SessionFull(
             f"All {shape.capacity} places of this session are taken.",
             extra={"session_id": str(session.id)},
         )
-    return session, free
+    return session, free, False
 
 
 def _choose_window(
@@ -656,7 +754,7 @@ async def book_visit(
     """Book her; past a station type's capacity only with ``override`` (an admin's reason:
     the types overridden are returned, for the audit)."""
     pregnancy = await _pregnancy(mothers, mother)
-    session, slot = await _bookable_slot(
+    session, slots, asked = await _bookable_slot(
         repo, session_id=session_id, preferred=preferred, clinic=clinic
     )
     window, ga_day = _choose_window(
@@ -678,8 +776,8 @@ async def book_visit(
         taken=await _taken_windows(repo, pregnancy),
         refuse_outside_window=refuse_outside_window,
     )
-    exams, decision = await _capacity_check(
-        repo, her=her, session=session, slot=slot, clinic=clinic, override=override
+    exams, slot, decision = await _capacity_check(
+        repo, her=her, session=session, slots=slots, asked=asked, clinic=clinic, override=override
     )
     now = clinic.now
     visit = Visit(
@@ -774,7 +872,7 @@ async def reschedule_visit(
     mother = await mothers.get(visit.mother_id)
     assert mother is not None
     pregnancy = await _pregnancy(mothers, mother)
-    session, slot = await _bookable_slot(
+    session, slots, asked = await _bookable_slot(
         repo, session_id=session_id, preferred=preferred, clinic=clinic, ignore_visit=visit
     )
     other = await repo.active_visit_on(visit.mother_id, session.session_date)
@@ -798,8 +896,8 @@ async def reschedule_visit(
         refuse_outside_window=refuse_outside_window,
         moving=visit,
     )
-    exams, decision = await _capacity_check(
-        repo, her=her, session=session, slot=slot, clinic=clinic, override=None
+    exams, slot, decision = await _capacity_check(
+        repo, her=her, session=session, slots=slots, asked=asked, clinic=clinic, override=None
     )
     before = visit.scheduled_at
     visit.session_id = session.id

@@ -436,9 +436,19 @@ def today_session(server: Server, token: str) -> Any:
 def book_and_check_in(server: Server, desk: str, mother: Any) -> Any:
     """Book her into today's session and check her in; the checked-in visit."""
     session = today_session(server, desk)
-    server.ok(
-        "POST", "/v1/visits", {"mother_id": mother["id"], "session_id": session["id"]}, token=desk
-    )
+    body = {"mother_id": mother["id"], "session_id": session["id"]}
+    status, data, _ = server.call("POST", "/v1/visits", body, token=desk)
+    if status == 409 and str(data.get("type", "")).endswith("/station-over-capacity"):
+        # The demo day runs to midnight: in its last hour the rooms close before a whole
+        # visit is done, and the booking says so. The screens under test come after the
+        # booking, so the admin books her past it, as the demo day does (audited).
+        body |= {
+            "override_capacity": True,
+            "override_reason": "browser test in the day's last hour",
+        }
+        server.ok("POST", "/v1/visits", body, token=server.login("admin"))
+    else:
+        assert 200 <= status < 300, f"POST /v1/visits: {status} {data}"
     return server.ok("POST", "/v1/check-ins", {"mrn": mother["mrn"]}, token=desk)
 
 

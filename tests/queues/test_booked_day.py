@@ -111,7 +111,7 @@ def test_both_days_are_replayed_and_reported(template: Path, tmp_path: Path) -> 
     booked = days[1]
     assert (
         f"| short-booking | booked by the service | rest | 10 | {booked.accepted} | "
-        f"{booked.refused} | {booked.offered} | 1 |"
+        f"{booked.other_hour} | {booked.refused} | {booked.offered} | 1 |"
     ) in written
     targets = report(comparisons, [1.0, 1.0], [Path("short.json")])
     assert "p90 wait of those the service accepted (routing)" in targets

@@ -9,73 +9,31 @@ from datetime import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
-from app.queues.models import ExamType, Station
+from app.core.settings import Settings
+from app.queues.models import Station
 from tests.helpers.api import Api
-from tests.helpers.factories import BOOKING_PANEL, record_elsewhere
-from tests.helpers.mothers import mother_with_butler
+from tests.helpers.capacity import (
+    FIRST_VISIT_EXAMS,
+    FIRST_VISIT_LMP,
+    LATER_VISIT_EXAMS,
+    LATER_VISIT_LMP,
+    capacity_mother,
+    set_stations,
+)
 from tests.helpers.problems import assert_problem
 from tests.helpers.visits import TUESDAY, book, open_session
 
-# A first visit at 30+4 on TUESDAY: her booking panel, the OGTT and an obstetric scan.
-FIRST_VISIT_LMP = "2026-05-01"
-FIRST_VISIT_EXAMS = [
-    "vitals",
-    "consultation",
-    "cbc",
-    "urine",
-    "abo_rh",
-    "liver_kidney",
-    "hbsag",
-    "syphilis",
-    "hiv",
-    "ogtt",
-    "us_obstetric",
-]
-# A later visit at 32+1 (her panel and OGTT recorded elsewhere): nothing fasting.
-LATER_VISIT_LMP = "2026-04-20"
-LATER_VISIT_EXAMS = ["vitals", "consultation", "us_obstetric", "cbc", "urine"]
 
-
-async def _stations(
-    factory: async_sessionmaker[AsyncSession],
-    *,
-    us_rooms: int,
-    us_hours: tuple[time, time] = (time(7, 30), time(17, 30)),
-    learned: dict[str, float] | None = None,
-) -> None:
-    """The ultrasound station's rooms and hours, and learned service minutes."""
-    async with factory() as session:
-        await session.execute(
-            update(Station)
-            .where(Station.code == "US")
-            .values(servers=us_rooms, opens_at=us_hours[0], closes_at=us_hours[1])
-        )
-        for code, minutes in (learned or {}).items():
-            await session.execute(
-                update(ExamType)
-                .where(ExamType.code == code)
-                .values(learned_service_minutes=minutes, learned_samples=10)
-            )
-        await session.commit()
-
-
-async def _mother(api: Api, n: int, *, lmp: str = FIRST_VISIT_LMP, later: bool = False) -> Any:
-    mother = await mother_with_butler(
-        api,
-        serial=f"{200 + n}",
-        phone=f"13800002{n:03d}",
-        pregnancy={"lmp_date": lmp, "gravida": 1, "para": 0, "risk_grade": "green"},
-    )
-    if later:
-        await record_elsewhere(api.client, api.auth("doctor"), mother["id"], BOOKING_PANEL)
-        await record_elsewhere(
-            api.client, api.auth("doctor"), mother["id"], ["ogtt"], on="2026-10-01"
-        )
-    return mother
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The session's rules alone: her hour's wait is not limited here (the longest the setting
+    allows), so that these days can be filled to the minute; test_booking_wait.py tests that
+    rule at the clinic's default."""
+    return settings.model_copy(update={"booking_max_wait_minutes": 240.0})
 
 
 def _by_type(forecast: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -87,14 +45,14 @@ async def test_the_forecast_is_her_plan_s_exams_times_the_learned_minutes_agains
 ) -> None:
     # Ultrasound: 1 room open 08:00-10:00 in an 08:00-12:00 session = 120 minutes; the scan
     # has learned 40 minutes, the OGTT 6 (its default is 5).
-    await _stations(
+    await set_stations(
         session_factory,
         us_rooms=1,
         us_hours=(time(8), time(10)),
         learned={"us_obstetric": 40.0, "ogtt": 6.0},
     )
     session = await open_session(api)
-    booked = await book(api, (await _mother(api, 1))["id"], session["id"])
+    booked = await book(api, (await capacity_mother(api, 1))["id"], session["id"])
     assert booked.status_code == 201, booked.text
     assert booked.json()["forecast_exams"] == FIRST_VISIT_EXAMS
 
@@ -125,6 +83,8 @@ async def test_the_forecast_is_her_plan_s_exams_times_the_learned_minutes_agains
         "capacity_minutes": 480.0,
         "load_percent": 3.8,  # 18 / 480 = 3.75 %
         "over": False,
+        "wait_minutes": None,  # set only on a refusal for her hour's wait
+        "max_wait_minutes": None,
     }
     assert (
         stations["ultrasound"]["demand_minutes"],
@@ -167,10 +127,12 @@ async def _full_ultrasound(
 ) -> dict[str, Any]:
     """A session whose ultrasound holds exactly three scans (1 room x 120 minutes, 40 each),
     with ``booked`` of them booked."""
-    await _stations(factory, us_rooms=1, us_hours=(time(8), time(10)), learned={"us_obstetric": 40})
+    await set_stations(
+        factory, us_rooms=1, us_hours=(time(8), time(10)), learned={"us_obstetric": 40}
+    )
     session = await open_session(api)
     for n in range(booked):
-        response = await book(api, (await _mother(api, n))["id"], session["id"])
+        response = await book(api, (await capacity_mother(api, n))["id"], session["id"])
         assert response.status_code == 201, response.text
     return session
 
@@ -181,10 +143,10 @@ async def test_exactly_at_capacity_is_booked_and_one_more_is_refused_with_altern
     session = await _full_ultrasound(api, session_factory, booked=2)
     later = await open_session(api, day="2026-12-08", repeat_weeks=3)  # 8, 15, 22, 29 Dec
     afternoon = await open_session(api, starts="13:00", ends="17:00")  # no ultrasound then
-    third = await book(api, (await _mother(api, 2))["id"], session["id"])
+    third = await book(api, (await capacity_mother(api, 2))["id"], session["id"])
     assert third.status_code == 201, third.text  # 120 of 120 minutes: exactly full
 
-    fourth_mother = await _mother(api, 3)
+    fourth_mother = await capacity_mother(api, 3)
     body = assert_problem(await book(api, fourth_mother["id"], session["id"]), 409)
     assert body["type"] == "/problems/station-over-capacity"
     assert "ultrasound would need 160 of its 120 minutes (1 room)" in body["detail"]
@@ -218,7 +180,7 @@ async def test_an_admin_overrides_with_a_reason_audited_and_nobody_else_may(
     api: Api, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     session = await _full_ultrasound(api, session_factory, booked=3)
-    mother = await _mother(api, 9)
+    mother = await capacity_mother(api, 9)
     override = {"override_capacity": True, "override_reason": "twin pregnancy, doctor asked"}
 
     desk = await api.client.post(
@@ -283,13 +245,13 @@ async def test_fasting_mothers_are_asked_early_in_their_hour_whatever_the_bookin
 ) -> None:
     # One ultrasound room (4 x 60 minutes): the bottleneck of every mother here (15-minute
     # scans); the hour's 60 minutes of scanning are handed out by arrival time.
-    await _stations(session_factory, us_rooms=1)
+    await set_stations(session_factory, us_rooms=1)
     session = await open_session(api)
     order = [
-        ("later A", await _mother(api, 1, lmp=LATER_VISIT_LMP, later=True)),
-        ("later B", await _mother(api, 2, lmp=FIRST_VISIT_LMP, later=True)),
-        ("fasting C", await _mother(api, 3)),
-        ("fasting D", await _mother(api, 4)),
+        ("later A", await capacity_mother(api, 1, lmp=LATER_VISIT_LMP, later=True)),
+        ("later B", await capacity_mother(api, 2, lmp=FIRST_VISIT_LMP, later=True)),
+        ("fasting C", await capacity_mother(api, 3)),
+        ("fasting D", await capacity_mother(api, 4)),
     ]
     arrivals = {}
     for name, mother in order:
@@ -323,7 +285,7 @@ async def test_desks_racing_for_the_last_scan_book_one_and_refuse_the_others(
     api: Api, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     session = await _full_ultrasound(api, session_factory, booked=2)  # room for one more
-    racers = [await _mother(api, 10 + n) for n in range(RACERS)]
+    racers = [await capacity_mother(api, 10 + n) for n in range(RACERS)]
     # Several desks at once (two accounts: one account's requests queue on its token's row).
     responses = await asyncio.gather(
         *(
@@ -349,7 +311,7 @@ async def test_a_reschedule_into_a_full_session_is_refused_the_same_way(
 ) -> None:
     full = await _full_ultrasound(api, session_factory, booked=3)
     other = await open_session(api, day="2026-12-08")
-    mother = await _mother(api, 7)
+    mother = await capacity_mother(api, 7)
     booked = await book(api, mother["id"], other["id"])
     assert booked.status_code == 201, booked.text
     moved = await api.client.post(
@@ -367,10 +329,10 @@ async def test_a_reschedule_into_a_full_session_is_refused_the_same_way(
     again = await api.client.post(
         f"/v1/visits/{first['id']}/reschedule",
         headers=api.auth("frontdesk"),
-        json={"session_id": full["id"], "preferred_time": "09:00", "reason": "later that morning"},
+        json={"session_id": full["id"], "preferred_time": "08:00", "reason": "the same morning"},
     )
     assert again.status_code == 200, again.text
-    assert "09:00" <= again.json()["arrival_at_local"] < "10:00"
+    assert "08:00" <= again.json()["arrival_at_local"] < "09:00"
     # The 10:00 hour has no ultrasound open (08:00-10:00): refused there, whatever the minutes.
     closed = await api.client.post(
         f"/v1/visits/{first['id']}/reschedule",
@@ -385,32 +347,41 @@ async def test_an_hour_when_her_station_is_closed_is_refused_with_sessions_that_
 ) -> None:
     # Ultrasound 08:00-10:00 in an 08:00-12:00 session: 120 minutes, room for her 40-minute
     # scan in the session's sums, but none open in the 11:00 hour.
-    await _stations(
+    await set_stations(
         session_factory, us_rooms=1, us_hours=(time(8), time(10)), learned={"us_obstetric": 40}
     )
     session = await open_session(api)
     weeks = await open_session(api, day="2026-12-08", repeat_weeks=3)  # 8, 15, 22, 29 Dec
-    mother = await _mother(api, 1)
+    mother = await capacity_mother(api, 1)
     body = assert_problem(await book(api, mother["id"], session["id"], preferred_time="11:00"), 409)
     assert body["type"] == "/problems/station-over-capacity"
     assert "ultrasound has no room open in the 11:00 hour" in body["detail"]
     assert [s["station_type"] for s in body["station_types"]] == ["ultrasound"]
-    days = [a["session_date"] for a in body["alternatives"]]
-    assert days == ["2026-12-08", "2026-12-15", "2026-12-22"]
-    assert body["alternatives"][0]["session_id"] == weeks["id"]
+    # Offered first the session's nearest hours that would book her (10:00 has no scan room
+    # either: 09:00, then 08:00), then the next session.
+    offered = [(a["session_date"], a["hour"]) for a in body["alternatives"]]
+    assert offered == [
+        ("2026-12-01", "09:00:00"),
+        ("2026-12-01", "08:00:00"),
+        ("2026-12-08", "08:00:00"),
+    ]
+    assert body["alternatives"][2]["session_id"] == weeks["id"]
+    assert body["alternatives"][0]["session_id"] == session["id"]
     # An hour when it is open books her.
     nine = await book(api, mother["id"], session["id"], preferred_time="09:00")
     assert nine.status_code == 201, nine.text
 
     # Offered only what would book her: not a day she already has a visit.
-    other = await _mother(api, 2)
+    other = await capacity_mother(api, 2)
     on_the_8th = await book(api, other["id"], weeks["id"])
     assert on_the_8th.status_code == 201, on_the_8th.text
     body = assert_problem(await book(api, other["id"], session["id"], preferred_time="11:00"), 409)
-    assert [a["session_date"] for a in body["alternatives"]] == [
-        "2026-12-15",
-        "2026-12-22",
-        "2026-12-29",
+    # The same session's hours that would take her first (09:00 holds the first one's scan:
+    # she would wait 40 minutes there; 08:00 takes her), then the next sessions, not the 8th.
+    assert [(a["session_date"], a["hour"]) for a in body["alternatives"]] == [
+        ("2026-12-01", "08:00:00"),
+        ("2026-12-15", "08:00:00"),
+        ("2026-12-22", "08:00:00"),
     ]
 
 
@@ -419,13 +390,15 @@ async def test_a_later_fasting_booking_moves_the_others_of_her_hour_after_her(
 ) -> None:
     # One ultrasound room, 15-minute scans: five later-visit mothers (75 minutes) overfill the
     # 08:00 hour; a fasting one booked after them comes first, the others after her.
-    await _stations(session_factory, us_rooms=1)
+    await set_stations(session_factory, us_rooms=1)
     session = await open_session(api)
-    others = [await _mother(api, n, lmp=LATER_VISIT_LMP, later=True) for n in range(1, 6)]
+    others = [await capacity_mother(api, n, lmp=LATER_VISIT_LMP, later=True) for n in range(1, 6)]
     for mother in others:
         response = await book(api, mother["id"], session["id"], preferred_time="08:00")
         assert response.status_code == 201, response.text
-    fasting = await book(api, (await _mother(api, 6))["id"], session["id"], preferred_time="08:00")
+    fasting = await book(
+        api, (await capacity_mother(api, 6))["id"], session["id"], preferred_time="08:00"
+    )
     assert fasting.status_code == 201, fasting.text
     assert fasting.json()["arrival_at_local"] == "08:00"
     read = await api.client.get(
@@ -439,7 +412,7 @@ async def test_an_override_with_nothing_over_capacity_is_not_used_and_says_so(
     api: Api, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     session = await _full_ultrasound(api, session_factory, booked=0)
-    mother = await _mother(api, 9)
+    mother = await capacity_mother(api, 9)
     admin = await api.client.post(
         "/v1/visits",
         headers=api.auth("admin"),
@@ -463,7 +436,7 @@ async def test_an_override_with_nothing_over_capacity_is_not_used_and_says_so(
         "/v1/visits",
         headers=api.auth("frontdesk"),
         json={
-            "mother_id": (await _mother(api, 8))["id"],
+            "mother_id": (await capacity_mother(api, 8))["id"],
             "session_id": session["id"],
             "override_reason": "no flag",
         },

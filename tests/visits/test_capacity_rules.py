@@ -3,6 +3,7 @@ simulator both decide with."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date, time
 
@@ -64,17 +65,18 @@ def test_capacity_is_rooms_times_their_minutes_within_the_session() -> None:
 
 
 def test_exactly_full_is_accepted_and_a_minute_more_is_not() -> None:
+    # The session's minutes alone (no limit on her hour's wait: that rule is tested below).
     scan = capacity.need_of(["scan"], CATALOGUE)
     booked = [capacity.Booked(scan, time(8)) for _ in range(8)]  # 160 of 180
-    assert capacity.decide(HOURS, ROOMS, booked, scan, time(9)).accepted  # 180 of 180
-    nine = [*booked, capacity.Booked(scan, time(9))]
-    decision = capacity.decide(HOURS, ROOMS, nine, scan, time(9))
+    assert capacity.decide(HOURS, ROOMS, booked, scan, time(9), max_wait=None).accepted
+    nine = [*booked, capacity.Booked(scan, time(9))]  # 180 of 180 with the one above
+    decision = capacity.decide(HOURS, ROOMS, nine, scan, time(9), max_wait=None)
     assert not decision.accepted
     (over,) = decision.over
     assert (over.station_type, over.demand_minutes, over.capacity_minutes) == ("us", 200, 180)
     # A booking that needs nothing of the full station is not refused for it.
     assert capacity.decide(
-        HOURS, ROOMS, nine, capacity.need_of(["cbc"], CATALOGUE), time(9)
+        HOURS, ROOMS, nine, capacity.need_of(["cbc"], CATALOGUE), time(9), max_wait=None
     ).accepted
 
 
@@ -88,11 +90,12 @@ def test_a_station_closed_all_session_refuses_her_exam_there() -> None:
 def _book_hour(
     needs: list[capacity.Need], slot: time, rooms: list[capacity.Rooms] = ROOMS
 ) -> list[str]:
-    """Book ``needs`` in order into the hour, each booking arranging the hour again; the final
-    arrival times, in booking order."""
+    """Book ``needs`` in order into the hour, each booking arranging the hour again (no limit
+    on the hour's wait, so that an overfull hour can be arranged); the final arrival times,
+    in booking order."""
     booked: list[capacity.Booked] = []
     for need in needs:
-        decision = capacity.decide(HOURS, rooms, booked, need, slot)
+        decision = capacity.decide(HOURS, rooms, booked, need, slot, max_wait=None)
         assert decision.accepted
         assert decision.arrival is not None
         for i, at in decision.rearranged.items():
@@ -108,7 +111,9 @@ def test_arrivals_count_only_the_rooms_open_in_her_hour() -> None:
     # 11:00: the other room alone, too.
     assert _book_hour([scan], time(11)) == ["11:40"]
     both = [*ROOMS, capacity.Rooms("us", 1, time(8), time(12))]
-    assert _book_hour([scan], time(8), both) == ["08:50"]  # two rooms: 20 / 2 minutes
+    # Two rooms: the hour's share would be 20 / 2 minutes, but her scan takes one room 20.
+    assert _book_hour([scan], time(8), both) == ["08:40"]
+    assert _book_hour([scan, scan, scan], time(8), both) == ["08:40", "08:40", "08:30"]
 
 
 def test_fasting_mothers_take_the_hour_s_start_the_others_its_end() -> None:
@@ -169,18 +174,132 @@ def test_a_day_of_requests_is_booked_by_the_same_rules_refused_ones_offered_the_
     requests = [
         capacity.Request(f"r{i}", HOURS.session_id, scan, preferred=time(9)) for i in range(10)
     ]
-    placed = capacity.book_requests([later, tuesday], ROOMS, requests)
-    # The 09:00 hour has 8 places: the ninth and tenth asking for it are booked into the next
-    # session (offered, as the desk is), not refused for the stations.
-    assert [p.session_id == HOURS.session_id for p in placed] == [True] * 8 + [False, False]
-    assert placed[8].session_id == later.hours.session_id
-    assert placed[8].refused == []
+    placed = capacity.book_requests([later, tuesday], ROOMS, requests, max_wait=None)
+    # The 09:00 hour has 8 places: the ninth asking for it takes the nearest other hour of the
+    # session that would book her (10:00 has no scan room open: 08:00), the tenth finds the
+    # session's scan minutes full and is booked into the next session (offered, as the desk
+    # is). Neither is refused for the hour asked: it had no place.
+    assert [p.session_id == HOURS.session_id for p in placed] == [True] * 9 + [False]
+    assert (placed[8].slot, placed[8].moved) == (time(8), False)
+    assert placed[9].session_id == later.hours.session_id
+    assert placed[8].refused == placed[9].refused == []
     assert placed[9].moved
     assert all(p.arrival is not None for p in placed)
     # Any hour: 9 scans fill the ultrasound's 180 minutes exactly; the tenth is refused for
     # it, and with no other session she is not booked.
     full = capacity.book_requests(
-        [tuesday], ROOMS, [capacity.Request("x", HOURS.session_id, scan)] * 10
+        [tuesday], ROOMS, [capacity.Request("x", HOURS.session_id, scan)] * 10, max_wait=None
     )
     assert [p.session_id is None for p in full] == [False] * 9 + [True]
     assert [s.station_type for s in full[9].refused] == ["us"]
+
+
+# Her hour's wait (BOOKING_MAX_WAIT_MINUTES) -----------------------------------------------
+
+ONE_ROOM = [
+    capacity.Rooms("blood", 2, time(7, 30), time(17, 30)),
+    capacity.Rooms("us", 1, time(8), time(12)),
+]
+
+
+def test_the_forecast_wait_is_the_work_ahead_of_her_drained_by_the_rooms_open() -> None:
+    us = [r for r in ONE_ROOM if r.station_type == "us"]
+    # One room: two 20-minute scans at 08:00 and one at 08:10. The second waits for the first
+    # (20), the third for what is left of both at 08:10 (30).
+    assert capacity.station_waits(
+        HOURS, us, [(time(8), 20.0), (time(8), 20.0), (time(8, 10), 20.0)]
+    ) == [0.0, 20.0, 30.0]
+    # Two rooms: one mother each at a time; the third waits for the first room free.
+    two = [capacity.Rooms("us", 2, time(8), time(12))]
+    assert capacity.station_waits(
+        HOURS, two, [(time(8), 20.0), (time(8), 20.0), (time(8), 20.0)]
+    ) == [0.0, 0.0, 20.0]
+    # A room that cannot finish her before it closes does not take her: with none left, the
+    # wait is endless (a room closing at 08:29:59 closes at 08:30).
+    short = [capacity.Rooms("us", 1, time(8), time(8, 29, 59))]
+    assert capacity.station_waits(HOURS, short, [(time(8), 20.0), (time(8, 5), 10.0)]) == [
+        0.0,
+        15.0,
+    ]
+    assert capacity.station_waits(HOURS, short, [(time(8), 20.0), (time(8, 5), 11.0)]) == [
+        0.0,
+        float("inf"),
+    ]
+
+
+def test_a_booking_that_would_keep_a_mother_waiting_past_the_limit_is_refused_for_her_hour() -> (
+    None
+):
+    scan = capacity.need_of(["scan"], CATALOGUE)  # 20 minutes, one room: 3 fit in an hour
+    booked: list[capacity.Booked] = []
+    for _ in range(3):
+        decision = capacity.decide(HOURS, ONE_ROOM, booked, scan, time(8), max_wait=15)
+        assert decision.accepted, decision.over
+        for i, at in decision.rearranged.items():
+            booked[i] = capacity.Booked(booked[i].need, booked[i].slot, at)
+        booked.append(capacity.Booked(scan, time(8), decision.arrival))
+    assert [f"{b.arrival:%H:%M}" for b in booked] == ["08:40", "08:20", "08:00"]
+    # A fourth in the 08:00 hour would come with the third and wait her 20 minutes: past 15.
+    fourth = capacity.decide(HOURS, ONE_ROOM, booked, scan, time(8), max_wait=15)
+    assert not fourth.accepted
+    (over,) = fourth.over
+    assert (over.station_type, over.hour, over.wait_minutes, over.max_wait_minutes) == (
+        "us",
+        time(8),
+        20.0,
+        15,
+    )
+    assert over.over
+    # The session's minutes still have room: her wait alone refuses her.
+    assert (over.demand_minutes, over.capacity_minutes) == (80.0, 240.0)
+    # Exactly at the limit is accepted; the next hour takes her as it is.
+    assert capacity.decide(HOURS, ONE_ROOM, booked, scan, time(8), max_wait=20).accepted
+    assert capacity.decide(HOURS, ONE_ROOM, booked, scan, time(9), max_wait=15).accepted
+
+
+def test_her_wait_rule_counts_the_mothers_after_her_not_her_own_exam() -> None:
+    # One 40-minute scan in an empty clinic waits for nobody: accepted under a 15-minute limit.
+    long_scan = capacity.need_of(["scan"], replace_minutes(CATALOGUE, "scan", 40))
+    first = capacity.decide(HOURS, ONE_ROOM, [], long_scan, time(8), max_wait=15)
+    assert first.accepted
+    assert first.arrival == time(8, 20)
+    # A second one in the hour: 80 minutes of scans in its 60. Arranged again, she comes at
+    # 08:00 and the first stays at 08:20, who would then wait 20 minutes for the room:
+    # refused for her, though she herself would not wait.
+    there = [capacity.Booked(long_scan, time(8), time(8, 20))]
+    refused = capacity.decide(HOURS, ONE_ROOM, there, long_scan, time(8), max_wait=15)
+    assert refused.arrival == time(8)
+    assert refused.rearranged == {}
+    assert [(s.station_type, s.wait_minutes) for s in refused.over] == [("us", 20.0)]
+
+
+def test_a_request_refused_for_its_hour_s_wait_takes_the_nearest_hour_that_has_room() -> None:
+    scan = capacity.need_of(["scan"], CATALOGUE)
+    tuesday = capacity.OpenSession(HOURS, per_hour=8)
+    later = capacity.OpenSession(
+        capacity.SessionHours(uuid.uuid4(), date(2026, 12, 8), time(8), time(12)), per_hour=8
+    )
+    asked = [capacity.Request(f"r{i}", HOURS.session_id, scan, time(9)) for i in range(7)]
+    placed = capacity.book_requests([tuesday, later], ONE_ROOM, asked, max_wait=15)
+    # Three fit the 09:00 hour; the fourth is refused for it (the wait) and booked at 10:00,
+    # the nearest hour (a later one before an earlier one as near) until it is as full, then
+    # 08:00; all in the session asked for, none moved to another day.
+    assert [p.slot for p in placed] == [time(9)] * 3 + [time(10)] * 3 + [time(8)]
+    assert [p.moved for p in placed] == [False] * 7
+    assert [s.station_type for s in placed[3].refused] == ["us"]
+    assert placed[3].refused[0].wait_minutes is not None
+    # Without an hour asked, each takes the first hour that has room for her.
+    free = capacity.book_requests(
+        [tuesday, later],
+        ONE_ROOM,
+        [capacity.Request(f"f{i}", HOURS.session_id, scan) for i in range(4)],
+        max_wait=15,
+    )
+    assert [p.slot for p in free] == [time(8)] * 3 + [time(9)]
+    assert all(p.refused == [] for p in free[:3])
+
+
+def replace_minutes(catalogue: Catalogue, code: str, minutes: float) -> Catalogue:
+    rules = dict(catalogue.rules)
+    rules[code] = dataclasses.replace(rules[code], service_minutes=minutes)
+    return Catalogue(rules)

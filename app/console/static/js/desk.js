@@ -92,8 +92,8 @@ addStrings({
   "desk.book.loadover": ["{station} 超出容量 {pct}%（{used}/{cap} 分钟）", "{station} over capacity {pct}% ({used}/{cap} min)"],
   "desk.book.overcap": ["该门诊时段的检查站已排满。可预约：", "This session's stations are full. Sessions with room:"],
   "desk.book.noalt": ["近期没有有空位的门诊时段", "No session soon has room"],
-  "desk.problem.station-over-capacity": ["该时段的检查站容纳不下她的检查（已满，或她所需的检查室在她到达后未开放足够时间）", "This session's stations cannot take her exams (full, or a room she needs is not open long enough after her arrival)"],
-  "desk.book.alt": ["{day} {name} {from}–{to}（余 {n} 位）", "{day} {name} {from}–{to} ({n} left)"],
+  "desk.problem.station-over-capacity": ["该时段的检查站容纳不下她的检查（已满、会让孕妇排队过久，或她所需的检查室在她到达后未开放足够时间）", "This session's stations cannot take her exams (full, a queue that would keep mothers waiting too long, or a room she needs is not open long enough after her arrival)"],
+  "desk.book.alt": ["{day} {name} {hour} 时段，{arrive} 到（余 {n} 位）", "{day} {name}, the {hour} hour, arriving {arrive} ({n} left)"],
   "desk.checkin.label": ["扫描就诊卡或输入病历号、预约码，回车签到", "Scan her card or type the MRN or booking code, then Enter"],
   "desk.checkin.submit": ["签到", "Check in"],
   "desk.checkin.done": ["已签到", "Checked in"],
@@ -700,14 +700,18 @@ async function chooseAlternative(alt) {
     await loadCalendar();
     found = state.sessions.find((x) => x.id === alt.session_id);
   }
-  if (found) chooseSession(found);
+  if (found) {
+    chooseSession(found);
+    const hour = $("book-hour");  // the hour offered, so that the booking takes it
+    if ([...hour.options].some((o) => o.value === hhmm(alt.hour))) hour.value = hhmm(alt.hour);
+  }
 }
 function showAlternatives(problem) {
   const alts = problem.alternatives || [];
   $("book-result").replaceChildren(
     el("p", { class: "warn-note", role: "status" }, alts.length ? t("desk.book.overcap") : t("desk.book.noalt")),
     ...alts.map((a) => el("button", { type: "button", class: "alt-session", "data-testid": "alternative", "data-session-id": a.session_id, onclick: () => chooseAlternative(a) },
-      t("desk.book.alt", { day: dayLabel(a.session_date), name: a.name, from: hhmm(a.starts_at), to: hhmm(a.ends_at), n: a.places_left }))));
+      t("desk.book.alt", { day: dayLabel(a.session_date), name: a.name, hour: hhmm(a.hour), arrive: hhmm(a.arrival_at_local), n: a.places_left }))));
 }
 
 function chooseSession(s, { focus = true } = {}) {
