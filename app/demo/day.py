@@ -44,20 +44,30 @@ class DemoDayFailed(RuntimeError):
     """A call of the demo day was refused: the seed stops rather than leave half a day."""
 
 
+def _expect(response: httpx.Response, who: str, *, ok: int) -> httpx.Response:
+    if response.status_code != ok:
+        request = response.request
+        raise DemoDayFailed(
+            f"{who}: {request.method} {request.url.path} -> {response.status_code} {response.text}"
+        )
+    return response
+
+
 class _Clinic:
     def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
         self.client = client
         self.settings = settings
         self.tokens: dict[str, str] = {}
 
+    async def send(self, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The request as ``who``, whatever it answers."""
+        headers = {**kw.pop("headers", {}), **(await self._auth(who))}
+        return await self.client.request(method, path, headers=headers, **kw)
+
     async def call(
         self, who: str, method: str, path: str, *, ok: int = 200, **kw: Any
     ) -> httpx.Response:
-        headers = {**kw.pop("headers", {}), **(await self._auth(who))}
-        response = await self.client.request(method, path, headers=headers, **kw)
-        if response.status_code != ok:
-            raise DemoDayFailed(f"{who}: {method} {path} -> {response.status_code} {response.text}")
-        return response
+        return _expect(await self.send(who, method, path, **kw), who, ok=ok)
 
     async def json(self, who: str, method: str, path: str, **kw: Any) -> Any:
         return (await self.call(who, method, path, **kw)).json()
@@ -128,9 +138,7 @@ async def play_day(transport: httpx.AsyncBaseTransport, settings: Settings) -> l
         ids = {m["mrn"]: m["id"] for m in mothers["items"]}
         for mrn in (*CHECK_INS, BOOKED_ONLY):  # the first hour with room (not one gone)
             body = {"mother_id": ids[mrn], "session_id": session_id}
-            booked = await clinic.client.post(
-                "/v1/visits", headers=await clinic._auth("frontdesk"), json=body
-            )
+            booked = await clinic.send("frontdesk", "POST", "/v1/visits", json=body)
             if booked.status_code == 409 and booked.json().get("type", "").endswith(
                 "/station-over-capacity"
             ):
@@ -138,10 +146,8 @@ async def play_day(transport: httpx.AsyncBaseTransport, settings: Settings) -> l
                 # visit is done: the admin books her anyway, as a clinic would decide, audited.
                 body |= {"override_capacity": True, "override_reason": LATE_DAY_REASON}
                 await clinic.call("admin", "POST", "/v1/visits", ok=201, json=body)
-            elif booked.status_code != 201:
-                raise DemoDayFailed(
-                    f"frontdesk: POST /v1/visits -> {booked.status_code} {booked.text}"
-                )
+            else:
+                _expect(booked, "frontdesk", ok=201)
         done.append(f"booked today: {', '.join((*CHECK_INS, BOOKED_ONLY))}")
         visits: dict[str, dict[str, Any]] = {}
         for mrn in CHECK_INS:

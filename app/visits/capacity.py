@@ -465,6 +465,10 @@ class OpenSession:
     per_hour: int
     booked: tuple[Booked, ...] = ()
 
+    @property
+    def shape(self) -> SessionShape:
+        return SessionShape(self.hours.day, self.hours.starts_at, self.hours.ends_at, self.per_hour)
+
 
 @dataclass(frozen=True, slots=True)
 class Request:
@@ -564,14 +568,9 @@ def book_requests(
 
 
 def asked_hour(session: OpenSession, preferred: time) -> time | None:
-    return SessionShape(
-        session.hours.day, session.hours.starts_at, session.hours.ends_at, session.per_hour
-    ).slot_of(preferred)
+    return session.shape.slot_of(preferred)
 
 
 def _free_hours(session: OpenSession, booked: Sequence[Booked]) -> list[time]:
     """The session's hours with a place, in order."""
-    shape = SessionShape(
-        session.hours.day, session.hours.starts_at, session.hours.ends_at, session.per_hour
-    )
-    return free_slots(shape, dict(Counter(b.slot for b in booked)))
+    return free_slots(session.shape, dict(Counter(b.slot for b in booked)))

@@ -87,12 +87,7 @@ def first_free_slot(
     shape: SessionShape, booked_per_slot: dict[time, int], *, earliest: time | None = None
 ) -> time | None:
     """The first hour with room, not before ``earliest`` (the current hour on the day itself)."""
-    for slot in shape.slots():
-        if earliest is not None and slot < earliest:
-            continue
-        if booked_per_slot.get(slot, 0) < shape.per_hour:
-            return slot
-    return None
+    return next(iter(free_slots(shape, booked_per_slot, earliest=earliest)), None)
 
 
 def free_slots(

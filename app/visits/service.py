@@ -116,6 +116,22 @@ def _shape(session: ClinicSession) -> SessionShape:
     return SessionShape(session.session_date, session.starts_at, session.ends_at, session.per_hour)
 
 
+def _earliest(session: ClinicSession, clinic: Clinic) -> time | None:
+    """The first hour a booking may take: on the session's day, the hour it is now."""
+    return (
+        _shape(session).slot_of(clinic.local_time) if session.session_date == clinic.today else None
+    )
+
+
+def _not_counting(
+    visit: Visit | None, session_id: uuid.UUID, counts: dict[time, int]
+) -> dict[time, int]:
+    """A session's bookings per hour without ``visit`` (a reschedule: her own place)."""
+    if visit is not None and visit.session_id == session_id:
+        counts = {**counts, visit.slot_start: counts.get(visit.slot_start, 1) - 1}
+    return counts
+
+
 # Clinic sessions -------------------------------------------------------------------------
 
 
@@ -342,14 +358,9 @@ async def _alternatives(
     hers that day, room for her exams there and no wait past the limit)."""
     out: list[SessionAlternative] = []
     if asked is not None:
-        counts = await repo.slot_counts(refused.id)
-        if her.moving is not None and her.moving.session_id == refused.id:
-            counts[her.moving.slot_start] = counts.get(her.moving.slot_start, 1) - 1
-        shape = _shape(refused)
-        earliest = (
-            shape.slot_of(clinic.local_time) if refused.session_date == clinic.today else None
-        )
-        for slot in nearest_first(free_slots(shape, counts, earliest=earliest), asked):
+        counts = _not_counting(her.moving, refused.id, await repo.slot_counts(refused.id))
+        free = free_slots(_shape(refused), counts, earliest=_earliest(refused, clinic))
+        for slot in nearest_first(free, asked):
             if len(out) == min(capacity.SAME_DAY_HOURS, ALTERNATIVES):
                 break
             decision = capacity.decide(
@@ -374,20 +385,18 @@ async def _alternatives(
         and (s.session_date, s.starts_at, s.id)
         > (refused.session_date, refused.starts_at, refused.id)
     ]
-    slots = await repo.slot_counts_of([s.id for s in later])
-    if her.moving is not None and her.moving.session_id in slots:
-        counts = slots[her.moving.session_id]
-        counts[her.moving.slot_start] = counts.get(her.moving.slot_start, 1) - 1
+    slots = {
+        sid: _not_counting(her.moving, sid, counts)
+        for sid, counts in (await repo.slot_counts_of([s.id for s in later])).items()
+    }
     booked = await _booked_in(repo, clinic, catalogue, [s.id for s in later], ignore=ignore)
     guideline = clinic.guideline(her.pregnancy)
     for s in later:
         if len(out) == ALTERNATIVES:
             break
-        shape = _shape(s)
-        earliest = shape.slot_of(clinic.local_time) if s.session_date == clinic.today else None
         if s.session_date == clinic.today and s.ends_at <= clinic.local_time:
             continue
-        hours = free_slots(shape, slots[s.id], earliest=earliest)
+        hours = free_slots(_shape(s), slots[s.id], earliest=_earliest(s, clinic))
         if not hours:
             continue
         if her.refuse_outside_window:
@@ -671,10 +680,8 @@ async def _bookable_slot(
         session.session_date == clinic.today and session.ends_at <= clinic.local_time
     ):
         raise Conflict("That clinic session is over.")
-    counts = await repo.slot_counts(session.id)
-    if ignore_visit is not None and ignore_visit.session_id == session.id:
-        counts[ignore_visit.slot_start] = counts.get(ignore_visit.slot_start, 1) - 1
-    earliest = shape.slot_of(clinic.local_time) if session.session_date == clinic.today else None
+    counts = _not_counting(ignore_visit, session.id, await repo.slot_counts(session.id))
+    earliest = _earliest(session, clinic)
     if preferred is not None:
         slot = shape.slot_of(preferred)
         if slot is None:
