@@ -16,7 +16,13 @@ from app.queues.domain import GLUCOSE_DRINK, TIMING_EVENTS, Catalogue
 from app.queues.longpoll import Built
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station
 from app.queues.policy import Ctx
-from app.queues.positions import callable_now, estimates_in_order, waiting_in_call_order
+from app.queues.positions import (
+    Claim,
+    callable_now,
+    claims,
+    estimates_in_order,
+    waiting_in_call_order,
+)
 from app.queues.repository import QueueRepository
 from app.queues.schemas import (
     AwaitingStart,
@@ -34,15 +40,20 @@ BOARD_LATER = 8  # draws not yet due shown apart
 
 
 async def station_queue(
-    session: AsyncSession, station: Station, catalogue: Catalogue, ctx: Ctx
+    session: AsyncSession,
+    station: Station,
+    catalogue: Catalogue,
+    ctx: Ctx,
+    order: CallOrder | None = None,
 ) -> tuple[StationQueue, list[uuid.UUID]]:
     """The station's queue in its true order, and the mothers it shows (for the audit trail).
 
     ``waiting`` is the order call-next takes (``call_order``, read through ``callable_now``,
     the rule call-next itself follows): first whom it calls now, then those it passes over now
-    (busy at another exam, or kept for a timed draw due soon), each saying why. A draw (or a
-    rejoin) not callable yet is apart in ``scheduled`` with its time. One line per mother."""
-    order = await call_order(session, station, ctx)
+    (busy at another exam, called first by a free room of a longer exam, or kept for a timed
+    draw due soon), each saying why. A draw (or a rejoin) not callable yet is apart in
+    ``scheduled`` with its time. One line per mother."""
+    order = order or await call_order(session, station, ctx)
     at = station.queue_changed_at or ctx.now
     in_turn = [*order.next, *order.held]
     estimates = estimates_in_order(station, order.busy, [*in_turn, *order.later], at)
@@ -99,7 +110,8 @@ async def call_result(
         return CallResult(
             called=None,
             waiting=waiting,
-            reason="Nobody waiting may be called now (busy elsewhere, not yet due, or none)."
+            reason="Nobody waiting may be called now (busy elsewhere, about to be called by a"
+            " free room of a longer exam, not yet due, or none)."
             if waiting
             else "Nobody is waiting.",
         )
@@ -112,6 +124,7 @@ async def call_result(
 
 HELD_BUSY = "at another exam now"
 HELD_FOR_DRAW = "her timed draw is due first"
+HELD_CLAIMED = "a free room of a longer exam calls her first"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +138,7 @@ class CallOrder:
     held_because: dict[uuid.UUID, str]  # why each held one (by id) is passed over
     later: list[QueueEntry]  # not callable yet (a timed draw, a rejoin), one per mother
     waiting: int  # mothers waiting here
+    claims: dict[uuid.UUID, Claim]  # held ones a free room of a longer exam calls first
 
 
 async def call_order(
@@ -137,12 +151,14 @@ async def call_order(
     for a time still ahead, by that time. ``as_if_free``: that mother as if she were not busy
     elsewhere (her own page: her place here once she is back)."""
     repo = QueueRepository(session)
-    waiting, timed = await waiting_in_call_order(session, station, ctx)
+    queue = await waiting_in_call_order(session, station, ctx)
+    waiting = queue.ordered
     busy_here = await repo.busy_entries(station.id)
     busy = await repo.busy_mothers([e.mother_id for e in waiting]) - {as_if_free}
+    claimed = await claims(session, station, queue, busy, ctx)
     listed = {e.mother_id for e in busy_here}
     nxt = []
-    for entry in callable_now(waiting, timed, busy, ctx.now):
+    for entry in callable_now(waiting, queue.timed, busy, ctx.now, claimed):
         if entry.mother_id not in listed:
             listed.add(entry.mother_id)
             nxt.append(entry)
@@ -152,7 +168,13 @@ async def call_order(
         if entry.available_at <= ctx.now and entry.mother_id not in listed:
             listed.add(entry.mother_id)
             held.append(entry)
-            why[entry.id] = HELD_BUSY if entry.mother_id in busy else HELD_FOR_DRAW
+            why[entry.id] = (
+                HELD_BUSY
+                if entry.mother_id in busy
+                else HELD_CLAIMED
+                if entry.id in claimed
+                else HELD_FOR_DRAW
+            )
     later = []
     ahead = sorted(
         (e for e in waiting if e.available_at > ctx.now),
@@ -170,13 +192,16 @@ async def call_order(
         held_because=why,
         later=later,
         waiting=len({e.mother_id for e in waiting}),
+        claims=claimed,
     )
 
 
-async def board(session: AsyncSession, station: Station, ctx: Ctx) -> StationBoard:
+async def board(
+    session: AsyncSession, station: Station, ctx: Ctx, order: CallOrder | None = None
+) -> StationBoard:
     """The waiting-room display: now calling (with each recall, so a TV chimes again), the
     next tickets in the true call order, and the draws not yet due with their time."""
-    order = await call_order(session, station, ctx)
+    order = order or await call_order(session, station, ctx)
     shown = [*order.calling, *order.next[:BOARD_NEXT], *order.later[:BOARD_LATER]]
     names = await QueueRepository(session).names_of_entries([e.id for e in shown]) if shown else {}
     return StationBoard(
@@ -208,7 +233,7 @@ async def board(session: AsyncSession, station: Station, ctx: Ctx) -> StationBoa
             for e in order.later[:BOARD_LATER]
         ],
         waiting=order.waiting,
-        busy_elsewhere=sum(why == HELD_BUSY for why in order.held_because.values()),
+        busy_elsewhere=sum(why in (HELD_BUSY, HELD_CLAIMED) for why in order.held_because.values()),
         held=sum(why == HELD_FOR_DRAW for why in order.held_because.values()),
         as_of=station.queue_changed_at,
     )
@@ -221,10 +246,13 @@ async def board_at(session: AsyncSession, code: str, ctx: Ctx, now: datetime) ->
     if station is None:
         raise NotFound(f"No station {code!r}.")
     at = replace(ctx, now=now)
-    shown = await board(session, station, at)
+    order = await call_order(session, station, at)
+    shown = await board(session, station, at, order)
     opens = [t.not_before for t in shown.later if t.not_before is not None]
     return Built(
-        shown, frozenset({station.id}), _first(*opens, await _turns_held_at(session, station, at))
+        shown,
+        frozenset({station.id, *_claiming(order)}),
+        _first(*opens, *_claims_end(order), await _turns_held_at(session, station, at)),
     )
 
 
@@ -233,11 +261,12 @@ async def station_queue_at(
 ) -> tuple[Built, list[uuid.UUID]]:
     """The station's queue as of ``now``, for its long-poll (a timed draw falling due changes
     who may be called next, so the clock changes it too), with the mothers it shows."""
-    queue, shown = await station_queue(session, station, catalogue, replace(ctx, now=now))
-    opens = [e.available_at for e in queue.scheduled]
     at = replace(ctx, now=now)
-    changes_at = _first(*opens, await _turns_held_at(session, station, at))
-    return Built(queue, frozenset({station.id}), changes_at), shown
+    order = await call_order(session, station, at)
+    queue, shown = await station_queue(session, station, catalogue, at, order)
+    opens = [e.available_at for e in queue.scheduled]
+    changes_at = _first(*opens, *_claims_end(order), await _turns_held_at(session, station, at))
+    return Built(queue, frozenset({station.id, *_claiming(order)}), changes_at), shown
 
 
 def _first(*times: datetime | None) -> datetime | None:
@@ -249,11 +278,21 @@ async def _turns_held_at(session: AsyncSession, station: Station, ctx: Ctx) -> d
     """When the clock alone next holds a callable mother back for her timed draw (this exam
     would keep her past it): her draw's due time less this exam's minutes, as
     ``callable_now`` reads it. A queue's move wakes the long-poll anyway; this does not."""
-    waiting, timed = await waiting_in_call_order(session, station, ctx)
+    queue = await waiting_in_call_order(session, station, ctx)
     turns = [
-        timed[e.mother_id] - timedelta(minutes=e.expected_minutes)
-        for e in waiting
-        if e.due_at is None and e.mother_id in timed
+        queue.timed[e.mother_id] - timedelta(minutes=e.expected_minutes)
+        for e in queue.ordered
+        if e.due_at is None and e.mother_id in queue.timed
     ]
     ahead = [t for t in turns if t > ctx.now]
     return min(ahead) if ahead else None
+
+
+def _claiming(order: CallOrder) -> set[uuid.UUID]:
+    """The stations whose free rooms call a mother of this queue first: their moves move it."""
+    return {c.station.id for c in order.claims.values()}
+
+
+def _claims_end(order: CallOrder) -> list[datetime]:
+    """When each claim ends by the clock alone (she is called here again then)."""
+    return [c.until for c in order.claims.values()]

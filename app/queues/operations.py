@@ -29,7 +29,7 @@ from app.queues.changes import queue_changed
 from app.queues.domain import Catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
 from app.queues.policy import Ctx, QueueConflict
-from app.queues.positions import callable_now, waiting_in_call_order
+from app.queues.positions import callable_now, claims, waiting_in_call_order
 from app.queues.repository import QueueRepository
 from app.queues.routing import (
     choose_station,
@@ -96,11 +96,12 @@ async def call_next(
             f"Room {room} of {station.code} still has ticket {occupied}: finish it, or mark it a"
             " no-show, first."
         )
-    waiting, timed = await waiting_in_call_order(session, station, ctx)
-    free = [e for e in waiting if e.available_at <= ctx.now]
+    waiting = await waiting_in_call_order(session, station, ctx)
+    free = [e for e in waiting.ordered if e.available_at <= ctx.now]
     busy = await repo.busy_mothers([e.mother_id for e in free])
+    claimed = await claims(session, station, waiting, busy, ctx)
     is_pg = session.get_bind().dialect.name == "postgresql"
-    for entry in callable_now(free, timed, busy, ctx.now):
+    for entry in callable_now(free, waiting.timed, busy, ctx.now, claimed):
         if not await repo.claim(entry.id, room, ctx.now, skip_locked=is_pg):
             continue
         for name, value in (("state", EntryState.CALLED), ("room", room), ("called_at", ctx.now)):

@@ -290,6 +290,42 @@ class QueueRepository:
         )
         return set(rows)
 
+    async def waiting_elsewhere(
+        self, mother_ids: Iterable[uuid.UUID], station_id: uuid.UUID, day: date, now: datetime
+    ) -> list[QueueEntry]:
+        """These mothers' places of the day at other stations, waiting and callable by now."""
+        ids = list(set(mother_ids))
+        if not ids:
+            return []
+        rows = await self.session.scalars(
+            select(QueueEntry).where(
+                QueueEntry.mother_id.in_(ids),
+                QueueEntry.station_id != station_id,
+                QueueEntry.state == EntryState.WAITING,
+                QueueEntry.day == day,
+                QueueEntry.available_at <= now,
+            )
+        )
+        return list(rows.all())
+
+    async def last_finished(
+        self, mother_ids: Iterable[uuid.UUID], day: date
+    ) -> dict[uuid.UUID, datetime]:
+        """When each of these mothers' last service of the day ended (none yet: absent)."""
+        ids = list(set(mother_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(QueueEntry.mother_id, func.max(QueueEntry.finished_at))
+            .where(
+                QueueEntry.mother_id.in_(ids),
+                QueueEntry.day == day,
+                QueueEntry.finished_at.is_not(None),
+            )
+            .group_by(QueueEntry.mother_id)
+        )
+        return {m: at for m, at in rows.all() if at is not None}
+
     async def timed_dues(
         self, mother_ids: Iterable[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[datetime, datetime]]:

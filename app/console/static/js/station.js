@@ -16,6 +16,7 @@ addStrings({
   "st.callnext": ["叫下一位", "Call next"],
   "st.called": ["请 {ticket} 号 {name} 到 {room} 号诊室", "Ticket {ticket}, {name}: please come to room {room}"],
   "st.nobody": ["现在没有可叫的孕妇", "Nobody can be called now"],
+  "st.nobody.held": ["（{n} 位在等：原因见下方等候列表）", " ({n} waiting: the waiting list below says why)"],
   "st.serving": ["正在服务", "Being served"],
   "st.serving.none": ["暂无", "Nobody"],
   "st.waiting": ["候诊", "Waiting"],
@@ -73,6 +74,7 @@ addStrings({
   "flag.infection": ["感染防控", "Infection control"],
   "st.held.busy": ["正在其他检查", "at another exam now"],
   "st.held.draw": ["先做定时抽血", "her timed draw comes first"],
+  "st.held.claimed": ["空闲的耗时检查室（如超声）先叫她", "a free room of a longer exam (a scan) calls her first"],
   "st.scheduled": ["稍后可叫（定时抽血未到时间）", "Not yet due (timed draws)"],
   "st.scheduled.none": ["无", "None"],
   "st.scheduled.item": ["{ticket} {name} · {exams}", "{ticket} {name} · {exams}"],
@@ -345,7 +347,11 @@ function renderWaiting(q) {
 }
 
 // Why call-next passes over a waiting mother now (the API says it in English).
-const HELD = { "at another exam now": "st.held.busy", "her timed draw is due first": "st.held.draw" };
+const HELD = {
+  "at another exam now": "st.held.busy",
+  "her timed draw is due first": "st.held.draw",
+  "a free room of a longer exam calls her first": "st.held.claimed",
+};
 const heldText = (why) => (HELD[why] ? t(HELD[why]) : why);
 
 /** Timed draws (and rejoins) not yet callable: apart from the waiting list, with their time. */
@@ -472,7 +478,8 @@ async function callNext() {
       result.dataset.ticket = e.ticket;
       remember("call", e);
     } else {
-      result.textContent = data.reason || t("st.nobody");
+      // The API's reason is in English; the waiting list says each mother's reason in both.
+      result.textContent = t("st.nobody") + (data.waiting ? t("st.nobody.held", { n: data.waiting }) : "");
       result.className = "call-result none";
     }
   } catch (err) {
