@@ -17,7 +17,7 @@ from app.queues.longpoll import Built
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station
 from app.queues.policy import Ctx
 from app.queues.positions import (
-    Claim,
+    Claims,
     callable_now,
     claims,
     estimates_in_order,
@@ -138,7 +138,7 @@ class CallOrder:
     held_because: dict[uuid.UUID, str]  # why each held one (by id) is passed over
     later: list[QueueEntry]  # not callable yet (a timed draw, a rejoin), one per mother
     waiting: int  # mothers waiting here
-    claims: dict[uuid.UUID, Claim]  # held ones a free room of a longer exam calls first
+    claims: Claims  # held ones a free room of a longer exam calls first, and whom to watch
 
 
 async def call_order(
@@ -158,7 +158,7 @@ async def call_order(
     claimed = await claims(session, station, queue, busy, ctx)
     listed = {e.mother_id for e in busy_here}
     nxt = []
-    for entry in callable_now(waiting, queue.timed, busy, ctx.now, claimed):
+    for entry in callable_now(waiting, queue.timed, busy, ctx.now, claimed.by_entry):
         if entry.mother_id not in listed:
             listed.add(entry.mother_id)
             nxt.append(entry)
@@ -172,7 +172,7 @@ async def call_order(
                 HELD_BUSY
                 if entry.mother_id in busy
                 else HELD_CLAIMED
-                if entry.id in claimed
+                if entry.id in claimed.by_entry
                 else HELD_FOR_DRAW
             )
     later = []
@@ -252,7 +252,7 @@ async def board_at(session: AsyncSession, code: str, ctx: Ctx, now: datetime) ->
     return Built(
         shown,
         frozenset({station.id, *_claiming(order)}),
-        _first(*opens, *_claims_end(order), await _turns_held_at(session, station, at)),
+        _first(*opens, *claims_end(order), await _turns_held_at(session, station, at)),
     )
 
 
@@ -265,7 +265,7 @@ async def station_queue_at(
     order = await call_order(session, station, at)
     queue, shown = await station_queue(session, station, catalogue, at, order)
     opens = [e.available_at for e in queue.scheduled]
-    changes_at = _first(*opens, *_claims_end(order), await _turns_held_at(session, station, at))
+    changes_at = _first(*opens, *claims_end(order), await _turns_held_at(session, station, at))
     return Built(queue, frozenset({station.id, *_claiming(order)}), changes_at), shown
 
 
@@ -288,11 +288,12 @@ async def _turns_held_at(session: AsyncSession, station: Station, ctx: Ctx) -> d
     return min(ahead) if ahead else None
 
 
-def _claiming(order: CallOrder) -> set[uuid.UUID]:
-    """The stations whose free rooms call a mother of this queue first: their moves move it."""
-    return {c.station.id for c in order.claims.values()}
+def _claiming(order: CallOrder) -> frozenset[uuid.UUID]:
+    """The stations whose rooms may call a mother of this queue first: their moves move it
+    (a room frees there, and a claim begins; it calls her, and the claim ends)."""
+    return order.claims.watched
 
 
-def _claims_end(order: CallOrder) -> list[datetime]:
+def claims_end(order: CallOrder) -> list[datetime]:
     """When each claim ends by the clock alone (she is called here again then)."""
-    return [c.until for c in order.claims.values()]
+    return [c.until for c in order.claims.by_entry.values()]

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.queues.boards import call_order
+from app.queues.boards import call_order, claims_end
 from app.queues.domain import Catalogue
 from app.queues.longpoll import Built
 from app.queues.models import EntryState, QueueEntry, Station
@@ -41,11 +41,13 @@ async def her_visit(
     facts = await entry_facts(session, [*[p.entry for p in q.places], *done], catalogue)
     tickets: list[HerTicket] = []
     called = None
+    claim_ends: list[datetime] = []
     for place in q.places:
         e, station = place.entry, place.station
         position = not_before = None
         if e.state == EntryState.WAITING:
             order = await call_order(session, station, at, as_if_free=e.mother_id)
+            claim_ends.extend(claims_end(order))  # she is called here again then
             position = next(
                 (i for i, n in enumerate(order.next, start=1) if n.mother_id == e.mother_id), None
             )
@@ -106,7 +108,7 @@ async def her_visit(
         expires_at=expires_at,
         as_of=as_of,
     )
-    opens = [t.not_before for t in tickets if t.not_before is not None]
+    opens = [t.not_before for t in tickets if t.not_before is not None] + claim_ends
     # Her stations' moves change her page (a new place comes with a move of the one she left).
     watched = frozenset(s.id for s in stations.values())
     return Built(body, watched, min(opens) if opens else None)

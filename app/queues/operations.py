@@ -101,7 +101,7 @@ async def call_next(
     busy = await repo.busy_mothers([e.mother_id for e in free])
     claimed = await claims(session, station, waiting, busy, ctx)
     is_pg = session.get_bind().dialect.name == "postgresql"
-    for entry in callable_now(free, waiting.timed, busy, ctx.now, claimed):
+    for entry in callable_now(free, waiting.timed, busy, ctx.now, claimed.by_entry):
         if not await repo.claim(entry.id, room, ctx.now, skip_locked=is_pg):
             continue
         for name, value in (("state", EntryState.CALLED), ("room", room), ("called_at", ctx.now)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -159,13 +159,23 @@ class Claim:
     until: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """The claims on a station's queue now, by its entry, and the stations whose moves can
+    start or end one (a room there frees, its queue moves): a queue's long-poll listens to
+    them."""
+
+    by_entry: dict[uuid.UUID, Claim] = field(default_factory=dict)
+    watched: frozenset[uuid.UUID] = frozenset()
+
+
 async def claims(
     session: AsyncSession,
     station: Station,
     waiting: Waiting,
     busy: set[uuid.UUID],
     ctx: Ctx,
-) -> dict[uuid.UUID, Claim]:
+) -> Claims:
     """The entries here that call-next passes over now because a free room of a longer exam
     calls the same mother first (keyed by the entry here).
 
@@ -180,22 +190,24 @@ async def claims(
     last exam ended): a room that has not called her by then is not calling, and she is
     called here again. Not under ``fixed`` routing (one queue at a time)."""
     if ctx.policy.routing is Routing.FIXED:
-        return {}
+        return Claims()
     mine = {
         e.mother_id: e
         for e in reversed(callable_now(waiting.ordered, waiting.timed, busy, ctx.now))
         if e.id in waiting.plain
     }
     if not mine:
-        return {}
+        return Claims()
     repo = QueueRepository(session)
     elsewhere = await repo.waiting_elsewhere(mine, station.id, ctx.today, ctx.now)
-    fasting = {o.mother_id for o in elsewhere if o.fasting} | {
-        m for m, e in mine.items() if e.fasting
-    }
-    longer = [o for o in elsewhere if o.mother_id not in fasting and _longer(o, mine[o.mother_id])]
+    longer = [o for o in elsewhere if _longer(o, mine[o.mother_id])]
     if not longer:
-        return {}
+        return Claims()
+    watched = frozenset(o.station_id for o in longer)
+    fasting = await repo.fasting_mothers({o.mother_id for o in longer}, ctx.today)
+    longer = [o for o in longer if o.mother_id not in fasting]
+    if not longer:
+        return Claims(watched=watched)
     since = await repo.last_finished({o.mother_id for o in longer}, ctx.today)
     out: dict[uuid.UUID, Claim] = {}
     for other in await repo.stations({o.station_id for o in longer}):
@@ -220,7 +232,7 @@ async def claims(
             until = opened + CLAIM
             if until > ctx.now:
                 out[here.id] = Claim(other, until)
-    return out
+    return Claims(out, watched)
 
 
 def _longer(there: QueueEntry, here: QueueEntry) -> bool:

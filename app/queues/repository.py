@@ -308,6 +308,21 @@ class QueueRepository:
         )
         return list(rows.all())
 
+    async def fasting_mothers(self, mother_ids: Iterable[uuid.UUID], day: date) -> set[uuid.UUID]:
+        """Of these mothers, those with a fasting place of the day still waiting (due or not)."""
+        ids = list(set(mother_ids))
+        if not ids:
+            return set()
+        rows = await self.session.scalars(
+            select(QueueEntry.mother_id).where(
+                QueueEntry.mother_id.in_(ids),
+                QueueEntry.day == day,
+                QueueEntry.state == EntryState.WAITING,
+                QueueEntry.fasting.is_(True),
+            )
+        )
+        return set(rows.all())
+
     async def last_finished(
         self, mother_ids: Iterable[uuid.UUID], day: date
     ) -> dict[uuid.UUID, datetime]:

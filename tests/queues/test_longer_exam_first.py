@@ -93,6 +93,16 @@ async def test_a_fasting_mother_is_called_to_the_blood_draw_whatever_the_scan_ro
     assert called["called"]["mrn"] == her["mother"]["mrn"]
 
 
+async def test_a_mother_fasting_today_is_not_kept_for_the_scan_room(api: Api) -> None:
+    """Her OGTT is today: at the urine station (not a fasting exam) she is still called,
+    though a scan room is free: she has her fasting draw as soon as she can, then eats."""
+    await open_session(api, day=TODAY, starts="08:00", ends="17:00")
+    her = await arrive(api, serial="209", name="沈九九", extra_exams=["us_obstetric"])
+    assert _line(await _queue(api, "URI"), her)["held"] is None
+    called = await call(api, "URI")
+    assert called["called"]["mrn"] == her["mother"]["mrn"]
+
+
 async def test_no_claim_when_the_scan_rooms_are_busy_or_she_is_not_their_next(
     api: Api,
 ) -> None:

@@ -16,6 +16,7 @@ addStrings({
   "st.callnext": ["叫下一位", "Call next"],
   "st.called": ["请 {ticket} 号 {name} 到 {room} 号诊室", "Ticket {ticket}, {name}: please come to room {room}"],
   "st.nobody": ["现在没有可叫的孕妇", "Nobody can be called now"],
+  "st.nobody.waiting": ["没有人在等", "Nobody is waiting"],
   "st.nobody.held": ["（{n} 位在等：原因见下方等候列表）", " ({n} waiting: the waiting list below says why)"],
   "st.serving": ["正在服务", "Being served"],
   "st.serving.none": ["暂无", "Nobody"],
@@ -479,7 +480,7 @@ async function callNext() {
       remember("call", e);
     } else {
       // The API's reason is in English; the waiting list says each mother's reason in both.
-      result.textContent = t("st.nobody") + (data.waiting ? t("st.nobody.held", { n: data.waiting }) : "");
+      result.textContent = data.waiting ? t("st.nobody") + t("st.nobody.held", { n: data.waiting }) : t("st.nobody.waiting");
       result.className = "call-result none";
     }
   } catch (err) {
