@@ -1285,7 +1285,7 @@ def chart(comparisons: list[Comparison], path: Path) -> None:
         raise RuntimeError("charts need matplotlib: pip install '.[sim]'") from exc
 
     n = len(comparisons)
-    fig, axes = plt.subplots(n, 2, figsize=(13, 3.8 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 2, figsize=(13, 4.1 * n), squeeze=False)
     for row, c in enumerate(comparisons):
         left, right = axes[row]
         boxes = [r.waits for r in c.results]
@@ -1294,13 +1294,14 @@ def chart(comparisons: list[Comparison], path: Path) -> None:
             boxes.append(c.optimum.waits)
             names.append("optimum")
         left.boxplot(boxes, tick_labels=names)
-        left.set_title(f"{c.name}: waiting minutes per mother")
+        # The scenario on a line of its own: a booking day's name fills half the width.
+        left.set_title(f"{c.name}\nwaiting minutes per mother")
         left.set_ylabel("minutes")
         ours = next(r for r in c.results if r.strategy == "parallel")
         for code, series in sorted(ours.utilisation_by_bin.items()):
             left_edges = [BIN_MINUTES * i / 60 for i in range(len(series))]
             right.plot(left_edges, [v * 100 for v in series], marker="o", label=code)
-        right.set_title(f"{c.name}: station use over the day (parallel routing)")
+        right.set_title(f"{c.name}\nstation use over the day (parallel routing)")
         right.set_xlabel("hours after opening")
         right.set_ylabel("% of rooms busy")
         right.set_ylim(0, 105)
