@@ -65,10 +65,12 @@ from app.visits.schemas import (
     VisitBook,
     VisitDetail,
     VisitList,
+    VisitNotice,
     VisitPublic,
     VisitReschedule,
     VisitStatusChangePublic,
 )
+from app.visits.service import Notice
 
 router = make_router(prefix="/v1", tags=["visits"], responses=problem_responses(401, 422))
 
@@ -120,7 +122,7 @@ VisibleVisit = Annotated[Visit, Depends(visible_visit)]
 
 
 def _view(
-    visit: Visit, orders: list[ExamOrder] | None = None, warnings: list[str] | None = None
+    visit: Visit, orders: list[ExamOrder] | None = None, notices: list[Notice] | None = None
 ) -> VisitPublic:
     return VisitPublic(
         id=visit.id,
@@ -142,7 +144,8 @@ def _view(
         cancel_reason=visit.cancel_reason,
         version=visit.version,
         exam_orders=[ExamOrderPublic.model_validate(o) for o in orders or []],
-        warnings=warnings or [],
+        warnings=[n.text for n in notices or []],
+        notices=[VisitNotice(code=n.code, params=n.params, text=n.text) for n in notices or []],
     )
 
 
@@ -264,7 +267,7 @@ async def book_visit(
     mother = await mothers.get(body.mother_id, for_update=True)
     if mother is None:
         raise NotFound("No mother with that id.")
-    visit, warnings, overridden = await service.book_visit(
+    visit, notices, overridden = await service.book_visit(
         repo,
         mothers,
         mother=mother,
@@ -301,9 +304,10 @@ async def book_visit(
             },
         )
     if body.override_reason and not body.override_capacity:  # a reason alone overrides nothing
-        warnings = [*warnings, "An override reason without override_capacity was ignored."]
+        ignored = "An override reason without override_capacity was ignored."
+        notices = [*notices, Notice("override-reason-ignored", ignored)]
     response.headers["Location"] = f"/v1/visits/{visit.id}"
-    return _view(visit, warnings=warnings)
+    return _view(visit, notices=notices)
 
 
 @router.get(
@@ -467,7 +471,7 @@ async def reschedule_visit(
     settings: SettingsDep,
     policy: PolicyDep,
 ) -> VisitPublic:
-    warnings = await service.reschedule_visit(
+    notices = await service.reschedule_visit(
         repo,
         mothers,
         visit=visit,
@@ -480,7 +484,7 @@ async def reschedule_visit(
         policy=policy,
     )
     audit.record("visit.reschedule", "visit", visit.id, mother_id=visit.mother_id)
-    return _view(visit, warnings=warnings)
+    return _view(visit, notices=notices)
 
 
 async def _transition(

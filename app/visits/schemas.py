@@ -254,6 +254,17 @@ class VisitStatusChangePublic(BaseModel):
     actor_name: str
 
 
+class VisitNotice(BaseModel):
+    """One of ``warnings``, with its code and values: a screen says it in its own language."""
+
+    code: str = Field(
+        description="no-window, outside-window, after-proposal, capacity-overridden, "
+        "override-unused, override-reason-ignored"
+    )
+    params: dict[str, str] = Field(default_factory=dict)
+    text: str = Field(description="The English text, as in warnings.")
+
+
 class VisitPublic(BaseModel):
     id: uuid.UUID
     mother_id: uuid.UUID
@@ -287,6 +298,9 @@ class VisitPublic(BaseModel):
     completed_at_local: ClassVar[Any] = local_of("completed_at")
     warnings: list[str] = Field(
         default_factory=list, description="E.g. the date lies outside the care-plan window."
+    )
+    notices: list[VisitNotice] = Field(
+        default_factory=list, description="The same warnings, each with its code and values."
     )
 
 

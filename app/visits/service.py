@@ -724,15 +724,29 @@ def _choose_window(
     raise invalid_field("window_code", f"the {guideline.code} plan has no window {window_code!r}")
 
 
-def _window_warning(window: plan.Window | None, ga_day: int) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A warning on a booking: its code and values, for a screen to say it in its own
+    language, and the English text (``warnings`` in the API)."""
+
+    code: str
+    text: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def _window_warning(window: plan.Window | None, ga_day: int) -> Notice | None:
     ga = format_gestational_age(ga_day)
     if window is None:
-        return f"At {ga} weeks the date lies in no care-plan window."
-    if not window.from_day <= ga_day <= window.to_day:
-        span = (
-            f"{format_gestational_age(window.from_day)} to {format_gestational_age(window.to_day)}"
+        return Notice(
+            "no-window", f"At {ga} weeks the date lies in no care-plan window.", {"ga": ga}
         )
-        return f"At {ga} weeks the date lies outside the window {window.label} ({span})."
+    if not window.from_day <= ga_day <= window.to_day:
+        start, end = format_gestational_age(window.from_day), format_gestational_age(window.to_day)
+        return Notice(
+            "outside-window",
+            f"At {ga} weeks the date lies outside the window {window.label} ({start} to {end}).",
+            {"ga": ga, "window": window.code, "from": start, "to": end},
+        )
     return None
 
 
@@ -757,7 +771,7 @@ async def book_visit(
     clinic: Clinic,
     policy: Policy,
     override: str | None = None,
-) -> tuple[Visit, list[str], list[capacity.StationLoad]]:
+) -> tuple[Visit, list[Notice], list[capacity.StationLoad]]:
     """Book her; past a station type's capacity only with ``override`` (an admin's reason:
     the types overridden are returned, for the audit)."""
     pregnancy = await _pregnancy(mothers, mother)
@@ -775,7 +789,7 @@ async def book_visit(
         raise AlreadyBooked(f"She already has a visit on {session.session_date.isoformat()}.")
     warning = _window_warning(window, ga_day)
     if warning and refuse_outside_window:
-        raise OutsideWindow(warning)
+        raise OutsideWindow(warning.text)
     late = await _after_the_proposal(repo, pregnancy, clinic, session.session_date)
     her = Her(
         pregnancy,
@@ -812,9 +826,15 @@ async def book_visit(
     overridden = decision.over if override is not None else []
     note = None
     if overridden:
-        note = f"Booked past capacity by {actor.name}: {_over_text(overridden)}."
+        note = Notice(
+            "capacity-overridden",
+            f"Booked past capacity by {actor.name}: {_over_text(overridden)}.",
+            {"by": actor.name, "stations": ", ".join(s.station_type for s in overridden)},
+        )
     elif override is not None:  # nothing to override: booked as anyone would be, not audited
-        note = "No station was over capacity: the capacity override was not used."
+        note = Notice(
+            "override-unused", "No station was over capacity: the capacity override was not used."
+        )
     record_status(
         repo,
         visit,
@@ -838,7 +858,7 @@ async def book_visit(
 
 async def _after_the_proposal(
     repo: VisitRepository, pregnancy: Pregnancy, clinic: Clinic, day: date
-) -> str | None:
+) -> Notice | None:
     """A warning when the date lies after the range her plan proposes (an exam would close)."""
     guideline = clinic.guideline(pregnancy)
     facts = await care_plan.situation(
@@ -852,9 +872,12 @@ async def _after_the_proposal(
     proposal = plan.propose_next_visit(guideline, facts.situation)
     if proposal is None or day <= proposal.to_date:
         return None
-    return (
-        f"Her plan proposes {proposal.from_date.isoformat()} to {proposal.to_date.isoformat()}"
-        f" ({proposal.reason}); on {day.isoformat()} that is missed."
+    start, end = proposal.from_date.isoformat(), proposal.to_date.isoformat()
+    return Notice(
+        "after-proposal",
+        f"Her plan proposes {start} to {end} ({proposal.reason}); on {day.isoformat()} that is"
+        " missed.",
+        {"from": start, "to": end, "day": day.isoformat(), "exams": ", ".join(proposal.exams)},
     )
 
 
@@ -870,7 +893,7 @@ async def reschedule_visit(
     actor: Principal,
     clinic: Clinic,
     policy: Policy,
-) -> list[str]:
+) -> list[Notice]:
     if visit.status is not VisitStatus.BOOKED:
         raise IllegalTransition(
             f"Only a booked visit can be rescheduled; this one is {visit.status.value}.",
@@ -895,7 +918,7 @@ async def reschedule_visit(
     )
     warning = _window_warning(window, ga_day)
     if warning and refuse_outside_window:
-        raise OutsideWindow(warning)
+        raise OutsideWindow(warning.text)
     her = Her(
         pregnancy,
         window_code=visit.window_code,

@@ -34,6 +34,7 @@ from tests.helpers.api import Api
 from tests.helpers.factories import BOOKING_PANEL, mother_body, record_elsewhere
 from tests.helpers.lab import Lab
 from tests.helpers.messages import oru
+from tests.helpers.notices import assert_desk_can_say
 from tests.helpers.problems import assert_problem
 
 TODAY = date(2026, 11, 28)  # the test clock: 10:00 in Shanghai
@@ -420,3 +421,9 @@ async def test_booking_after_the_nt_closes_is_warned_with_the_plans_proposal(
     assert booked.status_code == 201, booked.text
     (warning,) = [w for w in booked.json()["warnings"] if "proposes" in w]
     assert "Nuchal translucency scan closes at 13+6" in warning
+    # The same with its code and values, which the desk says in Chinese.
+    (notice,) = [n for n in booked.json()["notices"] if n["code"] == "after-proposal"]
+    assert notice["text"] == warning
+    assert notice["params"]["day"] == late_day.isoformat()
+    assert "nt_scan" in notice["params"]["exams"].split(", ")
+    assert_desk_can_say(notice)

@@ -24,6 +24,7 @@ from tests.helpers.capacity import (
     capacity_mother,
     set_stations,
 )
+from tests.helpers.notices import assert_desk_can_say
 from tests.helpers.problems import assert_problem
 from tests.helpers.visits import TUESDAY, book, open_session
 
@@ -210,6 +211,9 @@ async def test_an_admin_overrides_with_a_reason_audited_and_nobody_else_may(
     assert admin.status_code == 201, admin.text
     visit = admin.json()
     assert any("Booked past capacity" in w and "ultrasound" in w for w in visit["warnings"])
+    (notice,) = [n for n in visit["notices"] if n["code"] == "capacity-overridden"]
+    assert "ultrasound" in notice["params"]["stations"]
+    assert_desk_can_say(notice)
 
     async with session_factory() as db:
         events = (
@@ -443,3 +447,4 @@ async def test_an_override_with_nothing_over_capacity_is_not_used_and_says_so(
     )
     assert reason_only.status_code == 201, reason_only.text
     assert any("was ignored" in w for w in reason_only.json()["warnings"])
+    assert "override-reason-ignored" in [n["code"] for n in reason_only.json()["notices"]]

@@ -14,6 +14,7 @@ from app.core.settings import BookingOutsideWindow
 from app.notifications.models import OutboxMessage
 from tests.helpers.api import Api
 from tests.helpers.mothers import mother_with_butler
+from tests.helpers.notices import assert_desk_can_say
 from tests.helpers.problems import assert_problem
 from tests.helpers.visits import TODAY, TUESDAY, book, check_in, open_session
 
@@ -101,6 +102,11 @@ async def test_a_date_outside_the_window_is_booked_with_a_warning(api: Api) -> N
     response = await book(api, mother["id"], session["id"], window_code="w14")
     assert response.status_code == 201
     assert "outside the window" in response.json()["warnings"][0]
+    # The same, with its code and values: the desk says it in Chinese.
+    (notice,) = [n for n in response.json()["notices"] if n["code"] == "outside-window"]
+    assert notice["text"] == response.json()["warnings"][0]
+    assert (notice["params"]["window"], notice["params"]["from"]) == ("w14", "14+0")
+    assert_desk_can_say(notice)
     assert_problem(await book(api, mother["id"], session["id"], window_code="w99"), 422)
 
 

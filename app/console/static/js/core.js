@@ -43,6 +43,11 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
+/** Whether a screen registered this key (to fall back to the server's own text if not). */
+export function hasString(key) {
+  return key in STRINGS.zh;
+}
+
 /** Both languages at once ("血压 Blood pressure"), for the TV and her page. */
 export function both(key, vars = {}) {
   const zh = (STRINGS.zh[key] ?? key).replace(/\{(\w+)\}/g, (_, n) => String(vars[n] ?? ""));

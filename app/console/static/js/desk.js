@@ -4,7 +4,7 @@
 // Built only on the public REST API; every text through t(); API data only through el().
 import {
   ApiError, addStrings, api, applyI18n, boot, clearProblem, clinicDate, clockTime, dateTime,
-  debounce, el, lang, longPoll, query, requireRole, showProblem, t, toast, topbar,
+  debounce, el, hasString, lang, longPoll, query, requireRole, showProblem, t, toast, topbar,
 } from "./core.js";
 
 addStrings({
@@ -91,6 +91,14 @@ addStrings({
   "desk.book.load": ["{station} {pct}%（{used}/{cap} 分钟）", "{station} {pct}% ({used}/{cap} min)"],
   "desk.book.loadover": ["{station} 超出容量 {pct}%（{used}/{cap} 分钟）", "{station} over capacity {pct}% ({used}/{cap} min)"],
   "desk.book.overcap": ["该门诊时段的检查站已排满。可预约：", "This session's stations are full. Sessions with room:"],
+  // A booking's warnings, by code (the server's text is English; it is the fallback).
+  "desk.notice.no-window": ["孕 {ga} 周时，该日期不在任何产检时间窗内", "At {ga} weeks the date lies in no care-plan window"],
+  "desk.notice.outside-window": ["孕 {ga} 周时，该日期不在产检时间窗（孕 {from} 至 {to} 周）内", "At {ga} weeks the date lies outside the window ({from} to {to} weeks)"],
+  "desk.notice.after-proposal": ["她的产检计划建议在 {from} 至 {to} 之间就诊（{exams}）；预约在 {day} 将错过", "Her plan proposes {from} to {to} ({exams}); on {day} that is missed"],
+  "desk.notice.capacity-overridden": ["{by} 超出检查站容量预约（{stations}），已记入审计", "Booked past capacity by {by} ({stations}), audited"],
+  "desk.notice.override-unused": ["没有检查站超出容量：未使用超容量预约", "No station was over capacity: the capacity override was not used"],
+  "desk.notice.override-reason-ignored": ["只填写了超容量理由而未选择超容量预约：理由未使用", "An override reason without the override was ignored"],
+  "desk.book.overcap.hour": ["{hour} 时段的检查站已排满。可预约：", "The {hour} hour's stations are full. Hours with room:"],
   "desk.book.noalt": ["近期没有有空位的门诊时段", "No session soon has room"],
   "desk.problem.station-over-capacity": ["该时段的检查站容纳不下她的检查（已满、会让孕妇排队过久，或她所需的检查室在她到达后未开放足够时间）", "This session's stations cannot take her exams (full, a queue that would keep mothers waiting too long, or a room she needs is not open long enough after her arrival)"],
   "desk.book.alt": ["{day} {name} {hour} 时段，{arrive} 到（余 {n} 位）", "{day} {name}, the {hour} hour, arriving {arrive} ({n} left)"],
@@ -629,18 +637,24 @@ $("book-from").addEventListener("change", () => { if ($("book-from").value) { st
 $("book-prev").addEventListener("click", () => { state.bookFrom = addDays(state.bookFrom, -7); $("book-from").value = state.bookFrom; loadCalendar(); });
 $("book-next").addEventListener("click", () => { state.bookFrom = addDays(state.bookFrom, 7); $("book-from").value = state.bookFrom; loadCalendar(); });
 
+let calendarAsked = 0;
 async function loadCalendar() {
   const head = $("book-mother");
   head.textContent = state.mother ? t("desk.book.for", { name: state.mother.name, mrn: state.mother.mrn }) : t("desk.book.nobody");
   const to = addDays(state.bookFrom, 6);
   const cal = $("book-calendar");
+  // Weeks asked for quickly one after another: only the last one asked draws the calendar
+  // (an earlier, slower answer must not replace the week the clerk chose).
+  const asked = ++calendarAsked;
+  let data;
   try {
-    const { data } = await api(`/v1/clinic-sessions${query({ from: state.bookFrom, to })}`);
-    state.sessions = data.items;
+    data = (await api(`/v1/clinic-sessions${query({ from: state.bookFrom, to })}`)).data;
   } catch (err) {
-    cal.replaceChildren(el("p", { class: "form-error" }, problemText(err)));
+    if (asked === calendarAsked) cal.replaceChildren(el("p", { class: "form-error" }, problemText(err)));
     return;
   }
+  if (asked !== calendarAsked) return;
+  state.sessions = data.items;
   const today = clinicDate();
   const days = Array.from({ length: 7 }, (_, i) => addDays(state.bookFrom, i));
   cal.replaceChildren(...days.map((day) => {
@@ -706,12 +720,29 @@ async function chooseAlternative(alt) {
     if ([...hour.options].some((o) => o.value === hhmm(alt.hour))) hour.value = hhmm(alt.hour);
   }
 }
-function showAlternatives(problem) {
+function showAlternatives(problem, hour, sessionId) {
   const alts = problem.alternatives || [];
+  // The hour asked for is full when the same session's other hours are offered; otherwise
+  // (no hour asked for, or the whole session is full) the session is.
+  const hourFull = hour && alts.some((a) => a.session_id === sessionId);
+  const full = hourFull ? t("desk.book.overcap.hour", { hour }) : t("desk.book.overcap");
   $("book-result").replaceChildren(
-    el("p", { class: "warn-note", role: "status" }, alts.length ? t("desk.book.overcap") : t("desk.book.noalt")),
+    el("p", { class: "warn-note", role: "status" }, alts.length ? full : t("desk.book.noalt")),
     ...alts.map((a) => el("button", { type: "button", class: "alt-session", "data-testid": "alternative", "data-session-id": a.session_id, onclick: () => chooseAlternative(a) },
       t("desk.book.alt", { day: dayLabel(a.session_date), name: a.name, hour: hhmm(a.hour), arrive: hhmm(a.arrival_at_local), n: a.places_left }))));
+}
+
+// The booking's warnings: in Chinese from their codes; in English (and for a code this
+// screen does not know yet) the server's own text, which says a little more.
+function noticeLines(data) {
+  const notices = data.notices || (data.warnings || []).map((text) => ({ code: "", params: {}, text }));
+  return notices.map((n) => {
+    const key = `desk.notice.${n.code}`;
+    const params = { ...(n.params || {}) };
+    if (params.exams) params.exams = params.exams.split(", ").map((c) => (hasString(`exam.${c}`) ? t(`exam.${c}`) : c)).join("、");
+    const text = lang() === "zh" && n.code && hasString(key) ? t(key, params) : n.text;
+    return el("p", { class: "warn-note", "data-testid": "notice", "data-code": n.code || "" }, text);
+  });
 }
 
 function chooseSession(s, { focus = true } = {}) {
@@ -747,7 +778,7 @@ $("book-form").addEventListener("submit", async (event) => {
     const arrival = data.arrival_at_local ? t("desk.book.arrival", { time: data.arrival_at_local }) : null;
     $("book-result").replaceChildren(el("p", { class: "ok-note", role: "status" }, text),
       ...(arrival ? [el("p", { class: "ok-note", "data-testid": "arrival" }, arrival)] : []),
-      ...(data.warnings || []).map((w) => el("p", { class: "warn-note" }, w)));
+      ...noticeLines(data));
     toast(text, "ok");
     state.chosen = null;
     $("book-hour").replaceChildren();
@@ -759,7 +790,7 @@ $("book-form").addEventListener("submit", async (event) => {
     const overCapacity = problem && String(problem.type || "").endsWith("/station-over-capacity");
     // Chinese first with English, from the problem's type (the server's detail is English).
     showProblem(form, overCapacity ? new ApiError(err.status, { ...problem, detail: t("desk.problem.station-over-capacity") }) : err);
-    if (overCapacity) showAlternatives(problem);
+    if (overCapacity) showAlternatives(problem, body.preferred_time, body.session_id);
     else $("book-result").replaceChildren();
   } finally {
     updateBookButton();
