@@ -144,6 +144,12 @@ class QueueEntry(UUIDPrimaryKey, Base):
     close_reason: Mapped[str | None] = mapped_column(String(300))
     recalls: Mapped[int] = mapped_column(default=0)
     no_shows: Mapped[int] = mapped_column(default=0)
+    # What its finish taught the learned service time, so that an undone finish takes it back:
+    # the exam type, the sample (minutes), the mean right after it and its sample number.
+    taught_exam: Mapped[str | None] = mapped_column(String(40))
+    taught_minutes: Mapped[float | None] = mapped_column(Float)
+    taught_mean: Mapped[float | None] = mapped_column(Float)
+    taught_sample: Mapped[int | None]
     previous_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("queue_entries.id", ondelete="SET NULL")
     )

@@ -13,6 +13,7 @@ moment never wait on each other or get the same mother; on SQLite the app serial
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -151,7 +152,8 @@ async def finish(
     entry.finished_at = ctx.now
     entry.closed_at = ctx.now
     if entry.started_at is not None and steps:
-        await _learn(session, steps, catalogue, (ctx.now - entry.started_at).total_seconds() / 60)
+        minutes = (ctx.now - entry.started_at).total_seconds() / 60
+        await _learn(session, entry, steps, catalogue, minutes)
     await _complete_orders(session, {s.order_id for s in steps}, ctx.now)
     visit = await repo.visit(entry.visit_id)
     assert visit is not None
@@ -224,9 +226,14 @@ async def finish_with_readings(
 
 
 async def _learn(
-    session: AsyncSession, steps: Sequence[ExamStep], catalogue: Catalogue, minutes: float
+    session: AsyncSession,
+    entry: QueueEntry,
+    steps: Sequence[ExamStep],
+    catalogue: Catalogue,
+    minutes: float,
 ) -> None:
-    """Teach the entry's longest exam type how long this took (an EWMA, updated in SQL)."""
+    """Teach the entry's longest exam type how long this took (an EWMA, updated in SQL), and
+    keep on the entry what it taught (an undone finish takes it back: ``app.queues.undo``)."""
     lead = max(
         (s.exam_code for s in steps if catalogue.rule(s.exam_code)),
         key=lambda c: (catalogue.rules[c].service_minutes, c),
@@ -235,7 +242,40 @@ async def _learn(
     if lead is None:
         return
     minutes = max(0.5, min(minutes, 240.0))  # a forgotten "finish" must not ruin the mean
-    await QueueRepository(session).learn_service_minutes(lead, minutes, EWMA_ALPHA)
+    taught = await QueueRepository(session).learn_service_minutes(lead, minutes, EWMA_ALPHA)
+    if taught is not None:
+        entry.taught_exam, entry.taught_minutes = lead, minutes
+        entry.taught_mean, entry.taught_sample = taught
+
+
+def unlearned(
+    mean_now: float,
+    samples_now: int,
+    *,
+    minutes: float,
+    mean_after: float,
+    sample: int,
+    alpha: float = EWMA_ALPHA,
+) -> float | None:
+    """The learned mean without one of its samples (an undone finish's): ``minutes``, which
+    left the mean at ``mean_after`` as its ``sample``-th; ``samples_now`` have been learned by
+    now (the later ones weighed it down by 1 - alpha each). None: it was the only one.
+
+    The sample moved the mean from m0 = (mean_after - alpha * minutes) / (1 - alpha) to
+    mean_after; each later sample keeps 1 - alpha of that move, so taking the sample back
+    subtracts (1 - alpha)^k * (mean_after - m0), k the samples since: exact, whatever they
+    were. A first sample (there was no mean before it, so m0 = minutes) started the mean: then
+    the mean is the later samples' alone, each weighed as the EWMA weighs it."""
+    since = samples_now - sample
+    if since < 0:
+        raise ValueError("the sample is later than the samples learned")
+    decay = (1 - alpha) ** since
+    before = (mean_after - alpha * minutes) / (1 - alpha)
+    if sample == 1 and math.isclose(before, minutes, rel_tol=1e-9, abs_tol=1e-9):
+        if since == 0:
+            return None
+        return (mean_now - decay * minutes) / (1 - decay)
+    return mean_now - decay * (mean_after - before)
 
 
 async def _complete_orders(session: AsyncSession, order_ids: set[uuid.UUID], now: datetime) -> None:

@@ -57,22 +57,34 @@ class QueueRepository:
         )
 
     async def exam_type_for_update(self, code: str) -> ExamType | None:
+        """The exam type's row, locked (PostgreSQL), as it is now in the database (its learned
+        mean is updated in SQL, behind any copy this session holds)."""
         return await self.session.scalar(
-            select(ExamType).where(ExamType.code == code).with_for_update()
+            select(ExamType)
+            .where(ExamType.code == code)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
 
-    async def learn_service_minutes(self, code: str, minutes: float, alpha: float) -> None:
-        """An EWMA of how long the exam takes, updated in SQL (no lost update)."""
+    async def learn_service_minutes(
+        self, code: str, minutes: float, alpha: float
+    ) -> tuple[float, int] | None:
+        """An EWMA of how long the exam takes, updated in SQL (no lost update); the mean right
+        after this sample and its number (None: no such exam type)."""
         current = func.coalesce(ExamType.learned_service_minutes, minutes)
-        await self.session.execute(
-            update(ExamType)
-            .where(ExamType.code == code)
-            .values(
-                learned_service_minutes=alpha * minutes + (1 - alpha) * current,
-                learned_samples=ExamType.learned_samples + 1,
+        row = (
+            await self.session.execute(
+                update(ExamType)
+                .where(ExamType.code == code)
+                .values(
+                    learned_service_minutes=alpha * minutes + (1 - alpha) * current,
+                    learned_samples=ExamType.learned_samples + 1,
+                )
+                .returning(ExamType.learned_service_minutes, ExamType.learned_samples)
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        )
+        ).first()
+        return None if row is None or row[0] is None else (float(row[0]), int(row[1]))
 
     # Stations ---------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ state = …`` inside a savepoint, so the second sees what the first did and is r
 concurrent call elsewhere that took her (or the room) trips the partial unique indexes and is
 refused too, not a 500.
 
-The learned service time is left as the finish taught it (one sample of an EWMA, clamped at
-half a minute); see docs/queues.md.
+An undone finish takes back what it taught the learned service time (the finish keeps its
+sample on the entry; the EWMA loses it exactly, though others were learned since); see
+docs/queues.md.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from app.measurements.models import Measurement
 from app.queues.changes import queue_changed
 from app.queues.domain import Catalogue
 from app.queues.models import EntryState, ExamStep, QueueEntry, Station, StepState
+from app.queues.operations import unlearned
 from app.queues.policy import Ctx
 from app.queues.repository import QueueRepository
 from app.queues.routing import route_visit
@@ -166,6 +168,32 @@ async def undo(
         stations |= routed.stations | await repo.live_station_ids_of_mother(entry.mother_id)
     await queue_changed(session, await repo.stations(stations), ctx, mother_ids=[entry.mother_id])
     return Undone(action, at, room, given_back)
+
+
+async def _unlearn(session: AsyncSession, entry: QueueEntry) -> None:
+    """Take back what the undone finish taught the learned service time (exactly, though
+    others finished the same exam since: ``operations.unlearned``); the exam type's row is
+    locked for it (``FOR UPDATE`` on PostgreSQL), as a finish's update is atomic."""
+    exam_code, minutes = entry.taught_exam, entry.taught_minutes
+    mean_after, sample = entry.taught_mean, entry.taught_sample
+    if exam_code is None or minutes is None or mean_after is None or sample is None:
+        return  # it taught nothing (never started, or before this was kept)
+    exam = await QueueRepository(session).exam_type_for_update(exam_code)
+    if (
+        exam is not None
+        and exam.learned_service_minutes is not None
+        and exam.learned_samples >= sample
+    ):
+        mean = unlearned(
+            exam.learned_service_minutes,
+            exam.learned_samples,
+            minutes=minutes,
+            mean_after=mean_after,
+            sample=sample,
+        )
+        exam.learned_service_minutes = None if mean is None else max(0.5, mean)
+        exam.learned_samples -= 1
+    entry.taught_exam = entry.taught_minutes = entry.taught_mean = entry.taught_sample = None
 
 
 async def _room_called_since(session: AsyncSession, entry: QueueEntry) -> str | None:
@@ -303,6 +331,7 @@ async def _unfinish(
         closed_at=None,
         close_reason=None,
     )
+    await _unlearn(session, entry)
     await session.execute(
         update(ExamStep)
         .where(ExamStep.entry_id == entry.id, ExamStep.state == StepState.DONE)
