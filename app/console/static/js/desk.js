@@ -98,7 +98,7 @@ addStrings({
   "desk.notice.capacity-overridden": ["{by} 超出检查站容量预约（{stations}），已记入审计", "Booked past capacity by {by} ({stations}), audited"],
   "desk.notice.override-unused": ["没有检查站超出容量：未使用超容量预约", "No station was over capacity: the capacity override was not used"],
   "desk.notice.override-reason-ignored": ["只填写了超容量理由而未选择超容量预约：理由未使用", "An override reason without the override was ignored"],
-  "desk.book.overcap.hour": ["{hour} 时段的检查站已排满。可预约：", "The {hour} hour's stations are full. Hours with room:"],
+  "desk.book.overcap.hour": ["{hour} 时段的检查站容纳不下她的检查。可预约：", "The {hour} hour's stations cannot take her exams. Hours with room:"],
   "desk.book.noalt": ["近期没有有空位的门诊时段", "No session soon has room"],
   "desk.problem.station-over-capacity": ["该时段的检查站容纳不下她的检查（已满、会让孕妇排队过久，或她所需的检查室在她到达后未开放足够时间）", "This session's stations cannot take her exams (full, a queue that would keep mothers waiting too long, or a room she needs is not open long enough after her arrival)"],
   "desk.book.alt": ["{day} {name} {hour} 时段，{arrive} 到（余 {n} 位）", "{day} {name}, the {hour} hour, arriving {arrive} ({n} left)"],
@@ -500,6 +500,7 @@ searchInput.addEventListener("keydown", (event) => {
 });
 
 async function openMother(id, { show = true } = {}) {
+  const tabAsked = state.tab;  // a clerk who moves on while her record loads is not pulled back
   let record;
   try {
     record = (await api(`/v1/mothers/${id}`)).data;
@@ -510,8 +511,9 @@ async function openMother(id, { show = true } = {}) {
   state.mother = { id, mrn: record.mrn, name: maskName(record.name), fullName: record.name, record };
   renderCurrent();
   await renderSummary();
+  if (state.tab !== tabAsked) return;
   if (show && state.tab !== "search") showTab("search", { focus: false });
-  $("mother-summary").querySelector("h2")?.focus();
+  if (state.tab === "search") $("mother-summary").querySelector("h2")?.focus();
 }
 
 async function renderSummary() {
