@@ -151,9 +151,67 @@ function homeLink() {
 
 // ---- the API -----------------------------------------------------------------------------
 
+// What went wrong, by the problem's type, in Chinese first: the server's detail is English
+// (for the log and the integrator), so a Chinese screen leads with these words and keeps the
+// detail after them. A type not listed here shows the detail alone.
+addStrings({
+  "problem.already-booked": ["她这一天已有预约", "She already has a visit that day"],
+  "problem.alert-voided": ["该危急值提醒已作废", "This alert was voided"],
+  "problem.alert-without-mother": ["该提醒未关联孕妇", "This alert has no mother"],
+  "problem.booked-another-day": ["她预约的是另一天", "She is booked on another day"],
+  "problem.butler-does-not-fit": ["所选管家不符合分配规则", "The chosen butler breaks an assignment rule"],
+  "problem.conflict": ["操作冲突，请刷新后重试", "Conflict: refresh and try again"],
+  "problem.critical-value-closed-by-doctor": ["该危急值已由医生处理", "A doctor already closed this critical value"],
+  "problem.critical-value-still-open": ["危急值尚未处理", "A critical value is still open"],
+  "problem.cursor-expired": ["列表已变化，请重新加载", "The list changed: load it again"],
+  "problem.firing-already-decided": ["该建议已有决定", "This suggestion was already decided"],
+  "problem.forbidden": ["无权进行此操作", "Not allowed"],
+  "problem.health-plan-conflict": ["健康管理计划已被他人修改", "The health plan was changed by someone else"],
+  "problem.her-link-unknown": ["该链接无效或已失效", "This link is unknown or no longer works"],
+  "problem.idempotency-in-progress": ["同一请求正在处理中", "The same request is still being handled"],
+  "problem.idempotency-key-reused": ["重复的请求标识", "The request key was reused"],
+  "problem.illegal-report-transition": ["报告当前状态不允许此操作", "The report's state does not allow this"],
+  "problem.illegal-visit-transition": ["就诊当前状态不允许此操作", "The visit's state does not allow this"],
+  "problem.malformed-etag": ["版本标识无效，请刷新", "Bad version tag: refresh"],
+  "problem.no-butler-available": ["没有可接收她的管家：名额已满或不符合分配规则", "No butler can take her (full, or none fits)"],
+  "problem.not-authenticated": ["请重新登录", "Please log in again"],
+  "problem.not-found": ["未找到", "Not found"],
+  "problem.outside-care-plan-window": ["该日期不在产检时间窗内", "The date lies outside the care-plan window"],
+  "problem.patient-disagrees": ["报告与孕妇信息不一致", "The report does not match the mother"],
+  "problem.payload-too-large": ["内容过大", "Too large"],
+  "problem.precondition-failed": ["已被他人修改，请刷新后重试", "Changed by someone else: refresh and try again"],
+  "problem.precondition-required": ["缺少版本标识，请刷新", "Version tag missing: refresh"],
+  "problem.queue-conflict": ["排队状态已变化，请刷新", "The queue changed: refresh"],
+  "problem.redating-needs-override": ["修改孕周需确认", "Re-dating needs a confirmation"],
+  "problem.report-already-reviewed": ["该报告已审阅", "This report was already reviewed"],
+  "problem.report-not-reviewable": ["该报告不可审阅", "This report cannot be reviewed"],
+  "problem.report-on-hold": ["该报告被暂扣，待核对", "This report is on hold for checking"],
+  "problem.service-unavailable": ["服务暂不可用，请稍后重试", "Service unavailable: try again soon"],
+  "problem.session-full": ["该时段已约满", "This session is full"],
+  "problem.station-over-capacity": ["检查站容纳不下她的检查", "The stations cannot take her exams"],
+  "problem.too-many-requests": ["操作过于频繁，请稍后再试", "Too many requests: try again soon"],
+  "problem.undo-refused": ["无法撤销", "Cannot be undone"],
+  "problem.unknown-query-parameter": ["未知的查询参数", "Unknown query parameter"],
+  "problem.unsupported-media-type": ["不支持的内容类型", "Unsupported content type"],
+  "problem.validation-error": ["请检查填写的内容", "Please check what was entered"],
+  "problem.wrong-station": ["不是本检查站的排队号", "Not a ticket of this station"],
+});
+
+const CJK = /[\u4e00-\u9fff]/;
+
+/** A problem's text for the screen: in Chinese, the words for its type, then the server's
+ * detail (English) in brackets; a detail already in Chinese (a screen's own) as it is. */
+export function problemMessage(problem, status) {
+  const detail = problem?.detail || problem?.title || `HTTP ${status}`;
+  const slug = String(problem?.type || "").split("/").pop();
+  const key = `problem.${slug}`;
+  if (lang() !== "zh" || !slug || !(key in STRINGS.zh) || CJK.test(detail)) return detail;
+  return `${STRINGS.zh[key]}（${detail}）`;
+}
+
 export class ApiError extends Error {
   constructor(status, problem) {
-    super(problem?.detail || problem?.title || `HTTP ${status}`);
+    super(problemMessage(problem, status));
     this.status = status;
     this.problem = problem || {};
   }
@@ -359,7 +417,7 @@ export function showProblem(form, err) {
     first ??= input;
   }
   if (summary) {
-    summary.textContent = problem.detail || problem.title || t("app.error");
+    summary.textContent = problem.detail || problem.title ? problemMessage(problem, err.status) : t("app.error");
     summary.hidden = false;
   }
   (first || summary)?.focus?.();
