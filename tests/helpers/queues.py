@@ -27,6 +27,18 @@ async def arrive(api: Api, *, serial: str = "002", **kw: Any) -> dict[str, Any]:
     return {"mother": mother, "visit": response.json()}
 
 
+async def without_ogtt(api: Api, her: dict[str, Any]) -> None:
+    """Not fasting today: her OGTT order is cancelled (a blood count alone is left at the
+    draw), as a doctor does for a test done last week."""
+    ogtt = next(o for o in her["visit"]["exam_orders"] if o["exam_code"] == "ogtt")
+    cancelled = await api.client.post(
+        f"/v1/exam-orders/{ogtt['id']}/cancel",
+        headers=api.auth("doctor"),
+        json={"reason": "done last week"},
+    )
+    assert cancelled.status_code == 204, cancelled.text
+
+
 async def visit_queue(api: Api, visit_id: str, who: str = "frontdesk") -> dict[str, Any]:
     response = await api.client.get(f"/v1/visits/{visit_id}/queue", headers=api.auth(who))
     assert response.status_code == 200, response.text

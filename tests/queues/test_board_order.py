@@ -12,23 +12,12 @@ from app.core.clock import FrozenClock
 from tests.helpers.api import Api
 from tests.helpers.factories import record_elsewhere
 from tests.helpers.mothers import mother_with_butler
-from tests.helpers.queues import arrive, call, op, record_drink, serve
+from tests.helpers.queues import arrive, call, op, record_drink, serve, without_ogtt
 from tests.helpers.visits import TODAY, book, check_in, open_session
 
 
 async def _board(api: Api, code: str = "LAB", **headers: str) -> Any:
     return await api.client.get(f"/v1/stations/{code}/board", headers=headers)
-
-
-async def _without_ogtt(api: Api, her: dict[str, Any]) -> None:
-    """Not fasting: her OGTT order is cancelled, a blood count alone remains at the draw."""
-    ogtt = next(o for o in her["visit"]["exam_orders"] if o["exam_code"] == "ogtt")
-    cancelled = await api.client.post(
-        f"/v1/exam-orders/{ogtt['id']}/cancel",
-        headers=api.auth("doctor"),
-        json={"reason": "done last week"},
-    )
-    assert cancelled.status_code == 204, cancelled.text
 
 
 async def _urgent(api: Api, her: dict[str, Any]) -> None:
@@ -68,10 +57,10 @@ async def test_next_is_the_order_call_next_takes(api: Api, clock: FrozenClock) -
     assert (await record_drink(api, fasting["id"], clock.now())).status_code == 200
     # Walk-ins at 10:00: one not fasting, one fasting; an urgent one (not fasting).
     plain = await arrive(api, serial="102", butler="butler2", name="钱二二")
-    await _without_ogtt(api, plain)
+    await without_ogtt(api, plain)
     hungry = await arrive(api, serial="103", name="孙三三")
     urgent = await arrive(api, serial="104", butler="butler2", name="李四四")
-    await _without_ogtt(api, urgent)
+    await without_ogtt(api, urgent)
     # Booked for 10:00, she came at 10:05 (booked time, not arrival, orders her).
     clock.advance(timedelta(minutes=5))
     booked_mother = await arrive_booked(api, serial="105", name="周五五")

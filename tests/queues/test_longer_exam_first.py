@@ -24,7 +24,7 @@ from app.queues.models import Station
 from app.queues.policy import Ctx, QueuePolicy
 from app.queues.positions import CLAIM
 from tests.helpers.api import Api
-from tests.helpers.queues import arrive, call, op
+from tests.helpers.queues import arrive, call, op, without_ogtt
 from tests.helpers.visits import TODAY, open_session
 
 
@@ -38,13 +38,7 @@ async def _queue(api: Api, code: str) -> dict[str, Any]:
 async def _plain(api: Api, serial: str, name: str) -> dict[str, Any]:
     """A mother who is not fasting (her OGTT is off today), with an obstetric scan."""
     her = await arrive(api, serial=serial, name=name, extra_exams=["us_obstetric"])
-    ogtt = next(o for o in her["visit"]["exam_orders"] if o["exam_code"] == "ogtt")
-    cancelled = await api.client.post(
-        f"/v1/exam-orders/{ogtt['id']}/cancel",
-        headers=api.auth("doctor"),
-        json={"reason": "done last week"},
-    )
-    assert cancelled.status_code == 204, cancelled.text
+    await without_ogtt(api, her)
     return her
 
 

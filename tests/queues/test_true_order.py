@@ -21,7 +21,7 @@ from app.queues.catalogue import load_catalogue
 from app.queues.models import Station
 from app.queues.policy import Ctx, QueuePolicy
 from tests.helpers.api import Api
-from tests.helpers.queues import arrive, call, op, record_drink, serve
+from tests.helpers.queues import arrive, call, op, record_drink, serve, without_ogtt
 from tests.helpers.visits import TODAY, open_session
 
 
@@ -30,17 +30,6 @@ async def _queue(api: Api, code: str = "LAB") -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def _without_ogtt(api: Api, her: dict[str, Any]) -> None:
-    """Not fasting: her OGTT is cancelled, a blood count alone is left at the draw."""
-    ogtt = next(o for o in her["visit"]["exam_orders"] if o["exam_code"] == "ogtt")
-    cancelled = await api.client.post(
-        f"/v1/exam-orders/{ogtt['id']}/cancel",
-        headers=api.auth("doctor"),
-        json={"reason": "done last week"},
-    )
-    assert cancelled.status_code == 204, cancelled.text
 
 
 def _mothers(queue: dict[str, Any]) -> list[str]:
@@ -78,11 +67,11 @@ async def test_the_queue_lists_draws_not_yet_due_apart_in_call_order_and_nobody_
     assert (await record_drink(api, fasting["id"], drink_at)).status_code == 200
     # Walk-ins: one not fasting, one fasting (first at the draw), one urgent (first of all).
     plain = await arrive(api, serial="102", butler="butler2", name="钱二二")
-    await _without_ogtt(api, plain)
+    await without_ogtt(api, plain)
     clock.advance(timedelta(minutes=1))
     hungry = await arrive(api, serial="103", name="孙三三")
     urgent = await arrive(api, serial="104", butler="butler2", name="李四四")
-    await _without_ogtt(api, urgent)
+    await without_ogtt(api, urgent)
     flagged = await api.client.post(
         f"/v1/visits/{urgent['visit']['id']}/urgent",
         headers=api.auth("doctor"),
