@@ -13,7 +13,7 @@ from app.core.clock import FrozenClock
 from app.queues.models import ExamType
 from tests.helpers.api import Api
 from tests.helpers.problems import assert_problem
-from tests.helpers.queues import arrive, call, op, record_drink, serve, visit_queue
+from tests.helpers.queues import arrive, call, op, record_drink, serve, visit_queue, without_ogtt
 from tests.helpers.visits import TODAY, open_session
 
 
@@ -132,13 +132,7 @@ async def test_fasting_mothers_go_first_at_the_blood_draw(api: Api) -> None:
     await open_session(api, day=TODAY, starts="08:00", ends="17:00", per_hour=8)
     # Booked first, not fasting: a cbc-only draw (her OGTT order is cancelled).
     early = await arrive(api, serial="101")
-    ogtt = next(o for o in early["visit"]["exam_orders"] if o["exam_code"] == "ogtt")
-    cancelled = await api.client.post(
-        f"/v1/exam-orders/{ogtt['id']}/cancel",
-        headers=api.auth("doctor"),
-        json={"reason": "done last week"},
-    )
-    assert cancelled.status_code == 204, cancelled.text
+    await without_ogtt(api, early)
     fasting = await arrive(api, serial="102", butler="butler2")
     called = await call(api, "LAB")
     assert called["called"]["mrn"] == fasting["mother"]["mrn"]
